@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* Growable byte buffer behind buf.h. */
+#include "common/buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/wire.h"
+
+int ks_buf_reserve(ks_buf_t *b, size_t extra)
+{
+	if (extra <= b->cap - b->len)
+		return KS_EOK;
+	if (extra > SIZE_MAX / 2 - b->len)
+		return KS_ENOMEM;
+	size_t need = b->len + extra;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap *= 2;
+	uint8_t *p = realloc(b->data, cap);
+	if (p == NULL)
+		return KS_ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return KS_EOK;
+}
+
+int ks_buf_append(ks_buf_t *b, const void *src, size_t n)
+{
+	int ret = ks_buf_reserve(b, n);
+	if (ret != KS_EOK)
+		return ret;
+	if (n)
+		memcpy(b->data + b->len, src, n);
+	b->len += n;
+	return KS_EOK;
+}
+
+int ks_buf_append_u8(ks_buf_t *b, uint8_t v)
+{
+	return ks_buf_append(b, &v, 1);
+}
+
+int ks_buf_append_u16(ks_buf_t *b, uint16_t v)
+{
+	uint8_t p[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	return ks_buf_append(b, p, sizeof(p));
+}
+
+int ks_buf_append_u32(ks_buf_t *b, uint32_t v)
+{
+	uint8_t p[4];
+	ks_put_u32be(p, v);
+	return ks_buf_append(b, p, sizeof(p));
+}
+
+int ks_buf_append_u64(ks_buf_t *b, uint64_t v)
+{
+	uint8_t p[8];
+	ks_put_u64be(p, v);
+	return ks_buf_append(b, p, sizeof(p));
+}
+
+void ks_buf_free(ks_buf_t *b)
+{
+	free(b->data);
+	*b = KS_BUF_INIT;
+}

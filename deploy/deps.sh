@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs, when missing, exactly the Debian 12 packages kdcsync needs to build,
+# test and run its loopback demo. Idempotent; run as root. Used by tests/run.sh and
+# the demo; nothing else calls apt-get.
+set -euo pipefail
+
+PACKAGES=(
+	# build
+	build-essential cmake ninja-build pkg-config clang
+	# libraries
+	libuv1-dev liblmdb-dev libssl-dev libzstd-dev libcmocka-dev
+	libkrb5-dev krb5-multidev
+	# MIT Kerberos tools used by tests, the demo and kprop compatibility
+	krb5-kdc krb5-admin-server krb5-kpropd krb5-user
+	# lmdb utilities, openssl CLI for the test CA
+	lmdb-utils openssl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing packages: ${missing[*]}; run as root to install them" >&2
+	exit 1
+fi
+
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# The krb5 server packages ask debconf questions and try to start system services;
+# policy-rc.d keeps them from starting anything on this host during the install.
+cleanup_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	cleanup_policy=1
+fi
+rc=0
+apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+if [ $cleanup_policy -eq 1 ]; then
+	rm -f /usr/sbin/policy-rc.d
+fi
+exit $rc
