@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Replication messages (PROTOCOL.md §3-§4): structs, encoding to whole
+ * frames, decoding from one frame as delivered by proto/frame.h.
+ *
+ * Decoding is zero-copy: every ks_view_t in a decoded message borrows the
+ * frame bytes passed to proto_msg_decode() and is valid only as long as they
+ * are (for a frame from the assembler: until its callback returns).
+ * Decoding allocates nothing and checks every length against the frame and
+ * against the limits below before use.  Batches, snapshot chunks and the
+ * snapshot end travel as signed blobs (proto/batch.h): proto_msg_decode()
+ * only delimits them; proto_batch_open() / proto_snap_end_verify() check the
+ * signature and the content.
+ *
+ * Encoding appends one whole frame (length prefix, type byte, payload) to a
+ * caller-owned ks_buf_t; on error the buffer is left as it was.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* Protocol versions this implementation speaks (PROTOCOL.md §3.1). */
+#define PROTO_VERSION_MIN 1
+#define PROTO_VERSION_MAX 1
+
+/* "KSYN": first four payload bytes of HELLO, so a stray client (or a kprop
+ * peer on the wrong port) is recognised at once. */
+#define PROTO_HELLO_MAGIC 0x4b53594eu
+
+#define PROTO_HISTORY_LEN 16 /* history id */
+#define PROTO_DIGEST_LEN  32 /* snapshot content digest (opaque) */
+#define PROTO_KEYID_LEN	  8  /* first 8 bytes of SHA-256(raw public key) */
+#define PROTO_SIG_LEN	  64 /* Ed25519 signature */
+
+#define PROTO_NAME_MAX 255 /* node name, bytes */
+#define PROTO_TEXT_MAX 255 /* error / refusal text, bytes */
+
+/* Message types: the first byte of every frame.  Values are wire-fixed. */
+enum proto_msg_type {
+	PROTO_MSG_HELLO = 0x01,
+	PROTO_MSG_ANSWER = 0x02,
+	PROTO_MSG_SNAP_BEGIN = 0x03,
+	PROTO_MSG_SNAP_CHUNK = 0x04,
+	PROTO_MSG_SNAP_END = 0x05,
+	PROTO_MSG_BATCH = 0x06,
+	PROTO_MSG_ACK = 0x07,
+	PROTO_MSG_KEEPALIVE = 0x08,
+	PROTO_MSG_ERROR = 0x09,
+};
+
+/** \brief Name of a message type for logs ("hello", ...; "?" if unknown). */
+const char *proto_msg_type_name(int type);
+
+/* Roles announced in HELLO. */
+enum proto_role {
+	PROTO_ROLE_PRIMARY = 1,
+	PROTO_ROLE_REPLICA = 2,
+};
+
+/* Capability bits in HELLO (others must be sent as 0 and ignored). */
+#define PROTO_CAP_ZSTD 0x00000001u
+
+/* Answer modes (primary -> replica). */
+enum proto_answer_mode {
+	PROTO_ANSWER_INCREMENTAL = 1, /* batches from from_seq follow */
+	PROTO_ANSWER_SNAPSHOT = 2,    /* a full snapshot follows */
+	PROTO_ANSWER_REFUSED = 3,     /* reason + text; connection closes */
+};
+
+typedef struct proto_hello {
+	uint16_t version_min, version_max;
+	uint8_t role;	/* enum proto_role */
+	uint32_t caps;	/* PROTO_CAP_* */
+	ks_view_t name; /* 1..PROTO_NAME_MAX printable ASCII */
+	uint8_t history
+		[PROTO_HISTORY_LEN]; /* sender's history id (zero: none) */
+	uint64_t seq; /* replica: applied seq; primary: last seq */
+} proto_hello_t;
+
+typedef struct proto_answer {
+	uint16_t version; /* negotiated version */
+	uint8_t mode;	  /* enum proto_answer_mode */
+	uint8_t history
+		[PROTO_HISTORY_LEN]; /* history the replica will follow */
+	uint64_t from_seq; /* INCREMENTAL: first seq to come; else 0 */
+	int32_t reason;	   /* REFUSED: a KS_E* code; else 0 */
+	ks_view_t text;	   /* REFUSED: 0..PROTO_TEXT_MAX bytes; else empty */
+} proto_answer_t;
+
+typedef struct proto_snap_begin {
+	uint8_t history[PROTO_HISTORY_LEN];
+	uint64_t seq;	       /* position the snapshot represents */
+	uint64_t record_count; /* records that will follow (informational) */
+} proto_snap_begin_t;
+
+typedef struct proto_ack {
+	uint8_t history[PROTO_HISTORY_LEN];
+	uint64_t seq; /* highest seq durably applied */
+} proto_ack_t;
+
+typedef struct proto_keepalive {
+	uint64_t time_us; /* sender's wall clock, informational */
+} proto_keepalive_t;
+
+typedef struct proto_error {
+	int32_t code;	/* a KS_E* code */
+	ks_view_t text; /* 0..PROTO_TEXT_MAX bytes */
+} proto_error_t;
+
+/*
+ * A decoded message.  For SNAP_CHUNK, SNAP_END and BATCH, `blob` is the
+ * signed object (proto/batch.h) borrowed from the frame.
+ */
+typedef struct proto_msg {
+	uint8_t type; /* enum proto_msg_type */
+	union {
+		proto_hello_t hello;
+		proto_answer_t answer;
+		proto_snap_begin_t snap_begin;
+		ks_view_t blob;
+		proto_ack_t ack;
+		proto_keepalive_t keepalive;
+		proto_error_t error;
+	} u;
+} proto_msg_t;
+
+/**
+ * \brief Decode one frame (type byte + payload, as the assembler delivers).
+ * \param out written only on success; its views borrow \p frame.
+ * \retval KS_ETYPE unknown type byte
+ * \retval KS_ETRUNC payload shorter than its fields / declared lengths
+ * \retval KS_ETRAILING bytes after the last field (HELLO excepted: see §3.1)
+ * \retval KS_EMALF a field has a value outside its domain (zero name, bad
+ *         role/mode, non-printable name, reserved bits set ...)
+ * \retval KS_ELIMIT a declared length above its limit
+ * \retval KS_EVERSION HELLO with version_min > version_max, or bad magic
+ */
+int proto_msg_decode(ks_view_t frame, proto_msg_t *out);
+
+/**
+ * \brief Append \p m as one whole frame (prefix + type + payload) to \p out.
+ * \note Views in \p m are read, not kept.  \p out is unchanged on error.
+ * \return KS_EOK, KS_EINVAL (a field the decoder would reject), KS_ETOOBIG,
+ *         KS_ENOMEM.
+ */
+int proto_msg_encode(const proto_msg_t *m, ks_buf_t *out);
+
+/**
+ * \brief Negotiate the version from two HELLOs: the highest version both
+ *        ranges contain.
+ * \return KS_EOK and *version, or KS_EVERSION if the ranges do not meet.
+ */
+int proto_version_negotiate(const proto_hello_t *a, const proto_hello_t *b,
+			    uint16_t *version);
