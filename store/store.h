@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The node's persistent state: one LMDB environment per node holding the
+ * current record set, the ordered change log and the metadata (history id,
+ * log window, replica position, per-peer acknowledgements), plus a second
+ * record set used to stage full snapshots.
+ *
+ * Conventions
+ * - Every function returns 0 (KS_EOK) or a negative KS_E* code; LMDB and
+ *   OpenSSL codes never leave store/ (they are logged where they occur).
+ * - Ownership: store_t is owned by the caller of store_open() until
+ *   store_close().  store_txn_t is owned by the caller of store_read_begin()
+ *   until store_read_end().  Every ks_view_t handed to a callback or
+ *   returned by a read (store_get(), store_log_foreach(), ...) points into
+ *   the LMDB map: it is read-only and valid only until store_read_end() of
+ *   the transaction it came from (copy what you keep).  Views passed IN
+ *   (store_change_t keys and values) are borrowed for the duration of the
+ *   call only.
+ * - Threads: write calls (commit, apply, stage, trim, ack, new history) are
+ *   serialised by LMDB's writer lock; read transactions may be used from any
+ *   thread (the env is opened with MDB_NOTLS), one thread at a time each.
+ *   Keep read transactions short: a write that must grow the map while this
+ *   process holds a read transaction fails with KS_EBUSY instead (LMDB cannot
+ *   remap under live readers).
+ * - Never use a store_t in a child after fork(); open a new one there.
+ *
+ * Map size policy: the map starts at opts->map_size (default
+ * STORE_DEFAULT_MAP_SIZE; address space only, the file grows with the data).
+ * When a write transaction hits MDB_MAP_FULL it is aborted, the map is
+ * doubled (bounded by the space the file system still has) and the whole
+ * transaction is run again, so MDB_MAP_FULL never reaches the caller; only
+ * when the disk cannot hold a larger map does the call fail with KS_ESPACE.
+ * Other processes pick up the larger size at their next transaction.
+ *
+ * Digest design (order-independent, incremental, bisectable)
+ * - record hash  h(k, v) = SHA-256( u32be(len(k)) || k || v ).
+ * - bucket       b(k) = top 10 bits of mix64(FNV-1a-64(k)), so 0..1023
+ *                (STORE_BUCKETS; see store_key_bucket() for the exact mix).
+ * - bucket digest D_b = sum of h(k, v) over the records with b(k) = b,
+ *                each hash read as a 256-bit big-endian integer, modulo
+ *                2^256; stored with the bucket's record count.
+ * - set digest   D = sum of all D_b modulo 2^256 = sum of all h(k, v).
+ * A PUT adds h(new) and subtracts h(old); a DEL subtracts h(old): each
+ * change updates exactly one bucket entry and the total in the same
+ * transaction; nothing is ever recomputed by scanning (except by
+ * store_check(), which verifies exactly that).  The empty set has the
+ * all-zero digest.  Two stores with equal record sets have equal digests
+ * regardless of the order or batching of the changes that built them.
+ * Bisection: compare store_range_digest() over [0, STORE_BUCKETS), split
+ * differing ranges in halves down to single buckets, then list the
+ * (key, record hash) pairs of the differing buckets with
+ * store_bucket_foreach() on both sides and compare them: the keys whose
+ * hashes differ or that exist on one side only are exactly the differing
+ * keys.
+ *
+ * On-disk layout (format STORE_FORMAT_VERSION; a store of any other version
+ * is refused at open with KS_EFORMAT): named databases "meta" (readable
+ * string keys, big-endian integer values), "log" (key = u64be seq, value =
+ * u8 op, u64be commit_time_us, u32be key length, key, value), "peers"
+ * (key = peer name, value = u64be acked seq) and two record sets "rec0" /
+ * "rec1" (key = record key, value = record bytes) each with a bucket table
+ * "bkt0" / "bkt1" (key = u16be bucket, value = 32-byte digest, u64be count).
+ * Meta "live" names the live set; the other one is the staging set.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/errors.h"
+
+#define STORE_FORMAT_VERSION	   1u
+#define STORE_BUCKETS		   1024u
+#define STORE_DIGEST_LEN	   32u
+#define STORE_HISTORY_LEN	   16u
+#define STORE_DEFAULT_MAP_SIZE	   ((size_t)64 << 30) /* 64 GiB of address space */
+#define STORE_DEFAULT_RETAIN_COUNT 1000000u
+#define STORE_DEFAULT_RETAIN_BYTES ((uint64_t)1 << 30) /* 1 GiB */
+#define STORE_DEFAULT_HARD_CAP	   ((uint64_t)8 << 30) /* 8 GiB */
+#define STORE_MAX_KEY		   511u /* LMDB's default maximum key size */
+#define STORE_MAX_VALUE		   ((size_t)64 << 20) /* 64 MiB per record */
+#define STORE_MAX_PEER_NAME	   255u
+
+typedef struct store store_t;	      /* one LMDB env per node, opaque */
+typedef struct store_txn store_txn_t; /* a read transaction, opaque */
+
+typedef struct store_opts {
+	size_t map_size;	 /* initial map size; 0 = default; grows */
+	uint64_t retain_count;	 /* log entries to keep; 0 = default */
+	uint64_t retain_bytes;	 /* log bytes to keep; 0 = default */
+	uint64_t hard_cap_bytes; /* log bytes beyond which acks are no longer
+				    honoured; 0 = default */
+	bool nosync;		 /* tests and benches only: MDB_NOSYNC */
+} store_opts_t;
+
+/**
+ * \brief Open (creating if needed, mode 0700/0600) the store in \p dir.
+ *
+ * A new store gets format STORE_FORMAT_VERSION, a history id of 128 random
+ * bits (getrandom), last_seq 0 and an empty log (oldest_seq 1).
+ * \param opts  NULL for defaults; copied, not kept.
+ * \param out   receives the store, owned by the caller until store_close().
+ * \retval KS_EFORMAT  the store has another format version (nothing changed)
+ * \retval KS_ECORRUPT meta is unreadable or inconsistent
+ * \retval KS_ENOMEM, KS_EACCES, KS_EIO, KS_ELMDB, other -errno
+ */
+int store_open(const char *dir, const store_opts_t *opts, store_t **out);
+
+/** \brief Close the store.  All read transactions must have ended.  NULL ok. */
+void store_close(store_t *s);
+
+#define STORE_KEY_PRINCIPAL 'P' /* key = 'P' + unparsed principal name */
+#define STORE_KEY_POLICY    'O' /* key = 'O' + policy name */
+
+enum store_op {
+	STORE_PUT = 1,
+	STORE_DEL = 2,
+};
+
+typedef struct store_change {
+	enum store_op op;
+	ks_view_t key;	 /* borrowed; 1..STORE_MAX_KEY bytes */
+	ks_view_t value; /* borrowed; PUT only (the dump line), may be empty */
+} store_change_t;
+
+/**
+ * \brief Primary: apply a change set atomically and durably (unless nosync).
+ *
+ * Changes are applied in order (a later change to the same key sees the
+ * earlier one).  Only changes that change something get consecutive seqs:
+ * a PUT of bytes identical to the stored value and a DEL of a missing key
+ * are skipped.  Each logged change records \p commit_time_us.
+ * \param first_seq, last_seq  receive the assigned range (either may be
+ *        NULL); nothing logged => *first_seq = last + 1, *last_seq = last.
+ * \retval KS_EINVAL  a bad op, an empty or oversized key or value (nothing
+ *                    changed)
+ * \retval KS_ESPACE  the disk cannot hold the map (nothing changed)
+ * \retval KS_EBUSY   the map must grow but this process holds a read txn
+ * \retval KS_ELIMIT  the change set is too large for one transaction
+ */
+int store_commit(store_t *s, const store_change_t *ch, size_t n,
+		 uint64_t commit_time_us, uint64_t *first_seq,
+		 uint64_t *last_seq);
+
+/**
+ * A batch received by a replica: changes ch[0..n) have seqs first_seq,
+ * first_seq + 1, ... under history \p history.  All pointers borrowed for
+ * the call.
+ */
+typedef struct store_batch {
+	uint8_t history[STORE_HISTORY_LEN];
+	uint64_t first_seq;
+	uint64_t commit_time_us;
+	const store_change_t *ch;
+	size_t n;
+} store_batch_t;
+
+/**
+ * \brief Replica: apply a received batch, its log entries and the new
+ *        position (history, first_seq + n - 1) in one transaction.
+ *
+ * Every change is logged under its given seq, even one that changes nothing
+ * here (the log mirrors the primary's).  Nothing changes on any error.
+ * A fresh store has no position (all-zero applied history): it must receive
+ * a snapshot (store_stage_*) first, possibly an empty one.
+ * \retval KS_EHISTORY  b->history differs from the applied history
+ * \retval KS_EGAP      b->first_seq != applied_seq + 1
+ * \retval KS_ESTATE    this store's own log is not at its applied position
+ *                      (it was committed to as a primary)
+ * \retval KS_EINVAL    n == 0, a bad op, key or value
+ */
+int store_apply(store_t *s, const store_batch_t *b);
+
+/**
+ * \brief Replica: adopt a promoted primary's new history without a transfer.
+ *
+ * Allowed when the applied position is (\p prev_history, s) with
+ * s <= \p prev_last_seq: the entries up to s are common to both histories.
+ * The applied and own history become \p new_history; seqs continue; the old
+ * id is remembered as prev_history/prev_last_seq.
+ * \retval KS_EHISTORY  the position is not on \p prev_history
+ * \retval KS_ESTALE    applied_seq > prev_last_seq (diverged: snapshot)
+ */
+int store_adopt_history(store_t *s, const uint8_t new_history[16],
+			const uint8_t prev_history[16], uint64_t prev_last_seq);
+
+/*
+ * Full snapshot on a replica: store_stage_begin() empties the staging set,
+ * store_stage_put() adds records in as many calls (each its own durable
+ * txn) as the caller likes, and store_stage_promote() makes it live in one
+ * small transaction.  The live set is untouched and readable throughout.
+ */
+
+/** \brief Empty the staging set (in chunks of bounded txns). */
+int store_stage_begin(store_t *s);
+
+/**
+ * \brief Add records (op must be STORE_PUT) to the staging set, one txn.
+ * A key put twice keeps the last value.  Nothing changes on error.
+ * \retval KS_EINVAL  an op other than PUT, a bad key or value
+ */
+int store_stage_put(store_t *s, const store_change_t *puts, size_t n);
+
+/** \brief Digest and record count of the staging set (either may be NULL). */
+int store_stage_info(store_t *s, uint8_t digest[32], uint64_t *count);
+
+/**
+ * \brief Make the staging set live, in one transaction.
+ *
+ * The store's history and the applied position become (\p history, \p seq);
+ * the log is emptied (last_seq = seq, oldest_seq = seq + 1); prev_history
+ * is cleared.  The previous live set becomes the (stale) staging set.
+ * \param digest  the expected digest of the staged set, NULL = don't check.
+ * \retval KS_EDIGEST  the staged set's digest differs; nothing changed
+ */
+int store_stage_promote(store_t *s, const uint8_t history[16], uint64_t seq,
+			const uint8_t digest[32]);
+
+/** \brief Abandon a staging in progress (empties the staging set). */
+int store_stage_abort(store_t *s);
+
+/**
+ * \brief Begin a read transaction on a consistent snapshot.
+ * \param out  owned by the caller until store_read_end().
+ * \retval KS_EREADERS  the reader table is full even after clearing stale
+ *                      slots (mdb_reader_check)
+ */
+int store_read_begin(store_t *s, store_txn_t **out);
+
+/** \brief End a read transaction; every view it produced becomes invalid. */
+void store_read_end(store_txn_t *t);
+
+/**
+ * \brief Point read in the live record set.
+ * \param value  receives a view into the map, valid until store_read_end().
+ * \retval KS_ENOENT  no such key
+ */
+int store_get(store_txn_t *t, ks_view_t key, ks_view_t *value);
+
+/** Record callback: views valid until store_read_end(); nonzero stops. */
+typedef int (*store_record_cb)(ks_view_t key, ks_view_t value, void *ctx);
+
+/**
+ * \brief Iterate the live records in key order (memcmp) from \p from_key
+ *        (inclusive; empty view = first record).
+ * \return 0 after the last record, or the callback's nonzero value.
+ */
+int store_records_foreach(store_txn_t *t, ks_view_t from_key,
+			  store_record_cb cb, void *ctx);
+
+typedef struct store_log_entry {
+	uint64_t seq, commit_time_us;
+	enum store_op op;
+	ks_view_t key, value; /* into the map; value empty for DEL */
+} store_log_entry_t;
+
+/** Log callback: *e and its views valid until store_read_end(); nonzero
+ * stops. */
+typedef int (*store_log_cb)(const store_log_entry_t *e, void *ctx);
+
+/**
+ * \brief Iterate log entries from \p from_seq to last_seq in order.
+ * \return 0 at the end, or the callback's nonzero value.
+ * \retval KS_ESTALE   from_seq < oldest_seq (trimmed away)
+ * \retval KS_ERANGE   from_seq > last_seq + 1 (beyond the log)
+ * \retval KS_ECORRUPT a malformed entry on disk (logged)
+ */
+int store_log_foreach(store_txn_t *t, uint64_t from_seq, store_log_cb cb,
+		      void *ctx);
+
+typedef struct store_meta {
+	uint32_t format_version;
+	uint8_t history[16];	       /* this store's current history id */
+	uint64_t last_seq, oldest_seq; /* log window (oldest > last: empty) */
+	uint8_t prev_history[16];      /* previous history, all-zero if none */
+	uint64_t prev_last_seq;
+	uint8_t applied_history[16]; /* replica position; all-zero: none */
+	uint64_t applied_seq;
+	uint64_t record_count; /* live set */
+	uint8_t digest[32];    /* live set's content digest */
+	uint64_t log_bytes;    /* sum of (8 + value size) over the log */
+} store_meta_t;
+
+/** \brief Read the metadata as of the transaction's snapshot. */
+int store_meta_get(store_txn_t *t, store_meta_t *out);
+
+/**
+ * \brief Record that \p peer acknowledged everything up to \p seq.
+ * Acks never move backwards (a lower seq is ignored).
+ * \retval KS_EINVAL  empty or over-long (> STORE_MAX_PEER_NAME) name
+ */
+int store_peer_ack(store_t *s, const char *peer, uint64_t seq);
+
+/** \brief A peer's acknowledged seq.  \retval KS_ENOENT  never acked. */
+int store_peer_get(store_txn_t *t, const char *peer, uint64_t *seq);
+
+/**
+ * \brief Trim the log from the oldest end to the retention limits.
+ *
+ * Entries are dropped while more than retain_count entries or more than
+ * retain_bytes bytes remain, but never an entry with seq >= \p keep_from_seq
+ * (pass the lowest acked seq + 1 of the connected peers, UINT64_MAX for
+ * none) unless the log exceeds hard_cap_bytes: then protected entries are
+ * dropped too until it is within hard_cap_bytes (logged as a warning).
+ * Runs in bounded transactions; consistent after each.
+ */
+int store_log_trim(store_t *s, uint64_t keep_from_seq);
+
+/**
+ * \brief Start a new history id (promotion, reset): prev_history and
+ *        prev_last_seq remember the current id and last_seq; seqs continue.
+ */
+int store_new_history(store_t *s);
+
+/** \brief Bucket of a key, 0 .. STORE_BUCKETS - 1 (see the digest design). */
+uint32_t store_key_bucket(ks_view_t key);
+
+/** \brief Record hash h(key, value) of the digest design.
+ * \retval KS_ECRYPTO  OpenSSL failed (logged) */
+int store_record_hash(ks_view_t key, ks_view_t value, uint8_t out[32]);
+
+/**
+ * \brief Digest and record count of the live records in buckets
+ *        [\p lo, \p hi); O(hi - lo), no record is read.
+ * \retval KS_EINVAL  lo > hi or hi > STORE_BUCKETS
+ */
+int store_range_digest(store_txn_t *t, uint32_t lo, uint32_t hi,
+		       uint8_t digest[32], uint64_t *count);
+
+/** Bucket listing callback: views valid until store_read_end(); nonzero
+ * stops. */
+typedef int (*store_bucket_cb)(uint32_t bucket, ks_view_t key, ks_view_t value,
+			       const uint8_t hash[32], void *ctx);
+
+/**
+ * \brief Call \p cb for every live record whose bucket is in [lo, hi), in
+ *        key order, with its record hash.  Costs one scan of the record set
+ *        (for the final step of a bisection, not for routine use).
+ * \return 0, the callback's nonzero value, KS_EINVAL for a bad range.
+ */
+int store_bucket_foreach(store_txn_t *t, uint32_t lo, uint32_t hi,
+			 store_bucket_cb cb, void *ctx);
+
+/**
+ * \brief Verify every invariant: format; log keys contiguous from
+ *        oldest_seq to last_seq with well-formed entries and log_bytes
+ *        equal to their sum; the newest log entry of each key agrees with
+ *        the live record set; record counts, bucket digests and the set
+ *        digests of both record sets equal a full recomputation; peer
+ *        values well-formed.
+ * \retval KS_ECORRUPT  the first violated invariant, logged with details
+ */
+int store_check(store_t *s);
