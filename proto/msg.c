@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Replication messages behind msg.h: one decoder and one encoder per type,
+ * over the sticky wire cursor; field layouts are those of PROTOCOL.md §3.
+ */
+#include "proto/msg.h"
+
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/wire.h"
+#include "proto/frame.h"
+
+const char *proto_msg_type_name(int type)
+{
+	switch (type) {
+	case PROTO_MSG_HELLO:
+		return "hello";
+	case PROTO_MSG_ANSWER:
+		return "answer";
+	case PROTO_MSG_SNAP_BEGIN:
+		return "snap-begin";
+	case PROTO_MSG_SNAP_CHUNK:
+		return "snap-chunk";
+	case PROTO_MSG_SNAP_END:
+		return "snap-end";
+	case PROTO_MSG_BATCH:
+		return "batch";
+	case PROTO_MSG_ACK:
+		return "ack";
+	case PROTO_MSG_KEEPALIVE:
+		return "keepalive";
+	case PROTO_MSG_ERROR:
+		return "error";
+	default:
+		return "?";
+	}
+}
+
+/* Node names: printable ASCII without spaces. */
+static bool name_ok(ks_view_t v)
+{
+	if (v.len == 0 || v.len > PROTO_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < v.len; i++)
+		if (v.ptr[i] <= 0x20 || v.ptr[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* Free text: printable ASCII including spaces. */
+static bool text_ok(ks_view_t v)
+{
+	if (v.len > PROTO_TEXT_MAX)
+		return false;
+	for (size_t i = 0; i < v.len; i++)
+		if (v.ptr[i] < 0x20 || v.ptr[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+/* A length-prefixed field: check the declared length against \p max and the
+ * bytes left before taking it. */
+static int read_lv8(ks_wire_t *w, size_t max, ks_view_t *out)
+{
+	size_t n = ks_wire_read_u8(w);
+	if (w->err)
+		return w->err;
+	if (n > max)
+		return KS_ELIMIT;
+	if (n > ks_wire_left(w))
+		return KS_ETRUNC;
+	out->ptr = ks_wire_read_view(w, n);
+	out->len = n;
+	return w->err;
+}
+
+static int decode_hello(ks_wire_t *w, proto_hello_t *h)
+{
+	uint32_t magic = ks_wire_read_u32(w);
+	h->version_min = ks_wire_read_u16(w);
+	h->version_max = ks_wire_read_u16(w);
+	h->role = ks_wire_read_u8(w);
+	h->caps = ks_wire_read_u32(w);
+	ks_wire_read_bytes(w, h->history, sizeof(h->history));
+	h->seq = ks_wire_read_u64(w);
+	if (w->err)
+		return w->err;
+	if (magic != PROTO_HELLO_MAGIC)
+		return KS_EVERSION;
+	if (h->version_min == 0 || h->version_min > h->version_max)
+		return KS_EVERSION;
+	int ret = read_lv8(w, PROTO_NAME_MAX, &h->name);
+	if (ret != KS_EOK)
+		return ret;
+	if (h->role != PROTO_ROLE_PRIMARY && h->role != PROTO_ROLE_REPLICA)
+		return KS_EMALF;
+	if (!name_ok(h->name))
+		return KS_EMALF;
+	/* Later versions may append fields to HELLO: ignore the rest. */
+	w->pos = w->end;
+	return KS_EOK;
+}
+
+static int decode_answer(ks_wire_t *w, proto_answer_t *a)
+{
+	a->version = ks_wire_read_u16(w);
+	a->mode = ks_wire_read_u8(w);
+	ks_wire_read_bytes(w, a->history, sizeof(a->history));
+	a->from_seq = ks_wire_read_u64(w);
+	a->reason = (int32_t)ks_wire_read_u32(w);
+	if (w->err)
+		return w->err;
+	int ret = read_lv8(w, PROTO_TEXT_MAX, &a->text);
+	if (ret != KS_EOK)
+		return ret;
+	if (a->version < PROTO_VERSION_MIN || a->version > PROTO_VERSION_MAX)
+		return KS_EVERSION;
+	switch (a->mode) {
+	case PROTO_ANSWER_INCREMENTAL:
+		if (a->from_seq == 0 || a->reason != 0 || a->text.len != 0)
+			return KS_EMALF;
+		break;
+	case PROTO_ANSWER_SNAPSHOT:
+		if (a->from_seq != 0 || a->reason != 0 || a->text.len != 0)
+			return KS_EMALF;
+		break;
+	case PROTO_ANSWER_REFUSED:
+		if (a->from_seq != 0 || a->reason >= 0)
+			return KS_EMALF;
+		break;
+	default:
+		return KS_EMALF;
+	}
+	if (!text_ok(a->text))
+		return KS_EMALF;
+	if (a->mode != PROTO_ANSWER_REFUSED &&
+	    all_zero(a->history, sizeof(a->history)))
+		return KS_EMALF;
+	return KS_EOK;
+}
+
+static int decode_error(ks_wire_t *w, proto_error_t *e)
+{
+	e->code = (int32_t)ks_wire_read_u32(w);
+	if (w->err)
+		return w->err;
+	int ret = read_lv8(w, PROTO_TEXT_MAX, &e->text);
+	if (ret != KS_EOK)
+		return ret;
+	if (e->code >= 0 || !text_ok(e->text))
+		return KS_EMALF;
+	return KS_EOK;
+}
+
+int proto_msg_decode(ks_view_t frame, proto_msg_t *out)
+{
+	proto_msg_t m = { 0 };
+	int ret;
+
+	if (frame.len == 0)
+		return KS_ETRUNC;
+	ks_wire_t w = ks_wire_reader(frame.ptr, frame.len);
+	m.type = ks_wire_read_u8(&w);
+	switch (m.type) {
+	case PROTO_MSG_HELLO:
+		ret = decode_hello(&w, &m.u.hello);
+		break;
+	case PROTO_MSG_ANSWER:
+		ret = decode_answer(&w, &m.u.answer);
+		break;
+	case PROTO_MSG_SNAP_BEGIN:
+		ks_wire_read_bytes(&w, m.u.snap_begin.history,
+				   PROTO_HISTORY_LEN);
+		m.u.snap_begin.seq = ks_wire_read_u64(&w);
+		m.u.snap_begin.record_count = ks_wire_read_u64(&w);
+		ret = w.err;
+		if (ret == KS_EOK &&
+		    all_zero(m.u.snap_begin.history, PROTO_HISTORY_LEN))
+			ret = KS_EMALF;
+		break;
+	case PROTO_MSG_SNAP_CHUNK:
+	case PROTO_MSG_SNAP_END:
+	case PROTO_MSG_BATCH:
+		/* The signed blob is the rest of the frame; batch.c checks it. */
+		m.u.blob.len = ks_wire_left(&w);
+		m.u.blob.ptr = ks_wire_read_view(&w, m.u.blob.len);
+		ret = m.u.blob.len == 0 ? KS_ETRUNC : w.err;
+		break;
+	case PROTO_MSG_ACK:
+		ks_wire_read_bytes(&w, m.u.ack.history, PROTO_HISTORY_LEN);
+		m.u.ack.seq = ks_wire_read_u64(&w);
+		ret = w.err;
+		break;
+	case PROTO_MSG_KEEPALIVE:
+		m.u.keepalive.time_us = ks_wire_read_u64(&w);
+		ret = w.err;
+		break;
+	case PROTO_MSG_ERROR:
+		ret = decode_error(&w, &m.u.error);
+		break;
+	default:
+		ret = KS_ETYPE;
+		break;
+	}
+	if (ret == KS_EOK && ks_wire_left(&w) != 0)
+		ret = KS_ETRAILING;
+	if (ret != KS_EOK) {
+		ks_log_debug(PROTO, "bad '%s' message (%s)",
+			     proto_msg_type_name(m.type), ks_strerror(ret));
+		return ret;
+	}
+	*out = m;
+	return KS_EOK;
+}
+
+/* Payload size of \p m, or 0 if a field is out of its domain. */
+static size_t payload_size(const proto_msg_t *m)
+{
+	switch (m->type) {
+	case PROTO_MSG_HELLO:
+		if (!name_ok(m->u.hello.name) || m->u.hello.version_min == 0 ||
+		    m->u.hello.version_min > m->u.hello.version_max ||
+		    (m->u.hello.role != PROTO_ROLE_PRIMARY &&
+		     m->u.hello.role != PROTO_ROLE_REPLICA))
+			return 0;
+		return 4 + 2 + 2 + 1 + 4 + PROTO_HISTORY_LEN + 8 + 1 +
+		       m->u.hello.name.len;
+	case PROTO_MSG_ANSWER:
+		if (!text_ok(m->u.answer.text))
+			return 0;
+		return 2 + 1 + PROTO_HISTORY_LEN + 8 + 4 + 1 +
+		       m->u.answer.text.len;
+	case PROTO_MSG_SNAP_BEGIN:
+		return PROTO_HISTORY_LEN + 8 + 8;
+	case PROTO_MSG_SNAP_CHUNK:
+	case PROTO_MSG_SNAP_END:
+	case PROTO_MSG_BATCH:
+		return m->u.blob.len;
+	case PROTO_MSG_ACK:
+		return PROTO_HISTORY_LEN + 8;
+	case PROTO_MSG_KEEPALIVE:
+		return 8;
+	case PROTO_MSG_ERROR:
+		if (m->u.error.code >= 0 || !text_ok(m->u.error.text))
+			return 0;
+		return 4 + 1 + m->u.error.text.len;
+	default:
+		return 0;
+	}
+}
+
+int proto_msg_encode(const proto_msg_t *m, ks_buf_t *out)
+{
+	size_t n = payload_size(m);
+	if (n == 0)
+		return KS_EINVAL;
+	if (n > PROTO_FRAME_MAX_HARD - 1)
+		return KS_ETOOBIG;
+	size_t total = PROTO_FRAME_PREFIX + 1 + n;
+	int ret = ks_buf_reserve(out, total);
+	if (ret != KS_EOK)
+		return ret;
+
+	ks_wire_t w = ks_wire_writer(out->data + out->len, total);
+	ks_wire_write_u32(&w, (uint32_t)(1 + n));
+	ks_wire_write_u8(&w, m->type);
+	switch (m->type) {
+	case PROTO_MSG_HELLO: {
+		const proto_hello_t *h = &m->u.hello;
+		ks_wire_write_u32(&w, PROTO_HELLO_MAGIC);
+		ks_wire_write_u16(&w, h->version_min);
+		ks_wire_write_u16(&w, h->version_max);
+		ks_wire_write_u8(&w, h->role);
+		ks_wire_write_u32(&w, h->caps);
+		ks_wire_write_bytes(&w, h->history, PROTO_HISTORY_LEN);
+		ks_wire_write_u64(&w, h->seq);
+		ks_wire_write_u8(&w, (uint8_t)h->name.len);
+		ks_wire_write_bytes(&w, h->name.ptr, h->name.len);
+		break;
+	}
+	case PROTO_MSG_ANSWER: {
+		const proto_answer_t *a = &m->u.answer;
+		ks_wire_write_u16(&w, a->version);
+		ks_wire_write_u8(&w, a->mode);
+		ks_wire_write_bytes(&w, a->history, PROTO_HISTORY_LEN);
+		ks_wire_write_u64(&w, a->from_seq);
+		ks_wire_write_u32(&w, (uint32_t)a->reason);
+		ks_wire_write_u8(&w, (uint8_t)a->text.len);
+		ks_wire_write_bytes(&w, a->text.ptr, a->text.len);
+		break;
+	}
+	case PROTO_MSG_SNAP_BEGIN:
+		ks_wire_write_bytes(&w, m->u.snap_begin.history,
+				    PROTO_HISTORY_LEN);
+		ks_wire_write_u64(&w, m->u.snap_begin.seq);
+		ks_wire_write_u64(&w, m->u.snap_begin.record_count);
+		break;
+	case PROTO_MSG_SNAP_CHUNK:
+	case PROTO_MSG_SNAP_END:
+	case PROTO_MSG_BATCH:
+		ks_wire_write_bytes(&w, m->u.blob.ptr, m->u.blob.len);
+		break;
+	case PROTO_MSG_ACK:
+		ks_wire_write_bytes(&w, m->u.ack.history, PROTO_HISTORY_LEN);
+		ks_wire_write_u64(&w, m->u.ack.seq);
+		break;
+	case PROTO_MSG_KEEPALIVE:
+		ks_wire_write_u64(&w, m->u.keepalive.time_us);
+		break;
+	case PROTO_MSG_ERROR:
+		ks_wire_write_u32(&w, (uint32_t)m->u.error.code);
+		ks_wire_write_u8(&w, (uint8_t)m->u.error.text.len);
+		ks_wire_write_bytes(&w, m->u.error.text.ptr,
+				    m->u.error.text.len);
+		break;
+	}
+	if (w.err != KS_EOK || ks_wire_left(&w) != 0)
+		return KS_EINTERNAL;
+	/* Never send what a peer would reject: run the decoder over it. */
+	proto_msg_t check;
+	ret = proto_msg_decode(
+		(ks_view_t){ .ptr = out->data + out->len + PROTO_FRAME_PREFIX,
+			     .len = total - PROTO_FRAME_PREFIX },
+		&check);
+	if (ret != KS_EOK)
+		return KS_EINVAL;
+	out->len += total;
+	return KS_EOK;
+}
+
+int proto_version_negotiate(const proto_hello_t *a, const proto_hello_t *b,
+			    uint16_t *version)
+{
+	uint16_t lo = a->version_min > b->version_min ? a->version_min
+						      : b->version_min;
+	uint16_t hi = a->version_max < b->version_max ? a->version_max
+						      : b->version_max;
+	if (lo > hi || lo == 0)
+		return KS_EVERSION;
+	*version = hi;
+	return KS_EOK;
+}
