@@ -34,8 +34,10 @@
  *
  * Digest design (order-independent, incremental, bisectable)
  * - record hash  h(k, v) = SHA-256( u32be(len(k)) || k || v ).
- * - bucket       b(k) = top 10 bits of mix64(FNV-1a-64(k)), so 0..1023
- *                (STORE_BUCKETS; see store_key_bucket() for the exact mix).
+ * - bucket       b(k) = top 10 bits of splitmix64's finaliser applied to
+ *                FNV-1a-64(k): 0..1023 (STORE_BUCKETS).  The finaliser is
+ *                x ^= x >> 30; x *= 0xbf58476d1ce4e5b9; x ^= x >> 27;
+ *                x *= 0x94d049bb133111eb; x ^= x >> 31.
  * - bucket digest D_b = sum of h(k, v) over the records with b(k) = b,
  *                each hash read as a 256-bit big-endian integer, modulo
  *                2^256; stored with the bucket's record count.
