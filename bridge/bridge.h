@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bridge/: the only code that touches the MIT Kerberos database (libkdb5).
+ *
+ * It reads the KDB (full scan into the store, single-principal capture),
+ * applies change batches to it, and loads complete record sets atomically.
+ * Records are `kdb5_util dump` version 7 lines (see bridge/convert.h); keys
+ * are STORE_KEY_PRINCIPAL + unparsed name or STORE_KEY_POLICY + policy name.
+ *
+ * Rules
+ * - A bridge_t owns one krb5 context with the realm's database open.  It is
+ *   not thread-safe: one thread at a time.  Never use it after fork().
+ * - Keys in the KDB stay encrypted under the realm's master key: records
+ *   copy them verbatim, so every KDB that receives records must share the
+ *   source's master key (its stash); no master key is ever read here.
+ * - Lockout state (last_success, last_failed, fail_auth_count) is written by
+ *   each KDC locally.  With replicate_lockout = false (the default) records
+ *   carry those fields as 0 and apply/load keep the target's own values;
+ *   with true they are carried and applied.
+ * - Nothing here writes the MIT iprop ulog (the DB is opened with plain
+ *   krb5_db_open; logging is never mapped).
+ *
+ * Scan consistency and locking (DB2 back end)
+ *   The DB is opened with db_arg "unlockiter" and the scan holds its own
+ *   shared lock, dropped and re-taken every opts.scan_lock_batch entries
+ *   (default 4096; 0 = hold it for the whole scan).  So krb5kdc lockout
+ *   writes and kadmind wait at most for one batch (a few ms), never for the
+ *   whole scan.  Each principal is read atomically, but a scan is not a
+ *   point-in-time snapshot of the whole DB: a change made between batches
+ *   may or may not be seen, and an entry renamed during the scan may be
+ *   seen under both names or only the new one.  A record that looks
+ *   deleted is confirmed by a point lookup before a DEL is logged, so a
+ *   scan never logs a spurious deletion; anything missed is logged by the
+ *   next scan (or by the kadm5_hook capture).  Policies are read after the
+ *   principals, under one short shared lock.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "store/store.h"
+
+typedef struct bridge bridge_t;
+
+typedef struct bridge_opts {
+	/* Realm whose DB to open; NULL = the profile's default realm. */
+	const char *realm;
+	/* KDC profile (kdc.conf) read on top of KRB5_CONFIG; NULL =
+	 * $KRB5_KDC_PROFILE or the built-in default, as kdb5_util does. */
+	const char *kdc_profile;
+	bool replicate_lockout;
+	/* Principals per shared-lock hold during a scan; 0 = default 4096;
+	 * UINT32_MAX = hold the lock for the whole scan. */
+	uint32_t scan_lock_batch;
+	bool read_only; /* primary capture only: open the DB read-only */
+} bridge_opts_t;
+
+/**
+ * \brief Create a krb5 context for the realm and open its KDB.
+ * \param opts borrowed for the call (strings are copied).
+ * \param out  must point to NULL; owned by the caller until bridge_close().
+ * \retval KS_EKDB  the DB cannot be opened (path and reason logged)
+ * \retval KS_EKRB5 the profile cannot be read
+ */
+int bridge_open(const bridge_opts_t *opts, bridge_t **out);
+
+/** \brief Close the DB and free everything.  NULL is fine. */
+void bridge_close(bridge_t *b);
+
+typedef struct bridge_scan_stats {
+	uint64_t principals, policies; /* objects seen in the KDB */
+	uint64_t puts, dels;	       /* changes handed to store_commit */
+	uint64_t skipped;	       /* names too long for a store key */
+	uint64_t first_seq, last_seq;  /* as reported by store_commit */
+} bridge_scan_stats_t;
+
+/**
+ * \brief Full scan: compare every KDB principal and policy with the store
+ *        and commit the differences as one change set (new/changed -> PUT,
+ *        gone -> DEL; unchanged records cost no write).
+ * \param stats may be NULL; filled on success.
+ * \return 0, KS_EKDB/KS_EKDBLOCK/KS_EKRB5 (KDB side, logged), store errors,
+ *         KS_ENOMEM.  Nothing is committed on error.
+ */
+int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats);
+
+/**
+ * \brief Read one principal (unparsed name, with realm) as a record value.
+ * \param value appended to (its old contents are kept in front).
+ * \retval KS_ENOENT no such principal
+ */
+int bridge_read_principal(bridge_t *b, const char *name, ks_buf_t *value);
+
+/**
+ * \brief Targeted capture: read one principal and commit PUT (exists and
+ *        differs) or DEL (gone) to the store; nothing if unchanged.
+ */
+int bridge_capture_principal(bridge_t *b, store_t *s, const char *name,
+			     uint64_t *first_seq, uint64_t *last_seq);
+
+/** Callback for bridge_foreach_record: views valid during the call only. */
+typedef int (*bridge_record_cb)(ks_view_t key, ks_view_t value, void *ctx);
+
+/**
+ * \brief Encode every principal, then every policy, in KDB order (the order
+ *        of `kdb5_util dump`), without touching a store.
+ * \return 0, a KS_E* error, or the callback's nonzero value.
+ */
+int bridge_foreach_record(bridge_t *b, bridge_record_cb cb, void *ctx);
+
+/**
+ * \brief Replica: apply a batch of PUT/DEL records to the KDB under one
+ *        exclusive DB lock.  Idempotent: re-applying a batch yields the
+ *        same KDB.  Every record is parsed and checked (key matches value)
+ *        before the DB is touched, so a malformed batch changes nothing.
+ * \param ch borrowed for the call.
+ * \retval KS_EMALF a malformed record (field logged); nothing applied
+ * \retval KS_EKDB  a DB write failed part-way (re-apply after fixing)
+ */
+int bridge_apply(bridge_t *b, const store_change_t *ch, size_t n);
+
+/*
+ * Full load: bridge_load_begin() creates an empty side database next to the
+ * live one (DB2 "temporary": principal~ and friends, exclusively locked for
+ * its lifetime), bridge_load_put() adds records to it, bridge_load_commit()
+ * promotes it over the live DB in one rename (krb5_db_promote, as
+ * `kdb5_util load` does), copying the live lockout fields first unless
+ * replicate_lockout.  krb5kdc keeps serving the old DB until the rename and
+ * never sees a half-loaded one.  bridge_load_abort() (or any failure)
+ * destroys the side DB; the live DB is untouched.
+ */
+typedef struct bridge_load bridge_load_t;
+
+/** \param out must point to NULL; ends with commit or abort. */
+int bridge_load_begin(bridge_t *b, bridge_load_t **out);
+
+/** \brief Add one record (key and value borrowed). KS_EMALF: see apply. */
+int bridge_load_put(bridge_load_t *l, ks_view_t key, ks_view_t value);
+
+/** \brief Promote the side DB.  Frees \p l whatever the result; on failure
+ *         the side DB is destroyed and the live DB is untouched. */
+int bridge_load_commit(bridge_load_t *l);
+
+/** \brief Destroy the side DB and free \p l (NULL is fine). */
+void bridge_load_abort(bridge_load_t *l);
+
+/**
+ * \brief Full load of the store's live record set (one read txn).
+ * \return 0 or the first error (nothing promoted then).
+ */
+int bridge_load_from_store(bridge_t *b, store_t *s);

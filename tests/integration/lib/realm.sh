@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: MIT
+# Throw-away MIT Kerberos realms for integration tests (source with ".").
+#
+#   realm_init DIR REALM [MASTERPW]   make DIR/{krb5.conf,kdc.conf,principal*,
+#                                     stash} with `kdb5_util create -s`; picks a
+#                                     free loopback port; prints nothing
+#   realm_env DIR                     export KRB5_CONFIG/KRB5_KDC_PROFILE (and
+#                                     KRB5CCNAME) for the realm in DIR
+#   realm_kdc_start DIR               start krb5kdc for DIR (pid in DIR/kdc.pid)
+#   realm_kdc_stop DIR                stop it by its recorded pid
+#   realm_kadmin DIR QUERY...         kadmin.local -q for each QUERY
+#   realm_dump DIR OUT                `kdb5_util dump` without the header line
+#   realm_fixture DIR                 the rich fixture (see below); starts and
+#                                     stops a krb5kdc for real lockout counters
+#   realm_cleanup                     stop every KDC started here (by pid)
+#
+# Never touches system paths: every file lives in DIR, every port is on
+# 127.0.0.1, every process is stopped by the pid it was started with.
+# Needs: kdb5_util kadmin.local krb5kdc kinit (Debian krb5-kdc, krb5-user).
+
+REALM_KDC_PIDS=()
+
+realm_free_port() {
+	python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+realm_init() {
+	local dir=$1 realm=$2 mpw=${3:-master-password-123}
+	local port
+	port=$(realm_free_port)
+	mkdir -p "$dir"
+	echo "$realm" >"$dir/realm"
+	echo "$port" >"$dir/port"
+	cat >"$dir/krb5.conf" <<EOF
+[libdefaults]
+	default_realm = $realm
+	dns_lookup_kdc = false
+	dns_lookup_realm = false
+	rdns = false
+	dns_canonicalize_hostname = false
+	udp_preference_limit = 1
+[realms]
+	$realm = {
+		kdc = 127.0.0.1:$port
+	}
+EOF
+	cat >"$dir/kdc.conf" <<EOF
+[kdcdefaults]
+	kdc_listen = 127.0.0.1:$port
+	kdc_tcp_listen = 127.0.0.1:$port
+[realms]
+	$realm = {
+		database_name = $dir/principal
+		key_stash_file = $dir/stash
+		acl_file = $dir/kadm5.acl
+		kdc_listen = 127.0.0.1:$port
+		kdc_tcp_listen = 127.0.0.1:$port
+		master_key_type = aes256-cts-hmac-sha1-96
+		supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
+		max_life = 10h
+		max_renewable_life = 7d
+	}
+[logging]
+	kdc = FILE:$dir/kdc.log
+	admin_server = FILE:$dir/kadmin.log
+	default = FILE:$dir/krb5lib.log
+EOF
+	: >"$dir/kadm5.acl"
+	(realm_env "$dir" &&
+		kdb5_util -r "$realm" create -s -P "$mpw" >"$dir/create.log" 2>&1) ||
+		{ cat "$dir/create.log" >&2; return 1; }
+}
+
+realm_env() {
+	local dir=$1
+	export KRB5_CONFIG=$dir/krb5.conf
+	export KRB5_KDC_PROFILE=$dir/kdc.conf
+	export KRB5CCNAME=FILE:$dir/ccache
+	export KRB5RCACHEDIR=$dir
+}
+
+realm_kdc_start() {
+	local dir=$1 i
+	(realm_env "$dir" && exec krb5kdc -n -r "$(cat "$dir/realm")" \
+		>>"$dir/kdc.out" 2>&1) &
+	local pid=$!
+	echo "$pid" >"$dir/kdc.pid"
+	REALM_KDC_PIDS+=("$pid")
+	# Ready when the port answers.
+	for i in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$(cat "$dir/port")") 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			cat "$dir/kdc.out" "$dir/kdc.log" >&2 2>/dev/null
+			return 1
+		fi
+		sleep 0.05
+	done
+	echo "krb5kdc did not start" >&2
+	return 1
+}
+
+realm_kdc_stop() {
+	local dir=$1 pid
+	[ -f "$dir/kdc.pid" ] || return 0
+	pid=$(cat "$dir/kdc.pid")
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	rm -f "$dir/kdc.pid"
+}
+
+realm_cleanup() {
+	local pid
+	for pid in "${REALM_KDC_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	REALM_KDC_PIDS=()
+}
+
+realm_kadmin() {
+	local dir=$1 q
+	shift
+	for q in "$@"; do
+		(realm_env "$dir" && kadmin.local -r "$(cat "$dir/realm")" -q "$q") \
+			>>"$dir/kadmin.out" 2>&1 || { echo "kadmin.local failed: $q" >&2; return 1; }
+		if tail -n 3 "$dir/kadmin.out" | grep -qiE 'error|while|usage|unable|invalid'; then
+			echo "kadmin.local reported an error for: $q" >&2
+			tail -n 3 "$dir/kadmin.out" >&2
+			return 1
+		fi
+	done
+}
+
+realm_dump() {
+	local dir=$1 out=$2
+	(realm_env "$dir" && kdb5_util -r "$(cat "$dir/realm")" dump "$out.tmp") || return 1
+	tail -n +2 "$out.tmp" >"$out"
+	rm -f "$out.tmp" "$out.tmp.dump_ok"
+}
+
+# kinit NAME with PASSWORD against the realm's KDC; returns kinit's status.
+realm_kinit() {
+	local dir=$1 name=$2 pw=$3
+	(realm_env "$dir" && printf '%s\n' "$pw" | kinit "$name" >>"$dir/kinit.out" 2>&1)
+}
+
+# The rich fixture: every kind of object the bridge must carry.
+realm_fixture() {
+	local dir=$1 r
+	r=$(cat "$dir/realm")
+	realm_kadmin "$dir" \
+		"addpol -maxlife 2d -minlife 1h -minlength 8 -minclasses 2 -history 3 -maxfailure 5 -failurecountinterval 600 -lockoutduration 1800 -allowedkeysalts aes256-cts-hmac-sha1-96:normal,aes128-cts-hmac-sha1-96:normal fullpol" \
+		"addpol -maxfailure 2 -failurecountinterval 0 -lockoutduration 0 lockpol" \
+		"addpol plainpol" \
+		"addprinc -pw Alice-pass-1 -policy fullpol +requires_preauth alice" \
+		"addprinc -pw Bob-pass-123 +requires_preauth bob" \
+		"addprinc -pw Lock-pass-12 -policy lockpol +requires_preauth lockme" \
+		"addprinc -randkey host/server.example.test" \
+		"cpw -keepold -randkey host/server.example.test" \
+		"cpw -keepold -randkey host/server.example.test" \
+		"cpw -keepold -pw Bob-pass-456 bob" \
+		"addprinc -randkey -e aes128-cts-hmac-sha1-96:special svc/salted" \
+		"addprinc -randkey -allow_postdated -allow_forwardable -allow_tgs_req -allow_renewable -allow_proxiable -allow_dup_skey -allow_tix +requires_preauth +requires_hwauth +needchange -allow_svr -password_changing_service +ok_as_delegate +ok_to_auth_as_delegate +no_auth_data_required +lockdown_keys flags/all" \
+		"addprinc -randkey -expire \"2031-01-02 03:04:05 UTC\" -pwexpire \"2030-06-07 08:09:10 UTC\" -maxlife \"3 hours\" -maxrenewlife \"4 days\" dated" \
+		"addprinc -nokey nokey" \
+		"addprinc -randkey -policy plainpol \"with space/in name\"" \
+		"addprinc -randkey a/b/c/d" \
+		"addprinc -randkey us\\@er" \
+		"addprinc -randkey $(printf 'j\xc3\xbcrgen/\xe6\x97\xa5\xe6\x9c\xac')" \
+		"addprinc -pw Cross-pass-1 krbtgt/OTHER.TEST@$r" \
+		"setstr alice session_enctypes aes256-cts-hmac-sha1-96" \
+		"setstr alice note \"a value with spaces\"" \
+		"setstr host/server.example.test require_auth_ind otp" \
+		"modprinc -maxlife \"5 hours\" bob"
+	# Lockout counters and last_success from a real KDC.
+	realm_kdc_start "$dir" || return 1
+	realm_kinit "$dir" "alice@$r" Alice-pass-1 || { echo "alice kinit failed" >&2; realm_kdc_stop "$dir"; return 1; }
+	realm_kinit "$dir" "lockme@$r" wrong-one && { echo "bad password accepted" >&2; realm_kdc_stop "$dir"; return 1; }
+	realm_kinit "$dir" "bob@$r" wrong-two && { realm_kdc_stop "$dir"; return 1; }
+	realm_kdc_stop "$dir"
+	# Master key rollover: new key, make it active, re-encrypt everything.
+	(realm_env "$dir" &&
+		printf 'second-master-pw\nsecond-master-pw\n' |
+		kdb5_util -r "$r" add_mkey -s -e aes256-cts-hmac-sha1-96 &&
+		kdb5_util -r "$r" use_mkey 2 &&
+		kdb5_util -r "$r" update_princ_encryption -f) >>"$dir/mkey.log" 2>&1 ||
+		{ cat "$dir/mkey.log" >&2; return 1; }
+	# One principal made after the rollover, under the new master key.
+	realm_kadmin "$dir" "addprinc -pw After-roll-1 +requires_preauth after"
+}

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test driver for the bridge integration tests (tests/integration/bridge_*.sh):
+ * a thin command line over bridge.h so shell scripts can compare its output
+ * with the MIT tools.  The realm comes from KRB5_CONFIG/KRB5_KDC_PROFILE.
+ *
+ *   bridge_tool [-l] records              every record value, KDB order
+ *   bridge_tool [-l] scan STOREDIR        scan into the store; prints the
+ *                                         logged change set ("PUT key" /
+ *                                         "DEL key", one a line)
+ *   bridge_tool [-l] load STOREDIR        full load of the store into the KDB
+ *   bridge_tool [-l] apply STOREDIR SEQ   apply log entries SEQ.. to the KDB
+ *   bridge_tool [-l] get NAME             one principal's record
+ *   bridge_tool [-l] capture STOREDIR NAME  targeted capture of one principal
+ *   bridge_tool [-l] storedump STOREDIR   every stored value, key order
+ *   bridge_tool [-l] loadfail STOREDIR    full load that fails after the
+ *                                         records are in the side DB (the
+ *                                         live DB must stay untouched)
+ * -l: replicate_lockout = true.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bridge/bridge.h"
+#include "common/errors.h"
+#include "store/store.h"
+
+static int print_record(ks_view_t key, ks_view_t value, void *ctx)
+{
+	(void)key;
+	(void)ctx;
+	return fwrite(value.ptr, 1, value.len, stdout) == value.len ? 0
+								    : KS_EIO;
+}
+
+static void print_key(const char *op, ks_view_t key)
+{
+	printf("%s %c %.*s\n", op, key.ptr[0], (int)key.len - 1,
+	       (const char *)key.ptr + 1);
+}
+
+static int print_log(const store_log_entry_t *e, void *ctx)
+{
+	(void)ctx;
+	print_key(e->op == STORE_PUT ? "PUT" : "DEL", e->key);
+	return 0;
+}
+
+typedef struct collect {
+	store_change_t *ch;
+	size_t n, cap;
+	ks_buf_t arena;
+	size_t *offs; /* key off, key len, val off, val len per change */
+} collect_t;
+
+static int collect_log(const store_log_entry_t *e, void *arg)
+{
+	collect_t *c = arg;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 64;
+		c->ch = realloc(c->ch, c->cap * sizeof(*c->ch));
+		c->offs = realloc(c->offs, c->cap * 4 * sizeof(size_t));
+		if (!c->ch || !c->offs)
+			return KS_ENOMEM;
+	}
+	c->ch[c->n].op = e->op;
+	c->offs[4 * c->n] = c->arena.len;
+	c->offs[4 * c->n + 1] = e->key.len;
+	ks_buf_append(&c->arena, e->key.ptr, e->key.len);
+	c->offs[4 * c->n + 2] = c->arena.len;
+	c->offs[4 * c->n + 3] = e->value.len;
+	if (ks_buf_append(&c->arena, e->value.ptr, e->value.len))
+		return KS_ENOMEM;
+	c->n++;
+	return 0;
+}
+
+static int fail_cb(ks_view_t key, ks_view_t value, void *arg)
+{
+	return bridge_load_put(arg, key, value);
+}
+
+int main(int argc, char **argv)
+{
+	bridge_opts_t o = { 0 };
+	int ai = 1;
+	if (ai < argc && strcmp(argv[ai], "-l") == 0) {
+		o.replicate_lockout = true;
+		ai++;
+	}
+	if (ai >= argc) {
+		fprintf(stderr, "usage: see the comment in bridge_tool.c\n");
+		return 2;
+	}
+	const char *cmd = argv[ai++];
+	bridge_t *b = NULL;
+	store_t *s = NULL;
+	store_txn_t *t = NULL;
+	int ret = bridge_open(&o, &b);
+	if (ret != KS_EOK)
+		goto out;
+	if (strcmp(cmd, "records") == 0) {
+		ret = bridge_foreach_record(b, print_record, NULL);
+	} else if (strcmp(cmd, "get") == 0 && ai < argc) {
+		ks_buf_t v = KS_BUF_INIT;
+		ret = bridge_read_principal(b, argv[ai], &v);
+		if (ret == KS_EOK)
+			fwrite(v.data, 1, v.len, stdout);
+		ks_buf_free(&v);
+	} else if (ai < argc) {
+		store_opts_t so = { .nosync = true };
+		ret = store_open(argv[ai++], &so, &s);
+		if (ret != KS_EOK)
+			goto out;
+		if (strcmp(cmd, "scan") == 0) {
+			bridge_scan_stats_t st;
+			ret = bridge_scan(b, s, &st);
+			if (ret == KS_EOK && st.last_seq >= st.first_seq) {
+				ret = store_read_begin(s, &t);
+				if (ret == KS_EOK)
+					ret = store_log_foreach(t, st.first_seq,
+								print_log,
+								NULL);
+			}
+			fprintf(stderr,
+				"scan: %llu principals %llu policies %llu puts "
+				"%llu dels\n",
+				(unsigned long long)st.principals,
+				(unsigned long long)st.policies,
+				(unsigned long long)st.puts,
+				(unsigned long long)st.dels);
+		} else if (strcmp(cmd, "capture") == 0 && ai < argc) {
+			uint64_t f, l;
+			ret = bridge_capture_principal(b, s, argv[ai], &f, &l);
+			if (ret == KS_EOK && l >= f) {
+				ret = store_read_begin(s, &t);
+				if (ret == KS_EOK)
+					ret = store_log_foreach(t, f, print_log,
+								NULL);
+			}
+		} else if (strcmp(cmd, "storedump") == 0) {
+			ret = store_read_begin(s, &t);
+			if (ret == KS_EOK)
+				ret = store_records_foreach(t, (ks_view_t){ 0 },
+							    print_record, NULL);
+		} else if (strcmp(cmd, "load") == 0) {
+			ret = bridge_load_from_store(b, s);
+		} else if (strcmp(cmd, "loadfail") == 0) {
+			bridge_load_t *l = NULL;
+			ret = bridge_load_begin(b, &l);
+			if (ret == KS_EOK)
+				ret = store_read_begin(s, &t);
+			if (ret == KS_EOK)
+				ret = store_records_foreach(t, (ks_view_t){ 0 },
+							    fail_cb, l);
+			if (ret == KS_EOK) {
+				/* A malformed record arrives last. */
+				static const char bad[] = "princ\t38\tx;\n";
+				ret = bridge_load_put(
+					l,
+					(ks_view_t){ (const uint8_t *)"Px", 2 },
+					(ks_view_t){ (const uint8_t *)bad,
+						     sizeof(bad) - 1 });
+			}
+			if (ret == KS_EOK)
+				ret = bridge_load_commit(l);
+			else
+				bridge_load_abort(l);
+			ret = ret == KS_EMALF ? KS_EOK : KS_EINTERNAL;
+		} else if (strcmp(cmd, "apply") == 0 && ai < argc) {
+			collect_t c = { 0 };
+			ret = store_read_begin(s, &t);
+			if (ret == KS_EOK)
+				ret = store_log_foreach(
+					t, strtoull(argv[ai], NULL, 10),
+					collect_log, &c);
+			for (size_t i = 0; ret == KS_EOK && i < c.n; i++) {
+				c.ch[i].key =
+					(ks_view_t){ c.arena.data +
+							     c.offs[4 * i],
+						     c.offs[4 * i + 1] };
+				c.ch[i].value =
+					(ks_view_t){ c.arena.data +
+							     c.offs[4 * i + 2],
+						     c.offs[4 * i + 3] };
+			}
+			if (ret == KS_EOK)
+				ret = bridge_apply(b, c.ch, c.n);
+			fprintf(stderr, "applied %zu changes\n", c.n);
+			free(c.ch);
+			free(c.offs);
+			ks_buf_free(&c.arena);
+		} else {
+			ret = KS_EINVAL;
+		}
+	} else {
+		ret = KS_EINVAL;
+	}
+out:
+	if (t)
+		store_read_end(t);
+	store_close(s);
+	bridge_close(b);
+	if (ret != KS_EOK) {
+		fprintf(stderr, "bridge_tool %s: %s (%s)\n", cmd,
+			ks_strerror(ret), ks_errname(ret));
+		return ret == KS_ENOENT ? 3 : 1;
+	}
+	return 0;
+}
