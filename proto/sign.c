@@ -116,6 +116,16 @@ int proto_key_from_raw(const uint8_t raw[PROTO_RAWKEY_LEN], proto_key_t **out)
 	return wrap_pkey(pkey, false, out);
 }
 
+int proto_key_from_raw_private(const uint8_t seed[PROTO_RAWKEY_LEN],
+			       proto_key_t **out)
+{
+	EVP_PKEY *pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
+						      seed, PROTO_RAWKEY_LEN);
+	if (pkey == NULL)
+		return ossl_fail("importing raw private key", KS_EKEY);
+	return wrap_pkey(pkey, true, out);
+}
+
 /* Refuse to prompt for a passphrase: encrypted keys are not supported. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
 {

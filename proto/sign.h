@@ -42,6 +42,14 @@ int proto_key_load(const char *path, proto_key_t **out);
 int proto_key_from_raw(const uint8_t raw[PROTO_RAWKEY_LEN], proto_key_t **out);
 
 /**
+ * \brief A signing key from its 32-byte raw private key (RFC 8032 seed).
+ *        For tests, fuzz targets and benchmarks that need a fixed key.
+ * \return KS_EOK, KS_EKEY.
+ */
+int proto_key_from_raw_private(const uint8_t seed[PROTO_RAWKEY_LEN],
+			       proto_key_t **out);
+
+/**
  * \brief Write the private key (PKCS#8 PEM, mode 0600) to a new file.
  * \retval KS_EEXIST the file exists (never overwritten)
  * \retval KS_EKEY the key has no private part

@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/* Messages: round trip of every type, the exact HELLO bytes, every split
+ * point of a multi-message stream through the assembler, and malformed input
+ * for every field (short, long, bad type, bad version, bad values). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/wire.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
+#include "helpers/test.h"
+
+#define V(s) ((ks_view_t){ .ptr = (const uint8_t *)(s), .len = sizeof(s) - 1 })
+
+static const uint8_t HIST[16] = { 0x10, 0x32, 0x54, 0x76, 0x98, 0xba,
+				  0xdc, 0xfe, 1,    2,	  3,	4,
+				  5,	6,    7,    8 };
+static const uint8_t BLOB[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+
+/* One sample of every message type (and every answer mode). */
+static size_t samples(proto_msg_t *m)
+{
+	size_t n = 0;
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_HELLO };
+	m[n].u.hello = (proto_hello_t){ .version_min = 1,
+					.version_max = 3,
+					.role = PROTO_ROLE_REPLICA,
+					.caps = PROTO_CAP_ZSTD,
+					.name = V("kdc2.example.org"),
+					.seq = 12345678901ull };
+	memcpy(m[n++].u.hello.history, HIST, 16);
+	for (int mode = 1; mode <= 3; mode++) {
+		m[n] = (proto_msg_t){ .type = PROTO_MSG_ANSWER };
+		m[n].u.answer.version = 1;
+		m[n].u.answer.mode = (uint8_t)mode;
+		memcpy(m[n].u.answer.history, HIST, 16);
+		if (mode == PROTO_ANSWER_INCREMENTAL)
+			m[n].u.answer.from_seq = 42;
+		if (mode == PROTO_ANSWER_REFUSED) {
+			m[n].u.answer.reason = KS_EHISTORY;
+			m[n].u.answer.text = V("unknown history, no snapshot");
+		}
+		n++;
+	}
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_SNAP_BEGIN };
+	memcpy(m[n].u.snap_begin.history, HIST, 16);
+	m[n].u.snap_begin.seq = 99;
+	m[n++].u.snap_begin.record_count = 1000000;
+	for (uint8_t t = PROTO_MSG_SNAP_CHUNK; t <= PROTO_MSG_BATCH; t++) {
+		m[n] = (proto_msg_t){ .type = t };
+		m[n++].u.blob = (ks_view_t){ .ptr = BLOB, .len = sizeof(BLOB) };
+	}
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_ACK };
+	memcpy(m[n].u.ack.history, HIST, 16);
+	m[n++].u.ack.seq = UINT64_MAX - 1;
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_KEEPALIVE };
+	m[n++].u.keepalive.time_us = 1790000000000000ull;
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_ERROR };
+	m[n].u.error.code = KS_EGAP;
+	m[n++].u.error.text = V("sequence gap after 41");
+	return n;
+}
+
+static void assert_view_eq(ks_view_t a, ks_view_t b)
+{
+	test_assert_mem_eq(a.ptr, a.len, b.ptr, b.len);
+}
+
+static void assert_msg_eq(const proto_msg_t *a, const proto_msg_t *b)
+{
+	assert_int_equal(a->type, b->type);
+	switch (a->type) {
+	case PROTO_MSG_HELLO:
+		assert_int_equal(a->u.hello.version_min,
+				 b->u.hello.version_min);
+		assert_int_equal(a->u.hello.version_max,
+				 b->u.hello.version_max);
+		assert_int_equal(a->u.hello.role, b->u.hello.role);
+		assert_int_equal(a->u.hello.caps, b->u.hello.caps);
+		assert_view_eq(a->u.hello.name, b->u.hello.name);
+		assert_memory_equal(a->u.hello.history, b->u.hello.history, 16);
+		assert_true(a->u.hello.seq == b->u.hello.seq);
+		break;
+	case PROTO_MSG_ANSWER:
+		assert_int_equal(a->u.answer.version, b->u.answer.version);
+		assert_int_equal(a->u.answer.mode, b->u.answer.mode);
+		assert_memory_equal(a->u.answer.history, b->u.answer.history,
+				    16);
+		assert_true(a->u.answer.from_seq == b->u.answer.from_seq);
+		assert_int_equal(a->u.answer.reason, b->u.answer.reason);
+		assert_view_eq(a->u.answer.text, b->u.answer.text);
+		break;
+	case PROTO_MSG_SNAP_BEGIN:
+		assert_memory_equal(a->u.snap_begin.history,
+				    b->u.snap_begin.history, 16);
+		assert_true(a->u.snap_begin.seq == b->u.snap_begin.seq);
+		assert_true(a->u.snap_begin.record_count ==
+			    b->u.snap_begin.record_count);
+		break;
+	case PROTO_MSG_SNAP_CHUNK:
+	case PROTO_MSG_SNAP_END:
+	case PROTO_MSG_BATCH:
+		assert_view_eq(a->u.blob, b->u.blob);
+		break;
+	case PROTO_MSG_ACK:
+		assert_memory_equal(a->u.ack.history, b->u.ack.history, 16);
+		assert_true(a->u.ack.seq == b->u.ack.seq);
+		break;
+	case PROTO_MSG_KEEPALIVE:
+		assert_true(a->u.keepalive.time_us == b->u.keepalive.time_us);
+		break;
+	case PROTO_MSG_ERROR:
+		assert_int_equal(a->u.error.code, b->u.error.code);
+		assert_view_eq(a->u.error.text, b->u.error.text);
+		break;
+	default:
+		fail_msg("unexpected type %d", a->type);
+	}
+}
+
+/* The frame (type + payload) of an encoded message, without the prefix. */
+static ks_view_t frame_of(const ks_buf_t *b)
+{
+	assert_true(b->len > PROTO_FRAME_PREFIX);
+	assert_int_equal(ks_get_u32be(b->data), b->len - PROTO_FRAME_PREFIX);
+	return (ks_view_t){ .ptr = b->data + PROTO_FRAME_PREFIX,
+			    .len = b->len - PROTO_FRAME_PREFIX };
+}
+
+static void test_roundtrip_every_type(void **state)
+{
+	(void)state;
+	proto_msg_t m[16];
+	size_t n = samples(m);
+	int types_seen = 0;
+	assert_int_equal(n, 11);
+	for (size_t i = 0; i < n; i++) {
+		ks_buf_t b = KS_BUF_INIT;
+		proto_msg_t got;
+		assert_ks_ok(proto_msg_encode(&m[i], &b));
+		assert_ks_ok(proto_msg_decode(frame_of(&b), &got));
+		assert_msg_eq(&got, &m[i]);
+		assert_string_not_equal(proto_msg_type_name(got.type), "?");
+		types_seen |= 1 << got.type;
+		ks_buf_free(&b);
+	}
+	/* Every type 1..9 was covered. */
+	assert_int_equal(types_seen, 0x3fe);
+}
+
+/* The exact bytes of a HELLO, as PROTOCOL.md §3.2 lays them out. */
+static void test_hello_bytes(void **state)
+{
+	(void)state;
+	proto_msg_t m = { .type = PROTO_MSG_HELLO };
+	m.u.hello = (proto_hello_t){ .version_min = 1,
+				     .version_max = 2,
+				     .role = PROTO_ROLE_PRIMARY,
+				     .caps = 1,
+				     .name = V("kdc1"),
+				     .seq = 0x0102030405060708ull };
+	memcpy(m.u.hello.history, HIST, 16);
+	static const uint8_t want[] = {
+		0,    0,    0,	  43, /* length: 1 + 42 */
+		0x01,		      /* HELLO */
+		'K',  'S',  'Y',  'N',	0,    1,    0,	  2, /* versions 1..2 */
+		0x01,					     /* role primary */
+		0,    0,    0,	  1,			     /* caps: zstd */
+		0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 1,   2,
+		3,    4,    5,	  6,	7,    8,    1,	  2,	3,   4,
+		5,    6,    7,	  8,	4,    'k',  'd',  'c',	'1',
+	};
+	ks_buf_t b = KS_BUF_INIT;
+	assert_ks_ok(proto_msg_encode(&m, &b));
+	test_assert_mem_eq(b.data, b.len, want, sizeof(want));
+	ks_buf_free(&b);
+}
+
+static int decode_cb(ks_view_t frame, void *ctx)
+{
+	ks_buf_t *frames = ctx;
+	/* Keep a copy: the view dies when we return. */
+	assert_ks_ok(ks_buf_append_u32(frames, (uint32_t)frame.len));
+	assert_ks_ok(ks_buf_append(frames, frame.ptr, frame.len));
+	return 0;
+}
+
+static void test_stream_every_split_point(void **state)
+{
+	(void)state;
+	proto_msg_t m[16];
+	size_t n = samples(m);
+	ks_buf_t stream = KS_BUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		assert_ks_ok(proto_msg_encode(&m[i], &stream));
+
+	for (size_t cut = 0; cut <= stream.len; cut++) {
+		proto_frame_t f;
+		ks_buf_t frames = KS_BUF_INIT;
+		proto_frame_init(&f, 4096);
+		assert_ks_ok(proto_frame_feed(&f, stream.data, cut, decode_cb,
+					      &frames, NULL));
+		assert_ks_ok(proto_frame_feed(&f, stream.data + cut,
+					      stream.len - cut, decode_cb,
+					      &frames, NULL));
+		assert_true(proto_frame_idle(&f));
+		size_t off = 0, k = 0;
+		while (off < frames.len) {
+			uint32_t len = ks_get_u32be(frames.data + off);
+			proto_msg_t got;
+			assert_ks_ok(proto_msg_decode(
+				(ks_view_t){ .ptr = frames.data + off + 4,
+					     .len = len },
+				&got));
+			assert_true(k < n);
+			assert_msg_eq(&got, &m[k++]);
+			off += 4 + len;
+		}
+		assert_int_equal(k, n);
+		ks_buf_free(&frames);
+		proto_frame_deinit(&f);
+	}
+	ks_buf_free(&stream);
+}
+
+/* Every proper prefix of every message is refused as truncated; one extra
+ * byte is refused as trailing (HELLO ignores appended fields, §3.2). */
+static void test_short_and_long(void **state)
+{
+	(void)state;
+	proto_msg_t m[16];
+	size_t n = samples(m);
+	for (size_t i = 0; i < n; i++) {
+		ks_buf_t b = KS_BUF_INIT;
+		proto_msg_t got;
+		assert_ks_ok(proto_msg_encode(&m[i], &b));
+		ks_view_t fr = frame_of(&b);
+		bool blob = m[i].type == PROTO_MSG_SNAP_CHUNK ||
+			    m[i].type == PROTO_MSG_SNAP_END ||
+			    m[i].type == PROTO_MSG_BATCH;
+		for (size_t len = 0; len < fr.len; len++) {
+			ks_view_t cut = { .ptr = fr.ptr, .len = len };
+			int ret = proto_msg_decode(cut, &got);
+			if (blob && len > 1) {
+				/* A blob is delimited by the frame: a
+				 * shorter one is caught by batch.c. */
+				assert_ks_ok(ret);
+				continue;
+			}
+			if (ret != KS_ETRUNC)
+				fail_msg("type %d cut at %zu: %s", m[i].type,
+					 len, ks_errname(ret));
+		}
+		uint8_t *longer = malloc(fr.len + 1);
+		memcpy(longer, fr.ptr, fr.len);
+		longer[fr.len] = 0;
+		int ret = proto_msg_decode(
+			(ks_view_t){ .ptr = longer, .len = fr.len + 1 }, &got);
+		if (m[i].type == PROTO_MSG_HELLO || blob)
+			assert_ks_ok(ret);
+		else
+			assert_ks_err(ret, KS_ETRAILING);
+		free(longer);
+		ks_buf_free(&b);
+	}
+}
+
+static void test_bad_type(void **state)
+{
+	(void)state;
+	static const uint8_t types[] = { 0x00, 0x0a, 0x7f, 0xff };
+	for (size_t i = 0; i < sizeof(types); i++) {
+		uint8_t fr[32] = { types[i] };
+		proto_msg_t got;
+		assert_ks_err(proto_msg_decode((ks_view_t){ .ptr = fr,
+							    .len = sizeof(fr) },
+					       &got),
+			      KS_ETYPE);
+		assert_string_equal(proto_msg_type_name(types[i]), "?");
+	}
+}
+
+/* Patch one byte of an encoded message's frame and expect \p want. */
+static void expect_patched(const proto_msg_t *m, size_t off, uint8_t val,
+			   int want)
+{
+	ks_buf_t b = KS_BUF_INIT;
+	proto_msg_t got;
+	assert_ks_ok(proto_msg_encode(m, &b));
+	ks_view_t fr = frame_of(&b);
+	assert_true(off < fr.len);
+	((uint8_t *)(uintptr_t)fr.ptr)[off] = val;
+	int ret = proto_msg_decode(fr, &got);
+	if (ret != want)
+		fail_msg("type %d byte %zu = 0x%02x: got %s, want %s", m->type,
+			 off, val, ks_errname(ret), ks_errname(want));
+	ks_buf_free(&b);
+}
+
+static void test_bad_fields(void **state)
+{
+	(void)state;
+	proto_msg_t m[16];
+	samples(m);
+	const proto_msg_t *hello = &m[0], *incr = &m[1], *snap = &m[2],
+			  *refused = &m[3], *begin = &m[4], *err = &m[10];
+
+	/* HELLO: offsets inside the frame (type byte at 0). */
+	expect_patched(hello, 1, 'X', KS_EVERSION); /* magic */
+	expect_patched(hello, 6, 0, KS_EVERSION);   /* version_min = 0 */
+	expect_patched(hello, 6, 9, KS_EVERSION);   /* min > max */
+	expect_patched(hello, 9, 0, KS_EMALF);	    /* role 0 */
+	expect_patched(hello, 9, 3, KS_EMALF);	    /* role 3 */
+	expect_patched(hello, 38, 0, KS_EMALF);	    /* name length 0 */
+	expect_patched(hello, 38, 200, KS_ETRUNC);  /* longer than payload */
+	expect_patched(hello, 40, ' ', KS_EMALF);   /* space in name */
+	expect_patched(hello, 40, 0x80, KS_EMALF);  /* non-ASCII in name */
+	/* ANSWER: version u16 at 1, mode at 3, history 4..19, from_seq
+	 * 20..27, reason 28..31, text length 32. */
+	expect_patched(incr, 2, 2, KS_EVERSION);
+	expect_patched(incr, 1, 1, KS_EVERSION);
+	expect_patched(incr, 3, 0, KS_EMALF);
+	expect_patched(incr, 3, 4, KS_EMALF);
+	expect_patched(incr, 27, 0, KS_EMALF);	  /* from_seq 0 */
+	expect_patched(incr, 31, 1, KS_EMALF);	  /* reason on success */
+	expect_patched(snap, 27, 1, KS_EMALF);	  /* from_seq with snapshot */
+	expect_patched(refused, 28, 0, KS_EMALF); /* reason >= 0 */
+	expect_patched(refused, 32, 255, KS_ETRUNC);
+	expect_patched(refused, 33, '\n', KS_EMALF);
+	/* Answer with a zero history for INCREMENTAL. */
+	{
+		proto_msg_t z = *incr;
+		memset(z.u.answer.history, 0, 16);
+		ks_buf_t b = KS_BUF_INIT;
+		assert_ks_err(proto_msg_encode(&z, &b), KS_EINVAL);
+		assert_int_equal(b.len, 0);
+		ks_buf_free(&b);
+	}
+	/* SNAP_BEGIN with zero history. */
+	{
+		proto_msg_t z = *begin;
+		memset(z.u.snap_begin.history, 0, 16);
+		ks_buf_t b = KS_BUF_INIT;
+		assert_ks_err(proto_msg_encode(&z, &b), KS_EINVAL);
+		ks_buf_free(&b);
+	}
+	/* ERROR: code >= 0, bad text, text length over payload. */
+	expect_patched(err, 1, 0, KS_EMALF);
+	expect_patched(err, 6, 0x01, KS_EMALF);
+	expect_patched(err, 5, 100, KS_ETRUNC);
+	/* Blob messages must carry something. */
+	uint8_t only_type[1] = { PROTO_MSG_BATCH };
+	proto_msg_t got;
+	assert_ks_err(proto_msg_decode(
+			      (ks_view_t){ .ptr = only_type, .len = 1 }, &got),
+		      KS_ETRUNC);
+}
+
+static void test_encode_refuses_invalid(void **state)
+{
+	(void)state;
+	proto_msg_t m[16];
+	samples(m);
+	ks_buf_t b = KS_BUF_INIT;
+	assert_ks_ok(ks_buf_append(&b, "keep", 4));
+
+	proto_msg_t h = m[0];
+	h.u.hello.name = V("");
+	assert_ks_err(proto_msg_encode(&h, &b), KS_EINVAL);
+	h.u.hello.name = V("two words");
+	assert_ks_err(proto_msg_encode(&h, &b), KS_EINVAL);
+	h = m[0];
+	h.u.hello.version_min = 4;
+	assert_ks_err(proto_msg_encode(&h, &b), KS_EINVAL);
+	proto_msg_t e = m[10];
+	e.u.error.code = 5;
+	assert_ks_err(proto_msg_encode(&e, &b), KS_EINVAL);
+	char longtext[PROTO_TEXT_MAX + 1];
+	memset(longtext, 'a', sizeof(longtext));
+	e = m[10];
+	e.u.error.text = (ks_view_t){ .ptr = (const uint8_t *)longtext,
+				      .len = sizeof(longtext) };
+	assert_ks_err(proto_msg_encode(&e, &b), KS_EINVAL);
+	proto_msg_t t = { .type = 0x33 };
+	assert_ks_err(proto_msg_encode(&t, &b), KS_EINVAL);
+	proto_msg_t bl = { .type = PROTO_MSG_BATCH };
+	assert_ks_err(proto_msg_encode(&bl, &b), KS_EINVAL);
+	/* Nothing was appended by the failures. */
+	assert_int_equal(b.len, 4);
+	ks_buf_free(&b);
+}
+
+static void test_version_negotiate(void **state)
+{
+	(void)state;
+	proto_hello_t a = { .version_min = 1, .version_max = 3 };
+	proto_hello_t b = { .version_min = 2, .version_max = 5 };
+	uint16_t v = 0;
+	assert_ks_ok(proto_version_negotiate(&a, &b, &v));
+	assert_int_equal(v, 3);
+	assert_ks_ok(proto_version_negotiate(&b, &a, &v));
+	assert_int_equal(v, 3);
+	b.version_min = 4;
+	v = 77;
+	assert_ks_err(proto_version_negotiate(&a, &b, &v), KS_EVERSION);
+	assert_int_equal(v, 77); /* untouched on failure */
+	proto_hello_t ours = { .version_min = PROTO_VERSION_MIN,
+			       .version_max = PROTO_VERSION_MAX };
+	assert_ks_ok(proto_version_negotiate(&ours, &a, &v));
+	assert_int_equal(v, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip_every_type),
+		cmocka_unit_test(test_hello_bytes),
+		cmocka_unit_test(test_stream_every_split_point),
+		cmocka_unit_test(test_short_and_long),
+		cmocka_unit_test(test_bad_type),
+		cmocka_unit_test(test_bad_fields),
+		cmocka_unit_test(test_encode_refuses_invalid),
+		cmocka_unit_test(test_version_negotiate),
+	};
+	return test_run_group(tests, NULL, NULL);
+}
