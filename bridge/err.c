@@ -9,13 +9,22 @@
 #include "common/errors.h"
 #include "common/log.h"
 
+/* The policy database's com_err table ("adb", lib/kadm5/adb_err.et) is not
+ * in the installed headers; its base and the two codes we act on. */
+#define ADB_ERR_BASE  28810240L
+#define OSA_ADB_DUP   (ADB_ERR_BASE + 1)
+#define OSA_ADB_NOENT (ADB_ERR_BASE + 2)
+
 int bridge__err_quiet(krb5_error_code code)
 {
 	switch (code) {
 	case 0:
 		return KS_EOK;
 	case KRB5_KDB_NOENTRY:
+	case OSA_ADB_NOENT:
 		return KS_ENOENT;
+	case OSA_ADB_DUP:
+		return KS_EEXIST;
 	case KRB5_KDB_CANTLOCK_DB:
 	case KRB5_KDB_DB_INUSE:
 		return KS_EKDBLOCK;

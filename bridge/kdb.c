@@ -478,7 +478,7 @@ static int scan_gone_cb(ks_view_t key, ks_view_t value, void *arg)
 	} else {
 		goto out; /* not ours */
 	}
-	if (code && code != KRB5_KDB_NOENTRY) {
+	if (code && bridge__err_quiet(code) != KS_ENOENT) {
 		ret = bridge__err(b->ctx, code, "confirming a deletion");
 	} else if (ret == KS_EOK && !exists) {
 		ret = chg_add(&sc->chg, STORE_DEL, &kb, NULL);
@@ -791,7 +791,7 @@ static int put_policy(krb5_context ctx, osa_policy_ent_rec *p)
 	if (code == 0) {
 		krb5_db_free_policy(ctx, cur);
 		code = krb5_db_put_policy(ctx, p);
-	} else if (code == KRB5_KDB_NOENTRY) {
+	} else if (bridge__err_quiet(code) == KS_ENOENT) {
 		code = krb5_db_create_policy(ctx, p);
 	}
 	return bridge__err(ctx, code, "storing a policy");
@@ -814,7 +814,7 @@ static int item_apply(bridge_t *b, item_t *it)
 		code = krb5_db_delete_policy(ctx, it->polname);
 	else
 		code = krb5_db_delete_principal(ctx, it->princ);
-	if (code == KRB5_KDB_NOENTRY)
+	if (bridge__err_quiet(code) == KS_ENOENT)
 		return KS_EOK; /* already gone: idempotent */
 	return bridge__err(ctx, code, "deleting a record");
 }
@@ -916,6 +916,10 @@ void bridge_load_abort(bridge_load_t *l)
 {
 	if (l == NULL)
 		return;
+	/* DB2 keeps a temporary DB open and locked for its lifetime and its
+	 * fini does not close that handle: release the lock first so the
+	 * handle is closed, then destroy the files. */
+	(void)krb5_db_unlock(l->ctx);
 	krb5_error_code code = krb5_db_destroy(l->ctx, l->args);
 	if (code && code != KRB5_PLUGIN_OP_NOTSUPP)
 		bridge__err(l->ctx, code, "destroying the side database");

@@ -13,6 +13,7 @@
  *   bridge_tool [-l] get NAME             one principal's record
  *   bridge_tool [-l] capture STOREDIR NAME  targeted capture of one principal
  *   bridge_tool [-l] storedump STOREDIR   every stored value, key order
+ *   bridge_tool [-l] storeinfo STOREDIR   "last_seq N records M"
  *   bridge_tool [-l] loadfail STOREDIR    full load that fails after the
  *                                         records are in the side DB (the
  *                                         live DB must stay untouched)
@@ -145,6 +146,15 @@ int main(int argc, char **argv)
 			if (ret == KS_EOK)
 				ret = store_records_foreach(t, (ks_view_t){ 0 },
 							    print_record, NULL);
+		} else if (strcmp(cmd, "storeinfo") == 0) {
+			store_meta_t m;
+			ret = store_read_begin(s, &t);
+			if (ret == KS_EOK)
+				ret = store_meta_get(t, &m);
+			if (ret == KS_EOK)
+				printf("last_seq %llu records %llu\n",
+				       (unsigned long long)m.last_seq,
+				       (unsigned long long)m.record_count);
 		} else if (strcmp(cmd, "load") == 0) {
 			ret = bridge_load_from_store(b, s);
 		} else if (strcmp(cmd, "loadfail") == 0) {
