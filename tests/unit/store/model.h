@@ -64,3 +64,20 @@ void model_verify(const model_t *m, store_t *s);
 
 /** \brief Digest of a store's records, recomputed from a full scan. */
 void test_store_scan_digest(store_t *s, uint8_t out[32], uint64_t *count);
+
+/* Log entries copied out of a store as a batch; owns its buffers. */
+struct copy_batch {
+	store_change_t ch[64];
+	ks_buf_t keys[64], vals[64];
+	size_t n;
+	uint64_t first;
+};
+
+/**
+ * \brief Read up to \p max (<= 64) log entries of \p src from \p from into
+ *        \p cb and describe them as a replica batch in \p b (history =
+ *        src's current history).
+ */
+void read_batch(store_t *src, uint64_t from, size_t max, struct copy_batch *cb,
+		store_batch_t *b);
+void copy_free(struct copy_batch *cb);

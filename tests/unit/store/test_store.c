@@ -443,60 +443,6 @@ static void test_readers_full(void **state)
 
 /* --- replica apply ------------------------------------------------------------ */
 
-struct copy_batch {
-	store_change_t ch[64];
-	ks_buf_t keys[64], vals[64];
-	size_t n;
-	uint64_t first;
-};
-
-static int copy_cb(const store_log_entry_t *e, void *ctx)
-{
-	struct copy_batch *cb = ctx;
-	if (cb->n == 0)
-		cb->first = e->seq;
-	assert_true(cb->n < 64);
-	size_t i = cb->n++;
-	ks_buf_reset(&cb->keys[i]);
-	ks_buf_reset(&cb->vals[i]);
-	assert_ks_ok(ks_buf_append(&cb->keys[i], e->key.ptr, e->key.len));
-	if (e->value.len)
-		assert_ks_ok(ks_buf_append(&cb->vals[i], e->value.ptr,
-					   e->value.len));
-	cb->ch[i] = (store_change_t){ .op = e->op,
-				      .key = ks_buf_view(&cb->keys[i]),
-				      .value = ks_buf_view(&cb->vals[i]) };
-	return cb->n == 64 ? 1 : 0;
-}
-
-static void copy_free(struct copy_batch *cb)
-{
-	for (size_t i = 0; i < 64; i++) {
-		ks_buf_free(&cb->keys[i]);
-		ks_buf_free(&cb->vals[i]);
-	}
-}
-
-/* Read up to \p max log entries from \p from as a batch of \p src. */
-static void read_batch(store_t *src, uint64_t from, size_t max,
-		       struct copy_batch *cb, store_batch_t *b)
-{
-	store_txn_t *t;
-	store_meta_t m;
-	cb->n = 0;
-	assert_ks_ok(store_read_begin(src, &t));
-	assert_ks_ok(store_meta_get(t, &m));
-	int ret = store_log_foreach(t, from, copy_cb, cb);
-	assert_true(ret == 0 || ret == 1);
-	store_read_end(t);
-	if (cb->n > max)
-		cb->n = max;
-	*b = (store_batch_t){
-		.first_seq = from, .commit_time_us = 5, .ch = cb->ch, .n = cb->n
-	};
-	memcpy(b->history, m.history, 16);
-}
-
 static void replica_init(store_t *r, store_t *p)
 {
 	store_meta_t pm;
