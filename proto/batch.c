@@ -217,8 +217,8 @@ int proto_batch_encode(const proto_batch_hdr_t *h, const proto_op_t *ops,
 	if (ret != KS_EOK)
 		goto out;
 	uint8_t *zdst = out->data + out->len + PROTO_BATCH_HDR_LEN;
-	size_t zlen =
-		ZSTD_compress(zdst, bound, raw, raw_len, level ? level : 3);
+	size_t zlen = ZSTD_compress(zdst, bound, raw, raw_len,
+				    level ? level : PROTO_ZSTD_LEVEL_DEFAULT);
 	if (ZSTD_isError(zlen)) {
 		ks_log_err(PROTO, "zstd compression failed ('%s')",
 			   ZSTD_getErrorName(zlen));
@@ -399,10 +399,7 @@ int proto_snap_end_encode(const proto_snap_end_t *e, const proto_key_t *key,
 	    e->chunk_count > e->record_count ||
 	    (e->record_count > 0 && e->chunk_count == 0))
 		return KS_EINVAL;
-	int ret = ks_buf_reserve(out, PROTO_SNAP_END_LEN);
-	if (ret != KS_EOK)
-		return ret;
-	uint8_t *p = out->data + out->len;
+	uint8_t p[PROTO_SNAP_END_LEN];
 	ks_wire_t w = ks_wire_writer(p, PROTO_SNAP_END_LEN - PROTO_SIG_LEN);
 	ks_wire_write_u8(&w, PROTO_BLOB_VERSION);
 	ks_wire_write_u8(&w, PROTO_BLOB_SNAP_END);
@@ -415,12 +412,11 @@ int proto_snap_end_encode(const proto_snap_end_t *e, const proto_key_t *key,
 	ks_wire_write_bytes(&w, e->digest, PROTO_DIGEST_LEN);
 	if (w.err != KS_EOK || ks_wire_left(&w) != 0)
 		return KS_EINTERNAL;
-	ret = proto_sign(key, p, PROTO_SNAP_END_LEN - PROTO_SIG_LEN,
-			 p + PROTO_SNAP_END_LEN - PROTO_SIG_LEN);
+	int ret = proto_sign(key, p, PROTO_SNAP_END_LEN - PROTO_SIG_LEN,
+			     p + PROTO_SNAP_END_LEN - PROTO_SIG_LEN);
 	if (ret != KS_EOK)
 		return ret;
-	out->len += PROTO_SNAP_END_LEN;
-	return KS_EOK;
+	return ks_buf_append(out, p, sizeof(p));
 }
 
 int proto_snap_end_open(ks_view_t blob, const proto_trust_t *trust,

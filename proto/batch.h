@@ -63,6 +63,10 @@ typedef struct proto_limits {
 #define PROTO_LIMIT_KEY_DEFAULT	  1024u
 #define PROTO_LIMIT_VALUE_DEFAULT (1024u * 1024u)
 
+/* zstd level used when the caller passes 0.  Level 1 measured both faster
+ * and smaller than level 3 on dump lines (bench/proto_bench.c). */
+#define PROTO_ZSTD_LEVEL_DEFAULT 1
+
 /** \brief Fill \p lim with the defaults above. */
 void proto_limits_default(proto_limits_t *lim);
 
@@ -93,7 +97,7 @@ typedef struct proto_batch {
  * \brief Encode, compress and sign ops into a blob appended to \p out.
  * \param h kind, history, first_seq, last_seq, commit_time_us are used;
  *        key_id, op_count, raw_size and body_len are computed.
- * \param level zstd level (0 = default 3).
+ * \param level zstd level (0 = PROTO_ZSTD_LEVEL_DEFAULT).
  * \return KS_EOK, KS_EINVAL (bad op, inconsistent seqs, DEL in a chunk),
  *         KS_ELIMIT (over PROTO_LIMIT_* hard wire limits), KS_ECOMPRESS,
  *         KS_EKEY, KS_ECRYPTO, KS_ENOMEM.  \p out unchanged on error.
