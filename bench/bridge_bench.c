@@ -209,6 +209,7 @@ typedef struct result {
 	double kdb_load, kdb_dump, scan_first, scan_again, scan_hold,
 		bridge_load;
 	uint64_t dump_bytes;
+	bool verified; /* kdb5_util dump after the bridge load == before */
 } result_t;
 
 static int bench_one(const char *root, long n, result_t *r)
@@ -278,6 +279,13 @@ static int bench_one(const char *root, long n, result_t *r)
 	if (bridge_load_from_store(b, s))
 		goto fail;
 	r->bridge_load = now_s() - t0;
+	/* The loaded DB must dump exactly as before (untimed). */
+	char *again = join(dir, "again.dump");
+	char *dump2[] = { "kdb5_util", "-r", REALM, "dump", again, NULL };
+	char *cmp[] = { "cmp", "-s", out, again, NULL };
+	r->verified = run(dump2, "/dev/null", "/dev/null") == 0 &&
+		      run(cmp, NULL, NULL) == 0;
+	free(again);
 	ret = 0;
 fail:
 	if (ret)
@@ -363,9 +371,10 @@ int main(int argc, char **argv)
 		       r->scan_hold / r->kdb_dump);
 		printf("%-10ld %-34s %10.3f %10s\n", r->n, "kdb5_util load",
 		       r->kdb_load, "1.00");
-		printf("%-10ld %-34s %10.3f %9.2fx\n", r->n,
+		printf("%-10ld %-34s %10.3f %9.2fx  %s\n", r->n,
 		       "bridge full load (side DB+promote)", r->bridge_load,
-		       r->bridge_load / r->kdb_load);
+		       r->bridge_load / r->kdb_load,
+		       r->verified ? "(dump identical)" : "(DUMP DIFFERS)");
 	}
 	printf("\n{\"bench\":\"bridge\",\"results\":[");
 	for (int i = 0; i < nres; i++) {
@@ -374,11 +383,13 @@ int main(int argc, char **argv)
 		       "\"kdb5_util_dump_s\":%.4f,\"scan_first_s\":%.4f,"
 		       "\"scan_nochange_s\":%.4f,\"scan_nochange_lock_held_s\":"
 		       "%.4f,\"kdb5_util_load_s\":%.4f,\"bridge_load_s\":%.4f,"
-		       "\"rescan_vs_dump\":%.3f,\"load_vs_kdb5_util_load\":%.3f}",
+		       "\"rescan_vs_dump\":%.3f,\"load_vs_kdb5_util_load\":%.3f,"
+		       "\"load_verified\":%s}",
 		       i ? "," : "", r->n, (unsigned long long)r->dump_bytes,
 		       r->kdb_dump, r->scan_first, r->scan_again, r->scan_hold,
 		       r->kdb_load, r->bridge_load, r->scan_again / r->kdb_dump,
-		       r->bridge_load / r->kdb_load);
+		       r->bridge_load / r->kdb_load,
+		       r->verified ? "true" : "false");
 	}
 	printf("]}\n");
 	if (!keep)

@@ -17,7 +17,7 @@
  *   bridge_tool [-l] loadfail STOREDIR    full load that fails after the
  *                                         records are in the side DB (the
  *                                         live DB must stay untouched)
- * -l: replicate_lockout = true.
+ * -l: replicate_lockout = true.  -b N: scan_lock_batch N (relock every N).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,9 +87,15 @@ int main(int argc, char **argv)
 {
 	bridge_opts_t o = { 0 };
 	int ai = 1;
-	if (ai < argc && strcmp(argv[ai], "-l") == 0) {
-		o.replicate_lockout = true;
-		ai++;
+	for (; ai < argc; ai++) {
+		if (strcmp(argv[ai], "-l") == 0) {
+			o.replicate_lockout = true;
+		} else if (strcmp(argv[ai], "-b") == 0 && ai + 1 < argc) {
+			o.scan_lock_batch =
+				(uint32_t)strtoul(argv[++ai], NULL, 10);
+		} else {
+			break;
+		}
 	}
 	if (ai >= argc) {
 		fprintf(stderr, "usage: see the comment in bridge_tool.c\n");
