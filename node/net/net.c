@@ -261,6 +261,12 @@ int node_net_dial(node_net_t *n, const char *peer, const char *host,
 	return KS_EOK;
 }
 
+void *node_net_owner(node_conn_t *c)
+{
+	entry_t *e = node_conn_arg(c);
+	return e->net->opts.owner;
+}
+
 void node_net_set_arg(node_conn_t *c, void *arg)
 {
 	/* The connection's own arg is our entry. */

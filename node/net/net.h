@@ -27,6 +27,7 @@ typedef struct node_net node_net_t;
 typedef struct node_net_opts {
 	node_conn_limits_t limits;
 	unsigned max_connections; /* accepted connections alive at once */
+	void *owner;		  /* see node_net_owner() */
 } node_net_opts_t;
 
 /**
@@ -59,6 +60,9 @@ uint16_t node_net_port(const node_net_t *n);
  */
 int node_net_dial(node_net_t *n, const char *peer, const char *host,
 		  uint16_t port, void *arg, node_conn_t **out);
+
+/** \brief opts.owner of the net a connection belongs to. */
+void *node_net_owner(node_conn_t *c);
 
 /** \brief Change the owner's pointer of a connection. */
 void node_net_set_arg(node_conn_t *c, void *arg);

@@ -1,0 +1,735 @@
+/* SPDX-License-Identifier: MIT */
+/* The running node: links to peers, reload, shutdown, status (daemon.h). */
+#include "node/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+#include "node/backoff.h"
+#include "node/ctl.h"
+#include "node/net/net.h"
+#include "proto/msg.h"
+#include "store/store.h"
+
+typedef struct peer {
+	struct peer *next;
+	node_daemon_t *d;
+	char *name;
+	char *host; /* NULL: we do not know where it is */
+	uint16_t port;
+	int mode;
+	bool dial; /* we keep a link to it up (a replica's primary) */
+	bool removed;
+	int refs; /* list + live connection + retry timer */
+	node_conn_t *conn;
+	bool inbound;
+	uv_timer_t retry;
+	bool retry_pending;
+	unsigned attempt;
+	uint64_t bytes_in, bytes_out; /* of connections already closed */
+	uint64_t frames_in;
+	uint64_t connects;
+	uint64_t up_since_ms; /* loop time when the link came up */
+	time_t last_error_at;
+	char last_error[200];
+} peer_t;
+
+struct node_daemon {
+	uv_loop_t *loop;
+	node_conf_t *conf;
+	node_tls_ctx_t *tls;
+	node_net_t *net;
+	node_ctl_t *ctl;
+	store_t *store;
+	uv_signal_t sig[3];
+	int nsig;
+	peer_t *peers;
+	uint64_t start_ms;
+	bool stopping;
+	int closing; /* components still closing */
+	uint64_t rng;
+	char ctl_path[512];
+	char pid_path[512];
+};
+
+static void peer_unref(peer_t *p)
+{
+	if (--p->refs > 0)
+		return;
+	free(p->name);
+	free(p->host);
+	free(p);
+}
+
+static void on_retry_close(uv_handle_t *h)
+{
+	peer_unref(h->data);
+}
+
+static uint64_t next_rand(node_daemon_t *d)
+{
+	uint64_t x = d->rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	d->rng = x;
+	return x;
+}
+
+static node_net_opts_t net_opts(const node_conf_t *c)
+{
+	node_net_opts_t o = {
+		.limits = { .handshake_timeout_ms = c->handshake_timeout_ms,
+			    .idle_timeout_ms = c->idle_timeout_ms,
+			    .keepalive_ms = c->keepalive_ms,
+			    .write_queue_limit = c->write_queue_limit },
+		.max_connections = (unsigned)c->max_connections,
+	};
+	return o;
+}
+
+static int build_tls(const node_conf_t *c, node_tls_ctx_t **out)
+{
+	const char **names = calloc(c->n_peers + 1, sizeof(char *));
+	size_t n = 0;
+	int ret;
+
+	if (names == NULL)
+		return KS_ENOMEM;
+	for (size_t i = 0; i < c->n_peers; i++)
+		if (c->peers[i].mode == NODE_PEER_NATIVE)
+			names[n++] = c->peers[i].name;
+	node_tls_ctx_opts_t o = { .ca_file = c->tls_ca,
+				  .cert_file = c->tls_cert,
+				  .key_file = c->tls_key,
+				  .peer_names = names,
+				  .n_peer_names = n };
+	ret = node_tls_ctx_new(&o, out);
+	free(names);
+	return ret;
+}
+
+static peer_t *find_peer(node_daemon_t *d, const char *name)
+{
+	for (peer_t *p = d->peers; p != NULL; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+static void dial(peer_t *p);
+
+static void on_retry(uv_timer_t *t)
+{
+	peer_t *p = t->data;
+	p->retry_pending = false;
+	dial(p);
+}
+
+static void schedule_dial(peer_t *p, bool now)
+{
+	node_daemon_t *d = p->d;
+	uint64_t delay = 0;
+
+	if (d->stopping || p->removed || !p->dial || p->conn != NULL ||
+	    p->retry_pending)
+		return;
+	if (!now) {
+		delay = node_backoff_delay(d->conf->reconnect_min_ms,
+					   d->conf->reconnect_max_ms,
+					   p->attempt++, next_rand(d));
+		ks_log_info(NET, "reconnecting to '%s' in %llu ms", p->name,
+			    (unsigned long long)delay);
+	}
+	p->retry_pending = true;
+	uv_timer_start(&p->retry, on_retry, delay, 0);
+}
+
+static void dial(peer_t *p)
+{
+	node_daemon_t *d = p->d;
+	int ret;
+
+	if (d->stopping || p->removed || p->conn != NULL || p->host == NULL)
+		return;
+	ret = node_net_dial(d->net, p->name, p->host, p->port, p, &p->conn);
+	if (ret != KS_EOK) {
+		ks_log_err(NET, "cannot dial '%s' (%s)", p->name,
+			   ks_strerror(ret));
+		p->conn = NULL;
+		schedule_dial(p, false);
+		return;
+	}
+	p->inbound = false;
+	p->refs++;
+}
+
+static int on_established(node_conn_t *c, const char *name, void *arg)
+{
+	peer_t *p = arg;
+
+	(void)c;
+	(void)name;
+	p->attempt = 0; /* back-off starts over after a good link */
+	p->connects++;
+	p->up_since_ms = uv_now(p->d->loop);
+	return KS_EOK;
+}
+
+static int accept_established(node_daemon_t *d, node_conn_t *c,
+			      const char *name)
+{
+	peer_t *p = find_peer(d, name);
+
+	if (p == NULL || p->removed || p->mode != NODE_PEER_NATIVE)
+		return KS_EPEERNAME;
+	if (p->conn != NULL && p->conn != c)
+		node_conn_close(
+			p->conn, KS_EOK,
+			"replaced by a new connection from the same peer");
+	if (p->retry_pending) {
+		uv_timer_stop(&p->retry);
+		p->retry_pending = false;
+	}
+	p->conn = c;
+	p->inbound = true;
+	p->refs++;
+	node_net_set_arg(c, p);
+	return on_established(c, name, p);
+}
+
+static int on_frame(node_conn_t *c, ks_view_t frame, void *arg)
+{
+	peer_t *p = arg;
+	proto_msg_t m;
+	int ret = proto_msg_decode(frame, &m);
+
+	(void)c;
+	if (ret != KS_EOK) {
+		ks_log_notice(NET, "'%s': malformed message (%s)",
+			      p ? p->name : "?", ks_strerror(ret));
+		return ret;
+	}
+	if (p != NULL)
+		p->frames_in++;
+	ks_log_debug(
+		REPL,
+		"'%s': message type %u ignored (replication is not available yet)",
+		p ? p->name : "?", m.type);
+	return KS_EOK;
+}
+
+static void on_closed(node_conn_t *c, int err, const char *reason, void *arg)
+{
+	peer_t *p = arg;
+
+	if (p == NULL)
+		return; /* refused before it was a peer; logged by conn */
+	p->bytes_in += node_conn_bytes_in(c);
+	p->bytes_out += node_conn_bytes_out(c);
+	if (err != KS_EOK) {
+		snprintf(p->last_error, sizeof(p->last_error), "%s", reason);
+		p->last_error_at = time(NULL);
+	}
+	if (p->conn == c) {
+		p->conn = NULL;
+		schedule_dial(p, false);
+	}
+	peer_unref(p);
+}
+
+/* net's established callback: dialled links carry their peer already. */
+static int net_established(node_conn_t *c, const char *name, void *arg);
+
+static const node_conn_cbs_t conn_cbs = {
+	.established = net_established,
+	.frame = on_frame,
+	.closed = on_closed,
+};
+
+static int net_established(node_conn_t *c, const char *name, void *arg)
+{
+	if (arg == NULL) /* accepted: the owner is the daemon */
+		return accept_established(node_net_owner(c), c, name);
+	return on_established(c, name, arg);
+}
+
+static int add_peer(node_daemon_t *d, const node_peer_conf_t *pc)
+{
+	peer_t *p = calloc(1, sizeof(*p));
+
+	if (p == NULL || (p->name = strdup(pc->name)) == NULL) {
+		free(p);
+		return KS_ENOMEM;
+	}
+	p->d = d;
+	p->refs = 2; /* list + retry timer handle */
+	uv_timer_init(d->loop, &p->retry);
+	p->retry.data = p;
+	p->next = d->peers;
+	d->peers = p;
+	return KS_EOK;
+}
+
+/* Bring the peer list in line with the configuration. */
+static int sync_peers(node_daemon_t *d)
+{
+	const node_conf_t *c = d->conf;
+	int ret;
+
+	for (size_t i = 0; i < c->n_peers; i++) {
+		if (find_peer(d, c->peers[i].name) == NULL &&
+		    (ret = add_peer(d, &c->peers[i])) != KS_EOK)
+			return ret;
+	}
+	for (peer_t **pp = &d->peers; *pp != NULL;) {
+		peer_t *p = *pp;
+		const node_peer_conf_t *pc = node_conf_peer(c, p->name);
+		if (pc == NULL) {
+			ks_log_notice(CONF, "peer '%s' removed", p->name);
+			*pp = p->next;
+			p->removed = true;
+			if (p->conn != NULL)
+				node_conn_close(
+					p->conn, KS_EOK,
+					"peer removed from the configuration");
+			uv_close((uv_handle_t *)&p->retry, on_retry_close);
+			peer_unref(p);
+			continue;
+		}
+		free(p->host);
+		p->host = pc->address.host ? strdup(pc->address.host) : NULL;
+		if (pc->address.host != NULL && p->host == NULL)
+			return KS_ENOMEM;
+		p->port = pc->address.port;
+		p->mode = pc->mode;
+		p->dial = c->role == NODE_ROLE_REPLICA && c->primary != NULL &&
+			  strcmp(c->primary, p->name) == 0;
+		pp = &p->next;
+	}
+	for (peer_t *p = d->peers; p != NULL; p = p->next)
+		if (p->dial && p->conn == NULL && !p->retry_pending)
+			schedule_dial(p, true);
+	return KS_EOK;
+}
+
+int node_daemon_new(uv_loop_t *loop, node_conf_t *conf, node_daemon_t **out)
+{
+	node_daemon_t *d = calloc(1, sizeof(*d));
+
+	if (d == NULL) {
+		node_conf_free(conf);
+		return KS_ENOMEM;
+	}
+	d->loop = loop;
+	d->conf = conf;
+	if (getrandom(&d->rng, sizeof(d->rng), 0) != sizeof(d->rng) ||
+	    d->rng == 0)
+		d->rng = (uint64_t)time(NULL) * 2654435761u + 1;
+	*out = d;
+	return KS_EOK;
+}
+
+static int ctl_handler(const char *req, ks_buf_t *out, void *arg)
+{
+	node_daemon_t *d = arg;
+
+	if (strcmp(req, "status") == 0)
+		return node_daemon_status(d, false, out);
+	if (strcmp(req, "status json") == 0)
+		return node_daemon_status(d, true, out);
+	ks_log_notice(CTL, "unknown control request '%.40s'", req);
+	return KS_ENOTSUP;
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	node_daemon_t *d = s->data;
+	char err[600];
+
+	if (signum == SIGHUP) {
+		ks_log_notice(CONF, "reloading configuration from '%s'",
+			      d->conf->path);
+		if (node_daemon_reload(d, err, sizeof(err)) != KS_EOK)
+			ks_log_err(
+				CONF,
+				"reload rejected, keeping the running configuration: %s",
+				err);
+		else
+			ks_log_notice(CONF, "configuration reloaded");
+		return;
+	}
+	ks_log_notice(GENERAL, "signal %d: shutting down", signum);
+	node_daemon_stop(d);
+}
+
+static int write_pidfile(node_daemon_t *d)
+{
+	char buf[32];
+	int fd, n;
+
+	snprintf(d->pid_path, sizeof(d->pid_path), "%s/kdcsyncd.pid",
+		 d->conf->state_dir);
+	fd = open(d->pid_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return ks_errno(errno);
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		close(fd);
+		return KS_EIO;
+	}
+	close(fd);
+	return KS_EOK;
+}
+
+int node_daemon_start(node_daemon_t *d)
+{
+	const node_conf_t *c = d->conf;
+	char path[600];
+	node_net_opts_t o = net_opts(c);
+	int ret;
+	o.owner = d;
+	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT };
+
+	d->start_ms = uv_now(d->loop);
+	ks_log_set_level_all(c->log_level);
+	if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST) {
+		ks_log_err(GENERAL, "cannot create state_dir '%s' (%s)",
+			   c->state_dir, strerror(errno));
+		return ks_errno(errno);
+	}
+	snprintf(path, sizeof(path), "%s/store", c->state_dir);
+	ret = store_open(path, NULL, &d->store);
+	if (ret != KS_EOK) {
+		ks_log_err(GENERAL, "cannot open the store in '%s' (%s)", path,
+			   ks_strerror(ret));
+		return ret;
+	}
+	ret = build_tls(c, &d->tls);
+	if (ret != KS_EOK) {
+		ks_log_err(TLS, "cannot set up TLS from [tls] ca/cert/key (%s)",
+			   ks_strerror(ret));
+		return ret;
+	}
+	ret = node_net_new(d->loop, d->tls, &o, &conn_cbs, &d->net);
+	if (ret != KS_EOK)
+		return ret;
+	d->closing++; /* the net, until its done callback */
+	if (c->listen.host != NULL) {
+		ret = node_net_listen(d->net, c->listen.host, c->listen.port);
+		if (ret != KS_EOK) {
+			ks_log_err(
+				NET,
+				"cannot listen on [node] listen = %s:%u (%s)",
+				c->listen.host, c->listen.port,
+				ks_strerror(ret));
+			return ret;
+		}
+	}
+	snprintf(d->ctl_path, sizeof(d->ctl_path), "%s/%s", c->state_dir,
+		 NODE_CTL_SOCKET);
+	ret = node_ctl_open(d->loop, d->ctl_path, ctl_handler, d, &d->ctl);
+	if (ret != KS_EOK)
+		return ret;
+	d->closing++;
+	for (int i = 0; i < 3; i++) {
+		uv_signal_init(d->loop, &d->sig[i]);
+		d->sig[i].data = d;
+		d->nsig++;
+		if (uv_signal_start(&d->sig[i], on_signal, sigs[i]) != 0)
+			return KS_EINTERNAL;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	ret = write_pidfile(d);
+	if (ret != KS_EOK)
+		ks_log_warn(GENERAL, "cannot write '%s' (%s)", d->pid_path,
+			    ks_strerror(ret));
+	ret = sync_peers(d);
+	if (ret != KS_EOK)
+		return ret;
+	ks_log_notice(GENERAL, "kdcsyncd '%s' started as %s (pid %ld)", c->name,
+		      node_role_name(c->role), (long)getpid());
+	return KS_EOK;
+}
+
+int node_daemon_reload(node_daemon_t *d, char *err, size_t errlen)
+{
+	node_conf_t *nc = NULL;
+	node_tls_ctx_t *tls = NULL;
+	node_net_opts_t o;
+	int ret;
+
+	if (d->stopping) {
+		snprintf(err, errlen, "shutting down");
+		return KS_ESTATE;
+	}
+	ret = node_conf_load(d->conf->path, &nc, err, errlen);
+	if (ret != KS_EOK)
+		return ret;
+	ret = node_conf_reloadable(d->conf, nc, err, errlen);
+	if (ret != KS_EOK)
+		goto fail;
+	ret = build_tls(nc, &tls);
+	if (ret != KS_EOK) {
+		snprintf(
+			err, errlen,
+			"%s: [tls] ca/cert/key: cannot be loaded (%s; see the tls log line)",
+			nc->path, ks_strerror(ret));
+		goto fail;
+	}
+	/* Everything checked: swap. */
+	o = net_opts(nc);
+	o.owner = d;
+	node_net_reconfigure(d->net, tls, &o);
+	node_tls_ctx_detach(d->tls);
+	d->tls = tls;
+	node_conf_free(d->conf);
+	d->conf = nc;
+	ks_log_set_level_all(nc->log_level);
+	return sync_peers(d);
+fail:
+	node_conf_free(nc);
+	return ret;
+}
+
+static void component_closed(void *arg)
+{
+	node_daemon_t *d = arg;
+
+	if (--d->closing > 0)
+		return;
+	store_close(d->store);
+	d->store = NULL;
+	if (d->pid_path[0] != '\0')
+		unlink(d->pid_path);
+	ks_log_notice(GENERAL, "stopped");
+}
+
+static void on_sig_close(uv_handle_t *h)
+{
+	component_closed(h->data);
+}
+
+void node_daemon_stop(node_daemon_t *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	d->closing++; /* held while we start closing things */
+	for (int i = 0; i < d->nsig; i++) {
+		d->closing++;
+		uv_close((uv_handle_t *)&d->sig[i], on_sig_close);
+	}
+	for (peer_t *p = d->peers; p != NULL;) {
+		peer_t *next = p->next;
+		if (p->retry_pending)
+			uv_timer_stop(&p->retry);
+		p->retry_pending = false;
+		uv_close((uv_handle_t *)&p->retry, on_retry_close);
+		p->removed = true;
+		peer_unref(p); /* the list's reference */
+		p = next;
+	}
+	d->peers = NULL;
+	if (d->ctl != NULL)
+		node_ctl_close(d->ctl, component_closed, d);
+	if (d->net != NULL)
+		node_net_close(d->net, component_closed, d);
+	d->ctl = NULL;
+	d->net = NULL;
+	component_closed(d);
+}
+
+const node_conf_t *node_daemon_conf(const node_daemon_t *d)
+{
+	return d->conf;
+}
+
+void node_daemon_free(node_daemon_t *d)
+{
+	if (d == NULL)
+		return;
+	store_close(d->store);
+	node_tls_ctx_detach(d->tls);
+	node_conf_free(d->conf);
+	free(d);
+}
+
+/* --- status ---------------------------------------------------------------- */
+
+static int appendf(ks_buf_t *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int appendf(ks_buf_t *b, const char *fmt, ...)
+{
+	va_list ap;
+	char tmp[1024];
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return KS_EINVAL;
+	return ks_buf_append(
+		b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* A JSON string literal (quotes included). */
+static int json_str(ks_buf_t *b, const char *s)
+{
+	int ret = ks_buf_append_u8(b, '"');
+	for (; ret == KS_EOK && s != NULL && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			ret = appendf(b, "\\%c", ch);
+		else if (ch < 0x20)
+			ret = appendf(b, "\\u%04x", ch);
+		else
+			ret = ks_buf_append_u8(b, ch);
+	}
+	return ret == KS_EOK ? ks_buf_append_u8(b, '"') : ret;
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+static const char *peer_state(const peer_t *p)
+{
+	if (p->conn != NULL)
+		return node_conn_state_name(node_conn_state(p->conn));
+	if (p->mode == NODE_PEER_KPROP)
+		return "kprop (not available yet)";
+	if (p->retry_pending)
+		return "waiting to reconnect";
+	return p->dial ? "disconnected" : "not connected";
+}
+
+int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
+{
+	const node_conf_t *c = d->conf;
+	uint64_t now = uv_now(d->loop);
+	store_meta_t meta;
+	store_txn_t *t = NULL;
+	bool have_meta = false;
+	char hist[33] = "", applied[33] = "";
+	int ret = KS_EOK;
+
+	if (d->store != NULL && store_read_begin(d->store, &t) == KS_EOK) {
+		have_meta = store_meta_get(t, &meta) == KS_EOK;
+		store_read_end(t);
+	}
+	if (have_meta) {
+		hex(meta.history, 16, hist);
+		hex(meta.applied_history, 16, applied);
+	}
+	if (json) {
+		ret |= appendf(out, "{\"node\":");
+		ret |= json_str(out, c->name);
+		ret |= appendf(out,
+			       ",\"role\":\"%s\",\"pid\":%ld,\"uptime_s\":%llu",
+			       node_role_name(c->role), (long)getpid(),
+			       (unsigned long long)(now - d->start_ms) / 1000);
+		if (have_meta)
+			ret |= appendf(
+				out,
+				",\"history\":\"%s\",\"last_seq\":%llu,\"applied_history\":\"%s\",\"applied_seq\":%llu,\"records\":%llu",
+				hist, (unsigned long long)meta.last_seq,
+				applied, (unsigned long long)meta.applied_seq,
+				(unsigned long long)meta.record_count);
+		ret |= appendf(out, ",\"peers\":[");
+		for (peer_t *p = d->peers; p != NULL; p = p->next) {
+			uint64_t in = p->bytes_in, outb = p->bytes_out;
+			if (p->conn) {
+				in += node_conn_bytes_in(p->conn);
+				outb += node_conn_bytes_out(p->conn);
+			}
+			ret |= appendf(
+				out, "%s{\"name\":", p == d->peers ? "" : ",");
+			ret |= json_str(out, p->name);
+			ret |= appendf(out, ",\"mode\":\"%s\",\"state\":",
+				       node_peer_mode_name(p->mode));
+			ret |= json_str(out, peer_state(p));
+			ret |= appendf(out, ",\"direction\":\"%s\"",
+				       p->conn == NULL ? "none"
+				       : p->inbound    ? "inbound"
+						       : "outbound");
+			ret |= appendf(out, ",\"remote\":");
+			ret |= json_str(out, p->conn ? node_conn_remote(p->conn)
+						     : "");
+			ret |= appendf(
+				out,
+				",\"connected_s\":%llu,\"connects\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"last_error\":",
+				p->conn && node_conn_state(p->conn) ==
+							NODE_CONN_IO
+					? (unsigned long long)(now -
+							       p->up_since_ms) /
+						  1000
+					: 0ull,
+				(unsigned long long)p->connects,
+				(unsigned long long)in,
+				(unsigned long long)outb);
+			if (p->last_error[0])
+				ret |= json_str(out, p->last_error);
+			else
+				ret |= appendf(out, "null");
+			ret |= appendf(out, "}");
+		}
+		ret |= appendf(out, "]}\n");
+		return ret ? KS_ENOMEM : KS_EOK;
+	}
+	ret |= appendf(
+		out,
+		"node:      %s\nrole:      %s\npid:       %ld\nuptime:    %llus\n",
+		c->name, node_role_name(c->role), (long)getpid(),
+		(unsigned long long)(now - d->start_ms) / 1000);
+	if (c->listen.host)
+		ret |= appendf(out, "listen:    %s:%u\n", c->listen.host,
+			       c->listen.port);
+	if (have_meta)
+		ret |= appendf(
+			out,
+			"history:   %s\nlast seq:  %llu\napplied:   %s seq %llu\nrecords:   %llu\n",
+			hist, (unsigned long long)meta.last_seq, applied,
+			(unsigned long long)meta.applied_seq,
+			(unsigned long long)meta.record_count);
+	ret |= appendf(out, "peers:     %s\n", d->peers ? "" : "(none)");
+	for (peer_t *p = d->peers; p != NULL; p = p->next) {
+		uint64_t in = p->bytes_in, outb = p->bytes_out;
+		if (p->conn) {
+			in += node_conn_bytes_in(p->conn);
+			outb += node_conn_bytes_out(p->conn);
+		}
+		ret |= appendf(out, "  %s (%s): %s", p->name,
+			       node_peer_mode_name(p->mode), peer_state(p));
+		if (p->conn)
+			ret |= appendf(out, ", %s %s",
+				       p->inbound ? "from" : "to",
+				       node_conn_remote(p->conn));
+		if (p->conn && node_conn_state(p->conn) == NODE_CONN_IO)
+			ret |= appendf(
+				out, ", up %llus",
+				(unsigned long long)(now - p->up_since_ms) /
+					1000);
+		ret |= appendf(
+			out,
+			"\n    bytes in %llu, out %llu; connects %llu; last error: %s\n",
+			(unsigned long long)in, (unsigned long long)outb,
+			(unsigned long long)p->connects,
+			p->last_error[0] ? p->last_error : "none");
+	}
+	return ret ? KS_ENOMEM : KS_EOK;
+}
