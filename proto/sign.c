@@ -137,8 +137,8 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 }
 
 /* Read a whole small file; *data is heap, caller cleanses and frees. */
-static int read_small_file(const char *path, bool is_private, uint8_t **data,
-			   size_t *len)
+static int read_small_file(const char *path, uint8_t **data, size_t *len,
+			   mode_t *mode)
 {
 	int ret;
 	struct stat st;
@@ -162,14 +162,6 @@ static int read_small_file(const char *path, bool is_private, uint8_t **data,
 		ret = KS_EKEY;
 		goto fail;
 	}
-	if (is_private && (st.st_mode & 077) != 0) {
-		ks_log_err(
-			PROTO,
-			"private key file '%s' is accessible by group or others (mode %03o): chmod 600 it",
-			path, (unsigned)(st.st_mode & 0777));
-		ret = KS_EACCES;
-		goto fail;
-	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
 		ret = KS_ENOMEM;
@@ -191,6 +183,7 @@ static int read_small_file(const char *path, bool is_private, uint8_t **data,
 	close(fd);
 	*data = buf;
 	*len = have;
+	*mode = st.st_mode;
 	return KS_EOK;
 fail:
 	free(buf);
@@ -207,21 +200,23 @@ int proto_key_load(const char *path, proto_key_t **out)
 	BIO *bio = NULL;
 	EVP_PKEY *pkey = NULL;
 	bool is_private;
+	mode_t mode = 0;
 
-	/* Decide the kind from the PEM label before trusting the mode. */
-	{
-		uint8_t *peek = NULL;
-		size_t plen = 0;
-		ret = read_small_file(path, false, &peek, &plen);
-		if (ret != KS_EOK)
-			return ret;
-		is_private = strstr((const char *)peek, "PRIVATE KEY-----");
-		OPENSSL_cleanse(peek, plen);
-		free(peek);
-	}
-	ret = read_small_file(path, is_private, &data, &len);
+	ERR_clear_error();
+	ret = read_small_file(path, &data, &len, &mode);
 	if (ret != KS_EOK)
 		return ret;
+	/* The PEM label says which kind of key this is; a private key must
+	 * not be accessible by anyone but its owner. */
+	is_private = strstr((const char *)data, "PRIVATE KEY-----") != NULL;
+	if (is_private && (mode & 077) != 0) {
+		ks_log_err(
+			PROTO,
+			"private key file '%s' is accessible by group or others (mode %03o): chmod 600 it",
+			path, (unsigned)(mode & 0777));
+		ret = KS_EACCES;
+		goto fail;
+	}
 	bio = BIO_new_mem_buf(data, (int)len);
 	if (bio == NULL) {
 		ret = ossl_fail("reading key file", KS_ENOMEM);
