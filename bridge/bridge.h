@@ -17,6 +17,10 @@
  *   each KDC locally.  With replicate_lockout = false (the default) records
  *   carry those fields as 0 and apply/load keep the target's own values;
  *   with true they are carried and applied.
+ * - With replicate_lockout = false, apply keeps last_success, last_failed
+ *   and fail_auth_count of the target entry; module-internal (negative)
+ *   tl-data are replaced like any other tl-data (a full load's merge_nra
+ *   keeps them too, as `kdb5_util load -i` does).
  * - Nothing here writes the MIT iprop ulog (the DB is opened with plain
  *   krb5_db_open; logging is never mapped).
  *
@@ -62,7 +66,8 @@ typedef struct bridge_opts {
  * \brief Create a krb5 context for the realm and open its KDB.
  * \param opts borrowed for the call (strings are copied).
  * \param out  must point to NULL; owned by the caller until bridge_close().
- * \retval KS_EKDB  the DB cannot be opened (path and reason logged)
+ * \retval KS_EKDB, KS_ENOENT, -errno  the DB cannot be opened (path and
+ *         reason logged)
  * \retval KS_EKRB5 the profile cannot be read
  */
 int bridge_open(const bridge_opts_t *opts, bridge_t **out);
@@ -81,6 +86,10 @@ typedef struct bridge_scan_stats {
  * \brief Full scan: compare every KDB principal and policy with the store
  *        and commit the differences as one change set (new/changed -> PUT,
  *        gone -> DEL; unchanged records cost no write).
+ * Holds one store read transaction for the duration of the KDB iteration
+ * (so a store write elsewhere in this process that must grow the map gets
+ * KS_EBUSY meanwhile) and keeps the whole change set in memory until the
+ * commit (about the dump size on a first scan of a populated KDB).
  * \param stats may be NULL; filled on success.
  * \return 0, KS_EKDB/KS_EKDBLOCK/KS_EKRB5 (KDB side, logged), store errors,
  *         KS_ENOMEM.  Nothing is committed on error.

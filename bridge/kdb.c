@@ -56,9 +56,8 @@ static int make_context(const char *kdc_profile, const char *realm,
 		snprintf(path, n, "%s:%s", kdc_profile, cfg);
 		code = profile_init_path(path, &prof);
 		if (code) {
-			ks_log_err(KDB, "cannot read profile '%s' (code %ld)",
-				   path, (long)code);
-			ret = KS_EKRB5;
+			ks_log_err(KDB, "cannot read profile '%s'", path);
+			ret = bridge__err(NULL, code, "profile_init_path");
 			goto fail;
 		}
 	}

@@ -24,7 +24,7 @@ zero_nra "$WORK/dump" >"$WORK/dump.z"
 cmp "$WORK/rec" "$WORK/dump.z" || fail "records != dump with NRA zeroed"
 
 # A scan puts exactly those values in the store.
-tool "$src" -l scan "$WORK/store" >"$WORK/scan1" 2>"$WORK/scan1.err"
+tool "$src" -r -l scan "$WORK/store" >"$WORK/scan1" 2>"$WORK/scan1.err"
 [ "$(wc -l <"$WORK/scan1")" -eq "$(wc -l <"$WORK/dump")" ] || fail "first scan did not PUT every record"
 tool "$src" -l storedump "$WORK/store" | sort >"$WORK/stored"
 sort "$WORK/dump" | cmp - "$WORK/stored" || fail "store values != dump"

@@ -18,6 +18,7 @@
  *                                         records are in the side DB (the
  *                                         live DB must stay untouched)
  * -l: replicate_lockout = true.  -b N: scan_lock_batch N (relock every N).
+ * -r: open the KDB read-only (primary capture).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,8 @@ int main(int argc, char **argv)
 	for (; ai < argc; ai++) {
 		if (strcmp(argv[ai], "-l") == 0) {
 			o.replicate_lockout = true;
+		} else if (strcmp(argv[ai], "-r") == 0) {
+			o.read_only = true;
 		} else if (strcmp(argv[ai], "-b") == 0 && ai + 1 < argc) {
 			o.scan_lock_batch =
 				(uint32_t)strtoul(argv[++ai], NULL, 10);
