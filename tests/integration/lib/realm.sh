@@ -12,6 +12,7 @@
 #   realm_dump DIR OUT                `kdb5_util dump` without the header line
 #   realm_fixture DIR                 the rich fixture (see below); starts and
 #                                     stops a krb5kdc for real lockout counters
+#   realm_kinit DIR NAME PASSWORD     kinit against the realm's KDC
 #   realm_cleanup                     stop every KDC started here (by pid)
 #
 # Never touches system paths: every file lives in DIR, every port is on
@@ -181,6 +182,8 @@ realm_fixture() {
 	realm_kinit "$dir" "lockme@$r" wrong-one && { echo "bad password accepted" >&2; realm_kdc_stop "$dir"; return 1; }
 	realm_kinit "$dir" "bob@$r" wrong-two && { realm_kdc_stop "$dir"; return 1; }
 	realm_kdc_stop "$dir"
+	# An admin unlock leaves a LAST_ADMIN_UNLOCK tl-data (0x700).
+	realm_kadmin "$dir" "modprinc -unlock alice" || return 1
 	# Master key rollover: new key, make it active, re-encrypt everything.
 	(realm_env "$dir" &&
 		printf 'second-master-pw\nsecond-master-pw\n' |
