@@ -16,9 +16,9 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/wire.h"
+#include "proto/batch_int.h"
 
-#define OP_HDR_LEN   7 /* type u8, key length u16, value length u32 */
-#define OP_MIN_LEN   (OP_HDR_LEN + 1)
+#define OP_MIN_LEN   (PROTO__OP_HDR_LEN + 1)
 #define KEY_MAX_WIRE 0xffffu
 
 void proto_limits_default(proto_limits_t *lim)
@@ -147,43 +147,63 @@ int proto_batch_sign(const proto_batch_hdr_t *h, ks_view_t zbody,
 	return KS_EOK;
 }
 
-/* Serialise ops into a fresh heap buffer of exactly *raw_len bytes. */
-static int serialise_ops(uint8_t kind, const proto_op_t *ops, size_t n,
-			 uint8_t **raw, size_t *raw_len)
+int proto__op_put(ks_buf_t *raw, uint8_t kind, const proto_op_t *op)
 {
-	size_t len = 0;
-	for (size_t i = 0; i < n; i++) {
-		const proto_op_t *op = &ops[i];
-		if (op->type != PROTO_OP_PUT && op->type != PROTO_OP_DEL)
-			return KS_EINVAL;
-		if (op->type == PROTO_OP_DEL &&
-		    (op->value.len != 0 || kind == PROTO_BLOB_CHUNK))
-			return KS_EINVAL;
-		if (!key_type_ok(op->key) || op->key.len > KEY_MAX_WIRE ||
-		    op->value.len > UINT32_MAX)
-			return KS_EINVAL;
-		len += OP_HDR_LEN + op->key.len + op->value.len;
-		if (len > UINT32_MAX)
-			return KS_ELIMIT;
-	}
-	uint8_t *buf = malloc(len ? len : 1);
-	if (buf == NULL)
-		return KS_ENOMEM;
-	ks_wire_t w = ks_wire_writer(buf, len);
-	for (size_t i = 0; i < n; i++) {
-		ks_wire_write_u8(&w, ops[i].type);
-		ks_wire_write_u16(&w, (uint16_t)ops[i].key.len);
-		ks_wire_write_u32(&w, (uint32_t)ops[i].value.len);
-		ks_wire_write_bytes(&w, ops[i].key.ptr, ops[i].key.len);
-		ks_wire_write_bytes(&w, ops[i].value.ptr, ops[i].value.len);
-	}
-	if (w.err != KS_EOK) {
-		free(buf);
+	if (op->type != PROTO_OP_PUT && op->type != PROTO_OP_DEL)
+		return KS_EINVAL;
+	if (op->type == PROTO_OP_DEL &&
+	    (op->value.len != 0 || kind == PROTO_BLOB_CHUNK))
+		return KS_EINVAL;
+	if (!key_type_ok(op->key) || op->key.len > KEY_MAX_WIRE ||
+	    op->value.len > UINT32_MAX)
+		return KS_EINVAL;
+	size_t len = PROTO__OP_HDR_LEN + op->key.len + op->value.len;
+	int ret = ks_buf_reserve(raw, len);
+	if (ret != KS_EOK)
+		return ret;
+	ks_wire_t w = ks_wire_writer(raw->data + raw->len, len);
+	ks_wire_write_u8(&w, op->type);
+	ks_wire_write_u16(&w, (uint16_t)op->key.len);
+	ks_wire_write_u32(&w, (uint32_t)op->value.len);
+	ks_wire_write_bytes(&w, op->key.ptr, op->key.len);
+	ks_wire_write_bytes(&w, op->value.ptr, op->value.len);
+	if (w.err != KS_EOK)
 		return KS_EINTERNAL;
-	}
-	*raw = buf;
-	*raw_len = len;
+	raw->len += len;
 	return KS_EOK;
+}
+
+int proto__batch_seal_raw(const proto_batch_hdr_t *h, const uint8_t *raw,
+			  size_t raw_len, const proto_key_t *key, int level,
+			  ks_buf_t *out)
+{
+	proto_batch_hdr_t hh = *h;
+
+	if (!proto_key_has_private(key))
+		return KS_EKEY;
+	if (raw_len > UINT32_MAX)
+		return KS_ELIMIT;
+	hh.raw_size = (uint32_t)raw_len;
+	hh.body_len = 0;
+	if (check_hdr(&hh) != KS_EOK)
+		return KS_EINVAL;
+
+	/* Compress straight into place after the header. */
+	size_t bound = ZSTD_compressBound(raw_len);
+	int ret = ks_buf_reserve(out,
+				 PROTO_BATCH_HDR_LEN + bound + PROTO_SIG_LEN);
+	if (ret != KS_EOK)
+		return ret;
+	uint8_t *zdst = out->data + out->len + PROTO_BATCH_HDR_LEN;
+	size_t zlen = ZSTD_compress(zdst, bound, raw, raw_len,
+				    level ? level : PROTO_ZSTD_LEVEL_DEFAULT);
+	if (ZSTD_isError(zlen)) {
+		ks_log_err(PROTO, "zstd compression failed ('%s')",
+			   ZSTD_getErrorName(zlen));
+		return KS_ECOMPRESS;
+	}
+	return proto_batch_sign(&hh, (ks_view_t){ .ptr = zdst, .len = zlen },
+				key, out);
 }
 
 int proto_batch_encode(const proto_batch_hdr_t *h, const proto_op_t *ops,
@@ -191,44 +211,30 @@ int proto_batch_encode(const proto_batch_hdr_t *h, const proto_op_t *ops,
 		       ks_buf_t *out)
 {
 	int ret;
-	uint8_t *raw = NULL;
-	size_t raw_len = 0;
+	ks_buf_t raw = KS_BUF_INIT;
+	size_t total = 0;
 	proto_batch_hdr_t hh = *h;
 
 	if (n == 0 || n > UINT32_MAX)
 		return KS_EINVAL;
 	if (!proto_key_has_private(key))
 		return KS_EKEY;
-	ret = serialise_ops(h->kind, ops, n, &raw, &raw_len);
+	for (size_t i = 0; i < n; i++) {
+		total += PROTO__OP_HDR_LEN + ops[i].key.len + ops[i].value.len;
+		if (total > UINT32_MAX)
+			return KS_ELIMIT;
+	}
+	ret = ks_buf_reserve(&raw, total ? total : 1);
 	if (ret != KS_EOK)
 		return ret;
-	hh.op_count = (uint32_t)n;
-	hh.raw_size = (uint32_t)raw_len;
-	hh.body_len = 0;
-	ret = check_hdr(&hh);
-	if (ret != KS_EOK) {
-		ret = KS_EINVAL;
-		goto out;
-	}
-
-	/* Compress straight into place after the header. */
-	size_t bound = ZSTD_compressBound(raw_len);
-	ret = ks_buf_reserve(out, PROTO_BATCH_HDR_LEN + bound + PROTO_SIG_LEN);
+	for (size_t i = 0; i < n && ret == KS_EOK; i++)
+		ret = proto__op_put(&raw, h->kind, &ops[i]);
 	if (ret != KS_EOK)
 		goto out;
-	uint8_t *zdst = out->data + out->len + PROTO_BATCH_HDR_LEN;
-	size_t zlen = ZSTD_compress(zdst, bound, raw, raw_len,
-				    level ? level : PROTO_ZSTD_LEVEL_DEFAULT);
-	if (ZSTD_isError(zlen)) {
-		ks_log_err(PROTO, "zstd compression failed ('%s')",
-			   ZSTD_getErrorName(zlen));
-		ret = KS_ECOMPRESS;
-		goto out;
-	}
-	ret = proto_batch_sign(&hh, (ks_view_t){ .ptr = zdst, .len = zlen },
-			       key, out);
+	hh.op_count = (uint32_t)n;
+	ret = proto__batch_seal_raw(&hh, raw.data, raw.len, key, level, out);
 out:
-	free(raw);
+	ks_buf_free(&raw);
 	return ret;
 }
 

@@ -7,7 +7,8 @@ set(KS_PROTO_FUZZ_SRC
 	${PROJECT_SOURCE_DIR}/proto/batch.c
 	${PROJECT_SOURCE_DIR}/proto/frame.c
 	${PROJECT_SOURCE_DIR}/proto/msg.c
-	${PROJECT_SOURCE_DIR}/proto/sign.c)
+	${PROJECT_SOURCE_DIR}/proto/sign.c
+	${PROJECT_SOURCE_DIR}/proto/snap.c)
 set(KS_PROTO_FUZZ_LIBS ks_common PkgConfig::ZSTD OpenSSL::Crypto)
 
 ks_add_fuzz_target(fuzz_proto_frame
