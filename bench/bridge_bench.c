@@ -204,8 +204,63 @@ out:
 	return ret;
 }
 
+/* Records of user0..user(k-1) with max_life changed, as PUT changes. */
+static int modified_changes(krb5_context ctx, long k, int bump, ks_buf_t *arena,
+			    store_change_t **out)
+{
+	store_change_t *ch = calloc((size_t)k, sizeof(*ch));
+	size_t *offs = calloc((size_t)k * 4, sizeof(*offs));
+	int ret = -1;
+	if (!ch || !offs)
+		goto out;
+	for (long i = 0; i < k; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "user%07ld@%s", i, REALM);
+		krb5_db_entry *e = calloc(1, sizeof(*e));
+		if (e == NULL || krb5_parse_name(ctx, name, &e->princ))
+			goto out;
+		e->len = KRB5_KDB_V1_BASE_LENGTH;
+		e->attributes = KRB5_KDB_REQUIRES_PRE_AUTH;
+		e->max_life = 3600 * (bump + 1);
+		offs[4 * i] = arena->len;
+		ks_buf_append_u8(arena, STORE_KEY_PRINCIPAL);
+		ks_buf_append(arena, name, strlen(name));
+		offs[4 * i + 1] = arena->len - offs[4 * i];
+		offs[4 * i + 2] = arena->len;
+		int rc = bridge_convert_princ_encode(e, name, false, arena);
+		bridge_convert_princ_free(ctx, e);
+		if (rc)
+			goto out;
+		offs[4 * i + 3] = arena->len - offs[4 * i + 2];
+	}
+	for (long i = 0; i < k; i++) {
+		ch[i].op = STORE_PUT;
+		ch[i].key = (ks_view_t){ arena->data + offs[4 * i],
+					 offs[4 * i + 1] };
+		ch[i].value = (ks_view_t){ arena->data + offs[4 * i + 2],
+					   offs[4 * i + 3] };
+	}
+	*out = ch;
+	ch = NULL;
+	ret = 0;
+out:
+	free(ch);
+	free(offs);
+	return ret;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+#define APPLY_ONE_RUNS	 1000
+#define APPLY_BATCH_SIZE 10000
+
 typedef struct result {
 	long n;
+	double apply1_p50, apply1_p99, apply_batch, scan_changed;
 	double kdb_load, kdb_dump, scan_first, scan_again, scan_hold,
 		bridge_load;
 	uint64_t dump_bytes;
@@ -275,11 +330,64 @@ static int bench_one(const char *root, long n, result_t *r)
 	if (bridge_scan(b, s, &ss))
 		goto fail;
 	r->scan_hold = now_s() - t0;
+
+	/* Incremental apply: single changes, then one batch of 10,000,
+	 * then the scan that finds those changes. */
+	{
+		krb5_context kc;
+		ks_buf_t arena = KS_BUF_INIT;
+		store_change_t *ch = NULL;
+		double lat[APPLY_ONE_RUNS];
+		long k = n < APPLY_BATCH_SIZE ? n : APPLY_BATCH_SIZE;
+		if (krb5_init_context(&kc))
+			goto fail;
+		rc = modified_changes(kc, k, 1, &arena, &ch);
+		for (int i = 0; rc == 0 && i < APPLY_ONE_RUNS; i++) {
+			double a = now_s();
+			rc = bridge_apply(b, &ch[i % k], 1);
+			lat[i] = now_s() - a;
+		}
+		free(ch);
+		ch = NULL;
+		ks_buf_reset(&arena);
+		if (rc == 0)
+			rc = modified_changes(kc, k, 2, &arena, &ch);
+		if (rc == 0) {
+			t0 = now_s();
+			rc = bridge_apply(b, ch, (size_t)k);
+			r->apply_batch = now_s() - t0;
+		}
+		free(ch);
+		ks_buf_free(&arena);
+		krb5_free_context(kc);
+		if (rc)
+			goto fail;
+		qsort(lat, APPLY_ONE_RUNS, sizeof(lat[0]), cmp_double);
+		r->apply1_p50 = lat[APPLY_ONE_RUNS / 2];
+		r->apply1_p99 = lat[APPLY_ONE_RUNS * 99 / 100];
+		t0 = now_s();
+		if (bridge_scan(b, s, &ss))
+			goto fail;
+		r->scan_changed = now_s() - t0;
+		if (ss.puts != (uint64_t)k)
+			goto fail;
+	}
+	/* Reference dump of the DB the store now mirrors (untimed). */
+	{
+		char *reout = join(dir, "rescan.dump");
+		char *d3[] = { "kdb5_util", "-r", REALM, "dump", reout, NULL };
+		rc = run(d3, "/dev/null", "/dev/null");
+		if (rc == 0)
+			rename(reout, out);
+		free(reout);
+		if (rc)
+			goto fail;
+	}
 	t0 = now_s();
 	if (bridge_load_from_store(b, s))
 		goto fail;
 	r->bridge_load = now_s() - t0;
-	/* The loaded DB must dump exactly as before (untimed). */
+	/* The loaded DB must dump exactly as it did before the load. */
 	char *again = join(dir, "again.dump");
 	char *dump2[] = { "kdb5_util", "-r", REALM, "dump", again, NULL };
 	char *cmp[] = { "cmp", "-s", out, again, NULL };
@@ -369,6 +477,14 @@ int main(int argc, char **argv)
 		printf("%-10ld %-34s %10.3f %9.2fx\n", r->n,
 		       "bridge rescan, lock held", r->scan_hold,
 		       r->scan_hold / r->kdb_dump);
+		printf("%-10ld %-34s %10.3f %10s\n", r->n,
+		       "bridge scan finding 10k changes", r->scan_changed, "");
+		printf("%-10ld %-34s %10.6f %10s\n", r->n,
+		       "bridge apply 1 change, p50", r->apply1_p50, "");
+		printf("%-10ld %-34s %10.6f %10s\n", r->n,
+		       "bridge apply 1 change, p99", r->apply1_p99, "");
+		printf("%-10ld %-34s %10.3f %10s\n", r->n,
+		       "bridge apply batch of 10k", r->apply_batch, "");
 		printf("%-10ld %-34s %10.3f %10s\n", r->n, "kdb5_util load",
 		       r->kdb_load, "1.00");
 		printf("%-10ld %-34s %10.3f %9.2fx  %s\n", r->n,
@@ -384,12 +500,15 @@ int main(int argc, char **argv)
 		       "\"scan_nochange_s\":%.4f,\"scan_nochange_lock_held_s\":"
 		       "%.4f,\"kdb5_util_load_s\":%.4f,\"bridge_load_s\":%.4f,"
 		       "\"rescan_vs_dump\":%.3f,\"load_vs_kdb5_util_load\":%.3f,"
-		       "\"load_verified\":%s}",
+		       "\"load_verified\":%s,\"scan_10k_changed_s\":%.4f,"
+		       "\"apply1_p50_s\":%.6f,\"apply1_p99_s\":%.6f,"
+		       "\"apply_10k_batch_s\":%.4f}",
 		       i ? "," : "", r->n, (unsigned long long)r->dump_bytes,
 		       r->kdb_dump, r->scan_first, r->scan_again, r->scan_hold,
 		       r->kdb_load, r->bridge_load, r->scan_again / r->kdb_dump,
 		       r->bridge_load / r->kdb_load,
-		       r->verified ? "true" : "false");
+		       r->verified ? "true" : "false", r->scan_changed,
+		       r->apply1_p50, r->apply1_p99, r->apply_batch);
 	}
 	printf("]}\n");
 	if (!keep)
