@@ -22,6 +22,9 @@
 #include "proto/msg.h"
 #include "store/store.h"
 
+/* A link up this long resets the reconnect back-off. */
+#define STABLE_LINK_MS 10000
+
 typedef struct peer {
 	struct peer *next;
 	node_daemon_t *d;
@@ -181,7 +184,6 @@ static int on_established(node_conn_t *c, const char *name, void *arg)
 
 	(void)c;
 	(void)name;
-	p->attempt = 0; /* back-off starts over after a good link */
 	p->connects++;
 	p->up_since_ms = uv_now(p->d->loop);
 	return KS_EOK;
@@ -243,6 +245,16 @@ static void on_closed(node_conn_t *c, int err, const char *reason, void *arg)
 		p->last_error_at = time(NULL);
 	}
 	if (p->conn == c) {
+		/*
+		 * The back-off starts over only after a link that lasted: with
+		 * TLS 1.3 a client sees its handshake complete before the
+		 * server has judged its certificate, so "established then
+		 * dropped at once" must keep backing off.
+		 */
+		if (p->up_since_ms != 0 &&
+		    uv_now(p->d->loop) - p->up_since_ms >= STABLE_LINK_MS)
+			p->attempt = 0;
+		p->up_since_ms = 0;
 		p->conn = NULL;
 		schedule_dial(p, false);
 	}
@@ -461,6 +473,20 @@ int node_daemon_start(node_daemon_t *d)
 	ks_log_notice(GENERAL, "kdcsyncd '%s' started as %s (pid %ld)", c->name,
 		      node_role_name(c->role), (long)getpid());
 	return KS_EOK;
+}
+
+int node_daemon_check(const node_conf_t *conf, char *err, size_t errlen)
+{
+	node_tls_ctx_t *tls = NULL;
+	int ret = build_tls(conf, &tls);
+
+	if (ret != KS_EOK)
+		snprintf(
+			err, errlen,
+			"%s: [tls] ca/cert/key: cannot be loaded (%s; see the tls log line)",
+			conf->path, ks_strerror(ret));
+	node_tls_ctx_detach(tls);
+	return ret;
 }
 
 int node_daemon_reload(node_daemon_t *d, char *err, size_t errlen)

@@ -60,5 +60,12 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out);
 /** \brief The running configuration (borrowed until the next reload). */
 const node_conf_t *node_daemon_conf(const node_daemon_t *d);
 
+/**
+ * \brief Check what node_conf_load() cannot: that the TLS files load and
+ *        match (CA, certificate, key).  For `kdcsyncd -t`.
+ * \param err one line naming the keys on failure.
+ */
+int node_daemon_check(const node_conf_t *conf, char *err, size_t errlen);
+
 /** \brief Free after the loop has run dry.  NULL is ignored. */
 void node_daemon_free(node_daemon_t *d);

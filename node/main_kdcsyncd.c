@@ -3,6 +3,7 @@
  * kdcsyncd: the kdcsync node daemon.
  *
  *   kdcsyncd -c FILE [-f]
+ *   kdcsyncd -c FILE -t      check the configuration (and its TLS files)
  *
  * -f keeps it in the foreground logging to stderr (what systemd wants);
  * without -f it detaches and logs to syslog.  Exit status 0 after an
@@ -26,9 +27,11 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kdcsyncd -c FILE [-f]\n"
-		   "  -c FILE  configuration file (krb5 profile syntax)\n"
-		   "  -f       stay in the foreground, log to stderr\n");
+	fprintf(f,
+		"usage: kdcsyncd -c FILE [-f | -t]\n"
+		"  -c FILE  configuration file (krb5 profile syntax)\n"
+		"  -f       stay in the foreground, log to stderr\n"
+		"  -t       check the configuration and its TLS files, then exit\n");
 }
 
 /* Classic detach: fork, new session, fork, stdio to /dev/null. */
@@ -64,15 +67,18 @@ static int detach(void)
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
-	bool foreground = false;
+	bool foreground = false, check = false;
 	node_conf_t *conf = NULL;
 	node_daemon_t *d = NULL;
 	uv_loop_t loop;
 	char err[600];
 	int opt, ret, status = 1;
 
-	while ((opt = getopt(argc, argv, "c:fhV")) != -1) {
+	while ((opt = getopt(argc, argv, "c:fthV")) != -1) {
 		switch (opt) {
+		case 't':
+			check = true;
+			break;
 		case 'c':
 			path = optarg;
 			break;
@@ -99,6 +105,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kdcsyncd: %s\n",
 			err[0] ? err : ks_strerror(ret));
 		return 1;
+	}
+	if (check) {
+		ret = node_daemon_check(conf, err, sizeof(err));
+		if (ret != KS_EOK)
+			fprintf(stderr, "kdcsyncd: %s\n", err);
+		else
+			printf("%s: configuration OK\n", path);
+		node_conf_free(conf);
+		return ret == KS_EOK ? 0 : 1;
 	}
 	if (!foreground) {
 		if (detach() != 0) {

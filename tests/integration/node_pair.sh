@@ -13,6 +13,15 @@ port=$(free_port)
 from_sample primary.conf.sample "$T/primary.conf" "$T/p" "$port"
 from_sample replica.conf.sample "$T/replica.conf" "$T/r" "$port"
 
+# every sample passes `kdcsyncd -t` (configuration and TLS files)
+from_sample kdcsync.conf.sample "$T/full.conf" "$T/f" "$port"
+for c in primary replica full; do
+	"$KDCSYNCD" -c "$T/$c.conf" -t | grep -q "configuration OK" || fail "-t on the $c sample"
+done
+sed "s|$T/certs/$P.key|$T/certs/$R.key|" "$T/primary.conf" >"$T/mismatch.conf"
+if "$KDCSYNCD" -c "$T/mismatch.conf" -t 2>"$T/err"; then fail "-t accepted a mismatched key"; fi
+grep -q "ca/cert/key: cannot be loaded" "$T/err" || fail "-t message: $(cat "$T/err")"
+
 start primary "$T/primary.conf"
 start replica "$T/replica.conf"
 wait_for 15 established "$T/primary.conf" "$R" || fail "primary never saw the replica"
