@@ -603,7 +603,13 @@ int bridge_convert_princ_parse(krb5_context ctx, const char *line, size_t len,
 		fail(&c, "trailing data");
 
 done:;
-	int ret = finish(&c, name, name ? (size_t)namelen : 0);
+	/* The name may run past a truncated line: log only what is there. */
+	size_t shown = 0;
+	if (name)
+		shown = (size_t)namelen < (size_t)(c.end - name)
+				? (size_t)namelen
+				: (size_t)(c.end - name);
+	int ret = finish(&c, name, shown);
 	if (ret != KS_EOK) {
 		bridge_convert_princ_free(ctx, e);
 		return ret;
