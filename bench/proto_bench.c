@@ -4,8 +4,10 @@
  * and 10,000 records, and compressed size versus raw.  Records are
  * load_dump v7 principal lines shaped like kdb5_util's (tl-data, two
  * encrypted keys as hex from a seeded generator, varied names and times),
- * about 450 bytes each.  Prints a table and one JSON line; never asserts on
- * time.  Build it in a release (non-sanitizer) tree for meaningful figures.
+ * about 450 bytes each; then a 100,000-record snapshot through the
+ * snapshot writer and back through the assembler, verifier and tracker,
+ * with its size against the equivalent dump.  Prints tables and one JSON
+ * line; never asserts on time.  Build it in a release (non-sanitizer) tree for meaningful figures.
  * Usage: proto_bench [zstd level]
  */
 #define _GNU_SOURCE /* asprintf */
@@ -18,9 +20,12 @@
 #include "common/time.h"
 #include "proto/batch.h"
 #include "proto/frame.h"
+#include "proto/msg.h"
 #include "proto/sign.h"
+#include "proto/snap.h"
 
-#define MAXN 10000
+#define MAXN  10000  /* largest batch */
+#define NSNAP 100000 /* records in the snapshot run */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -64,7 +69,8 @@ static char *make_line(size_t i, char **key_out)
 			 i * 7919 % 1000003, kinds[i % 3]);
 	uint32_t changed = 1700000000u + (uint32_t)(next_rand() % 50000000u);
 	uint32_t modified = changed + (uint32_t)(next_rand() % 1000000u);
-	hex(tl3, 24);
+	snprintf(tl3, sizeof(tl3), "12345c01%08x000000000000000200000000%08x",
+		 (unsigned)(next_rand() & 0xff), (unsigned)i);
 	le32hex(t1, changed);
 	le32hex(t2, modified);
 	/* Keys: 2-byte length then ciphertext, as the dump's key contents. */
@@ -159,16 +165,117 @@ static void run(size_t n, const proto_op_t *ops, const proto_key_t *key,
 	ks_buf_free(&blob);
 }
 
+/* Snapshot: writer -> frames -> assembler -> decoder -> verifier/tracker. */
+typedef struct snap_result {
+	int level;
+	size_t chunks, wire;
+	double enc_ms, dec_ms;
+} snap_result_t;
+
+typedef struct snap_reader {
+	const proto_trust_t *trust;
+	proto_snap_rx_t rx;
+	int ended;
+} snap_reader_t;
+
+static int snap_frame(ks_view_t frame, void *ctx)
+{
+	snap_reader_t *r = ctx;
+	proto_msg_t m;
+	proto_batch_t b = { 0 };
+	proto_snap_end_t e;
+	int ret = proto_msg_decode(frame, &m);
+	if (ret != 0)
+		return ret;
+	switch (m.type) {
+	case PROTO_MSG_SNAP_BEGIN:
+		proto_snap_rx_begin(&r->rx, &m.u.snap_begin);
+		return 0;
+	case PROTO_MSG_SNAP_CHUNK:
+		ret = proto_batch_open(m.u.blob, PROTO_BLOB_CHUNK, r->trust,
+				       NULL, &b);
+		if (ret == 0)
+			ret = proto_snap_rx_chunk(&r->rx, &b.hdr);
+		proto_batch_deinit(&b);
+		return ret;
+	case PROTO_MSG_SNAP_END:
+		ret = proto_snap_end_open(m.u.blob, r->trust, &e);
+		if (ret == 0)
+			ret = proto_snap_rx_end(&r->rx, &e);
+		r->ended = ret == 0;
+		return ret;
+	default:
+		return KS_ESTATE;
+	}
+}
+
+static void snap_run(int level, const proto_op_t *ops, size_t n,
+		     const proto_key_t *key, const proto_trust_t *trust,
+		     snap_result_t *r)
+{
+	enum {
+		REPS = 3
+	};
+	double enc[REPS], dec[REPS];
+	uint8_t history[16], digest[32];
+	memset(history, 0x42, sizeof(history));
+	memset(digest, 0x17, sizeof(digest));
+	ks_buf_t out = KS_BUF_INIT;
+
+	for (int rep = 0; rep < REPS; rep++) {
+		proto_snap_tx_t tx;
+		ks_buf_reset(&out);
+		uint64_t t0 = ks_mono_ns();
+		int ret = proto_snap_tx_init(&tx, history, 1000000, n,
+					     ks_real_us(), key, &out);
+		tx.level = level;
+		for (size_t i = 0; i < n && ret == 0; i++)
+			ret = proto_snap_tx_add(&tx, ops[i].key, ops[i].value,
+						&out);
+		if (ret == 0)
+			ret = proto_snap_tx_finish(&tx, digest, &out);
+		uint64_t t1 = ks_mono_ns();
+		r->chunks = tx.chunks;
+		proto_snap_tx_deinit(&tx);
+		if (ret != 0) {
+			fprintf(stderr, "snapshot: %s\n", ks_strerror(ret));
+			exit(1);
+		}
+		proto_frame_t f;
+		snap_reader_t rd = { .trust = trust };
+		proto_frame_init(&f, 0);
+		uint64_t t2 = ks_mono_ns();
+		ret = proto_frame_feed(&f, out.data, out.len, snap_frame, &rd,
+				       NULL);
+		uint64_t t3 = ks_mono_ns();
+		proto_frame_deinit(&f);
+		if (ret != 0 || !rd.ended || rd.rx.records != n) {
+			fprintf(stderr, "snapshot read: %s\n",
+				ks_strerror(ret));
+			exit(1);
+		}
+		enc[rep] = (double)(t1 - t0) / 1e6;
+		dec[rep] = (double)(t3 - t2) / 1e6;
+	}
+	qsort(enc, REPS, sizeof(double), cmp_double);
+	qsort(dec, REPS, sizeof(double), cmp_double);
+	r->level = level;
+	r->enc_ms = enc[REPS / 2];
+	r->dec_ms = dec[REPS / 2];
+	r->wire = out.len;
+	ks_buf_free(&out);
+}
+
 int main(int argc, char **argv)
 {
 	int level = argc > 1 ? atoi(argv[1]) : 0;
-	static proto_op_t ops[MAXN];
-	static char *lines[MAXN], *keys[MAXN];
+	static proto_op_t ops[NSNAP];
+	static char *lines[NSNAP], *keys[NSNAP];
 	proto_key_t *key = NULL;
 	proto_trust_t *trust = NULL;
 	size_t total = 0;
 
-	for (size_t i = 0; i < MAXN; i++) {
+	for (size_t i = 0; i < NSNAP; i++) {
 		lines[i] = make_line(i, &keys[i]);
 		total += strlen(lines[i]);
 		ops[i] = (proto_op_t){
@@ -189,7 +296,7 @@ int main(int argc, char **argv)
 
 	printf("proto_bench: zstd level %d, Ed25519, mean value %zu bytes "
 	       "(median of repetitions)\n",
-	       level ? level : PROTO_ZSTD_LEVEL_DEFAULT, total / MAXN);
+	       level ? level : PROTO_ZSTD_LEVEL_DEFAULT, total / NSNAP);
 	printf("%8s %11s %11s %7s %12s %12s %12s %14s\n", "records",
 	       "raw bytes", "wire bytes", "ratio", "encode ms", "verify ms",
 	       "enc+ver ms", "enc rec/s");
@@ -206,7 +313,7 @@ int main(int argc, char **argv)
 	       res[2].enc_ms + res[2].dec_ms < 50 ? "met" : "NOT met");
 	printf("{\"bench\":\"proto\",\"zstd_level\":%d,\"mean_value_bytes\":%zu,"
 	       "\"rows\":[",
-	       level ? level : PROTO_ZSTD_LEVEL_DEFAULT, total / MAXN);
+	       level ? level : PROTO_ZSTD_LEVEL_DEFAULT, total / NSNAP);
 	for (int i = 0; i < 3; i++) {
 		const result_t *r = &res[i];
 		printf("%s{\"records\":%zu,\"raw_bytes\":%zu,\"wire_bytes\":%zu,"
@@ -218,7 +325,39 @@ int main(int argc, char **argv)
 	}
 	printf("]}\n");
 
-	for (size_t i = 0; i < MAXN; i++) {
+	/* The equivalent kdb5_util dump: header line plus one line each. */
+	size_t dump = strlen("kdb5_util load_dump version 7\n") + total + NSNAP;
+	static const int levels[] = { 1, 3, 6 };
+	snap_result_t sr[3];
+	for (int i = 0; i < 3; i++)
+		snap_run(levels[i], ops, NSNAP, key, trust, &sr[i]);
+	printf("\nsnapshot of %d records (dump would be %zu bytes), writer -> "
+	       "frames -> verify+decode (median of 3)\n",
+	       NSNAP, dump);
+	printf("%6s %7s %11s %9s %10s %10s %9s %13s\n", "level", "chunks",
+	       "wire bytes", "vs dump", "write ms", "read ms", "MB/s",
+	       "1M est. s");
+	for (int i = 0; i < 3; i++) {
+		const snap_result_t *r = &sr[i];
+		double ms = r->enc_ms + r->dec_ms;
+		printf("%6d %7zu %11zu %9.3f %10.1f %10.1f %9.1f %13.1f\n",
+		       r->level, r->chunks, r->wire,
+		       (double)r->wire / (double)dump, r->enc_ms, r->dec_ms,
+		       (double)dump / 1e6 / (ms / 1e3),
+		       ms / 1e3 * (1e6 / NSNAP));
+	}
+	printf("{\"bench\":\"proto_snapshot\",\"records\":%d,\"dump_bytes\":%zu,"
+	       "\"rows\":[",
+	       NSNAP, dump);
+	for (int i = 0; i < 3; i++)
+		printf("%s{\"level\":%d,\"chunks\":%zu,\"wire_bytes\":%zu,"
+		       "\"ratio_vs_dump\":%.4f,\"write_ms\":%.1f,\"read_ms\":%.1f}",
+		       i ? "," : "", sr[i].level, sr[i].chunks, sr[i].wire,
+		       (double)sr[i].wire / (double)dump, sr[i].enc_ms,
+		       sr[i].dec_ms);
+	printf("]}\n");
+
+	for (size_t i = 0; i < NSNAP; i++) {
 		free(lines[i]);
 		free(keys[i]);
 	}
