@@ -17,6 +17,8 @@
  *
  * Ownership: proto_batch_t owns the decompressed body and the op array; op
  * views point into that body and are valid until proto_batch_deinit().
+ * The blob passed to proto_batch_open() / _peek() is only read during the
+ * call.  The primary-side snapshot writer is in proto/snap.h.
  */
 #pragma once
 
@@ -136,7 +138,9 @@ int proto_batch_peek(ks_view_t blob, proto_batch_hdr_t *out);
  *         raw_size, or decompresses to more than raw_size
  * \retval KS_ECOMPRESS not exactly one zstd frame with a content size, or
  *         corrupt compressed data
- * \retval KS_ECOUNT body holds fewer ops than op_count
+ * \retval KS_ECOUNT body holds fewer ops than op_count, or op_count * 8 >
+ *         raw_size (checked from the header, before anything else)
+ * \retval KS_ETRUNC an op's header or key/value runs past the body
  * \retval KS_ETRAILING body holds bytes after the last op
  * \retval KS_EMALF bad op type, empty or badly typed key, DEL with a value,
  *         DEL in a chunk

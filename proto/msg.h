@@ -137,7 +137,8 @@ typedef struct proto_msg {
  * \retval KS_EMALF a field has a value outside its domain (zero name, bad
  *         role/mode, non-printable name, reserved bits set ...)
  * \retval KS_ELIMIT a declared length above its limit
- * \retval KS_EVERSION HELLO with version_min > version_max, or bad magic
+ * \retval KS_EVERSION HELLO with bad magic or version_min 0 or >
+ *         version_max; ANSWER with a version this build does not speak
  */
 int proto_msg_decode(ks_view_t frame, proto_msg_t *out);
 
