@@ -298,8 +298,9 @@ int node_ctl_request(const char *path, const char *request, ks_buf_t *out)
 		ret = ks_errno(errno);
 		goto out;
 	}
-	if (write(fd, request, len) != (ssize_t)len ||
-	    write(fd, "\n", 1) != 1) {
+	/* MSG_NOSIGNAL: a daemon that hangs up must not kill the client. */
+	if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
 		ret = KS_EIO;
 		goto out;
 	}

@@ -20,8 +20,10 @@
 
 struct node_conn {
 	uv_tcp_t tcp;
-	uv_timer_t
-		timer; /* handshake timeout, keepalive/idle tick, close guard */
+	/* handshake timeout, keepalive/idle tick, close guard */
+	uv_timer_t timer;
+	/* writes queued in one loop turn go out together */
+	uv_idle_t flusher;
 	uv_getaddrinfo_t gai;
 	uv_connect_t connect_req;
 	uv_shutdown_t shutdown_req;
@@ -39,6 +41,7 @@ struct node_conn {
 	bool congested;
 	bool gai_pending;
 	bool handles_closing;
+	bool flush_scheduled;
 	int refs; /* open handles + requests in flight */
 	int err;
 	char reason[200];
@@ -97,6 +100,7 @@ static void close_handles(node_conn_t *c)
 	c->handles_closing = true;
 	uv_close((uv_handle_t *)&c->tcp, on_handle_close);
 	uv_close((uv_handle_t *)&c->timer, on_handle_close);
+	uv_close((uv_handle_t *)&c->flusher, on_handle_close);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
@@ -364,9 +368,11 @@ int node_conn_new(uv_loop_t *loop, node_tls_ctx_t *tls, bool server,
 	/* Both inits cannot fail on a valid loop. */
 	uv_tcp_init(loop, &c->tcp);
 	uv_timer_init(loop, &c->timer);
+	uv_idle_init(loop, &c->flusher);
 	c->tcp.data = c;
 	c->timer.data = c;
-	c->refs = 2;
+	c->flusher.data = c;
+	c->refs = 3;
 	*out = c;
 	return KS_EOK;
 }
@@ -397,6 +403,8 @@ static void set_remote(node_conn_t *c, const struct sockaddr *sa)
 
 static void start_handshake(node_conn_t *c)
 {
+	/* Small frames (acks, single changes) must not wait for Nagle. */
+	uv_tcp_nodelay(&c->tcp, 1);
 	c->state = NODE_CONN_HANDSHAKE;
 	c->last_rx = c->last_tx = uv_now(c->loop);
 	uv_timer_start(&c->timer, on_timer, c->lim.handshake_timeout_ms, 0);
@@ -498,6 +506,15 @@ void node_conn_connect(node_conn_t *c, const char *host, uint16_t port)
 	c->refs++;
 }
 
+static void on_flush(uv_idle_t *h)
+{
+	node_conn_t *c = h->data;
+
+	uv_idle_stop(h);
+	c->flush_scheduled = false;
+	pump(c, NULL, 0);
+}
+
 int node_conn_send(node_conn_t *c, const void *p, size_t n)
 {
 	int ret;
@@ -508,8 +525,16 @@ int node_conn_send(node_conn_t *c, const void *p, size_t n)
 	if (ret != KS_EOK)
 		return ret;
 	c->frames_out++;
-	if (!c->in_pump)
-		pump(c, NULL, 0);
+	/*
+	 * Encrypt at the end of this loop turn, so a burst of frames becomes
+	 * full TLS records and few writes; the idle handle keeps the loop
+	 * from blocking meanwhile.  Inside the pump the pump drains itself.
+	 */
+	if (!c->in_pump && !c->flush_scheduled) {
+		c->flush_scheduled = true;
+		uv_idle_start(&c->flusher, on_flush);
+	}
+	check_pressure(c);
 	return KS_EOK;
 }
 
