@@ -9,7 +9,11 @@
  *      harness fixes up, so header checks and zstd decoding are reached;
  *   2: the rest is [kind u8][op count u32][raw body]: the harness builds
  *      the header, compresses and signs, so the op parser is reached; ops
- *      that open are re-encoded and must open to the same ops.
+ *      that open are re-encoded and must open to the same ops;
+ *   3: the rest is [chunk size u8] then records [key len u8][key][value
+ *      len u16][value]: they go through the snapshot writer, and the frames
+ *      it produces must read back (assembler, decoder, verifier, tracker)
+ *      to exactly the records it accepted.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +25,9 @@
 #include "common/buf.h"
 #include "common/wire.h"
 #include "proto/batch.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
+#include "proto/snap.h"
 #include "proto/sign.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -146,20 +153,128 @@ static void raw_and_open(const uint8_t *data, size_t size)
 	free(z);
 }
 
+/* Mode 3: snapshot writer round trip. */
+typedef struct snap_check {
+	const ks_buf_t
+		*want; /* accepted records: [u16 klen][key][u32 vlen][value] */
+	size_t off;
+	proto_snap_rx_t rx;
+	int ended;
+} snap_check_t;
+
+static int snap_frame(ks_view_t frame, void *ctx)
+{
+	snap_check_t *c = ctx;
+	proto_msg_t m;
+	proto_batch_t b = { 0 };
+	proto_snap_end_t e;
+	if (proto_msg_decode(frame, &m) != 0)
+		abort();
+	switch (m.type) {
+	case PROTO_MSG_SNAP_BEGIN:
+		proto_snap_rx_begin(&c->rx, &m.u.snap_begin);
+		return 0;
+	case PROTO_MSG_SNAP_CHUNK:
+		if (proto_batch_open(m.u.blob, PROTO_BLOB_CHUNK, trust, &lim,
+				     &b) != 0 ||
+		    proto_snap_rx_chunk(&c->rx, &b.hdr) != 0)
+			abort();
+		for (uint32_t i = 0; i < b.hdr.op_count; i++) {
+			const uint8_t *p = c->want->data + c->off;
+			size_t kl = (size_t)p[0] << 8 | p[1];
+			size_t vl = ks_get_u32be(p + 2 + kl);
+			if (b.ops[i].key.len != kl ||
+			    b.ops[i].value.len != vl ||
+			    memcmp(b.ops[i].key.ptr, p + 2, kl) != 0 ||
+			    memcmp(b.ops[i].value.ptr, p + 6 + kl, vl) != 0)
+				abort();
+			c->off += 6 + kl + vl;
+		}
+		proto_batch_deinit(&b);
+		return 0;
+	case PROTO_MSG_SNAP_END:
+		if (proto_snap_end_open(m.u.blob, trust, &e) != 0 ||
+		    proto_snap_rx_end(&c->rx, &e) != 0)
+			abort();
+		c->ended = 1;
+		return 0;
+	default:
+		abort();
+	}
+}
+
+static void snapshot_roundtrip(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return;
+	static const uint8_t hist[16] = "fuzz-snapshot-01";
+	uint8_t digest[32] = { 0 };
+	ks_buf_t out = KS_BUF_INIT, want = KS_BUF_INIT;
+	proto_snap_tx_t tx;
+	if (proto_snap_tx_init(&tx, hist, 7, 0, 0, key, &out) != 0)
+		abort();
+	tx.chunk_raw = 16u + data[0] * 8u;
+	tx.chunk_ops = 1u + data[0] % 7u;
+	size_t off = 1;
+	while (off < size) {
+		size_t kl = data[off++];
+		if (kl > size - off)
+			break;
+		const uint8_t *k = data + off;
+		off += kl;
+		if (size - off < 2)
+			break;
+		size_t vl = (size_t)data[off] << 8 | data[off + 1];
+		off += 2;
+		if (vl > size - off)
+			vl = size - off;
+		const uint8_t *v = data + off;
+		off += vl;
+		int ret = proto_snap_tx_add(&tx, (ks_view_t){ k, kl },
+					    (ks_view_t){ v, vl }, &out);
+		if (ret == 0) {
+			if (ks_buf_append_u16(&want, (uint16_t)kl) != 0 ||
+			    ks_buf_append(&want, k, kl) != 0 ||
+			    ks_buf_append_u32(&want, (uint32_t)vl) != 0 ||
+			    ks_buf_append(&want, v, vl) != 0)
+				abort();
+		} else if (ret != KS_EINVAL) {
+			abort();
+		}
+	}
+	if (proto_snap_tx_finish(&tx, digest, &out) != 0)
+		abort();
+	proto_snap_tx_deinit(&tx);
+
+	snap_check_t c = { .want = &want };
+	proto_frame_t f;
+	proto_frame_init(&f, 0);
+	if (proto_frame_feed(&f, out.data, out.len, snap_frame, &c, NULL) !=
+		    0 ||
+	    !proto_frame_idle(&f) || !c.ended || c.off != want.len)
+		abort();
+	proto_frame_deinit(&f);
+	ks_buf_free(&out);
+	ks_buf_free(&want);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	init();
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		open_all((ks_view_t){ data + 1, size - 1 });
 		break;
 	case 1:
 		fixup_and_open(data + 1, size - 1);
 		break;
-	default:
+	case 2:
 		raw_and_open(data + 1, size - 1);
+		break;
+	default:
+		snapshot_roundtrip(data + 1, size - 1);
 		break;
 	}
 	return 0;

@@ -134,6 +134,26 @@ int main(int argc, char **argv)
 		ks_buf_free(&raw);
 	}
 
+	/* Mode 3: chunk-size byte, then [key len u8][key][value len u16]
+	 * [value] records for the snapshot writer. */
+	{
+		ks_buf_t recs = KS_BUF_INIT;
+		CHECK(ks_buf_append_u8(&recs, 40));
+		for (int i = 0; i < 4; i++) {
+			if (ops[i].type != PROTO_OP_PUT)
+				continue;
+			CHECK(ks_buf_append_u8(&recs, (uint8_t)ops[i].key.len));
+			CHECK(ks_buf_append(&recs, ops[i].key.ptr,
+					    ops[i].key.len));
+			CHECK(ks_buf_append_u16(&recs,
+						(uint16_t)ops[i].value.len));
+			CHECK(ks_buf_append(&recs, ops[i].value.ptr,
+					    ops[i].value.len));
+		}
+		put(bt, "m3-snapshot", 3, true, recs.data, recs.len);
+		ks_buf_free(&recs);
+	}
+
 	/* Messages, one frame each (without the prefix). */
 	proto_msg_t m[16];
 	size_t n = 0;
