@@ -18,6 +18,7 @@
 
 #include "common/buf.h"
 #include "common/errors.h"
+#include "common/log.h"
 #include "node/conf.h"
 #include "node/ctl.h"
 #include "proto/msg.h"
@@ -104,6 +105,8 @@ int main(int argc, char **argv)
 	const char *path = NULL;
 	int i = 1;
 
+	/* The tool reports failures in its own one line. */
+	ks_log_set_level_all(LOG_CRIT);
 	if (argc >= 3 && strcmp(argv[1], "-c") == 0) {
 		path = argv[2];
 		i = 3;

@@ -65,6 +65,13 @@ grep -q "reconnecting to '$P' in" "$T/replica.log" || fail "no back-off logged"
 	fail "replica should count 2 links since its restart"
 echo "primary restart: replica reconnected"
 
+# keygen writes a signing key pair (private key 0600), never overwrites
+"$KDCSYNC" keygen -o "$T/signing" | grep -q "key id [0-9a-f]\{16\}" || fail "keygen"
+[ "$(stat -c %a "$T/signing.key")" = 600 ] || fail "signing key mode"
+[ -s "$T/signing.pub" ] || fail "no public key"
+if "$KDCSYNC" keygen -o "$T/signing" 2>"$T/err"; then fail "keygen overwrote"; fi
+[ "$(wc -l <"$T/err")" -eq 1 ] || fail "keygen error is not one line"
+
 # commands of later issues answer plainly and fail
 if "$KDCSYNC" -c "$T/primary.conf" snapshot 2>"$T/err"; then fail "snapshot succeeded"; fi
 grep -q "not available yet" "$T/err" || fail "snapshot message"
