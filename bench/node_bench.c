@@ -114,12 +114,14 @@ int main(int argc, char **argv)
 	test_ca_issue(ca, dir, "beta", "beta.bench", -1, 30);
 	snprintf(crt, sizeof(crt), "%s/alpha.crt", dir);
 	snprintf(key, sizeof(key), "%s/alpha.key", dir);
-	node_tls_ctx_opts_t so = { test_ca_file(ca), crt, key, srv_peers, 1 };
+	node_tls_ctx_opts_t so = { test_ca_file(ca), crt, key,
+				   srv_peers,	     1,	  "alpha.bench" };
 	if ((ret = node_tls_ctx_new(&so, &stls)) != 0)
 		die("server tls", ret);
 	snprintf(crt, sizeof(crt), "%s/beta.crt", dir);
 	snprintf(key, sizeof(key), "%s/beta.key", dir);
-	node_tls_ctx_opts_t co = { test_ca_file(ca), crt, key, NULL, 0 };
+	node_tls_ctx_opts_t co = { test_ca_file(ca), crt, key, NULL, 0,
+				   "beta.bench" };
 	if ((ret = node_tls_ctx_new(&co, &ctls)) != 0)
 		die("client tls", ret);
 	node_net_opts_t o = { .limits = { 10000, 600000, 300000,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -64,6 +65,7 @@ struct node_daemon {
 	uint64_t rng;
 	char ctl_path[512];
 	char pid_path[512];
+	int pid_fd; /* holds the lock; -1 when not open */
 };
 
 static void peer_unref(peer_t *p)
@@ -116,6 +118,7 @@ static int build_tls(const node_conf_t *c, node_tls_ctx_t **out)
 	node_tls_ctx_opts_t o = { .ca_file = c->tls_ca,
 				  .cert_file = c->tls_cert,
 				  .key_file = c->tls_key,
+				  .own_name = c->name,
 				  .peer_names = names,
 				  .n_peer_names = n };
 	ret = node_tls_ctx_new(&o, out);
@@ -346,6 +349,7 @@ int node_daemon_new(uv_loop_t *loop, node_conf_t *conf, node_daemon_t **out)
 	}
 	d->loop = loop;
 	d->conf = conf;
+	d->pid_fd = -1;
 	if (getrandom(&d->rng, sizeof(d->rng), 0) != sizeof(d->rng) ||
 	    d->rng == 0)
 		d->rng = (uint64_t)time(NULL) * 2654435761u + 1;
@@ -386,22 +390,41 @@ static void on_signal(uv_signal_t *s, int signum)
 	node_daemon_stop(d);
 }
 
-static int write_pidfile(node_daemon_t *d)
+/*
+ * STATE_DIR/kdcsyncd.pid, locked for the daemon's life: a second daemon on
+ * the same state directory (and store) is refused.
+ */
+static int lock_pidfile(node_daemon_t *d)
 {
 	char buf[32];
 	int fd, n;
 
 	snprintf(d->pid_path, sizeof(d->pid_path), "%s/kdcsyncd.pid",
 		 d->conf->state_dir);
-	fd = open(d->pid_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return ks_errno(errno);
+	fd = open(d->pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		int e = errno;
+		ks_log_err(GENERAL, "cannot open '%s' (%s)", d->pid_path,
+			   strerror(e));
+		d->pid_path[0] = '\0';
+		return ks_errno(e);
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		n = (int)read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n - (buf[n - 1] == '\n') : 0] = '\0';
+		ks_log_err(GENERAL,
+			   "another kdcsyncd (pid %s) uses state_dir '%s'",
+			   buf[0] ? buf : "?", d->conf->state_dir);
+		close(fd);
+		d->pid_path[0] = '\0'; /* not ours to remove */
+		return KS_EBUSY;
+	}
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
+	if (ftruncate(fd, 0) != 0 || write(fd, buf, (size_t)n) != n) {
 		close(fd);
 		return KS_EIO;
 	}
-	close(fd);
+	d->pid_fd = fd;
 	return KS_EOK;
 }
 
@@ -421,6 +444,9 @@ int node_daemon_start(node_daemon_t *d)
 			   c->state_dir, strerror(errno));
 		return ks_errno(errno);
 	}
+	ret = lock_pidfile(d);
+	if (ret != KS_EOK)
+		return ret;
 	snprintf(path, sizeof(path), "%s/store", c->state_dir);
 	ret = store_open(path, NULL, &d->store);
 	if (ret != KS_EOK) {
@@ -463,10 +489,6 @@ int node_daemon_start(node_daemon_t *d)
 			return KS_EINTERNAL;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	ret = write_pidfile(d);
-	if (ret != KS_EOK)
-		ks_log_warn(GENERAL, "cannot write '%s' (%s)", d->pid_path,
-			    ks_strerror(ret));
 	ret = sync_peers(d);
 	if (ret != KS_EOK)
 		return ret;
@@ -537,8 +559,11 @@ static void component_closed(void *arg)
 		return;
 	store_close(d->store);
 	d->store = NULL;
-	if (d->pid_path[0] != '\0')
+	if (d->pid_fd >= 0) {
 		unlink(d->pid_path);
+		close(d->pid_fd);
+		d->pid_fd = -1;
+	}
 	ks_log_notice(GENERAL, "stopped");
 }
 
@@ -587,6 +612,8 @@ void node_daemon_free(node_daemon_t *d)
 	if (d == NULL)
 		return;
 	store_close(d->store);
+	if (d->pid_fd >= 0)
+		close(d->pid_fd);
 	node_tls_ctx_detach(d->tls);
 	node_conf_free(d->conf);
 	free(d);

@@ -184,6 +184,14 @@ int node_tls_ctx_new(const node_tls_ctx_opts_t *opts, node_tls_ctx_t **out)
 			   opts->key_file, opts->cert_file);
 		goto fail_log;
 	}
+	if (opts->own_name != NULL && opts->cert_file != NULL &&
+	    X509_check_host(SSL_CTX_get0_certificate(c->ssl_ctx),
+			    opts->own_name, 0,
+			    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) != 1) {
+		ks_log_err(TLS, "certificate '%s' does not name this node '%s'",
+			   opts->cert_file, opts->own_name);
+		goto fail_log;
+	}
 	ret = KS_ENOMEM;
 	if (opts->n_peer_names > 0) {
 		c->peer_names = calloc(opts->n_peer_names, sizeof(char *));

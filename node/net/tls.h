@@ -31,6 +31,8 @@ typedef struct node_tls_ctx_opts {
 	/* Names a server accepts from clients (the configured peers). */
 	const char *const *peer_names;
 	size_t n_peer_names;
+	/* If set, our certificate must name it (catches a wrong cert file). */
+	const char *own_name;
 } node_tls_ctx_opts_t;
 
 /**

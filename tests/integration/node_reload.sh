@@ -65,6 +65,13 @@ start replica "$T/replica.conf"
 wait_for 15 established "$T/primary.conf" "$R" || fail "old configuration no longer accepts the peer"
 echo "broken reloads rejected, old configuration kept"
 
+# a second daemon on the same state directory is refused (pid file lock)
+sed "s|listen = 127.0.0.1:$port|listen = 127.0.0.1:$(free_port)|" "$T/primary.good" >"$T/second.conf"
+if "$KDCSYNCD" -c "$T/second.conf" -f 2>"$T/err"; then fail "second daemon started"; fi
+grep -q "another kdcsyncd (pid ${PIDS[primary]}) uses state_dir '$T/p'" "$T/err" || fail "lock message: $(cat "$T/err")"
+alive primary || fail "first daemon hurt by the second"
+[ -S "$T/p/kdcsyncd.sock" ] || fail "second daemon removed the control socket"
+
 # a good reload that removes the peer: its link closes and it is refused
 cp "$T/primary.good" "$T/primary.conf"
 sed -i "/^\t$R = {/,/^\t}/d" "$T/primary.conf"

@@ -123,7 +123,7 @@ static void test_reload_and_shutdown(void **st)
 	char crt[600], key[600];
 	snprintf(crt, sizeof(crt), "%s/beta.crt", dir);
 	snprintf(key, sizeof(key), "%s/beta.key", dir);
-	node_tls_ctx_opts_t to = { test_ca_file(ca), crt, key, NULL, 0 };
+	node_tls_ctx_opts_t to = { test_ca_file(ca), crt, key, NULL, 0, NULL };
 	node_tls_ctx_t *tls;
 	assert_ks_ok(node_tls_ctx_new(&to, &tls));
 	node_net_opts_t no = { .limits = { 2000, 2000, 200, 1 << 20, 0 },

@@ -118,7 +118,7 @@ static node_tls_ctx_t *make_ctx(const char *id, const char *cafile,
 	if (id && (asprintf(&crt, "%s/%s.crt", dir, id) < 0 ||
 		   asprintf(&key, "%s/%s.key", dir, id) < 0))
 		abort();
-	node_tls_ctx_opts_t o = { cafile, crt, key, peers, peer ? 1 : 0 };
+	node_tls_ctx_opts_t o = { cafile, crt, key, peers, peer ? 1 : 0, NULL };
 	assert_ks_ok(node_tls_ctx_new(&o, &ctx));
 	free(crt);
 	free(key);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "certs.h"
@@ -371,6 +372,103 @@ static void test_garbage(void **st)
 	}
 }
 
+/* Context files that are wrong in themselves are refused up front. */
+static void test_ctx_errors(void **st)
+{
+	(void)st;
+	node_tls_ctx_t *ctx = NULL;
+	char crt[512], key[512], other_key[512], missing[512];
+	snprintf(crt, sizeof(crt), "%s/alpha.crt", dir);
+	snprintf(key, sizeof(key), "%s/alpha.key", dir);
+	snprintf(other_key, sizeof(other_key), "%s/beta.key", dir);
+	snprintf(missing, sizeof(missing), "%s/missing.crt", dir);
+	node_tls_ctx_opts_t o = { test_ca_file(ca), crt, key, NULL, 0,
+				  "alpha.test" };
+	assert_ks_ok(node_tls_ctx_new(&o, &ctx));
+	node_tls_ctx_detach(ctx);
+	ctx = NULL;
+	o.own_name = "beta.test"; /* our certificate names someone else */
+	assert_ks_err(node_tls_ctx_new(&o, &ctx), KS_ECONFVAL);
+	o.own_name = "alpha.test";
+	o.key_file = other_key; /* key of another certificate */
+	assert_ks_err(node_tls_ctx_new(&o, &ctx), KS_ECONFVAL);
+	o.key_file = key;
+	o.ca_file = missing;
+	assert_ks_err(node_tls_ctx_new(&o, &ctx), KS_ECONFVAL);
+	o.ca_file = test_ca_file(ca);
+	o.cert_file = missing;
+	assert_ks_err(node_tls_ctx_new(&o, &ctx), KS_ECONFVAL);
+	assert_null(ctx);
+}
+
+/*
+ * A stock OpenSSL client limited to one protocol version against our
+ * server: TLS 1.2 is the floor (accepted), TLS 1.1 is refused.
+ */
+static int raw_client(int version, end_t *s, char *vers, size_t vlen)
+{
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	char crt[512], key[512];
+	int ret = 0;
+	snprintf(crt, sizeof(crt), "%s/beta.crt", dir);
+	snprintf(key, sizeof(key), "%s/beta.key", dir);
+	assert_non_null(cctx);
+	SSL_CTX_set_min_proto_version(cctx, TLS1_VERSION);
+	SSL_CTX_set_max_proto_version(cctx, version);
+	SSL_CTX_set_security_level(cctx, 0); /* allow the old versions */
+	assert_int_equal(
+		SSL_CTX_load_verify_locations(cctx, test_ca_file(ca), NULL), 1);
+	assert_int_equal(
+		SSL_CTX_use_certificate_file(cctx, crt, SSL_FILETYPE_PEM), 1);
+	assert_int_equal(
+		SSL_CTX_use_PrivateKey_file(cctx, key, SSL_FILETYPE_PEM), 1);
+	SSL *c = SSL_new(cctx);
+	BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(in, -1);
+	SSL_set_bio(c, in, out);
+	SSL_set_connect_state(c);
+	for (int round = 0; round < 20 && ret == 0; round++) {
+		int rc = SSL_do_handshake(c);
+		uint8_t buf[16384];
+		int n;
+		while ((n = BIO_read(out, buf, sizeof(buf))) > 0 && ret == 0)
+			ret = node_tls_pump(s->t, buf, (size_t)n);
+		if (s->wire.len > 0) {
+			BIO_write(in, s->wire.data, (int)s->wire.len);
+			ks_buf_reset(&s->wire);
+		}
+		if (rc == 1 && node_tls_state(s->t) == NODE_TLS_IO)
+			break;
+	}
+	snprintf(vers, vlen, "%s", SSL_get_version(c));
+	SSL_free(c);
+	SSL_CTX_free(cctx);
+	ERR_clear_error();
+	return ret;
+}
+
+static void test_version_floor(void **st)
+{
+	(void)st;
+	end_t c, s;
+	char v[32];
+	open_pair(&c, &s, "beta", test_ca_file(ca), "alpha", "alpha.test");
+	assert_ks_ok(raw_client(TLS1_2_VERSION, &s, v, sizeof(v)));
+	assert_int_equal(node_tls_state(s.t), NODE_TLS_IO);
+	assert_string_equal(v, "TLSv1.2");
+	assert_string_equal(node_tls_version(s.t), "TLSv1.2");
+	assert_string_equal(s.peer, "beta.test");
+	close_end(&c);
+	close_end(&s);
+
+	open_pair(&c, &s, "beta", test_ca_file(ca), "alpha", "alpha.test");
+	assert_ks_err(raw_client(TLS1_1_VERSION, &s, v, sizeof(v)), KS_ETLS);
+	assert_int_equal(node_tls_state(s.t), NODE_TLS_CLOSED);
+	printf("TLS 1.1 client refused: %s\n", node_tls_reason(s.t));
+	close_end(&c);
+	close_end(&s);
+}
+
 static int setup(void **st)
 {
 	(void)st;
@@ -404,6 +502,8 @@ int main(void)
 		cmocka_unit_test(test_pause_resume),
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_ctx_errors),
+		cmocka_unit_test(test_version_floor),
 	};
 	return test_run_group(tests, setup, teardown);
 }
