@@ -7,8 +7,12 @@
  * trim; a full store_check().  Prints a table and one JSON line; never
  * asserts on time.
  *
- * Usage: store_bench [COUNT [DIR]]   (COUNT default 1000000; DIR default a
- * fresh directory under $TMPDIR or /tmp, removed afterwards)
+ * Usage: store_bench [-s] [-N] [-d DIR] [COUNT]
+ *   COUNT  records to load (default 1000000)
+ *   -s     insert in key order instead of random order (a sorted scan)
+ *   -N     MDB_NOSYNC (to see CPU cost without fsync; not the target)
+ *   -d     directory to use (default: a fresh one under $TMPDIR or /tmp,
+ *          removed afterwards)
  */
 #define _GNU_SOURCE /* nftw, mkdtemp */
 #include <ftw.h>
@@ -118,16 +122,39 @@ static uint64_t dir_bytes(const char *dir)
 {
 	char p[4096];
 	struct stat st;
-	snprintf(p, sizeof(p), "%s/data.mdb", dir);
+	if (snprintf(p, sizeof(p), "%s/data.mdb", dir) >= (int)sizeof(p))
+		return 0;
 	return stat(p, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 }
 
 int main(int argc, char **argv)
 {
-	uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000u;
+	uint64_t n = 1000000u;
 	char tmpl[4096];
-	const char *dir;
-	bool own_dir = argc <= 2;
+	const char *dir = NULL;
+	bool sorted = false, nosync = false;
+	int opt;
+	while ((opt = getopt(argc, argv, "sNd:")) != -1) {
+		switch (opt) {
+		case 's':
+			sorted = true;
+			break;
+		case 'N':
+			nosync = true;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		default:
+			fprintf(stderr,
+				"usage: %s [-s] [-N] [-d DIR] [COUNT]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		n = strtoull(argv[optind], NULL, 10);
+	bool own_dir = dir == NULL;
 	if (n < BATCH)
 		n = BATCH;
 	if (own_dir) {
@@ -139,13 +166,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		dir = tmpl;
-	} else {
-		dir = argv[2];
 	}
 	ks_log_set_level_all(LOG_WARNING);
 
 	store_t *s;
-	int ret = store_open(dir, NULL, &s); /* durable: no nosync */
+	store_opts_t so = { .nosync = nosync };
+	int ret = store_open(dir, &so, &s);
 	if (ret)
 		die("store_open", ret);
 
@@ -157,7 +183,7 @@ int main(int argc, char **argv)
 		die("malloc", KS_ENOMEM);
 	for (uint64_t i = 0; i < n; i++)
 		order[i] = i;
-	for (uint64_t i = n - 1; i > 0; i--) {
+	for (uint64_t i = n - 1; !sorted && i > 0; i--) {
 		uint64_t j = rng() % (i + 1), t = order[i];
 		order[i] = order[j];
 		order[j] = t;
@@ -262,7 +288,7 @@ int main(int argc, char **argv)
 
 	/* 5. trim the log down to the last 10,000 entries */
 	store_close(s);
-	store_opts_t o = { .retain_count = SINGLES };
+	store_opts_t o = { .retain_count = SINGLES, .nosync = nosync };
 	if ((ret = store_open(dir, &o, &s)))
 		die("store_open", ret);
 	t0 = ks_mono_ns();
@@ -305,14 +331,21 @@ int main(int argc, char **argv)
 	if ((ret = store_check(s)))
 		die("store_check", ret);
 	add_row("store_check (full verification)", ks_mono_ns() - t0, n, 0);
+	/* the next staging first drops the stale (previously live) set */
+	t0 = ks_mono_ns();
+	if ((ret = store_stage_abort(s)))
+		die("stage_abort", ret);
+	add_row("drop stale set (stage_abort, one txn)", ks_mono_ns() - t0, n,
+		0);
 
 	uint64_t disk = dir_bytes(dir);
 	store_close(s);
 	if (own_dir)
 		nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 
-	printf("store benchmark: %llu records of %u bytes, batches of %u, durable commits\n",
-	       (unsigned long long)n, VALUE_SZ, BATCH);
+	printf("store benchmark: %llu records of %u bytes, batches of %u, %s commits, %s key order\n",
+	       (unsigned long long)n, VALUE_SZ, BATCH,
+	       nosync ? "NOSYNC" : "durable", sorted ? "sorted" : "random");
 	printf("%-40s %10s %12s %12s %10s\n", "measure", "seconds", "items",
 	       "items/s", "MB/s");
 	for (size_t i = 0; i < nrows; i++) {
@@ -330,18 +363,20 @@ int main(int argc, char **argv)
 	       100.0 * (double)digest_ns / (double)bulk_ns);
 	printf("data.mdb on disk after the run: %.1f MB\n", (double)disk / 1e6);
 	printf("{\"bench\":\"store\",\"records\":%llu,\"value_bytes\":%u,"
+	       "\"sorted\":%s,\"nosync\":%s,"
 	       "\"bulk_load_s\":%.3f,\"bulk_records_per_s\":%.0f,"
 	       "\"single_commits_per_s\":%.0f,\"single_p50_us\":%.0f,"
 	       "\"single_p99_us\":%.0f,\"log_iter_entries_per_s\":%.0f,"
 	       "\"digest_ns_per_record\":%.0f,\"range_digest_all_us\":%.1f,"
-	       "\"trim_s\":%.3f,\"stage_s\":%.3f,\"promote_ms\":%.3f,\"check_s\":%.3f,"
+	       "\"trim_s\":%.3f,\"stage_s\":%.3f,\"promote_ms\":%.3f,\"check_s\":%.3f,\"drop_stale_s\":%.3f,"
 	       "\"disk_mb\":%.1f,\"sink\":%llu}\n",
-	       (unsigned long long)n, VALUE_SZ, rows[0].seconds,
+	       (unsigned long long)n, VALUE_SZ, sorted ? "true" : "false",
+	       nosync ? "true" : "false", rows[0].seconds,
 	       (double)n / rows[0].seconds, SINGLES / rows[1].seconds, p50, p99,
 	       (double)rows[2].items / rows[2].seconds,
 	       (double)digest_ns / (double)n, rows[3].seconds * 1e6,
 	       rows[5].seconds, rows[6].seconds, rows[7].seconds * 1e3,
-	       rows[8].seconds, (double)disk / 1e6,
+	       rows[8].seconds, rows[9].seconds, (double)disk / 1e6,
 	       (unsigned long long)(sink & 1));
 	free(order);
 	free(ch);

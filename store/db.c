@@ -4,7 +4,9 @@
  * transactions and cursors.  Every LMDB return code is translated here (and
  * only here) into a KS_E* code, with LMDB's own message logged.
  */
+#define _GNU_SOURCE /* fallocate */
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,8 +29,14 @@ struct db_env {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
 	char *dir;
-	atomic_int readers; /* open read txns of this process */
+	atomic_int readers;    /* open read txns of this process */
+	uint64_t prealloc_end; /* data.mdb blocks allocated up to here */
 };
+
+/* Preallocation of data.mdb ahead of its use: between these bounds, a
+ * quarter of the used size. */
+#define PREALLOC_MIN ((uint64_t)16 << 20)
+#define PREALLOC_MAX ((uint64_t)256 << 20)
 
 /* Translate an LMDB or errno code, logging the detail. */
 static int db_err(int rc, const char *what)
@@ -179,10 +187,15 @@ int db_grow(db_env_t *e)
 	struct statvfs vfs;
 	struct stat st;
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/data.mdb", e->dir);
-	if (statvfs(e->dir, &vfs) == 0 && stat(path, &st) == 0) {
+	int plen = snprintf(path, sizeof(path), "%s/data.mdb", e->dir);
+	if (plen > 0 && plen < (int)sizeof(path) &&
+	    statvfs(e->dir, &vfs) == 0 && stat(path, &st) == 0) {
 		uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-		uint64_t limit = avail + (uint64_t)st.st_size;
+		uint64_t have =
+			(uint64_t)st.st_blocks * 512; /* incl. prealloc */
+		if (have < (uint64_t)st.st_size)
+			have = (uint64_t)st.st_size;
+		uint64_t limit = avail + have;
 		if ((uint64_t)cur >= limit) {
 			ks_log_err(
 				STORE,
@@ -197,7 +210,50 @@ int db_grow(db_env_t *e)
 	if (rc != 0)
 		return db_err(rc, "env_set_mapsize");
 	ks_log_info(STORE, "map grown from %zu to %zu bytes", cur, want);
+	if (e->prealloc_end == UINT64_MAX)
+		e->prealloc_end = 0; /* the map bounded it: try again */
 	return KS_EOK;
+}
+
+/*
+ * Keep data.mdb's blocks allocated ahead of the pages LMDB uses
+ * (fallocate with FALLOC_FL_KEEP_SIZE, invisible to LMDB).  A durable
+ * commit that extends the file otherwise makes the file system allocate
+ * blocks and journal them inside every fdatasync; writing into allocated
+ * blocks is several times faster on ext4.  Best effort: a file system
+ * without fallocate, or a full disk, just keeps the slow path (a full disk
+ * surfaces from LMDB itself).
+ */
+static void db_prealloc(db_env_t *e)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	int fd;
+	if (mdb_env_info(e->env, &info) != 0 ||
+	    mdb_env_stat(e->env, &st) != 0 || mdb_env_get_fd(e->env, &fd) != 0)
+		return;
+	uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	uint64_t chunk = used / 4;
+	if (chunk < PREALLOC_MIN)
+		chunk = PREALLOC_MIN;
+	if (chunk > PREALLOC_MAX)
+		chunk = PREALLOC_MAX;
+	if (used + chunk / 2 < e->prealloc_end)
+		return;
+	uint64_t end = used + chunk;
+	if (end > info.me_mapsize)
+		end = info.me_mapsize;
+	if (end <= used)
+		return;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)used,
+		      (off_t)(end - used)) != 0) {
+		ks_log_debug(STORE, "preallocation of %llu bytes failed (%s)",
+			     (unsigned long long)(end - used),
+			     ks_strerror(ks_errno(errno)));
+		e->prealloc_end = UINT64_MAX; /* don't retry every commit */
+		return;
+	}
+	e->prealloc_end = end;
 }
 
 int db_txn_begin(db_env_t *e, bool rdonly, db_txn_t *out)
@@ -258,6 +314,8 @@ int db_txn_commit(db_txn_t *t)
 	if (rc == MDB_MAP_FULL)
 		t->map_full = true;
 	t->ret = db_err(rc, "txn_commit");
+	if (rc == 0 && !t->rdonly)
+		db_prealloc(t->env);
 	return t->ret;
 }
 

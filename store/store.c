@@ -351,7 +351,8 @@ static void log_append(db_txn_t *txn, meta_t *m, uint64_t seq,
 typedef int (*write_fn)(store_t *s, db_txn_t *txn, void *ctx);
 
 /*
- * Run \p fn in a write transaction and commit it.  \p fn reads meta itself
+ * Run \p fn in a write transaction and commit it.  The bucket deltas in
+ * \p s are only touched while this thread holds LMDB's writer lock.  \p fn reads meta itself
  * and must not keep state outside \p ctx's outputs: when the map fills the
  * transaction is aborted, the map grown and \p fn run again from scratch.
  */
@@ -370,7 +371,8 @@ static int store_write(store_t *s, write_fn fn, void *ctx)
 			ret = db_txn_commit(&txn);
 		else
 			db_txn_abort(&txn);
-		delta_reset(s);
+		/* (the deltas are reset under the writer lock, at the start
+		 * of the next write txn, never after it is released) */
 		if (ret == KS_ESPACE && txn.map_full &&
 		    attempt < MAX_GROW_ATTEMPTS) {
 			ret = db_grow(s->env);
