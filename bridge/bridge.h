@@ -35,8 +35,8 @@
  *   seen under both names or only the new one.  A record that looks
  *   deleted is confirmed by a point lookup before a DEL is logged, so a
  *   scan never logs a spurious deletion; anything missed is logged by the
- *   next scan (or by the kadm5_hook capture).  Policies are read after the
- *   principals, under one short shared lock.
+ *   next scan (or by the kadm5_hook capture).  Policies are read first,
+ *   under the same shared lock.
  */
 #pragma once
 

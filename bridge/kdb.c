@@ -257,100 +257,99 @@ static int chg_commit(store_t *s, chglist_t *l, uint64_t *first, uint64_t *last)
 	return ret;
 }
 
-/* --- set of keys seen by a scan (open addressing over an arena) ---------- */
+/* --- keys seen by a scan ------------------------------------------------
+ *
+ * Appended in iteration order (sequential, cheap); only when the scan finds
+ * that some stored record was not seen are they sorted (DB2's btree order
+ * already is the store's memcmp order for principals, so this is usually a
+ * linear check) and merged with the store's key-ordered walk. */
 
-typedef struct keyset {
+typedef struct seen {
 	ks_buf_t arena; /* u32 length + bytes, per key */
-	uint64_t *slot; /* 0 = empty, else arena offset + 1 */
-	size_t cap, n;
-} keyset_t;
+	uint64_t *off;	/* arena offset of each key */
+	size_t n, cap;
+	size_t pos; /* merge cursor */
+} seen_t;
 
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
+static int seen_add(seen_t *k, const uint8_t *p, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 4096;
+		uint64_t *off = realloc(k->off, cap * sizeof(*off));
+		if (off == NULL)
+			return KS_ENOMEM;
+		k->off = off;
+		k->cap = cap;
 	}
-	return h ^ (h >> 29);
-}
-
-static bool keyset_slot_eq(const keyset_t *k, uint64_t slot, const uint8_t *p,
-			   size_t n)
-{
-	uint32_t len;
-	memcpy(&len, k->arena.data + slot - 1, 4);
-	return len == n && !memcmp(k->arena.data + slot - 1 + 4, p, n);
-}
-
-static int keyset_grow(keyset_t *k)
-{
-	size_t cap = k->cap ? k->cap * 2 : 4096;
-	uint64_t *slot = calloc(cap, sizeof(*slot));
-	if (slot == NULL)
-		return KS_ENOMEM;
-	for (size_t i = 0; i < k->cap; i++) {
-		if (!k->slot[i])
-			continue;
-		uint32_t len;
-		memcpy(&len, k->arena.data + k->slot[i] - 1, 4);
-		uint64_t h =
-			hash_bytes(k->arena.data + k->slot[i] - 1 + 4, len);
-		size_t j = h & (cap - 1);
-		while (slot[j])
-			j = (j + 1) & (cap - 1);
-		slot[j] = k->slot[i];
-	}
-	free(k->slot);
-	k->slot = slot;
-	k->cap = cap;
-	return KS_EOK;
-}
-
-static int keyset_add(keyset_t *k, const uint8_t *p, size_t n)
-{
-	if ((k->n + 1) * 2 > k->cap) {
-		int ret = keyset_grow(k);
-		if (ret != KS_EOK)
-			return ret;
-	}
-	uint64_t h = hash_bytes(p, n);
-	size_t j = h & (k->cap - 1);
-	while (k->slot[j]) {
-		if (keyset_slot_eq(k, k->slot[j], p, n))
-			return KS_EOK;
-		j = (j + 1) & (k->cap - 1);
-	}
-	uint64_t off = k->arena.len;
+	uint64_t at = k->arena.len;
 	uint32_t len = (uint32_t)n;
 	int ret = ks_buf_append(&k->arena, &len, 4);
 	if (ret == KS_EOK)
 		ret = ks_buf_append(&k->arena, p, n);
 	if (ret != KS_EOK)
 		return ret;
-	k->slot[j] = off + 1;
-	k->n++;
+	k->off[k->n++] = at;
 	return KS_EOK;
 }
 
-static bool keyset_has(const keyset_t *k, const uint8_t *p, size_t n)
+static ks_view_t seen_key(const ks_buf_t *arena, uint64_t off)
 {
-	if (k->cap == 0)
-		return false;
-	size_t j = hash_bytes(p, n) & (k->cap - 1);
-	while (k->slot[j]) {
-		if (keyset_slot_eq(k, k->slot[j], p, n))
+	uint32_t len;
+	memcpy(&len, arena->data + off, 4);
+	return (ks_view_t){ arena->data + off + 4, len };
+}
+
+/* memcmp order, shorter first on a common prefix (LMDB's default). */
+static int key_cmp(ks_view_t a, ks_view_t b)
+{
+	int c = memcmp(a.ptr, b.ptr, a.len < b.len ? a.len : b.len);
+	if (c)
+		return c;
+	return a.len < b.len ? -1 : a.len > b.len;
+}
+
+static const ks_buf_t *sort_arena; /* qsort has no context argument */
+
+static int off_cmp(const void *x, const void *y)
+{
+	return key_cmp(seen_key(sort_arena, *(const uint64_t *)x),
+		       seen_key(sort_arena, *(const uint64_t *)y));
+}
+
+/* Put the keys in store order (a linear check when they already are). */
+static void seen_sort(seen_t *k)
+{
+	for (size_t i = 1; i < k->n; i++) {
+		if (key_cmp(seen_key(&k->arena, k->off[i - 1]),
+			    seen_key(&k->arena, k->off[i])) > 0) {
+			sort_arena = &k->arena;
+			qsort(k->off, k->n, sizeof(*k->off), off_cmp);
+			sort_arena = NULL;
+			break;
+		}
+	}
+	k->pos = 0;
+}
+
+/* Merge step: was \p key seen?  Keys must be asked in ascending order. */
+static bool seen_next_has(seen_t *k, ks_view_t key)
+{
+	while (k->pos < k->n) {
+		int c = key_cmp(seen_key(&k->arena, k->off[k->pos]), key);
+		if (c == 0)
 			return true;
-		j = (j + 1) & (k->cap - 1);
+		if (c > 0)
+			return false;
+		k->pos++;
 	}
 	return false;
 }
 
-static void keyset_free(keyset_t *k)
+static void seen_free(seen_t *k)
 {
 	ks_buf_free(&k->arena);
-	free(k->slot);
-	*k = (keyset_t){ 0 };
+	free(k->off);
+	*k = (seen_t){ 0 };
 }
 
 /* --- scan ---------------------------------------------------------------- */
@@ -359,7 +358,7 @@ typedef struct scan {
 	bridge_t *b;
 	store_txn_t *txn;
 	chglist_t chg;
-	keyset_t seen;
+	seen_t seen;
 	ks_buf_t key, line;
 	uint64_t matched; /* KDB objects whose key exists in the store */
 	uint32_t since_relock;
@@ -392,7 +391,7 @@ static int scan_compare(scan_t *sc)
 		sc->st.puts++;
 	}
 	if (ret == KS_EOK)
-		ret = keyset_add(&sc->seen, sc->key.data, sc->key.len);
+		ret = seen_add(&sc->seen, sc->key.data, sc->key.len);
 	return ret;
 }
 
@@ -443,7 +442,7 @@ static int scan_gone_cb(ks_view_t key, ks_view_t value, void *arg)
 {
 	scan_t *sc = arg;
 	bridge_t *b = sc->b;
-	if (key.len < 2 || keyset_has(&sc->seen, key.ptr, key.len))
+	if (key.len < 2 || seen_next_has(&sc->seen, key))
 		return 0;
 	char *name = malloc(key.len);
 	if (name == NULL)
@@ -512,17 +511,19 @@ int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats)
 		goto fail;
 	}
 	sc.locked = true;
-	code = krb5_db_iterate(b->ctx, NULL, scan_princ_cb, &sc, 0);
+	/* Policies first: their keys ('O') sort before the principals' ('P'),
+	 * so the seen list is already in store order for a btree DB. */
+	code = krb5_db_iter_policy(b->ctx, NULL, scan_policy_cb, &sc);
 	if (sc.err == KS_EOK && code)
-		sc.err = bridge__err(b->ctx, code, "krb5_db_iterate");
+		sc.err = bridge__err(b->ctx, code, "krb5_db_iter_policy");
 	if (sc.err == KS_EOK) {
-		code = krb5_db_iter_policy(b->ctx, NULL, scan_policy_cb, &sc);
+		code = krb5_db_iterate(b->ctx, NULL, scan_princ_cb, &sc, 0);
 		if (sc.err == KS_EOK && code)
-			sc.err = bridge__err(b->ctx, code,
-					     "krb5_db_iter_policy");
+			sc.err = bridge__err(b->ctx, code, "krb5_db_iterate");
 	}
 	/* Some stored record was not seen: find it, confirm it is gone. */
 	if (sc.err == KS_EOK && sc.matched != meta.record_count) {
+		seen_sort(&sc.seen);
 		ret = store_records_foreach(sc.txn, (ks_view_t){ 0 },
 					    scan_gone_cb, &sc);
 		if (sc.err == KS_EOK)
@@ -553,7 +554,7 @@ fail:
 	if (sc.txn)
 		store_read_end(sc.txn);
 	chg_free(&sc.chg);
-	keyset_free(&sc.seen);
+	seen_free(&sc.seen);
 	ks_buf_free(&sc.key);
 	ks_buf_free(&sc.line);
 	return ret;

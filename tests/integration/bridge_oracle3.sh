@@ -80,7 +80,7 @@ last=$(tool "$src" storeinfo "$WORK/store" | awk '{print $2}')
 tool "$dst" apply "$WORK/store" "$last" 2>/dev/null
 realm_dump "$dst" "$WORK/e"
 [ "$(bobfails "$WORK/e")" = "$(bobfails "$WORK/d")" ] || fail "apply overwrote the copy's lockout counter"
-awk -F'\t' -v n="bob@$R" '$1 == "princ" && $7 == n { print $9 }' "$WORK/e" | grep -qx 21600 || fail "bob's new max_life not applied"
+[ "$(awk -F'\t' -v n="bob@$R" '$1 == "princ" && $7 == n { print $9 }' "$WORK/e")" = 21600 ] || fail "bob's new max_life not applied"
 
 # Targeted capture: one changed principal, then a deleted one.
 realm_kadmin "$src" "modprinc -maxlife \"2 hours\" alice"

@@ -127,7 +127,9 @@ realm_kadmin() {
 	for q in "$@"; do
 		(realm_env "$dir" && kadmin.local -r "$(cat "$dir/realm")" -q "$q") \
 			>>"$dir/kadmin.out" 2>&1 || { echo "kadmin.local failed: $q" >&2; return 1; }
-		if tail -n 3 "$dir/kadmin.out" | grep -qiE 'error|while|usage|unable|invalid'; then
+		local last
+		last=$(tail -n 3 "$dir/kadmin.out")
+		if grep -qiE 'error|while|usage|unable|invalid' <<<"$last"; then
 			echo "kadmin.local reported an error for: $q" >&2
 			tail -n 3 "$dir/kadmin.out" >&2
 			return 1
