@@ -23,7 +23,10 @@
  * the same code and delivers nothing; the connection must be closed (after
  * sending an ERROR message if the caller wishes).
  *
- * Not thread-safe; one assembler per connection direction.
+ * Not thread-safe; one assembler per connection direction.  Not re-entrant:
+ * the callback must not feed or deinit the same assembler; to close the
+ * connection from the callback, return nonzero and deinit after the feed
+ * returns.
  */
 #pragma once
 
