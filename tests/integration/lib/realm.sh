@@ -4,6 +4,8 @@
 #   realm_init DIR REALM [MASTERPW]   make DIR/{krb5.conf,kdc.conf,principal*,
 #                                     stash} with `kdb5_util create -s`; picks a
 #                                     free loopback port; prints nothing
+#                                     ($REALM_CREATE_ARGS: extra kdb5_util
+#                                     options, e.g. "-x hash=true")
 #   realm_env DIR                     export KRB5_CONFIG/KRB5_KDC_PROFILE (and
 #                                     KRB5CCNAME) for the realm in DIR
 #   realm_kdc_start DIR               start krb5kdc for DIR (pid in DIR/kdc.pid)
@@ -69,7 +71,7 @@ EOF
 EOF
 	: >"$dir/kadm5.acl"
 	(realm_env "$dir" &&
-		kdb5_util -r "$realm" create -s -P "$mpw" >"$dir/create.log" 2>&1) ||
+		kdb5_util -r "$realm" ${REALM_CREATE_ARGS:-} create -s -P "$mpw" >"$dir/create.log" 2>&1) ||
 		{ cat "$dir/create.log" >&2; return 1; }
 }
 
