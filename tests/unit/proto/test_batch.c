@@ -735,6 +735,65 @@ static void test_compression_attacks(void **state)
 	ks_buf_free(&raw);
 }
 
+/* The header checks come before any cryptographic or decompression work:
+ * with an untrusted signer, a header that fails them reports its own code,
+ * not KS_EUNTRUSTED; and an untrusted body is never decompressed (the
+ * lying 64 MiB frame reports KS_EUNTRUSTED, not KS_EBOMB). */
+static void test_check_order(void **state)
+{
+	fixture_t *fx = *state;
+	ks_buf_t raw = KS_BUF_INIT, b = KS_BUF_INIT;
+	proto_batch_t got = { 0 };
+	proto_limits_t lim;
+	put_op(&raw, PROTO_OP_PUT, "Pa@R", "value");
+	size_t bound = ZSTD_compressBound(raw.len);
+	uint8_t *z = malloc(bound);
+	size_t zlen = ZSTD_compress(z, bound, raw.data, raw.len, 1);
+
+	proto_batch_hdr_t h = batch_hdr(1, 1000);
+	h.op_count = 1000; /* 1000 ops cannot fit in raw.len bytes */
+	h.raw_size = (uint32_t)raw.len;
+	assert_ks_ok(
+		proto_batch_sign(&h, (ks_view_t){ z, zlen }, fx->other, &b));
+	assert_ks_err(proto_batch_open(view(&b), PROTO_BLOB_BATCH, fx->trust,
+				       NULL, &got),
+		      KS_ECOUNT);
+	ks_buf_reset(&b);
+
+	h = batch_hdr(1, 1);
+	h.op_count = 1;
+	h.raw_size = (uint32_t)raw.len;
+	assert_ks_ok(
+		proto_batch_sign(&h, (ks_view_t){ z, zlen }, fx->other, &b));
+	proto_limits_default(&lim);
+	lim.max_raw = (uint32_t)raw.len - 1;
+	assert_ks_err(proto_batch_open(view(&b), PROTO_BLOB_BATCH, fx->trust,
+				       &lim, &got),
+		      KS_ELIMIT);
+	lim.max_raw = (uint32_t)raw.len;
+	assert_ks_err(proto_batch_open(view(&b), PROTO_BLOB_BATCH, fx->trust,
+				       &lim, &got),
+		      KS_EUNTRUSTED);
+	assert_ks_err(proto_batch_open(view(&b), PROTO_BLOB_CHUNK, fx->trust,
+				       &lim, &got),
+		      KS_ETYPE);
+	ks_buf_reset(&b);
+
+	size_t big = 64u * 1024u * 1024u;
+	uint8_t *zeros = calloc(1, big);
+	h.raw_size = 1024;
+	seal_raw(fx, h, zeros, big, &b); /* signed by the trusted key */
+	free(zeros);
+	memcpy(b.data + 4, proto_key_id(fx->other), 8); /* now untrusted */
+	assert_ks_err(proto_batch_open(view(&b), PROTO_BLOB_BATCH, fx->trust,
+				       NULL, &got),
+		      KS_EUNTRUSTED);
+	assert_null(got.raw);
+	free(z);
+	ks_buf_free(&b);
+	ks_buf_free(&raw);
+}
+
 static void test_continuity(void **state)
 {
 	(void)state;
@@ -791,6 +850,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_malformed_body),
 		cmocka_unit_test(test_compression_attacks),
+		cmocka_unit_test(test_check_order),
 		cmocka_unit_test(test_continuity),
 		cmocka_unit_test(test_encode_refuses_bad_ops),
 	};
