@@ -236,6 +236,15 @@ static int check_meta_peers(store_txn_t *t)
 		if (k.len == 0 || k.len > STORE_MAX_PEER_NAME || v.len != 8)
 			FAIL("peer entry malformed");
 	}
+	db_cur_close(&cur);
+	if (!db_cur_open(txn, DB_STAGE, &cur))
+		goto fail_txn;
+	for (bool ok = db_cur_first(&cur, &k, &v); ok;
+	     ok = db_cur_next(&cur, &k, &v)) {
+		ks_view_t rk, rv;
+		if (stage_parse(k, v, &rk, &rv) != 0)
+			FAIL("stage log entry malformed");
+	}
 fail_txn:
 	if (ret == 0)
 		ret = txn->ret;

@@ -27,6 +27,7 @@ enum db_name {
 	DB_REC1,
 	DB_BKT0,
 	DB_BKT1,
+	DB_STAGE,
 	DB_COUNT
 };
 

@@ -64,6 +64,9 @@ int meta_load(db_txn_t *txn, meta_t *m);
 /** \brief Parse a log entry; KS_ECORRUPT if malformed. */
 int log_parse(ks_view_t key, ks_view_t val, store_log_entry_t *e);
 
+/** \brief Parse a stage-log entry; KS_ECORRUPT if malformed. */
+int stage_parse(ks_view_t key, ks_view_t val, ks_view_t *rkey, ks_view_t *rval);
+
 /** \brief Parse a bucket-table entry; false if malformed. */
 bool bkt_parse(ks_view_t key, ks_view_t val, uint32_t *bucket, dg256_t *d,
 	       uint64_t *count);

@@ -6,12 +6,14 @@
  * runs through store_write(), which reruns the whole transaction after
  * growing the map when LMDB reports it full.
  */
+#define _GNU_SOURCE /* qsort_r */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "common/log.h"
+#include "common/time.h"
 #include "common/wire.h"
 #include "store/internal.h"
 
@@ -600,6 +602,20 @@ int store_adopt_history(store_t *s, const uint8_t new_history[16],
 
 /* --- staging ------------------------------------------------------------- */
 
+/*
+ * store_stage_put() appends to the "stage" log (key = u64be arrival number,
+ * value = u32be key length, key, value): sequential writes whatever the key
+ * order.  stage_seal() turns the log into the staging record set when it is
+ * first needed: keys are copied out and sorted, then the set is written in
+ * key order with MDB_APPEND in bounded transactions (each page written
+ * once), and the last one empties the stage log.  If the staging set is
+ * not empty (more puts after a seal, or a crash mid-build) the log is
+ * merged change by change instead: slower, same result.
+ */
+#define STAGE_HDR	  4u
+#define STAGE_BUILD_CHUNK 100000u
+#define STAGE_MERGE_CHUNK 10000u
+
 static int stage_clear_fn(store_t *s, db_txn_t *txn, void *arg)
 {
 	(void)s;
@@ -611,6 +627,7 @@ static int stage_clear_fn(store_t *s, db_txn_t *txn, void *arg)
 	unsigned st = 1u - m.live;
 	db_clear(txn, rec_db(st));
 	db_clear(txn, bkt_db(st));
+	db_clear(txn, DB_STAGE);
 	m.set_count[st] = 0;
 	memset(&m.set_digest[st], 0, sizeof(m.set_digest[st]));
 	meta_save(txn, &m);
@@ -629,6 +646,18 @@ int store_stage_abort(store_t *s)
 	return store_stage_begin(s);
 }
 
+int stage_parse(ks_view_t key, ks_view_t val, ks_view_t *rkey, ks_view_t *rval)
+{
+	if (key.len != 8 || val.len < STAGE_HDR)
+		return KS_ECORRUPT;
+	uint32_t klen = ks_get_u32be(val.ptr);
+	if (klen == 0 || klen > STORE_MAX_KEY || klen > val.len - STAGE_HDR)
+		return KS_ECORRUPT;
+	*rkey = bv(val.ptr + STAGE_HDR, klen);
+	*rval = bv(val.ptr + STAGE_HDR + klen, val.len - STAGE_HDR - klen);
+	return KS_EOK;
+}
+
 struct stage_ctx {
 	const store_change_t *puts;
 	size_t n;
@@ -636,20 +665,36 @@ struct stage_ctx {
 
 static int stage_put_fn(store_t *s, db_txn_t *txn, void *arg)
 {
+	(void)s;
 	const struct stage_ctx *c = arg;
-	meta_t m;
-	int ret = meta_load(txn, &m);
-	if (ret)
-		return ret;
-	unsigned st = 1u - m.live;
-	for (size_t i = 0; i < c->n; i++) {
-		bool changed;
-		if ((ret = set_apply(s, txn, st, &c->puts[i], &changed)) != 0)
-			return ret;
+	db_cur_t cur;
+	ks_view_t k, v;
+	uint64_t next = 1;
+	if (!db_cur_open(txn, DB_STAGE, &cur))
+		return txn->ret;
+	if (db_cur_last(&cur, &k, &v)) {
+		if (k.len != 8) {
+			db_cur_close(&cur);
+			return KS_ECORRUPT;
+		}
+		next = ks_get_u64be(k.ptr) + 1;
 	}
-	if ((ret = delta_flush(s, txn, &m, st)) != 0)
-		return ret;
-	meta_save(txn, &m);
+	db_cur_close(&cur);
+	for (size_t i = 0; i < c->n && txn->ret == 0; i++) {
+		const store_change_t *p = &c->puts[i];
+		uint8_t kb[8];
+		ks_put_u64be(kb, next++);
+		uint8_t *dst = db_put_reserve(
+			txn, DB_STAGE, bv(kb, 8),
+			STAGE_HDR + p->key.len + p->value.len, true);
+		if (!dst)
+			break;
+		ks_put_u32be(dst, (uint32_t)p->key.len);
+		memcpy(dst + STAGE_HDR, p->key.ptr, p->key.len);
+		if (p->value.len)
+			memcpy(dst + STAGE_HDR + p->key.len, p->value.ptr,
+			       p->value.len);
+	}
 	return txn->ret;
 }
 
@@ -660,17 +705,238 @@ int store_stage_put(store_t *s, const store_change_t *puts, size_t n)
 	int ret = check_changes(puts, n, true);
 	if (ret)
 		return ret;
+	if (n == 0)
+		return KS_EOK;
 	struct stage_ctx c = { puts, n };
 	return store_write(s, stage_put_fn, &c);
+}
+
+/* Slow path: move up to STAGE_MERGE_CHUNK stage entries into the set. */
+static int stage_merge_fn(store_t *s, db_txn_t *txn, void *arg)
+{
+	uint64_t *left = arg;
+	meta_t m;
+	db_cur_t cur;
+	ks_view_t k, v, rk, rv;
+	int ret = meta_load(txn, &m);
+	if (ret)
+		return ret;
+	unsigned st = 1u - m.live;
+	size_t done = 0;
+	if (!db_cur_open(txn, DB_STAGE, &cur))
+		return txn->ret;
+	while (done < STAGE_MERGE_CHUNK && db_cur_first(&cur, &k, &v)) {
+		bool changed;
+		if ((ret = stage_parse(k, v, &rk, &rv)) != 0)
+			break;
+		store_change_t c = { .op = STORE_PUT, .key = rk, .value = rv };
+		if ((ret = set_apply(s, txn, st, &c, &changed)) != 0)
+			break;
+		/* the cursor's page may have moved: reposition and delete */
+		if (!db_cur_first(&cur, &k, &v) || !db_cur_del(&cur))
+			break;
+		done++;
+	}
+	db_cur_close(&cur);
+	if (ret)
+		return ret;
+	if ((ret = delta_flush(s, txn, &m, st)) != 0)
+		return ret;
+	meta_save(txn, &m);
+	uint64_t n = 0;
+	db_count(txn, DB_STAGE, &n);
+	*left = n;
+	return txn->ret;
+}
+
+/* One staged key: where its bytes are in the arena, its arrival number. */
+typedef struct stage_item {
+	uint64_t seq;
+	size_t off;
+	uint32_t len;
+} stage_item_t;
+
+static int stage_item_cmp(const void *a, const void *b, void *arena)
+{
+	const stage_item_t *x = a, *y = b;
+	const uint8_t *base = arena;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(base + x->off, base + y->off, n);
+	if (c)
+		return c;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+struct build_ctx {
+	const stage_item_t *items;
+	size_t from, to;
+	bool first, last;
+};
+
+/* Fast path: write items [from, to) (sorted, unique) into the set. */
+static int stage_build_fn(store_t *s, db_txn_t *txn, void *arg)
+{
+	const struct build_ctx *c = arg;
+	meta_t m;
+	int ret = meta_load(txn, &m);
+	if (ret)
+		return ret;
+	unsigned st = 1u - m.live;
+	if (c->first) {
+		db_clear(txn, rec_db(st));
+		db_clear(txn, bkt_db(st));
+		m.set_count[st] = 0;
+		memset(&m.set_digest[st], 0, sizeof(m.set_digest[st]));
+	}
+	for (size_t i = c->from; i < c->to && txn->ret == 0; i++) {
+		uint8_t kb[8], h[32];
+		ks_view_t v, rk, rv;
+		ks_put_u64be(kb, c->items[i].seq);
+		if (!db_get(txn, DB_STAGE, bv(kb, 8), &v)) {
+			if (txn->ret == 0) {
+				ks_log_err(STORE, "stage entry %llu vanished",
+					   (unsigned long long)c->items[i].seq);
+				return KS_ECORRUPT;
+			}
+			break;
+		}
+		if ((ret = stage_parse(bv(kb, 8), v, &rk, &rv)) != 0)
+			return ret;
+		if ((ret = dg_record_hash(s->dg, rk, rv, h)) != 0)
+			return ret;
+		delta_note(s, dg_bucket(rk), h, true);
+		uint8_t *dst =
+			db_put_reserve(txn, rec_db(st), rk, rv.len, true);
+		if (dst && rv.len)
+			memcpy(dst, rv.ptr, rv.len);
+	}
+	if (txn->ret)
+		return txn->ret;
+	if ((ret = delta_flush(s, txn, &m, st)) != 0)
+		return ret;
+	if (c->last)
+		db_clear(txn, DB_STAGE);
+	meta_save(txn, &m);
+	return txn->ret;
+}
+
+/* Copy the staged keys out, sorted by (key, arrival), last one per key. */
+static int stage_collect(store_t *s, ks_buf_t *arena, stage_item_t **out,
+			 size_t *count)
+{
+	store_txn_t *t = NULL;
+	db_cur_t cur = { 0 };
+	ks_view_t k, v, rk, rv;
+	stage_item_t *items = NULL;
+	uint64_t n = 0;
+	size_t got = 0;
+	int ret = store_read_begin(s, &t);
+	if (ret)
+		return ret;
+	if (!db_count(&t->txn, DB_STAGE, &n))
+		goto fail_txn;
+	if (n > SIZE_MAX / sizeof(*items)) {
+		ret = KS_ENOMEM;
+		goto fail;
+	}
+	items = malloc((n ? n : 1) * sizeof(*items));
+	if (!items) {
+		ret = KS_ENOMEM;
+		goto fail;
+	}
+	if (!db_cur_open(&t->txn, DB_STAGE, &cur))
+		goto fail_txn;
+	for (bool ok = db_cur_first(&cur, &k, &v); ok && got < n;
+	     ok = db_cur_next(&cur, &k, &v)) {
+		if ((ret = stage_parse(k, v, &rk, &rv)) != 0) {
+			ks_log_err(STORE, "stage entry malformed");
+			goto fail;
+		}
+		items[got] = (stage_item_t){ .seq = ks_get_u64be(k.ptr),
+					     .off = arena->len,
+					     .len = (uint32_t)rk.len };
+		if ((ret = ks_buf_append(arena, rk.ptr, rk.len)) != 0)
+			goto fail;
+		got++;
+	}
+fail_txn:
+	if (ret == 0)
+		ret = t->txn.ret;
+fail:
+	db_cur_close(&cur);
+	store_read_end(t);
+	if (ret) {
+		free(items);
+		return ret;
+	}
+	qsort_r(items, got, sizeof(*items), stage_item_cmp, arena->data);
+	/* keep the last arrival of each key */
+	size_t w = 0;
+	for (size_t i = 0; i < got; i++) {
+		if (i + 1 < got && items[i].len == items[i + 1].len &&
+		    memcmp(arena->data + items[i].off,
+			   arena->data + items[i + 1].off, items[i].len) == 0)
+			continue;
+		items[w++] = items[i];
+	}
+	*out = items;
+	*count = w;
+	return KS_EOK;
+}
+
+/* Turn pending stage-log entries into the staging record set. */
+static int stage_seal(store_t *s)
+{
+	store_txn_t *t;
+	uint64_t pending = 0, staged;
+	int ret = store_read_begin(s, &t);
+	if (ret)
+		return ret;
+	staged = t->m.set_count[1u - t->m.live];
+	if (!db_count(&t->txn, DB_STAGE, &pending))
+		ret = t->txn.ret;
+	store_read_end(t);
+	if (ret || pending == 0)
+		return ret;
+	if (staged > 0) {
+		uint64_t left = pending;
+		while (left > 0 && ret == 0)
+			ret = store_write(s, stage_merge_fn, &left);
+		return ret;
+	}
+	ks_buf_t arena = KS_BUF_INIT;
+	stage_item_t *items = NULL;
+	size_t n = 0;
+	uint64_t t0 = ks_mono_ns();
+	if ((ret = stage_collect(s, &arena, &items, &n)) != 0)
+		goto fail;
+	for (size_t i = 0; i == 0 || i < n; i += STAGE_BUILD_CHUNK) {
+		size_t to =
+			n - i < STAGE_BUILD_CHUNK ? n : i + STAGE_BUILD_CHUNK;
+		struct build_ctx c = { items, i, to, i == 0, to == n };
+		if ((ret = store_write(s, stage_build_fn, &c)) != 0)
+			goto fail;
+	}
+	ks_log_info(STORE, "staged %zu records (%llu puts) built in %llu ms", n,
+		    (unsigned long long)pending,
+		    (unsigned long long)((ks_mono_ns() - t0) / 1000000));
+fail:
+	free(items);
+	ks_buf_free(&arena);
+	return ret;
 }
 
 int store_stage_info(store_t *s, uint8_t digest[32], uint64_t *count)
 {
 	if (!s)
 		return KS_EINVAL;
-	store_txn_t *t;
-	int ret = store_read_begin(s, &t);
+	int ret = stage_seal(s);
 	if (ret)
+		return ret;
+	store_txn_t *t;
+	if ((ret = store_read_begin(s, &t)) != 0)
 		return ret;
 	unsigned st = 1u - t->m.live;
 	if (digest)
@@ -727,7 +993,9 @@ int store_stage_promote(store_t *s, const uint8_t history[16], uint64_t seq,
 	    seq == UINT64_MAX)
 		return KS_EINVAL;
 	struct promote_ctx p = { history, digest, seq };
-	int ret = store_write(s, promote_fn, &p);
+	int ret = stage_seal(s);
+	if (ret == 0)
+		ret = store_write(s, promote_fn, &p);
 	if (ret == 0)
 		ks_log_info(STORE, "snapshot promoted at seq %llu",
 			    (unsigned long long)seq);

@@ -59,7 +59,9 @@
  * is refused at open with KS_EFORMAT): named databases "meta" (readable
  * string keys, big-endian integer values), "log" (key = u64be seq, value =
  * u8 op, u64be commit_time_us, u32be key length, key, value), "peers"
- * (key = peer name, value = u64be acked seq) and two record sets "rec0" /
+ * (key = peer name, value = u64be acked seq), "stage" (pending snapshot
+ * puts: key = u64be arrival number, value = u32be key length, key, value)
+ * and two record sets "rec0" /
  * "rec1" (key = record key, value = record bytes) each with a bucket table
  * "bkt0" / "bkt1" (key = u16be bucket, value = 32-byte digest, u64be count).
  * Meta "live" names the live set; the other one is the staging set.
@@ -190,32 +192,44 @@ int store_adopt_history(store_t *s, const uint8_t new_history[16],
 
 /*
  * Full snapshot on a replica: store_stage_begin() empties the staging set,
- * store_stage_put() adds records in as many calls (each its own durable
- * txn) as the caller likes, and store_stage_promote() makes it live in one
- * small transaction.  The live set is untouched and readable throughout.
+ * store_stage_put() adds records in as many calls as the caller likes, and
+ * store_stage_promote() makes it live in one small transaction.  The live
+ * set is untouched and readable throughout.
+ *
+ * Puts are appended to a stage log (sequential writes in any key order);
+ * the staging set is built from it, in key order and in bounded
+ * transactions, the first time it is needed (store_stage_info() or
+ * store_stage_promote()).  Building copies the staged keys into memory
+ * (about key size + 24 bytes per record) to sort them.
  */
 
-/** \brief Empty the staging set (in chunks of bounded txns). */
+/** \brief Empty the staging set and the stage log. */
 int store_stage_begin(store_t *s);
 
 /**
- * \brief Add records (op must be STORE_PUT) to the staging set, one txn.
- * A key put twice keeps the last value.  Nothing changes on error.
+ * \brief Add records (op must be STORE_PUT) to the staging set: one durable
+ *        transaction appending to the stage log.  A key put twice keeps the
+ *        last value.  Nothing changes on error.
  * \retval KS_EINVAL  an op other than PUT, a bad key or value
  */
 int store_stage_put(store_t *s, const store_change_t *puts, size_t n);
 
-/** \brief Digest and record count of the staging set (either may be NULL). */
+/**
+ * \brief Digest and record count of the staging set (either may be NULL);
+ *        builds the set from pending puts first.
+ */
 int store_stage_info(store_t *s, uint8_t digest[32], uint64_t *count);
 
 /**
- * \brief Make the staging set live, in one transaction.
+ * \brief Make the staging set live, in one transaction (after building it
+ *        from pending puts, in transactions of its own).
  *
  * The store's history and the applied position become (\p history, \p seq);
  * the log is emptied (last_seq = seq, oldest_seq = seq + 1); prev_history
  * is cleared.  The previous live set becomes the (stale) staging set.
  * \param digest  the expected digest of the staged set, NULL = don't check.
- * \retval KS_EDIGEST  the staged set's digest differs; nothing changed
+ * \retval KS_EDIGEST  the staged set's digest differs; the live set, log and
+ *                     meta are unchanged (the staging set stays, built)
  */
 int store_stage_promote(store_t *s, const uint8_t history[16], uint64_t seq,
 			const uint8_t digest[32]);

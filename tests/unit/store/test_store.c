@@ -830,6 +830,23 @@ static void test_stage(void **state)
 	assert_ks_ok(store_stage_info(s, got, &count));
 	assert_memory_equal(got, want, 32);
 	assert_int_equal(count, 300);
+	/* more puts after the set was built are merged into it */
+	b.n = 2;
+	for (size_t i = 0; i < 2; i++) {
+		b.id[i] = 11 + i;
+		b.ch[i].op = STORE_PUT;
+		b.ch[i].key = model_key(11 + i, b.key[i]);
+		model_value(11 + i, 3, 70 + i, &b.val[i]);
+		b.ch[i].value = ks_buf_view(&b.val[i]);
+	}
+	assert_ks_ok(store_stage_put(s, b.ch, 2));
+	assert_ks_ok(store_check(s));
+	model_apply(&m, &b);
+	model_digest(&m, want);
+	assert_ks_ok(store_stage_info(s, got, &count));
+	assert_memory_equal(got, want, 32);
+	assert_int_equal(count, 300);
+	assert_ks_ok(store_check(s));
 	/* the live set is untouched while staging */
 	get_meta(s, &after);
 	assert_memory_equal(&before, &after, sizeof(before));
@@ -884,6 +901,54 @@ static void test_stage(void **state)
 	assert_int_equal(after.last_seq, 0);
 	model_free(&m);
 	batch_free(&b);
+	store_close(s);
+	test_rmtree_free(dir);
+}
+
+/* Staging larger than one build transaction, in reverse key order, with
+ * every 10th key put twice (the later value must win). */
+static void test_stage_large(void **state)
+{
+	(void)state;
+	char *dir = test_mkdtemp("store");
+	store_t *s = open_store(dir, NULL);
+	enum {
+		N = 130000
+	};
+	static char keys[1000][24], vals[1000][16];
+	store_change_t ch[1000];
+	size_t n = 0;
+	for (int i = N - 1; i >= 0; i--) {
+		snprintf(keys[n], sizeof(keys[n]), "P%07d", i);
+		snprintf(vals[n], sizeof(vals[n]), "v%d", i);
+		ch[n] = put(keys[n], vals[n]);
+		n++;
+		if (i % 10 == 0 && n < 1000) { /* again, new value */
+			snprintf(keys[n], sizeof(keys[n]), "P%07d", i);
+			snprintf(vals[n], sizeof(vals[n]), "w%d", i);
+			ch[n] = put(keys[n], vals[n]);
+			n++;
+		}
+		if (n >= 999 || i == 0) {
+			assert_ks_ok(store_stage_put(s, ch, n));
+			n = 0;
+		}
+	}
+	uint8_t dg[32], scan[32];
+	uint64_t count, scount;
+	assert_ks_ok(store_stage_info(s, dg, &count));
+	assert_int_equal(count, N);
+	assert_ks_ok(store_check(s));
+	uint8_t hist[16] = { 1 };
+	assert_ks_ok(store_stage_promote(s, hist, 9, dg));
+	assert_ks_ok(store_check(s));
+	test_store_scan_digest(s, scan, &scount);
+	assert_memory_equal(scan, dg, 32);
+	assert_int_equal(scount, N);
+	assert_value(s, "P0000000", "w0");
+	assert_value(s, "P0000010", "w10");
+	assert_value(s, "P0000011", "v11");
+	assert_value(s, "P0129999", "v129999");
 	store_close(s);
 	test_rmtree_free(dir);
 }
@@ -1168,6 +1233,7 @@ int main(void)
 		cmocka_unit_test(test_batchings_equal_digest),
 		cmocka_unit_test(test_bisect),
 		cmocka_unit_test(test_stage),
+		cmocka_unit_test(test_stage_large),
 		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_history),
 		cmocka_unit_test(test_peers),
