@@ -297,6 +297,11 @@ static int add_peer(node_daemon_t *d, const node_peer_conf_t *pc)
 	return KS_EOK;
 }
 
+static bool str_same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
 /* Bring the peer list in line with the configuration. */
 static int sync_peers(node_daemon_t *d)
 {
@@ -323,14 +328,30 @@ static int sync_peers(node_daemon_t *d)
 			peer_unref(p);
 			continue;
 		}
-		free(p->host);
-		p->host = pc->address.host ? strdup(pc->address.host) : NULL;
-		if (pc->address.host != NULL && p->host == NULL)
+		bool dial = c->role == NODE_ROLE_REPLICA &&
+			    c->primary != NULL &&
+			    strcmp(c->primary, p->name) == 0;
+		bool moved = !str_same(p->host, pc->address.host) ||
+			     p->port != pc->address.port;
+		char *host = NULL;
+		if (pc->address.host != NULL &&
+		    (host = strdup(pc->address.host)) == NULL)
 			return KS_ENOMEM;
+		free(p->host);
+		p->host = host;
 		p->port = pc->address.port;
 		p->mode = pc->mode;
-		p->dial = c->role == NODE_ROLE_REPLICA && c->primary != NULL &&
-			  strcmp(c->primary, p->name) == 0;
+		/* An outgoing link that is no longer wanted, or that points
+		 * at an old address, is closed (and redialled if wanted). */
+		if (p->conn != NULL && !p->inbound && (!dial || moved))
+			node_conn_close(p->conn, KS_EOK,
+					dial ? "peer address changed"
+					     : "no longer the primary");
+		if (!dial && p->retry_pending) {
+			uv_timer_stop(&p->retry);
+			p->retry_pending = false;
+		}
+		p->dial = dial;
 		pp = &p->next;
 	}
 	for (peer_t *p = d->peers; p != NULL; p = p->next)

@@ -86,6 +86,19 @@ reload_expect "configuration reloaded"
 wait_for 15 established "$T/primary.conf" "$R" || fail "peer not accepted again"
 echo "good reloads applied"
 
+# a replica pointed at the wrong address keeps retrying; a reload that
+# fixes the address brings the link up
+stop replica
+cp "$T/replica.conf" "$T/replica.good"
+sed -i "s|address = 127.0.0.1:$port|address = 127.0.0.1:$(free_port)|" "$T/replica.conf"
+start replica "$T/replica.conf"
+wait_for 10 grep -q "connection to '$P' (127.0.0.1:[0-9]*) failed: connect to .* failed (connection refused)" "$T/replica.log" ||
+	fail "replica did not try the wrong address"
+cp "$T/replica.good" "$T/replica.conf"
+kill -HUP "${PIDS[replica]}"
+wait_for 15 established "$T/replica.conf" "$P" || fail "replica did not follow the new address"
+echo "replica reload: new primary address followed"
+
 # SIGINT is an orderly shutdown too
 kill -INT "${PIDS[primary]}"
 rc=0
