@@ -261,6 +261,7 @@ static int cmp_double(const void *a, const void *b)
 typedef struct result {
 	long n;
 	double apply1_p50, apply1_p99, apply_batch, scan_changed;
+	double lock_max_batch, lock_max_hold; /* longest DB lock hold, s */
 	double kdb_load, kdb_dump, scan_first, scan_again, scan_hold,
 		bridge_load;
 	uint64_t dump_bytes;
@@ -318,6 +319,7 @@ static int bench_one(const char *root, long n, result_t *r)
 	if (bridge_scan(b, s, &ss))
 		goto fail;
 	r->scan_again = now_s() - t0;
+	r->lock_max_batch = (double)ss.max_lock_us / 1e6;
 	if (ss.puts || ss.dels)
 		goto fail;
 	bridge_close(b);
@@ -330,6 +332,7 @@ static int bench_one(const char *root, long n, result_t *r)
 	if (bridge_scan(b, s, &ss))
 		goto fail;
 	r->scan_hold = now_s() - t0;
+	r->lock_max_hold = (double)ss.max_lock_us / 1e6;
 
 	/* Incremental apply: single changes, then one batch of 10,000,
 	 * then the scan that finds those changes. */
@@ -477,6 +480,10 @@ int main(int argc, char **argv)
 		printf("%-10ld %-34s %10.3f %9.2fx\n", r->n,
 		       "bridge rescan, lock held", r->scan_hold,
 		       r->scan_hold / r->kdb_dump);
+		printf("%-10ld %-34s %10.6f %10s\n", r->n,
+		       "  longest lock hold, batched", r->lock_max_batch, "");
+		printf("%-10ld %-34s %10.6f %10s\n", r->n,
+		       "  longest lock hold, held", r->lock_max_hold, "");
 		printf("%-10ld %-34s %10.3f %10s\n", r->n,
 		       "bridge scan finding 10k changes", r->scan_changed, "");
 		printf("%-10ld %-34s %10.6f %10s\n", r->n,
@@ -502,13 +509,15 @@ int main(int argc, char **argv)
 		       "\"rescan_vs_dump\":%.3f,\"load_vs_kdb5_util_load\":%.3f,"
 		       "\"load_verified\":%s,\"scan_10k_changed_s\":%.4f,"
 		       "\"apply1_p50_s\":%.6f,\"apply1_p99_s\":%.6f,"
-		       "\"apply_10k_batch_s\":%.4f}",
+		       "\"apply_10k_batch_s\":%.4f,\"lock_hold_max_batched_s\":"
+		       "%.6f,\"lock_hold_max_unbatched_s\":%.6f}",
 		       i ? "," : "", r->n, (unsigned long long)r->dump_bytes,
 		       r->kdb_dump, r->scan_first, r->scan_again, r->scan_hold,
 		       r->kdb_load, r->bridge_load, r->scan_again / r->kdb_dump,
 		       r->bridge_load / r->kdb_load,
 		       r->verified ? "true" : "false", r->scan_changed,
-		       r->apply1_p50, r->apply1_p99, r->apply_batch);
+		       r->apply1_p50, r->apply1_p99, r->apply_batch,
+		       r->lock_max_batch, r->lock_max_hold);
 	}
 	printf("]}\n");
 	if (!keep)

@@ -80,6 +80,7 @@ typedef struct bridge_scan_stats {
 	uint64_t puts, dels;	       /* changes handed to store_commit */
 	uint64_t skipped;	       /* names too long for a store key */
 	uint64_t first_seq, last_seq;  /* as reported by store_commit */
+	uint64_t max_lock_us;	       /* longest hold of our shared DB lock */
 } bridge_scan_stats_t;
 
 /**

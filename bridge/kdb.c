@@ -237,6 +237,13 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static int chg_commit(store_t *s, chglist_t *l, uint64_t *first, uint64_t *last)
 {
 	store_change_t *ch = NULL;
@@ -362,7 +369,8 @@ typedef struct scan {
 	ks_buf_t key, line;
 	uint64_t matched; /* KDB objects whose key exists in the store */
 	uint32_t since_relock;
-	bool locked; /* our own outer shared lock */
+	uint64_t locked_at_us; /* when our lock was (re)taken */
+	bool locked;	       /* our own outer shared lock */
 	int err;
 	bridge_scan_stats_t st;
 } scan_t;
@@ -395,6 +403,16 @@ static int scan_compare(scan_t *sc)
 	return ret;
 }
 
+/* Drop our shared lock, keeping the longest hold for the stats. */
+static void scan_unlock(scan_t *sc)
+{
+	uint64_t held = mono_us() - sc->locked_at_us;
+	if (held > sc->st.max_lock_us)
+		sc->st.max_lock_us = held;
+	krb5_db_unlock(sc->b->ctx);
+	sc->locked = false;
+}
+
 static krb5_error_code scan_princ_cb(krb5_pointer arg, krb5_db_entry *e)
 {
 	scan_t *sc = arg;
@@ -408,14 +426,15 @@ static krb5_error_code scan_princ_cb(krb5_pointer arg, krb5_db_entry *e)
 		/* Let writers in: drop our shared lock (the iterator holds
 		 * none between entries with unlockiter) and take it again. */
 		sc->since_relock = 0;
-		krb5_db_unlock(b->ctx);
-		sc->locked = false;
+		scan_unlock(sc);
 		krb5_error_code code =
 			krb5_db_lock(b->ctx, KRB5_DB_LOCKMODE_SHARED);
-		if (code)
+		if (code) {
 			ret = bridge__err(b->ctx, code, "krb5_db_lock");
-		else
+		} else {
 			sc->locked = true;
+			sc->locked_at_us = mono_us();
+		}
 	}
 	if (ret != KS_EOK) {
 		sc->err = ret;
@@ -511,6 +530,7 @@ int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats)
 		goto fail;
 	}
 	sc.locked = true;
+	sc.locked_at_us = mono_us();
 	/* Policies first: their keys ('O') sort before the principals' ('P'),
 	 * so the seen list is already in store order for a btree DB. */
 	code = krb5_db_iter_policy(b->ctx, NULL, scan_policy_cb, &sc);
@@ -530,7 +550,7 @@ int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats)
 			sc.err = ret;
 	}
 	if (sc.locked)
-		krb5_db_unlock(b->ctx);
+		scan_unlock(&sc);
 	ret = sc.err;
 	if (ret != KS_EOK)
 		goto fail;
@@ -541,13 +561,14 @@ int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats)
 		goto fail;
 	ks_log_info(KDB,
 		    "scan: %llu principals, %llu policies, %llu puts, %llu "
-		    "dels, seq %llu..%llu",
+		    "dels, seq %llu..%llu, longest lock hold %llu us",
 		    (unsigned long long)sc.st.principals,
 		    (unsigned long long)sc.st.policies,
 		    (unsigned long long)sc.st.puts,
 		    (unsigned long long)sc.st.dels,
 		    (unsigned long long)sc.st.first_seq,
-		    (unsigned long long)sc.st.last_seq);
+		    (unsigned long long)sc.st.last_seq,
+		    (unsigned long long)sc.st.max_lock_us);
 	if (stats)
 		*stats = sc.st;
 fail:
