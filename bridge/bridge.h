@@ -116,7 +116,9 @@ typedef int (*bridge_record_cb)(ks_view_t key, ks_view_t value, void *ctx);
 
 /**
  * \brief Encode every principal, then every policy, in KDB order (the order
- *        of `kdb5_util dump`), without touching a store.
+ *        of `kdb5_util dump`), without touching a store.  Holds a shared DB
+ *        lock for the whole iteration, as `kdb5_util dump` does: for tools
+ *        and tests, not for the daemon's periodic work (use bridge_scan).
  * \return 0, a KS_E* error, or the callback's nonzero value.
  */
 int bridge_foreach_record(bridge_t *b, bridge_record_cb cb, void *ctx);
