@@ -65,7 +65,10 @@ struct node_daemon {
 	uint64_t rng;
 	char ctl_path[512];
 	char pid_path[512];
-	int pid_fd; /* holds the lock; -1 when not open */
+	uint64_t reloads_ok, reloads_failed;
+	time_t reload_at;	/* last attempt */
+	char reload_error[600]; /* of the last attempt, "" if it worked */
+	int pid_fd;		/* holds the lock; -1 when not open */
 };
 
 static void peer_unref(peer_t *p)
@@ -532,7 +535,24 @@ int node_daemon_check(const node_conf_t *conf, char *err, size_t errlen)
 	return ret;
 }
 
+static int reload(node_daemon_t *d, char *err, size_t errlen);
+
 int node_daemon_reload(node_daemon_t *d, char *err, size_t errlen)
+{
+	int ret = reload(d, err, errlen);
+
+	d->reload_at = time(NULL);
+	if (ret == KS_EOK) {
+		d->reloads_ok++;
+		d->reload_error[0] = '\0';
+	} else {
+		d->reloads_failed++;
+		snprintf(d->reload_error, sizeof(d->reload_error), "%s", err);
+	}
+	return ret;
+}
+
+static int reload(node_daemon_t *d, char *err, size_t errlen)
 {
 	node_conf_t *nc = NULL;
 	node_tls_ctx_t *tls = NULL;
@@ -724,6 +744,17 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 				hist, (unsigned long long)meta.last_seq,
 				applied, (unsigned long long)meta.applied_seq,
 				(unsigned long long)meta.record_count);
+		ret |= appendf(out, ",\"config\":");
+		ret |= json_str(out, c->path);
+		ret |= appendf(
+			out,
+			",\"reloads\":%llu,\"reloads_rejected\":%llu,\"last_reload_error\":",
+			(unsigned long long)d->reloads_ok,
+			(unsigned long long)d->reloads_failed);
+		if (d->reload_error[0])
+			ret |= json_str(out, d->reload_error);
+		else
+			ret |= appendf(out, "null");
 		ret |= appendf(out, ",\"peers\":[");
 		for (peer_t *p = d->peers; p != NULL; p = p->next) {
 			uint64_t in = p->bytes_in, outb = p->bytes_out;
@@ -773,6 +804,19 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 	if (c->listen.host)
 		ret |= appendf(out, "listen:    %s:%u\n", c->listen.host,
 			       c->listen.port);
+	ret |= appendf(out, "config:    %s", c->path);
+	if (d->reload_at != 0) {
+		char when[32];
+		struct tm tm;
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+			 gmtime_r(&d->reload_at, &tm));
+		if (d->reload_error[0])
+			ret |= appendf(out, " (last reload %s REJECTED: %s)",
+				       when, d->reload_error);
+		else
+			ret |= appendf(out, " (reloaded %s)", when);
+	}
+	ret |= appendf(out, "\n");
 	if (have_meta)
 		ret |= appendf(
 			out,

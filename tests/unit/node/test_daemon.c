@@ -155,10 +155,15 @@ static void test_reload_and_shutdown(void **st)
 	assert_non_null(strstr(err, "[node] listen cannot change"));
 	assert_ptr_equal(node_daemon_conf(d), running);
 
-	/* broken file, by SIGHUP */
+	/* broken file, by SIGHUP: rejected, visible in the status */
 	write_conf(NULL, "[bogus]\n\tx = 1\n");
 	raise(SIGHUP);
-	run_for(100);
+	for (int i = 0;
+	     i < 100 && !strstr(status(d, true), "\"reloads_rejected\":3"); i++)
+		run_for(20);
+	assert_non_null(strstr(status(d, true), "\"reloads_rejected\":3"));
+	assert_non_null(strstr(status(d, false), "REJECTED: "));
+	assert_non_null(strstr(status(d, false), "unknown section [bogus]"));
 	assert_ptr_equal(node_daemon_conf(d), running);
 	assert_non_null(
 		strstr(status(d, false), "beta.test (native): established"));
@@ -166,8 +171,11 @@ static void test_reload_and_shutdown(void **st)
 	/* a good file is applied */
 	write_conf("\tmax_connections = 7\n", NULL);
 	raise(SIGHUP);
-	run_for(100);
+	for (int i = 0; i < 100 && node_daemon_conf(d) == running; i++)
+		run_for(20);
 	assert_ptr_not_equal(node_daemon_conf(d), running);
+	assert_non_null(strstr(status(d, true), "\"reloads\":1,"));
+	assert_non_null(strstr(status(d, true), "\"last_reload_error\":null"));
 	assert_int_equal(node_daemon_conf(d)->max_connections, 7);
 	/* the link survived the reload */
 	assert_non_null(

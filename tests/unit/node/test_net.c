@@ -128,7 +128,7 @@ static node_tls_ctx_t *make_ctx(const char *id, const char *cafile,
 static node_net_opts_t opts(uint64_t ka, uint64_t idle, unsigned maxc)
 {
 	node_net_opts_t o = {
-		.limits = { .handshake_timeout_ms = 700,
+		.limits = { .handshake_timeout_ms = 1500,
 			    .idle_timeout_ms = idle,
 			    .keepalive_ms = ka,
 			    .write_queue_limit = 256 * 1024 },
@@ -366,7 +366,7 @@ static void test_good_pair_and_refusals(void **st)
 	assert_int_equal(write(fd, partial, sizeof(partial)),
 			 (ssize_t)sizeof(partial));
 	expect_refusal(KS_ETIMEDOUT, "handshake timed out",
-		       "handshake timed out after 700 ms");
+		       "handshake timed out after 1500 ms");
 	close(fd);
 	/* one that connects and says nothing */
 	fd = raw_connect(node_net_port(srv.net));
@@ -422,7 +422,7 @@ static void test_client_side_refusals(void **st)
 static void test_keepalive_and_idle(void **st)
 {
 	(void)st;
-	connect_pair(opts(100, 400, 16), opts(100, 400, 16));
+	connect_pair(opts(100, 2000, 16), opts(100, 2000, 16));
 	node_conn_t *c = cli.conn;
 	uint64_t f0 = node_conn_frames_in(c);
 	run_for(1200);
