@@ -111,6 +111,14 @@ int bridge_read_principal(bridge_t *b, const char *name, ks_buf_t *value);
 int bridge_capture_principal(bridge_t *b, store_t *s, const char *name,
 			     uint64_t *first_seq, uint64_t *last_seq);
 
+/**
+ * \brief The store key of a record value (a dump line): 'P' + principal name
+ *        or 'O' + policy name, appended to \p key.  For taking a received
+ *        dump (kprop-compat) into the store; the value is not fully parsed.
+ * \retval KS_EMALF not a principal or policy line
+ */
+int bridge_record_key(ks_view_t value, ks_buf_t *key);
+
 /** Callback for bridge_foreach_record: views valid during the call only. */
 typedef int (*bridge_record_cb)(ks_view_t key, ks_view_t value, void *ctx);
 

@@ -651,6 +651,22 @@ int bridge_capture_principal(bridge_t *b, store_t *s, const char *name,
 	return ret;
 }
 
+int bridge_record_key(ks_view_t value, ks_buf_t *key)
+{
+	const char *name;
+	size_t nlen;
+	bool pol;
+	int ret = bridge_convert_line_name((const char *)value.ptr, value.len,
+					   &name, &nlen, &pol);
+	if (ret != KS_EOK)
+		return ret;
+	ret = ks_buf_append_u8(key,
+			       pol ? STORE_KEY_POLICY : STORE_KEY_PRINCIPAL);
+	if (ret == KS_EOK)
+		ret = ks_buf_append(key, name, nlen);
+	return ret;
+}
+
 typedef struct each {
 	bridge_t *b;
 	bridge_record_cb cb;

@@ -188,17 +188,12 @@ static int apply_lines(bridge_t *b, const char *path)
 		ch = calloc(l.n, sizeof(*ch));
 	}
 	for (size_t i = 0; ret == KS_EOK && i < l.n; i++) {
-		const char *name = "?";
-		size_t nlen = 1;
-		bool pol = false;
 		/* A line whose name cannot be found keys as "P?": apply must
 		 * reject it on its own. */
-		(void)bridge_convert_line_name(l.v[i], l.len[i], &name, &nlen,
-					       &pol);
 		koff[i] = keys.len;
-		ks_buf_append_u8(&keys,
-				 pol ? STORE_KEY_POLICY : STORE_KEY_PRINCIPAL);
-		ks_buf_append(&keys, name, nlen);
+		ks_view_t v = { (const uint8_t *)l.v[i], l.len[i] };
+		if (bridge_record_key(v, &keys) != KS_EOK)
+			ks_buf_append(&keys, "P?", 2);
 		ch[i].op = STORE_PUT;
 		ch[i].value = (ks_view_t){ (const uint8_t *)l.v[i], l.len[i] };
 	}
