@@ -452,6 +452,19 @@ static int lock_pidfile(node_daemon_t *d)
 	return KS_EOK;
 }
 
+/* Secrets and state should be private to the daemon's user: say so. */
+static void warn_mode(const char *path, const char *key)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+		ks_log_warn(
+			GENERAL,
+			"%s '%s' is accessible to other users (mode %04o); use chmod %s",
+			key, path, (unsigned)(st.st_mode & 07777),
+			S_ISDIR(st.st_mode) ? "700" : "600");
+}
+
 int node_daemon_start(node_daemon_t *d)
 {
 	const node_conf_t *c = d->conf;
@@ -468,6 +481,10 @@ int node_daemon_start(node_daemon_t *d)
 			   c->state_dir, strerror(errno));
 		return ks_errno(errno);
 	}
+	warn_mode(c->state_dir, "[node] state_dir");
+	warn_mode(c->tls_key, "[tls] key");
+	if (c->signing_key != NULL)
+		warn_mode(c->signing_key, "[node] signing_key");
 	ret = lock_pidfile(d);
 	if (ret != KS_EOK)
 		return ret;
