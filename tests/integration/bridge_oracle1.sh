@@ -42,6 +42,12 @@ for p in "alice@BRIDGE.TEST" "with space/in name@BRIDGE.TEST" 'us\@er@BRIDGE.TES
 	grep -F -x -f "$WORK/one" "$WORK/dump" >/dev/null || fail "get '$p' differs from dump"
 	[ "$(wc -l <"$WORK/one")" -eq 1 ] || fail "get '$p' not one line"
 done
+# The KDC profile given as a path (bridge_opts.kdc_profile), not in the env.
+(realm_env "$src" && unset KRB5_KDC_PROFILE && "$TOOL" -l -p "$src/kdc.conf" records) >"$WORK/rec.p"
+cmp "$WORK/rec.p" "$WORK/dump" || fail "records via an explicit kdc_profile differ"
+if (realm_env "$src" && unset KRB5_KDC_PROFILE && "$TOOL" records) >/dev/null 2>&1; then
+	fail "opened the realm's DB without its kdc.conf (system paths?)"
+fi
 rc=0
 tool "$src" get "nobody@BRIDGE.TEST" >/dev/null 2>&1 || rc=$?
 [ $rc -eq 3 ] || fail "missing principal not KS_ENOENT (rc $rc)"

@@ -23,7 +23,8 @@
  *   bridge_tool [-l] applylines FILE  apply every line of FILE as one PUT
  *                                 batch (keys taken from the lines)
  * -l: replicate_lockout = true.  -b N: scan_lock_batch N (relock every N).
- * -r: open the KDB read-only (primary capture).
+ * -r: open the KDB read-only (primary capture).  -p FILE: the KDC profile
+ * path (bridge_opts.kdc_profile) instead of $KRB5_KDC_PROFILE.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,8 @@ int main(int argc, char **argv)
 			o.replicate_lockout = true;
 		} else if (strcmp(argv[ai], "-r") == 0) {
 			o.read_only = true;
+		} else if (strcmp(argv[ai], "-p") == 0 && ai + 1 < argc) {
+			o.kdc_profile = argv[++ai];
 		} else if (strcmp(argv[ai], "-b") == 0 && ai + 1 < argc) {
 			o.scan_lock_batch =
 				(uint32_t)strtoul(argv[++ai], NULL, 10);
