@@ -733,6 +733,37 @@ fail:
 	return ret;
 }
 
+int node_conf_state_dir(const char *path, char **out, char *err, size_t errlen)
+{
+	loader_t l = { .path = path, .err = err, .errlen = errlen };
+	const char *names[] = { "node", "state_dir", NULL };
+	char **vals = NULL;
+	struct stat st;
+	long code;
+	int ret;
+
+	if (stat(path, &st) != 0) {
+		int e = errno;
+		return say(&l, e == ENOENT ? KS_ENOENT : KS_ECONFIG,
+			   "cannot read configuration file (%s)", strerror(e));
+	}
+	code = profile_init_path(path, &l.prof);
+	if (code != 0)
+		return prof_err(&l, code, "syntax error");
+	code = profile_get_values(l.prof, names, &vals);
+	if (code != 0 || vals[0] == NULL || vals[1] != NULL ||
+	    vals[0][0] != '/')
+		ret = say(
+			&l, KS_ECONFIG,
+			"[node] state_dir: missing, repeated or not absolute");
+	else
+		ret = (*out = strdup(vals[0])) ? KS_EOK : KS_ENOMEM;
+	if (code == 0)
+		profile_free_list(vals);
+	profile_release(l.prof);
+	return ret;
+}
+
 void node_conf_free(node_conf_t *c)
 {
 	if (c == NULL)

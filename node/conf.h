@@ -93,6 +93,16 @@ typedef struct node_conf {
 int node_conf_load(const char *path, node_conf_t **out, char *err,
 		   size_t errlen);
 
+/**
+ * \brief Read only [node] state_dir, without validating the rest: lets
+ *        `kdcsync status` reach a running daemon while the file on disk has
+ *        an edit in progress.
+ * \param out heap string the caller frees.
+ * \return 0, KS_ENOENT, KS_ECONFIG (unreadable, or no absolute state_dir),
+ *         KS_ENOMEM.
+ */
+int node_conf_state_dir(const char *path, char **out, char *err, size_t errlen);
+
 /** \brief Free a configuration; NULL is ignored. */
 void node_conf_free(node_conf_t *c);
 

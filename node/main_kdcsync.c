@@ -37,7 +37,7 @@ static int cmd_status(const char *path, int argc, char **argv)
 {
 	node_conf_t *conf = NULL;
 	ks_buf_t reply = KS_BUF_INIT;
-	char err[600], sock[600];
+	char err[600], err2[600], sock[600];
 	bool json = false;
 	int ret;
 
@@ -52,13 +52,26 @@ static int cmd_status(const char *path, int argc, char **argv)
 		}
 	}
 	ret = node_conf_load(path, &conf, err, sizeof(err));
-	if (ret != KS_EOK) {
-		fprintf(stderr, "kdcsync: %s\n",
-			err[0] ? err : ks_strerror(ret));
-		return 1;
+	if (ret == KS_EOK) {
+		snprintf(sock, sizeof(sock), "%s/%s", conf->state_dir,
+			 NODE_CTL_SOCKET);
+		node_conf_free(conf);
+	} else {
+		/* An edit in progress must not hide the running daemon. */
+		char *state_dir = NULL;
+		if (node_conf_state_dir(path, &state_dir, err2, sizeof(err2)) !=
+		    KS_EOK) {
+			fprintf(stderr, "kdcsync: %s\n",
+				err[0] ? err : ks_strerror(ret));
+			return 1;
+		}
+		fprintf(stderr,
+			"kdcsync: warning: %s (not what the daemon runs until a reload)\n",
+			err);
+		snprintf(sock, sizeof(sock), "%s/%s", state_dir,
+			 NODE_CTL_SOCKET);
+		free(state_dir);
 	}
-	snprintf(sock, sizeof(sock), "%s/%s", conf->state_dir, NODE_CTL_SOCKET);
-	node_conf_free(conf);
 	ret = node_ctl_request(sock, json ? "status json" : "status", &reply);
 	if (ret != KS_EOK) {
 		fprintf(stderr,

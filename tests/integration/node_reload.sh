@@ -58,9 +58,13 @@ reload_expect "\[tls\] ca/cert/key: cannot be loaded"
 cp "$T/primary.good" "$T/primary.conf"
 sed -i "s|listen = 127.0.0.1:$port|listen = 127.0.0.1:$((port + 1))|" "$T/primary.conf"
 reload_expect "\[node\] listen cannot change while running"
-# the operator sees the rejection in the status too
-"$KDCSYNC" -c "$T/primary.good" status | grep -q "REJECTED: .*\[node\] listen cannot change" ||
+# the operator sees the rejection in the status too, even through the
+# edited file (warning on stderr, status on stdout)
+"$KDCSYNC" -c "$T/primary.conf" status 2>"$T/err" | grep -q "REJECTED: .*\[node\] listen cannot change" ||
 	fail "status does not show the rejected reload"
+printf '[tls]\n\tbogus = 1\n' >>"$T/primary.conf"
+"$KDCSYNC" -c "$T/primary.conf" status 2>"$T/err" | grep -q "^node: *$P" || fail "status hidden by a broken file"
+grep -q "warning: .*unknown key 'bogus'" "$T/err" || fail "no warning about the broken file"
 # the old configuration still serves: link up, new connections accepted
 established "$T/primary.conf" "$R" || fail "link lost after rejected reloads"
 stop replica

@@ -296,6 +296,28 @@ static void test_reloadable(void **st)
 	node_conf_free(a);
 }
 
+/* state_dir alone can be read from a file that is otherwise broken. */
+static void test_state_dir_only(void **st)
+{
+	(void)st;
+	char err[512], *sd = NULL;
+	node_conf_t *c;
+	write_conf(NULL, NULL, "[node]\n\tcolour = blue\n");
+	assert_ks_err(load(&c, err, sizeof(err)), KS_ECONFKEY);
+	assert_ks_ok(node_conf_state_dir(file, &sd, err, sizeof(err)));
+	assert_string_equal(sd, "/var/lib/kdcsync");
+	free(sd);
+	sd = NULL;
+	write_conf("state_dir", NULL, NULL);
+	assert_ks_err(node_conf_state_dir(file, &sd, err, sizeof(err)),
+		      KS_ECONFIG);
+	assert_non_null(strstr(err, "state_dir"));
+	assert_null(sd);
+	write_conf("state_dir", "relative", NULL);
+	assert_ks_err(node_conf_state_dir(file, &sd, err, sizeof(err)),
+		      KS_ECONFIG);
+}
+
 static void touch(const char *name)
 {
 	char *p = NULL;
@@ -337,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_reloadable),
+		cmocka_unit_test(test_state_dir_only),
 	};
 	return test_run_group(tests, setup, teardown);
 }
