@@ -168,7 +168,10 @@ size_t db_map_size(db_env_t *e)
 	return info.me_mapsize;
 }
 
-int db_grow(db_env_t *e)
+static bool txn_rc(db_txn_t *t, int rc, const char *what);
+
+/* Grow the map to at least \p min bytes (at least doubling it). */
+static int db_grow_to(db_env_t *e, uint64_t min)
 {
 	int n = atomic_load(&e->readers);
 	if (n > 0) {
@@ -182,6 +185,8 @@ int db_grow(db_env_t *e)
 	size_t want = cur * 2;
 	if (want < cur)
 		return KS_ESPACE;
+	if (want < min)
+		want = (size_t)min;
 	/* The file grows only as pages are used; refuse a map the file
 	 * system could never fill, so a full disk surfaces as KS_ESPACE. */
 	struct statvfs vfs;
@@ -213,6 +218,36 @@ int db_grow(db_env_t *e)
 	if (e->prealloc_end == UINT64_MAX)
 		e->prealloc_end = 0; /* the map bounded it: try again */
 	return KS_EOK;
+}
+
+int db_grow(db_env_t *e)
+{
+	return db_grow_to(e, 0);
+}
+
+int db_ensure_room(db_env_t *e, uint64_t bytes)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	if (mdb_env_info(e->env, &info) != 0 || mdb_env_stat(e->env, &st) != 0)
+		return KS_ELMDB;
+	uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if (used + bytes <= info.me_mapsize)
+		return KS_EOK;
+	return db_grow_to(e, used + bytes);
+}
+
+bool db_bytes(db_txn_t *t, enum db_name db, uint64_t *bytes)
+{
+	if (t->ret)
+		return false;
+	MDB_stat st;
+	if (!txn_rc(t, mdb_stat(t->txn, t->env->dbi[db], &st), "stat"))
+		return false;
+	*bytes = ((uint64_t)st.ms_branch_pages + st.ms_leaf_pages +
+		  st.ms_overflow_pages) *
+		 st.ms_psize;
+	return true;
 }
 
 /*

@@ -70,6 +70,12 @@ size_t db_map_size(db_env_t *env);
 int db_grow(db_env_t *env);
 
 /**
+ * \brief Make sure \p bytes more fit in the map without growing it (grow
+ *        now if not), before a step that holds a read txn across writes.
+ */
+int db_ensure_room(db_env_t *env, uint64_t bytes);
+
+/**
  * \brief Begin a transaction.  A reader slot shortage is handled with
  *        mdb_reader_check and one retry (KS_EREADERS after that); a map
  *        grown by another process is adopted.
@@ -99,6 +105,9 @@ bool db_del(db_txn_t *txn, enum db_name db, ks_view_t key);
 
 /** \brief Empty a database (its pages go to the free list). */
 bool db_clear(db_txn_t *txn, enum db_name db);
+
+/** \brief Bytes of pages a database occupies as of this txn. */
+bool db_bytes(db_txn_t *txn, enum db_name db, uint64_t *bytes);
 
 /** \brief Number of entries in a database as of this txn. */
 bool db_count(db_txn_t *txn, enum db_name db, uint64_t *count);

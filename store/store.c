@@ -754,6 +754,7 @@ typedef struct stage_item {
 	uint64_t seq;
 	size_t off;
 	uint32_t len;
+	ks_view_t val; /* into the map, valid while the collect txn is open */
 } stage_item_t;
 
 static int stage_item_cmp(const void *a, const void *b, void *arena)
@@ -771,6 +772,7 @@ static int stage_item_cmp(const void *a, const void *b, void *arena)
 
 struct build_ctx {
 	const stage_item_t *items;
+	const uint8_t *arena;
 	size_t from, to;
 	bool first, last;
 };
@@ -791,19 +793,9 @@ static int stage_build_fn(store_t *s, db_txn_t *txn, void *arg)
 		memset(&m.set_digest[st], 0, sizeof(m.set_digest[st]));
 	}
 	for (size_t i = c->from; i < c->to && txn->ret == 0; i++) {
-		uint8_t kb[8], h[32];
-		ks_view_t v, rk, rv;
-		ks_put_u64be(kb, c->items[i].seq);
-		if (!db_get(txn, DB_STAGE, bv(kb, 8), &v)) {
-			if (txn->ret == 0) {
-				ks_log_err(STORE, "stage entry %llu vanished",
-					   (unsigned long long)c->items[i].seq);
-				return KS_ECORRUPT;
-			}
-			break;
-		}
-		if ((ret = stage_parse(bv(kb, 8), v, &rk, &rv)) != 0)
-			return ret;
+		const stage_item_t *it = &c->items[i];
+		ks_view_t rk = bv(c->arena + it->off, it->len), rv = it->val;
+		uint8_t h[32];
 		if ((ret = dg_record_hash(s->dg, rk, rv, h)) != 0)
 			return ret;
 		delta_note(s, dg_bucket(rk), h, true);
@@ -822,9 +814,13 @@ static int stage_build_fn(store_t *s, db_txn_t *txn, void *arg)
 	return txn->ret;
 }
 
-/* Copy the staged keys out, sorted by (key, arrival), last one per key. */
+/*
+ * Copy the staged keys out, sorted by (key, arrival), last one per key.
+ * Values stay in the map: *txn_out is the read txn that keeps them valid;
+ * the caller ends it after the build.
+ */
 static int stage_collect(store_t *s, ks_buf_t *arena, stage_item_t **out,
-			 size_t *count)
+			 size_t *count, store_txn_t **txn_out)
 {
 	store_txn_t *t = NULL;
 	db_cur_t cur = { 0 };
@@ -856,7 +852,8 @@ static int stage_collect(store_t *s, ks_buf_t *arena, stage_item_t **out,
 		}
 		items[got] = (stage_item_t){ .seq = ks_get_u64be(k.ptr),
 					     .off = arena->len,
-					     .len = (uint32_t)rk.len };
+					     .len = (uint32_t)rk.len,
+					     .val = rv };
 		if ((ret = ks_buf_append(arena, rk.ptr, rk.len)) != 0)
 			goto fail;
 		got++;
@@ -866,8 +863,8 @@ fail_txn:
 		ret = t->txn.ret;
 fail:
 	db_cur_close(&cur);
-	store_read_end(t);
 	if (ret) {
+		store_read_end(t);
 		free(items);
 		return ret;
 	}
@@ -883,6 +880,7 @@ fail:
 	}
 	*out = items;
 	*count = w;
+	*txn_out = t;
 	return KS_EOK;
 }
 
@@ -890,12 +888,13 @@ fail:
 static int stage_seal(store_t *s)
 {
 	store_txn_t *t;
-	uint64_t pending = 0, staged;
+	uint64_t pending = 0, staged, stage_bytes = 0;
 	int ret = store_read_begin(s, &t);
 	if (ret)
 		return ret;
 	staged = t->m.set_count[1u - t->m.live];
-	if (!db_count(&t->txn, DB_STAGE, &pending))
+	if (!db_count(&t->txn, DB_STAGE, &pending) ||
+	    !db_bytes(&t->txn, DB_STAGE, &stage_bytes))
 		ret = t->txn.ret;
 	store_read_end(t);
 	if (ret || pending == 0)
@@ -908,14 +907,21 @@ static int stage_seal(store_t *s)
 	}
 	ks_buf_t arena = KS_BUF_INIT;
 	stage_item_t *items = NULL;
+	store_txn_t *rt = NULL;
 	size_t n = 0;
 	uint64_t t0 = ks_mono_ns();
-	if ((ret = stage_collect(s, &arena, &items, &n)) != 0)
+	/* The collect txn stays open during the build (values are read in
+	 * place), and the map cannot grow under it: make room first. */
+	if ((ret = db_ensure_room(s->env, 2 * stage_bytes + (64u << 20))))
+		goto fail;
+	if ((ret = stage_collect(s, &arena, &items, &n, &rt)) != 0)
 		goto fail;
 	for (size_t i = 0; i == 0 || i < n; i += STAGE_BUILD_CHUNK) {
 		size_t to =
 			n - i < STAGE_BUILD_CHUNK ? n : i + STAGE_BUILD_CHUNK;
-		struct build_ctx c = { items, i, to, i == 0, to == n };
+		struct build_ctx c = {
+			items, arena.data, i, to, i == 0, to == n
+		};
 		if ((ret = store_write(s, stage_build_fn, &c)) != 0)
 			goto fail;
 	}
@@ -923,6 +929,7 @@ static int stage_seal(store_t *s)
 		    (unsigned long long)pending,
 		    (unsigned long long)((ks_mono_ns() - t0) / 1000000));
 fail:
+	store_read_end(rt);
 	free(items);
 	ks_buf_free(&arena);
 	return ret;
