@@ -97,9 +97,10 @@ echo "good reloads applied"
 # fixes the address brings the link up
 stop replica
 cp "$T/replica.conf" "$T/replica.good"
-sed -i "s|address = 127.0.0.1:$port|address = 127.0.0.1:$(free_port)|" "$T/replica.conf"
+badport=$(free_port)
+sed -i "s|address = 127.0.0.1:$port|address = 127.0.0.1:$badport|" "$T/replica.conf"
 start replica "$T/replica.conf"
-wait_for 10 grep -q "connection to '$P' (127.0.0.1:[0-9]*) failed: connect to .* failed (connection refused)" "$T/replica.log" ||
+wait_for 10 grep -q "connect to 127.0.0.1:$badport failed (connection refused)" "$T/replica.log" ||
 	fail "replica did not try the wrong address"
 cp "$T/replica.good" "$T/replica.conf"
 kill -HUP "${PIDS[replica]}"
