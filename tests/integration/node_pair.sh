@@ -61,7 +61,7 @@ start primary "$T/primary.conf"
 wait_for 20 established "$T/replica.conf" "$P" || fail "replica did not reconnect"
 wait_for 10 established "$T/primary.conf" "$R" || fail "primary status after its restart"
 grep -q "reconnecting to '$P' in" "$T/replica.log" || fail "no back-off logged"
-"$KDCSYNC" -c "$T/replica.conf" status --json | grep -Eq '"connects":[2-9]' ||
+"$KDCSYNC" -c "$T/replica.conf" status --json | grep -Eq '"connects":([2-9]|[1-9][0-9]+),' ||
 	fail "replica should count 2 links since its restart"
 echo "primary restart: replica reconnected"
 
