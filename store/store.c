@@ -770,6 +770,60 @@ static int stage_item_cmp(const void *a, const void *b, void *arena)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Sort entry: 8 key bytes after the keys' common prefix, big-endian, so
+ * most comparisons are one integer compare; ties fall back to the keys. */
+typedef struct sort_ent {
+	uint64_t pfx;
+	const stage_item_t *it;
+} sort_ent_t;
+
+static int sort_ent_cmp(const void *a, const void *b, void *arena)
+{
+	const sort_ent_t *x = a, *y = b;
+	if (x->pfx != y->pfx)
+		return x->pfx < y->pfx ? -1 : 1;
+	return stage_item_cmp(x->it, y->it, arena);
+}
+
+/* Sort *items by (key, arrival); replaces the array. */
+static int stage_sort(stage_item_t **items, size_t n, const uint8_t *arena)
+{
+	stage_item_t *in = *items, *out = NULL;
+	sort_ent_t *ent = NULL;
+	if (n < 2)
+		return KS_EOK;
+	size_t lcp = in[0].len;
+	const uint8_t *k0 = arena + in[0].off;
+	for (size_t i = 1; i < n && lcp > 0; i++) {
+		const uint8_t *k = arena + in[i].off;
+		size_t m = in[i].len < lcp ? in[i].len : lcp, j = 0;
+		while (j < m && k[j] == k0[j])
+			j++;
+		lcp = j;
+	}
+	ent = malloc(n * sizeof(*ent));
+	out = malloc(n * sizeof(*out));
+	if (!ent || !out) {
+		free(ent);
+		free(out);
+		return KS_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *k = arena + in[i].off;
+		uint64_t p = 0;
+		for (size_t j = 0; j < 8; j++)
+			p = p << 8 | (lcp + j < in[i].len ? k[lcp + j] : 0);
+		ent[i] = (sort_ent_t){ p, &in[i] };
+	}
+	qsort_r(ent, n, sizeof(*ent), sort_ent_cmp, (void *)(uintptr_t)arena);
+	for (size_t i = 0; i < n; i++)
+		out[i] = *ent[i].it;
+	free(ent);
+	free(in);
+	*items = out;
+	return KS_EOK;
+}
+
 struct build_ctx {
 	const stage_item_t *items;
 	const uint8_t *arena;
@@ -868,7 +922,11 @@ fail:
 		free(items);
 		return ret;
 	}
-	qsort_r(items, got, sizeof(*items), stage_item_cmp, arena->data);
+	if ((ret = stage_sort(&items, got, arena->data)) != 0) {
+		store_read_end(t);
+		free(items);
+		return ret;
+	}
 	/* keep the last arrival of each key */
 	size_t w = 0;
 	for (size_t i = 0; i < got; i++) {
