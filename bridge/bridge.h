@@ -56,8 +56,9 @@ typedef struct bridge_opts {
 	 * $KRB5_KDC_PROFILE or the built-in default, as kdb5_util does. */
 	const char *kdc_profile;
 	bool replicate_lockout;
-	/* Principals per shared-lock hold during a scan; 0 = default 4096;
-	 * UINT32_MAX = hold the lock for the whole scan. */
+	/* Principals per shared-lock hold during a scan, and records per
+	 * exclusive-lock hold during an apply; 0 = default 4096;
+	 * UINT32_MAX = hold the lock for the whole scan or batch. */
 	uint32_t scan_lock_batch;
 	bool read_only; /* primary capture only: open the DB read-only */
 } bridge_opts_t;
@@ -132,9 +133,11 @@ typedef int (*bridge_record_cb)(ks_view_t key, ks_view_t value, void *ctx);
 int bridge_foreach_record(bridge_t *b, bridge_record_cb cb, void *ctx);
 
 /**
- * \brief Replica: apply a batch of PUT/DEL records to the KDB under one
- *        exclusive DB lock.  Idempotent: re-applying a batch yields the
- *        same KDB.  Every record is parsed and checked (key matches value)
+ * \brief Replica: apply a batch of PUT/DEL records to the KDB under the
+ *        exclusive DB lock, released and re-taken every scan_lock_batch
+ *        records so a long batch does not stall the KDC (readers may see a
+ *        prefix of the batch; each record is whole).  Idempotent:
+ *        re-applying a batch yields the same KDB.  Every record is parsed and checked (key matches value)
  *        before the DB is touched, so a malformed batch changes nothing.
  * \param ch borrowed for the call.
  * \retval KS_EMALF a malformed record (field logged); nothing applied

@@ -873,8 +873,22 @@ int bridge_apply(bridge_t *b, const store_change_t *ch, size_t n)
 		goto out;
 	}
 	locked = true;
-	for (size_t i = 0; i < n && ret == KS_EOK; i++)
+	for (size_t i = 0; i < n && ret == KS_EOK; i++) {
 		ret = item_apply(b, &items[i]);
+		/* A long batch lets the KDC in every lock_batch records: each
+		 * record is complete on its own, so readers may see a prefix
+		 * of the batch (as they do of a kadmind session). */
+		if (ret == KS_EOK && b->lock_batch != UINT32_MAX &&
+		    (i + 1) % b->lock_batch == 0 && i + 1 < n) {
+			krb5_db_unlock(b->ctx);
+			locked = false;
+			code = krb5_db_lock(b->ctx, KRB5_DB_LOCKMODE_EXCLUSIVE);
+			if (code)
+				ret = bridge__err(b->ctx, code, "krb5_db_lock");
+			else
+				locked = true;
+		}
+	}
 out:
 	if (locked)
 		krb5_db_unlock(b->ctx);

@@ -53,7 +53,7 @@ total=$(tool "$src" scan "$WORK/store" 2>/dev/null | wc -l)
 [ "$total" -eq 0 ] || fail "a third scan without changes logged $total records"
 last=$(tool "$src" storeinfo "$WORK/store" | awk '{print $2}')
 from=$((last - n + 1))
-tool "$dst" apply "$WORK/store" "$from" 2>"$WORK/apply.err"
+tool "$dst" -b 3 apply "$WORK/store" "$from" 2>"$WORK/apply.err"  # relock every 3
 grep -q "applied $n changes" "$WORK/apply.err" || { cat "$WORK/apply.err" >&2; fail "apply did not take $n changes"; }
 realm_dump "$src" "$WORK/a"
 realm_dump "$dst" "$WORK/b"
@@ -61,7 +61,7 @@ cmp <(zero_nra "$WORK/a") "$WORK/b" || { diff <(zero_nra "$WORK/a") "$WORK/b" | 
 
 # Idempotent: the same batch again, and the whole log from the start.
 tool "$dst" apply "$WORK/store" "$from" 2>/dev/null
-tool "$dst" apply "$WORK/store" 1 2>/dev/null
+tool "$dst" -b 2 apply "$WORK/store" 1 2>/dev/null
 realm_dump "$dst" "$WORK/c"
 cmp "$WORK/b" "$WORK/c" || fail "re-applying changed the KDB"
 
