@@ -1,0 +1,919 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the replication state machine (node/repl/sm.c): one test per
+ * transition of the diagram at the top of sm.c, for both roles, plus the
+ * resume-or-full decision.  Pure: no sockets, no store.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "helpers/test.h"
+
+#include "common/errors.h"
+#include "node/repl/sm.h"
+
+static const uint8_t H1[16] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+};
+static const uint8_t H2[16] = {
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2
+};
+static const uint8_t H0[16] = { 0 };
+
+static repl_sm_window_t window(const uint8_t *h, uint64_t oldest, uint64_t last)
+{
+	repl_sm_window_t w = { .last_seq = last, .oldest_seq = oldest };
+	memcpy(w.history, h, 16);
+	return w;
+}
+
+static proto_msg_t hello(int role, const uint8_t *h, uint64_t seq)
+{
+	proto_msg_t m = { .type = PROTO_MSG_HELLO };
+	m.u.hello = (proto_hello_t){ .version_min = 1,
+				     .version_max = 1,
+				     .role = (uint8_t)role,
+				     .caps = PROTO_CAP_ZSTD,
+				     .seq = seq,
+				     .name = { (const uint8_t *)"peer", 4 } };
+	memcpy(m.u.hello.history, h, 16);
+	return m;
+}
+
+static int step(repl_sm_t *sm, repl_sm_event_t ev, repl_sm_action_t *act)
+{
+	return repl_sm_step(sm, &ev, act);
+}
+
+static int msg(repl_sm_t *sm, const proto_msg_t *m, repl_sm_action_t *act)
+{
+	return step(
+		sm,
+		(repl_sm_event_t){ .type = REPL_EV_MSG, .msg = m, .now_ms = 1 },
+		act);
+}
+
+/* --- primary ------------------------------------------------------------ */
+
+static void primary_connected(repl_sm_t *sm)
+{
+	repl_sm_action_t act;
+	repl_sm_init(sm, REPL_ROLE_PRIMARY, NULL);
+	assert_int_equal(
+		step(sm, (repl_sm_event_t){ .type = REPL_EV_CONNECTED }, &act),
+		REPL_ACT_SEND_HELLO);
+	assert_int_equal(sm->state, REPL_ST_HELLO_WAIT);
+}
+
+/* primary at (H1, oldest 5, last 20) meets a replica at (h, seq) */
+static int primary_hello(repl_sm_t *sm, const uint8_t *h, uint64_t seq,
+			 repl_sm_action_t *act)
+{
+	repl_sm_window_t w = window(H1, 5, 20);
+	proto_msg_t m = hello(PROTO_ROLE_REPLICA, h, seq);
+	primary_connected(sm);
+	return step(sm,
+		    (repl_sm_event_t){
+			    .type = REPL_EV_MSG, .msg = &m, .window = &w },
+		    act);
+}
+
+static void test_primary_connect_sends_hello(void **state)
+{
+	repl_sm_t sm;
+	(void)state;
+	primary_connected(&sm);
+}
+
+static void test_primary_hello_incremental(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	assert_int_equal(primary_hello(&sm, H1, 10, &act),
+			 REPL_ACT_SEND_ANSWER);
+	assert_int_equal(act.answer_mode, PROTO_ANSWER_INCREMENTAL);
+	assert_int_equal(act.seq, 11);
+	assert_memory_equal(act.history, H1, 16);
+	assert_int_equal(sm.state, REPL_ST_STREAM);
+	assert_int_equal(sm.sent, 10);
+	assert_false(sm.full);
+}
+
+static void test_primary_hello_outside_window_full(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	/* entries 4.. needed, oldest kept is 5 */
+	assert_int_equal(primary_hello(&sm, H1, 3, &act),
+			 REPL_ACT_SEND_SNAPSHOT);
+	assert_int_equal(act.seq, 20);
+	assert_memory_equal(act.history, H1, 16);
+	assert_int_equal(sm.state, REPL_ST_SNAP_SEND);
+	assert_true(sm.full);
+}
+
+static void test_primary_hello_other_history_full(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	assert_int_equal(primary_hello(&sm, H2, 10, &act),
+			 REPL_ACT_SEND_SNAPSHOT);
+	assert_int_equal(sm.state, REPL_ST_SNAP_SEND);
+}
+
+static void test_primary_hello_empty_replica_full(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	assert_int_equal(primary_hello(&sm, H0, 0, &act),
+			 REPL_ACT_SEND_SNAPSHOT);
+}
+
+static void test_primary_hello_ahead_full(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	assert_int_equal(primary_hello(&sm, H1, 21, &act),
+			 REPL_ACT_SEND_SNAPSHOT);
+}
+
+static void test_primary_hello_previous_history(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	repl_sm_window_t w = window(H2, 5, 20);
+	proto_msg_t m = hello(PROTO_ROLE_REPLICA, H1, 12);
+	(void)state;
+	memcpy(w.prev_history, H1, 16);
+	w.prev_last_seq = 15;
+	primary_connected(&sm);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &m,
+						 .window = &w },
+			      &act),
+			 REPL_ACT_SEND_ANSWER);
+	assert_memory_equal(act.history, H2, 16);
+	assert_int_equal(act.seq, 13);
+	/* diverged: past the previous history's end */
+	m = hello(PROTO_ROLE_REPLICA, H1, 16);
+	primary_connected(&sm);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &m,
+						 .window = &w },
+			      &act),
+			 REPL_ACT_SEND_SNAPSHOT);
+}
+
+static void test_primary_hello_wrong_role_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	repl_sm_window_t w = window(H1, 1, 0);
+	proto_msg_t m = hello(PROTO_ROLE_PRIMARY, H1, 0);
+	(void)state;
+	primary_connected(&sm);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &m,
+						 .window = &w },
+			      &act),
+			 REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_ESTATE);
+	assert_true(act.send_error);
+	assert_int_equal(sm.state, REPL_ST_IDLE);
+}
+
+static void test_primary_hello_no_zstd_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	repl_sm_window_t w = window(H1, 1, 0);
+	proto_msg_t m = hello(PROTO_ROLE_REPLICA, H1, 0);
+	(void)state;
+	m.u.hello.caps = 0;
+	primary_connected(&sm);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &m,
+						 .window = &w },
+			      &act),
+			 REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_ENOTSUP);
+}
+
+static void test_primary_log_grew_sends_from(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	repl_sm_window_t w = window(H1, 5, 25);
+	(void)state;
+	primary_hello(&sm, H1, 20, &act);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_LOG_GREW,
+						 .window = &w },
+			      &act),
+			 REPL_ACT_SEND_FROM);
+	assert_int_equal(act.seq, 21);
+	/* congested: nothing now */
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_LOG_GREW,
+						 .window = &w,
+						 .congested = true },
+			      &act),
+			 REPL_ACT_NONE);
+}
+
+static void test_primary_sent_moves_sent(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	repl_sm_window_t w = window(H1, 5, 25);
+	(void)state;
+	primary_hello(&sm, H1, 20, &act);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_SENT,
+						 .seq = 25,
+						 .now_ms = 7 },
+			      &act),
+			 REPL_ACT_NONE);
+	assert_int_equal(sm.sent, 25);
+	assert_int_equal(sm.sent_at_ms, 7);
+	/* everything sent: nothing more to do */
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_LOG_GREW,
+						 .window = &w },
+			      &act),
+			 REPL_ACT_NONE);
+}
+
+static void test_primary_log_grew_new_history_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	repl_sm_window_t w = window(H2, 1, 30);
+	(void)state;
+	primary_hello(&sm, H1, 20, &act);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_LOG_GREW,
+						 .window = &w },
+			      &act),
+			 REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EHISTORY);
+}
+
+static proto_msg_t ack(const uint8_t *h, uint64_t seq)
+{
+	proto_msg_t m = { .type = PROTO_MSG_ACK };
+	memcpy(m.u.ack.history, h, 16);
+	m.u.ack.seq = seq;
+	return m;
+}
+
+static void test_primary_ack_records(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t a = ack(H1, 23);
+	(void)state;
+	primary_hello(&sm, H1, 20, &act);
+	step(&sm, (repl_sm_event_t){ .type = REPL_EV_SENT, .seq = 25 }, &act);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_RECORD_ACK);
+	assert_int_equal(act.seq, 23);
+	assert_int_equal(sm.pos, 23);
+	/* an older ack changes nothing */
+	a = ack(H1, 21);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_NONE);
+	assert_int_equal(sm.pos, 23);
+}
+
+static void test_primary_ack_beyond_sent_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t a = ack(H1, 30);
+	(void)state;
+	primary_hello(&sm, H1, 20, &act);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_ESTATE);
+}
+
+static void test_primary_ack_other_history_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t a = ack(H2, 20);
+	(void)state;
+	primary_hello(&sm, H1, 20, &act);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EHISTORY);
+}
+
+static void test_primary_snapshot_ack_streams(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t a = ack(H1, 19);
+	(void)state;
+	primary_hello(&sm, H2, 0, &act);
+	/* wrong seq for the snapshot */
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_RESET);
+	primary_hello(&sm, H2, 0, &act);
+	a = ack(H1, 20);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_RECORD_ACK);
+	assert_int_equal(act.seq, 20);
+	assert_int_equal(sm.state, REPL_ST_STREAM);
+	assert_int_equal(sm.sent, 20);
+}
+
+static void test_primary_unexpected_message_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t m = { .type = PROTO_MSG_BATCH };
+	(void)state;
+	primary_hello(&sm, H1, 20, &act);
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_ESTATE);
+	assert_true(act.send_error);
+}
+
+static void test_primary_hello_timeout(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	primary_connected(&sm);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK, .now_ms = 5000 },
+		     &act),
+		REPL_ACT_NONE);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK, .now_ms = 10001 },
+		     &act),
+		REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_ETIMEDOUT);
+}
+
+static void test_primary_ack_timeout(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	primary_hello(&sm, H1, 20, &act);
+	step(&sm,
+	     (repl_sm_event_t){
+		     .type = REPL_EV_SENT, .seq = 25, .now_ms = 100 },
+	     &act);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK, .now_ms = 60100 },
+		     &act),
+		REPL_ACT_NONE);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK, .now_ms = 60101 },
+		     &act),
+		REPL_ACT_RESET);
+}
+
+static void test_primary_snapshot_ack_timeout(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	primary_hello(&sm, H0, 0, &act);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK, .now_ms = 60001 },
+		     &act),
+		REPL_ACT_RESET);
+}
+
+/* --- replica ------------------------------------------------------------ */
+
+static void replica_connected(repl_sm_t *sm, const uint8_t *h, uint64_t seq)
+{
+	repl_sm_action_t act;
+	repl_sm_init(sm, REPL_ROLE_REPLICA, NULL);
+	assert_int_equal(step(sm,
+			      (repl_sm_event_t){ .type = REPL_EV_CONNECTED,
+						 .history = h,
+						 .seq = seq },
+			      &act),
+			 REPL_ACT_SEND_HELLO);
+	assert_int_equal(sm->state, REPL_ST_HELLO_WAIT);
+	assert_int_equal(sm->pos, seq);
+}
+
+static void replica_hello(repl_sm_t *sm, const uint8_t *h, uint64_t seq)
+{
+	repl_sm_action_t act;
+	proto_msg_t m = hello(PROTO_ROLE_PRIMARY, H1, 50);
+	replica_connected(sm, h, seq);
+	assert_int_equal(msg(sm, &m, &act), REPL_ACT_NONE);
+	assert_int_equal(sm->state, REPL_ST_ANSWER_WAIT);
+}
+
+static proto_msg_t answer(int mode, const uint8_t *h, uint64_t from)
+{
+	proto_msg_t m = { .type = PROTO_MSG_ANSWER };
+	m.u.answer = (proto_answer_t){ .version = 1,
+				       .mode = (uint8_t)mode,
+				       .from_seq = from };
+	memcpy(m.u.answer.history, h, 16);
+	return m;
+}
+
+static void test_replica_connect_sends_hello(void **state)
+{
+	repl_sm_t sm;
+	(void)state;
+	replica_connected(&sm, H1, 7);
+}
+
+static void test_replica_hello_waits_answer(void **state)
+{
+	repl_sm_t sm;
+	(void)state;
+	replica_hello(&sm, H1, 7);
+}
+
+static void test_replica_hello_from_replica_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t m = hello(PROTO_ROLE_REPLICA, H1, 0);
+	(void)state;
+	replica_connected(&sm, H1, 7);
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_ESTATE);
+}
+
+static void test_replica_answer_incremental_streams(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t m = answer(PROTO_ANSWER_INCREMENTAL, H1, 8);
+	(void)state;
+	replica_hello(&sm, H1, 7);
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_NONE);
+	assert_int_equal(sm.state, REPL_ST_STREAM);
+	assert_false(sm.full);
+}
+
+static void test_replica_answer_wrong_from_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t m = answer(PROTO_ANSWER_INCREMENTAL, H1, 9);
+	(void)state;
+	replica_hello(&sm, H1, 7);
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EGAP);
+}
+
+static void test_replica_answer_new_history_adopts(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t m = answer(PROTO_ANSWER_INCREMENTAL, H2, 8);
+	(void)state;
+	replica_hello(&sm, H1, 7);
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_ADOPT_HISTORY);
+	assert_memory_equal(act.history, H2, 16);
+	assert_int_equal(act.seq, 7);
+	assert_int_equal(sm.state, REPL_ST_STREAM);
+	assert_memory_equal(sm.history, H2, 16);
+}
+
+static void test_replica_answer_incremental_without_position(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t m = answer(PROTO_ANSWER_INCREMENTAL, H1, 1);
+	(void)state;
+	replica_hello(&sm, H0, 0);
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EHISTORY);
+}
+
+static void test_replica_answer_refused_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t m = answer(PROTO_ANSWER_REFUSED, H0, 0);
+	(void)state;
+	m.u.answer.reason = KS_EBUSY;
+	replica_hello(&sm, H1, 7);
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EBUSY);
+	assert_false(act.send_error);
+}
+
+static void test_replica_answer_wrong_version_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t m = answer(PROTO_ANSWER_INCREMENTAL, H1, 8);
+	(void)state;
+	m.u.answer.version = 2;
+	replica_hello(&sm, H1, 7);
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EVERSION);
+}
+
+/* A replica in SNAP_RECV for (H1, 40). */
+static void replica_snap(repl_sm_t *sm)
+{
+	repl_sm_action_t act;
+	proto_msg_t m = answer(PROTO_ANSWER_SNAPSHOT, H1, 0);
+	proto_msg_t b = { .type = PROTO_MSG_SNAP_BEGIN };
+	replica_hello(sm, H0, 0);
+	assert_int_equal(msg(sm, &m, &act), REPL_ACT_NONE);
+	assert_int_equal(sm->state, REPL_ST_SNAP_WAIT);
+	memcpy(b.u.snap_begin.history, H1, 16);
+	b.u.snap_begin.seq = 40;
+	b.u.snap_begin.record_count = 3;
+	assert_int_equal(msg(sm, &b, &act), REPL_ACT_STAGE_BEGIN);
+	assert_int_equal(act.seq, 40);
+	assert_int_equal(sm->state, REPL_ST_SNAP_RECV);
+}
+
+static void test_replica_snapshot_begin_stages(void **state)
+{
+	repl_sm_t sm;
+	(void)state;
+	replica_snap(&sm);
+	assert_true(sm.full);
+}
+
+static proto_batch_hdr_t chunk_hdr(const uint8_t *h, uint64_t s, uint64_t idx,
+				   uint32_t ops)
+{
+	proto_batch_hdr_t hd = { .kind = PROTO_BLOB_CHUNK,
+				 .first_seq = s,
+				 .last_seq = idx,
+				 .op_count = ops };
+	memcpy(hd.history, h, 16);
+	return hd;
+}
+
+static int chunk(repl_sm_t *sm, const proto_batch_hdr_t *hd,
+		 repl_sm_action_t *act)
+{
+	proto_msg_t m = { .type = PROTO_MSG_SNAP_CHUNK };
+	return step(
+		sm,
+		(repl_sm_event_t){ .type = REPL_EV_MSG, .msg = &m, .hdr = hd },
+		act);
+}
+
+static void test_replica_snapshot_chunk_stages(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_batch_hdr_t hd = chunk_hdr(H1, 40, 0, 2);
+	(void)state;
+	replica_snap(&sm);
+	assert_int_equal(chunk(&sm, &hd, &act), REPL_ACT_STAGE_CHUNK);
+	hd = chunk_hdr(H1, 40, 1, 1);
+	assert_int_equal(chunk(&sm, &hd, &act), REPL_ACT_STAGE_CHUNK);
+	assert_int_equal(sm.rx.records, 3);
+}
+
+static void test_replica_snapshot_chunk_out_of_order_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_batch_hdr_t hd = chunk_hdr(H1, 40, 1, 2);
+	(void)state;
+	replica_snap(&sm);
+	assert_int_equal(chunk(&sm, &hd, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EGAP);
+	replica_snap(&sm);
+	hd = chunk_hdr(H2, 40, 0, 2);
+	assert_int_equal(chunk(&sm, &hd, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EHISTORY);
+}
+
+static int snap_end(repl_sm_t *sm, uint32_t chunks, uint64_t records,
+		    repl_sm_action_t *act)
+{
+	proto_msg_t m = { .type = PROTO_MSG_SNAP_END };
+	proto_snap_end_t e = { .seq = 40,
+			       .chunk_count = chunks,
+			       .record_count = records };
+	memcpy(e.history, H1, 16);
+	return step(
+		sm,
+		(repl_sm_event_t){ .type = REPL_EV_MSG, .msg = &m, .end = &e },
+		act);
+}
+
+static void test_replica_snapshot_end_promotes(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_batch_hdr_t hd = chunk_hdr(H1, 40, 0, 3);
+	(void)state;
+	replica_snap(&sm);
+	chunk(&sm, &hd, &act);
+	assert_int_equal(snap_end(&sm, 1, 3, &act), REPL_ACT_PROMOTE);
+	assert_memory_equal(act.history, H1, 16);
+	assert_int_equal(act.seq, 40);
+	assert_int_equal(sm.state, REPL_ST_SNAP_PROMOTING);
+}
+
+static void test_replica_snapshot_end_count_mismatch_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_batch_hdr_t hd = chunk_hdr(H1, 40, 0, 3);
+	(void)state;
+	replica_snap(&sm);
+	chunk(&sm, &hd, &act);
+	assert_int_equal(snap_end(&sm, 2, 3, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_ECOUNT);
+}
+
+static void test_replica_promoted_acks_and_streams(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	replica_snap(&sm);
+	snap_end(&sm, 0, 0, &act);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_APPLIED,
+						 .history = H1,
+						 .seq = 40 },
+			      &act),
+			 REPL_ACT_SEND_ACK);
+	assert_int_equal(act.seq, 40);
+	assert_memory_equal(act.history, H1, 16);
+	assert_int_equal(sm.state, REPL_ST_STREAM);
+}
+
+static int batch(repl_sm_t *sm, const uint8_t *h, uint64_t first, uint64_t last,
+		 repl_sm_action_t *act)
+{
+	proto_msg_t m = { .type = PROTO_MSG_BATCH };
+	proto_batch_hdr_t hd = { .kind = PROTO_BLOB_BATCH,
+				 .first_seq = first,
+				 .last_seq = last,
+				 .op_count = (uint32_t)(last - first + 1) };
+	memcpy(hd.history, h, 16);
+	return step(
+		sm,
+		(repl_sm_event_t){ .type = REPL_EV_MSG, .msg = &m, .hdr = &hd },
+		act);
+}
+
+static void replica_streaming(repl_sm_t *sm, uint64_t pos)
+{
+	repl_sm_action_t act;
+	proto_msg_t m = answer(PROTO_ANSWER_INCREMENTAL, H1, pos + 1);
+	replica_hello(sm, H1, pos);
+	msg(sm, &m, &act);
+	assert_int_equal(sm->state, REPL_ST_STREAM);
+}
+
+static void test_replica_batch_next_applies(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	replica_streaming(&sm, 7);
+	assert_int_equal(batch(&sm, H1, 8, 12, &act), REPL_ACT_APPLY_BATCH);
+	assert_int_equal(act.seq, 12);
+}
+
+static void test_replica_applied_acks(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	replica_streaming(&sm, 7);
+	batch(&sm, H1, 8, 12, &act);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_APPLIED,
+						 .history = H1,
+						 .seq = 12 },
+			      &act),
+			 REPL_ACT_SEND_ACK);
+	assert_int_equal(act.seq, 12);
+	assert_int_equal(sm.pos, 12);
+}
+
+static void test_replica_batch_replay_acks(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	replica_streaming(&sm, 12);
+	assert_int_equal(batch(&sm, H1, 8, 12, &act), REPL_ACT_SEND_ACK);
+	assert_int_equal(act.seq, 12);
+}
+
+static void test_replica_batch_gap_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	replica_streaming(&sm, 7);
+	assert_int_equal(batch(&sm, H1, 9, 12, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EGAP);
+	replica_streaming(&sm, 7);
+	assert_int_equal(batch(&sm, H2, 8, 12, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EHISTORY);
+}
+
+static void test_replica_batch_during_snapshot_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	replica_snap(&sm);
+	assert_int_equal(batch(&sm, H1, 41, 41, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_ESTATE);
+}
+
+static void test_replica_answer_timeout(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	replica_hello(&sm, H1, 7);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK, .now_ms = 20000 },
+		     &act),
+		REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_ETIMEDOUT);
+}
+
+static void test_replica_snapshot_stall_timeout(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	replica_snap(&sm);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK, .now_ms = 30000 },
+		     &act),
+		REPL_ACT_NONE);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK, .now_ms = 60002 },
+		     &act),
+		REPL_ACT_RESET);
+}
+
+/* --- both --------------------------------------------------------------- */
+
+static void test_peer_error_resets_silently(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t m = { .type = PROTO_MSG_ERROR };
+	(void)state;
+	m.u.error.code = KS_ESIG;
+	replica_streaming(&sm, 7);
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_ESIG);
+	assert_false(act.send_error);
+	assert_int_equal(sm.last_err, KS_ESIG);
+}
+
+static void test_local_error_resets(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	replica_streaming(&sm, 7);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_LOCAL_ERROR,
+						 .code = KS_EKDB },
+			      &act),
+			 REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EKDB);
+	assert_true(act.send_error);
+}
+
+static void test_closed_returns_idle(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	replica_snap(&sm);
+	assert_int_equal(
+		step(&sm, (repl_sm_event_t){ .type = REPL_EV_CLOSED }, &act),
+		REPL_ACT_NONE);
+	assert_int_equal(sm.state, REPL_ST_IDLE);
+	assert_int_equal(sm.rx.started, 0);
+	/* a late frame after the reset is ignored */
+	proto_msg_t m = { .type = PROTO_MSG_BATCH };
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_NONE);
+	/* and the link can connect again */
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_CONNECTED,
+						 .history = H1,
+						 .seq = 3 },
+			      &act),
+			 REPL_ACT_SEND_HELLO);
+}
+
+static void test_decide_table(void **state)
+{
+	repl_sm_window_t w = window(H1, 5, 20);
+	const char *why = NULL;
+	(void)state;
+	assert_int_equal(repl_sm_decide(&w, H1, 20, &why),
+			 REPL_RESUME_INCREMENTAL);
+	assert_int_equal(repl_sm_decide(&w, H1, 4, &why),
+			 REPL_RESUME_INCREMENTAL); /* needs 5.. : kept */
+	assert_int_equal(repl_sm_decide(&w, H1, 3, &why), REPL_RESUME_FULL);
+	assert_string_equal(why, "position outside the retained log");
+	/* an empty log (all trimmed) still resumes a replica at last_seq */
+	w = window(H1, 21, 20);
+	assert_int_equal(repl_sm_decide(&w, H1, 20, &why),
+			 REPL_RESUME_INCREMENTAL);
+	assert_int_equal(repl_sm_decide(&w, H1, 19, &why), REPL_RESUME_FULL);
+	assert_int_equal(repl_sm_decide(&w, H0, 0, &why), REPL_RESUME_FULL);
+	assert_string_equal(why, "replica has no position");
+}
+
+static void test_state_names(void **state)
+{
+	(void)state;
+	for (int s = 0; s < REPL_ST_COUNT; s++)
+		assert_string_not_equal(repl_sm_state_name(s), "?");
+	assert_string_equal(repl_sm_state_name(REPL_ST_COUNT), "?");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_primary_connect_sends_hello),
+		cmocka_unit_test(test_primary_hello_incremental),
+		cmocka_unit_test(test_primary_hello_outside_window_full),
+		cmocka_unit_test(test_primary_hello_other_history_full),
+		cmocka_unit_test(test_primary_hello_empty_replica_full),
+		cmocka_unit_test(test_primary_hello_ahead_full),
+		cmocka_unit_test(test_primary_hello_previous_history),
+		cmocka_unit_test(test_primary_hello_wrong_role_resets),
+		cmocka_unit_test(test_primary_hello_no_zstd_resets),
+		cmocka_unit_test(test_primary_log_grew_sends_from),
+		cmocka_unit_test(test_primary_sent_moves_sent),
+		cmocka_unit_test(test_primary_log_grew_new_history_resets),
+		cmocka_unit_test(test_primary_ack_records),
+		cmocka_unit_test(test_primary_ack_beyond_sent_resets),
+		cmocka_unit_test(test_primary_ack_other_history_resets),
+		cmocka_unit_test(test_primary_snapshot_ack_streams),
+		cmocka_unit_test(test_primary_unexpected_message_resets),
+		cmocka_unit_test(test_primary_hello_timeout),
+		cmocka_unit_test(test_primary_ack_timeout),
+		cmocka_unit_test(test_primary_snapshot_ack_timeout),
+		cmocka_unit_test(test_replica_connect_sends_hello),
+		cmocka_unit_test(test_replica_hello_waits_answer),
+		cmocka_unit_test(test_replica_hello_from_replica_resets),
+		cmocka_unit_test(test_replica_answer_incremental_streams),
+		cmocka_unit_test(test_replica_answer_wrong_from_resets),
+		cmocka_unit_test(test_replica_answer_new_history_adopts),
+		cmocka_unit_test(
+			test_replica_answer_incremental_without_position),
+		cmocka_unit_test(test_replica_answer_refused_resets),
+		cmocka_unit_test(test_replica_answer_wrong_version_resets),
+		cmocka_unit_test(test_replica_snapshot_begin_stages),
+		cmocka_unit_test(test_replica_snapshot_chunk_stages),
+		cmocka_unit_test(
+			test_replica_snapshot_chunk_out_of_order_resets),
+		cmocka_unit_test(test_replica_snapshot_end_promotes),
+		cmocka_unit_test(
+			test_replica_snapshot_end_count_mismatch_resets),
+		cmocka_unit_test(test_replica_promoted_acks_and_streams),
+		cmocka_unit_test(test_replica_batch_next_applies),
+		cmocka_unit_test(test_replica_applied_acks),
+		cmocka_unit_test(test_replica_batch_replay_acks),
+		cmocka_unit_test(test_replica_batch_gap_resets),
+		cmocka_unit_test(test_replica_batch_during_snapshot_resets),
+		cmocka_unit_test(test_replica_answer_timeout),
+		cmocka_unit_test(test_replica_snapshot_stall_timeout),
+		cmocka_unit_test(test_peer_error_resets_silently),
+		cmocka_unit_test(test_local_error_resets),
+		cmocka_unit_test(test_closed_returns_idle),
+		cmocka_unit_test(test_decide_table),
+		cmocka_unit_test(test_state_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
