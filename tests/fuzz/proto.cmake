@@ -26,3 +26,10 @@ ks_add_fuzz_target(fuzz_proto_batch
 
 add_executable(proto_corpus ${CMAKE_CURRENT_SOURCE_DIR}/proto/proto_corpus.c)
 target_link_libraries(proto_corpus PRIVATE ks_proto ks_warnings)
+
+# kprop: size message, kpropd.acl matching, server machine framing.
+ks_add_fuzz_target(fuzz_proto_kprop
+	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/proto/fuzz_proto_kprop.c
+		${PROJECT_SOURCE_DIR}/proto/kprop/kprop.c
+	LIBS ks_common
+	CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/corpus/fuzz_proto_kprop)
