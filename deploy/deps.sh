@@ -6,14 +6,14 @@ set -euo pipefail
 
 PACKAGES=(
 	# build
-	build-essential cmake ninja-build pkg-config clang
+	build-essential cmake ninja-build pkg-config clang clang-format
 	# libraries
 	libuv1-dev liblmdb-dev libssl-dev libzstd-dev libcmocka-dev
 	libkrb5-dev krb5-multidev
 	# MIT Kerberos tools used by tests, the demo and kprop compatibility
 	krb5-kdc krb5-admin-server krb5-kpropd krb5-user
-	# lmdb utilities, openssl CLI for the test CA
-	lmdb-utils openssl
+	# lmdb utilities, openssl CLI for the test CA, python3 and git for test scripts
+	lmdb-utils openssl python3 git
 )
 
 missing=()
