@@ -95,6 +95,20 @@ static const key_t_ keys[] = {
 	  F(max_connections), NULL },
 	{ "tls", "write_queue_limit", K_SIZE, "4M", 64u * 1024,
 	  1024u * 1024 * 1024, false, F(write_queue_limit), NULL },
+	/* kprop compatibility (node/kprop/): sender and listener */
+	{ "kprop", "keytab", K_STRING, NULL, 0, 0, false, F(kprop_keytab),
+	  NULL },
+	{ "kprop", "principal", K_STRING, NULL, 0, 0, false, F(kprop_principal),
+	  NULL },
+	{ "kprop", "realm", K_STRING, NULL, 0, 0, false, F(kprop_realm), NULL },
+	{ "kprop", "listen", K_HOSTPORT, NULL, 0, 0, false, F(kprop_listen),
+	  NULL },
+	{ "kprop", "acl_file", K_PATH, "/etc/krb5kdc/kpropd.acl", 0, 0, false,
+	  F(kprop_acl_file), NULL },
+	{ "kprop", "timeout", K_DURATION, "300s", SEC(1), SEC(86400), false,
+	  F(kprop_timeout_ms), NULL },
+	{ "kprop", "push_interval", K_DURATION, "1h", SEC(1), SEC(86400 * 7),
+	  false, F(kprop_push_interval_ms), NULL },
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -690,10 +704,11 @@ int node_conf_load(const char *path, node_conf_t **out, char *err,
 	while ((code = profile_iterator(&it, &name, &value)) == 0 &&
 	       name != NULL) {
 		if (strcmp(name, "node") != 0 && strcmp(name, "tls") != 0 &&
-		    strcmp(name, "peers") != 0 && ret == KS_EOK)
+		    strcmp(name, "peers") != 0 && strcmp(name, "kprop") != 0 &&
+		    ret == KS_EOK)
 			ret = say(
 				&l, KS_ECONFKEY,
-				"unknown section [%s] (expected [node], [tls], [peers])",
+				"unknown section [%s] (expected [node], [tls], [peers], [kprop])",
 				name);
 		profile_release_string(name);
 		profile_release_string(value);
@@ -706,6 +721,7 @@ int node_conf_load(const char *path, node_conf_t **out, char *err,
 		goto fail;
 	if ((ret = load_section(&l, "node")) != KS_EOK ||
 	    (ret = load_section(&l, "tls")) != KS_EOK ||
+	    (ret = load_section(&l, "kprop")) != KS_EOK ||
 	    (ret = load_peers(&l)) != KS_EOK)
 		goto fail;
 	/* Defaults, then required keys. */

@@ -11,6 +11,8 @@
  *   [tls]    ca, cert, key, handshake_timeout, idle_timeout,
  *            keepalive_interval, max_connections, write_queue_limit
  *   [peers]  NAME = { address = HOST:PORT  mode = native|kprop }
+ *   [kprop]  keytab, principal, realm, listen, acl_file, timeout,
+ *            push_interval
  *
  * Any unknown section or key, a bad value, a duplicated key, an unreadable
  * file or an inconsistent combination is an error whose message names the
@@ -77,6 +79,14 @@ typedef struct node_conf {
 	uint64_t keepalive_ms;
 	uint64_t max_connections;
 	uint64_t write_queue_limit;
+	/* [kprop] (node/kprop/) */
+	char *kprop_keytab;	      /* NULL = the krb5 default keytab */
+	char *kprop_principal;	      /* NULL = host/<this host> */
+	char *kprop_realm;	      /* NULL = the default realm */
+	node_hostport_t kprop_listen; /* unset = no kprop listener */
+	char *kprop_acl_file;
+	uint64_t kprop_timeout_ms;
+	uint64_t kprop_push_interval_ms;
 	/* [peers] */
 	node_peer_conf_t *peers;
 	size_t n_peers;

@@ -4,6 +4,7 @@
  *
  *   kdcsync -c FILE status [--json]
  *   kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]
+ *                   | kpropd [--once]
  *                   | verify [PEER] | promote
  *   kdcsync keygen -o PREFIX
  *
@@ -21,6 +22,7 @@
 #include "common/log.h"
 #include "node/conf.h"
 #include "node/ctl.h"
+#include "node/kprop/cmd.h"
 #include "proto/msg.h"
 #include "proto/sign.h"
 
@@ -29,6 +31,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: kdcsync -c FILE status [--json]\n"
 		"       kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]\n"
+		"                       | kpropd [--once] [--port-file F]\n"
 		"                       | verify [PEER] | promote\n"
 		"       kdcsync keygen -o PREFIX\n");
 }
@@ -137,13 +140,18 @@ int main(int argc, char **argv)
 		return cmd_keygen(argc - i, argv + i);
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "snapshot") == 0 ||
 	    strcmp(cmd, "dump") == 0 || strcmp(cmd, "kprop") == 0 ||
-	    strcmp(cmd, "verify") == 0 || strcmp(cmd, "promote") == 0) {
+	    strcmp(cmd, "verify") == 0 || strcmp(cmd, "promote") == 0 ||
+	    strcmp(cmd, "kpropd") == 0) {
 		if (path == NULL) {
 			fprintf(stderr, "kdcsync: '%s' needs -c FILE\n", cmd);
 			return 1;
 		}
 		if (strcmp(cmd, "status") == 0)
 			return cmd_status(path, argc - i, argv + i);
+		if (strcmp(cmd, "kprop") == 0)
+			return node_kprop_cmd_push(path, argc - i, argv + i);
+		if (strcmp(cmd, "kpropd") == 0)
+			return node_kprop_cmd_serve(path, argc - i, argv + i);
 		fprintf(stderr,
 			"kdcsync: '%s' is not available yet (it needs the replication engine)\n",
 			cmd);
