@@ -20,6 +20,7 @@
 #include "node/backoff.h"
 #include "node/ctl.h"
 #include "node/net/net.h"
+#include "node/repl/repl.h"
 #include "proto/msg.h"
 #include "store/store.h"
 
@@ -37,6 +38,7 @@ typedef struct peer {
 	bool removed;
 	int refs; /* list + live connection + retry timer */
 	node_conn_t *conn;
+	node_repl_link_t *link; /* replication state of conn (native) */
 	bool inbound;
 	uv_timer_t retry;
 	bool retry_pending;
@@ -56,6 +58,7 @@ struct node_daemon {
 	node_net_t *net;
 	node_ctl_t *ctl;
 	store_t *store;
+	node_repl_t *repl;
 	uv_signal_t sig[3];
 	int nsig;
 	peer_t *peers;
@@ -188,10 +191,12 @@ static int on_established(node_conn_t *c, const char *name, void *arg)
 {
 	peer_t *p = arg;
 
-	(void)c;
 	(void)name;
 	p->connects++;
 	p->up_since_ms = uv_now(p->d->loop);
+	/* NULL when native replication is disabled (status says why) */
+	if (p->mode == NODE_PEER_NATIVE && p->d->repl != NULL)
+		p->link = node_repl_link_up(p->d->repl, c, p->name);
 	return KS_EOK;
 }
 
@@ -202,10 +207,13 @@ static int accept_established(node_daemon_t *d, node_conn_t *c,
 
 	if (p == NULL || p->removed || p->mode != NODE_PEER_NATIVE)
 		return KS_EPEERNAME;
-	if (p->conn != NULL && p->conn != c)
+	if (p->conn != NULL && p->conn != c) {
+		node_repl_link_down(p->link, KS_EOK, NULL);
+		p->link = NULL;
 		node_conn_close(
 			p->conn, KS_EOK,
 			"replaced by a new connection from the same peer");
+	}
 	if (p->retry_pending) {
 		uv_timer_stop(&p->retry);
 		p->retry_pending = false;
@@ -221,20 +229,21 @@ static int on_frame(node_conn_t *c, ks_view_t frame, void *arg)
 {
 	peer_t *p = arg;
 	proto_msg_t m;
-	int ret = proto_msg_decode(frame, &m);
+	int ret;
 
-	(void)c;
+	if (p != NULL)
+		p->frames_in++;
+	if (p != NULL && p->conn == c && p->link != NULL)
+		return node_repl_link_frame(p->link, frame);
+	ret = proto_msg_decode(frame, &m);
 	if (ret != KS_EOK) {
 		ks_log_notice(NET, "'%s': malformed message (%s)",
 			      p ? p->name : "?", ks_strerror(ret));
 		return ret;
 	}
-	if (p != NULL)
-		p->frames_in++;
-	ks_log_debug(
-		REPL,
-		"'%s': message type %u ignored (replication is not available yet)",
-		p ? p->name : "?", m.type);
+	ks_log_debug(REPL,
+		     "'%s': message type %u ignored (no replication link)",
+		     p ? p->name : "?", m.type);
 	return KS_EOK;
 }
 
@@ -251,6 +260,8 @@ static void on_closed(node_conn_t *c, int err, const char *reason, void *arg)
 		p->last_error_at = time(NULL);
 	}
 	if (p->conn == c) {
+		node_repl_link_down(p->link, err, reason);
+		p->link = NULL;
 		/*
 		 * The back-off starts over only after a link that lasted: with
 		 * TLS 1.3 a client sees its handshake complete before the
@@ -270,9 +281,18 @@ static void on_closed(node_conn_t *c, int err, const char *reason, void *arg)
 /* net's established callback: dialled links carry their peer already. */
 static int net_established(node_conn_t *c, const char *name, void *arg);
 
+static void on_writable(node_conn_t *c, void *arg)
+{
+	peer_t *p = arg;
+
+	if (p != NULL && p->conn == c)
+		node_repl_link_writable(p->link);
+}
+
 static const node_conn_cbs_t conn_cbs = {
 	.established = net_established,
 	.frame = on_frame,
+	.writable = on_writable,
 	.closed = on_closed,
 };
 
@@ -389,6 +409,11 @@ static int ctl_handler(const char *req, ks_buf_t *out, void *arg)
 		return node_daemon_status(d, false, out);
 	if (strcmp(req, "status json") == 0)
 		return node_daemon_status(d, true, out);
+	if (d->repl != NULL) {
+		int ret = node_repl_ctl(d->repl, req, out);
+		if (ret != KS_ENOTSUP)
+			return ret;
+	}
 	ks_log_notice(CTL, "unknown control request '%.40s'", req);
 	return KS_ENOTSUP;
 }
@@ -501,6 +526,14 @@ int node_daemon_start(node_daemon_t *d)
 			   ks_strerror(ret));
 		return ret;
 	}
+	/* Replication: keys, KDB, first scan (primary), hook socket. */
+	ret = node_repl_new(d->loop, c, d->store, &d->repl);
+	if (ret != KS_EOK)
+		return ret;
+	d->closing++; /* the engine, until its done callback */
+	ret = node_repl_start(d->repl);
+	if (ret != KS_EOK)
+		return ret;
 	ret = node_net_new(d->loop, d->tls, &o, &conn_cbs, &d->net);
 	if (ret != KS_EOK)
 		return ret;
@@ -602,6 +635,7 @@ static int reload(node_daemon_t *d, char *err, size_t errlen)
 	d->tls = tls;
 	node_conf_free(d->conf);
 	d->conf = nc;
+	node_repl_reconfigure(d->repl, nc);
 	ks_log_set_level_all(nc->log_level);
 	return sync_peers(d);
 fail:
@@ -651,6 +685,8 @@ void node_daemon_stop(node_daemon_t *d)
 		p = next;
 	}
 	d->peers = NULL;
+	if (d->repl != NULL)
+		node_repl_stop(d->repl, component_closed, d);
 	if (d->ctl != NULL)
 		node_ctl_close(d->ctl, component_closed, d);
 	if (d->net != NULL)
@@ -669,6 +705,7 @@ void node_daemon_free(node_daemon_t *d)
 {
 	if (d == NULL)
 		return;
+	node_repl_free(d->repl);
 	store_close(d->store);
 	if (d->pid_fd >= 0)
 		close(d->pid_fd);
@@ -772,6 +809,8 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 			ret |= json_str(out, d->reload_error);
 		else
 			ret |= appendf(out, "null");
+		if (d->repl != NULL)
+			ret |= node_repl_status(d->repl, true, out);
 		ret |= appendf(out, ",\"peers\":[");
 		for (peer_t *p = d->peers; p != NULL; p = p->next) {
 			uint64_t in = p->bytes_in, outb = p->bytes_out;
@@ -808,6 +847,9 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 				ret |= json_str(out, p->last_error);
 			else
 				ret |= appendf(out, "null");
+			if (d->repl != NULL)
+				ret |= node_repl_peer_status(d->repl, p->name,
+							     true, out);
 			ret |= appendf(out, "}");
 		}
 		ret |= appendf(out, "]}\n");
@@ -841,6 +883,8 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 			hist, (unsigned long long)meta.last_seq, applied,
 			(unsigned long long)meta.applied_seq,
 			(unsigned long long)meta.record_count);
+	if (d->repl != NULL)
+		ret |= node_repl_status(d->repl, false, out);
 	ret |= appendf(out, "peers:     %s\n", d->peers ? "" : "(none)");
 	for (peer_t *p = d->peers; p != NULL; p = p->next) {
 		uint64_t in = p->bytes_in, outb = p->bytes_out;
@@ -865,6 +909,9 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 			(unsigned long long)in, (unsigned long long)outb,
 			(unsigned long long)p->connects,
 			p->last_error[0] ? p->last_error : "none");
+		if (d->repl != NULL)
+			ret |= node_repl_peer_status(d->repl, p->name, false,
+						     out);
 	}
 	return ret ? KS_ENOMEM : KS_EOK;
 }

@@ -1,0 +1,348 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# pair.sh: a primary and a replica KDC with kdcsync, on loopback, in one
+# directory.  For tests, the demo and benchmarks; NOT a production setup.
+#
+#   deploy/pair.sh up DIR [-n COUNT] [--replicate-lockout] [--scan-interval D]
+#       Makes, in DIR (created; must not hold a running pair):
+#         DIR/primary/  realm REALM (krb5.conf, kdc.conf with the kadm5_hook
+#                       plugin, DB, stash), krb5kdc, kdcsyncd (role primary)
+#         DIR/replica/  the same realm name and master key, krb5kdc serving,
+#                       kdcsyncd (role replica) dialling the primary
+#         DIR/pki/      a fresh test CA, node certificates, signing key pair
+#         DIR/env       shell assignments (source it): REALM,
+#                       PRIMARY_KRB5_CONFIG PRIMARY_KDC_PROFILE
+#                       PRIMARY_KDC_PORT PRIMARY_NODE_CONF, the same four
+#                       REPLICA_*, PRIMARY_DIR REPLICA_DIR, KDCSYNC KDCSYNCD
+#         DIR/pids      what was started: "name pid" per line
+#       -n COUNT preloads COUNT extra principals (user00001 ...) on the
+#       primary before its node starts (fast: one kdb5_util load).
+#       Returns when the replica follows the primary (initial sync done).
+#   deploy/pair.sh down DIR
+#       Stops exactly what DIR/pids lists, by pid (TERM, then KILL after
+#       10 s), and removes DIR/pids.  DIR itself is kept.
+#   deploy/pair.sh node-stop DIR primary|replica [SIGNAL]
+#   deploy/pair.sh node-start DIR primary|replica
+#       Stop (default TERM; KILL for crash tests) / start one kdcsyncd.
+#   deploy/pair.sh wait DIR [SECONDS]
+#       Wait until the replica streams and has applied the primary's last
+#       seq (default 60 s).
+#
+# Binaries: $KS_BUILD_DIR (a build tree) if set, else build/ under the
+# checkout holding this script; if that has no node/kdcsyncd it is
+# configured and built there (cmake + ninja, -j2).  The kadm5_hook module is
+# KS_BUILD_DIR/bridge/hook/kdcsync_hook.so.
+# Needs: krb5-kdc krb5-admin-server krb5-user openssl python3 (deploy/deps.sh).
+# Loopback only; no system file (/etc/krb5.conf, /var/lib/krb5kdc) is read
+# or written: KRB5_CONFIG/KRB5_KDC_PROFILE point into DIR.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
+
+die() {
+	echo "pair.sh: $*" >&2
+	exit 1
+}
+
+find_build() {
+	BUILD=${KS_BUILD_DIR:-$SRC/build}
+	if [ ! -x "$BUILD/node/kdcsyncd" ] ||
+		[ ! -f "$BUILD/bridge/hook/kdcsync_hook.so" ]; then
+		[ -n "${KS_BUILD_DIR:-}" ] && die "no kdcsyncd/hook in KS_BUILD_DIR=$BUILD"
+		echo "pair.sh: building kdcsync in $BUILD" >&2
+		cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+			-DKS_BUILD_TESTS=OFF -DKS_BUILD_BENCH=OFF >"$BUILD.log" 2>&1 ||
+			{ cat "$BUILD.log" >&2; die "cmake failed"; }
+		ninja -C "$BUILD" -j2 >>"$BUILD.log" 2>&1 ||
+			{ tail -n 30 "$BUILD.log" >&2; die "build failed"; }
+	fi
+	KDCSYNCD=$BUILD/node/kdcsyncd
+	KDCSYNC=$BUILD/node/kdcsync
+	HOOK=$BUILD/bridge/hook/kdcsync_hook.so
+}
+
+free_port() {
+	python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# realm DIR PORT [HOOK]: krb5.conf + kdc.conf + DB.
+make_realm() {
+	local d=$1 port=$2 hook=${3:-}
+	mkdir -p "$d"
+	cat >"$d/krb5.conf" <<EOF
+[libdefaults]
+	default_realm = $REALM
+	dns_lookup_kdc = false
+	dns_lookup_realm = false
+	rdns = false
+	dns_canonicalize_hostname = false
+	udp_preference_limit = 1
+[realms]
+	$REALM = {
+		kdc = 127.0.0.1:$port
+	}
+EOF
+	cat >"$d/kdc.conf" <<EOF
+[kdcdefaults]
+	kdc_listen = 127.0.0.1:$port
+	kdc_tcp_listen = 127.0.0.1:$port
+[realms]
+	$REALM = {
+		database_name = $d/principal
+		key_stash_file = $d/stash
+		acl_file = $d/kadm5.acl
+		kdc_listen = 127.0.0.1:$port
+		kdc_tcp_listen = 127.0.0.1:$port
+		master_key_type = aes256-cts-hmac-sha1-96
+		supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
+		default_principal_flags = +preauth
+		max_life = 10h
+		max_renewable_life = 7d
+	}
+[logging]
+	kdc = FILE:$d/kdc.log
+	admin_server = FILE:$d/kadmin.log
+	default = FILE:$d/krb5lib.log
+EOF
+	if [ -n "$hook" ]; then
+		cat >>"$d/kdc.conf" <<EOF
+[plugins]
+	kadm5_hook = {
+		module = kdcsync:$hook
+	}
+[kdcsync]
+	hook_socket = $d/node/hook.sock
+EOF
+	fi
+	: >"$d/kadm5.acl"
+	KRB5_CONFIG=$d/krb5.conf KRB5_KDC_PROFILE=$d/kdc.conf \
+		kdb5_util -r "$REALM" create -s -P "$MASTER_PW" >"$d/create.log" 2>&1 ||
+		{ cat "$d/create.log" >&2; die "kdb5_util create failed in $d"; }
+}
+
+# preload DIR COUNT: COUNT principals sharing one random key, one load.
+preload() {
+	local d=$1 n=$2
+	[ "$n" -gt 0 ] || return 0
+	(
+		export KRB5_CONFIG=$d/krb5.conf KRB5_KDC_PROFILE=$d/kdc.conf
+		kadmin.local -r "$REALM" -q "addprinc -randkey pair-template" >/dev/null 2>&1
+		kdb5_util -r "$REALM" dump "$d/tmpl.dump"
+		awk -F'\t' -v OFS='\t' -v n="$n" -v realm="$REALM" '
+			NR == 1 { print; next }
+			$1 == "princ" && $7 == "pair-template@" realm {
+				for (i = 1; i <= n; i++) {
+					$7 = sprintf("user%05d@%s", i, realm)
+					$3 = length($7)
+					print
+				}
+			}' "$d/tmpl.dump" >"$d/bulk.dump"
+		kdb5_util -r "$REALM" load -update "$d/bulk.dump"
+		kadmin.local -r "$REALM" -q "delprinc -force pair-template" >/dev/null 2>&1
+		rm -f "$d/tmpl.dump" "$d/tmpl.dump.dump_ok" "$d/bulk.dump"
+	) || die "preloading $n principals failed"
+}
+
+start_kdc() {
+	local d=$1 name=$2 port=$3 i
+	(export KRB5_CONFIG=$d/krb5.conf KRB5_KDC_PROFILE=$d/kdc.conf \
+		KRB5RCACHEDIR=$d && exec krb5kdc -n -r "$REALM" >>"$d/kdc.out" 2>&1) &
+	echo "$name $!" >>"$DIR/pids"
+	for i in $(seq 1 200); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	die "krb5kdc ($name) did not start; see $d/kdc.out"
+}
+
+start_node() {
+	local role=$1 d=$DIR/$1
+	(export KRB5_CONFIG=$d/krb5.conf KRB5_KDC_PROFILE=$d/kdc.conf &&
+		exec "$KDCSYNCD" -c "$d/node.conf" -f >>"$d/node.log" 2>&1) &
+	local pid=$!
+	sed -i "/^node-$role /d" "$DIR/pids"
+	echo "node-$role $pid" >>"$DIR/pids"
+}
+
+node_conf() {
+	local role=$1 d=$DIR/$1
+	mkdir -p "$d/node"
+	chmod 700 "$d/node"
+	{
+		echo "[node]"
+		echo "	name = $role"
+		echo "	role = $role"
+		echo "	state_dir = $d/node"
+		echo "	kdc_profile = $d/kdc.conf"
+		echo "	replicate_lockout = $LOCKOUT"
+		echo "	reconnect_min = 100ms"
+		echo "	reconnect_max = 2s"
+		if [ "$role" = primary ]; then
+			echo "	listen = 127.0.0.1:$NODE_PORT"
+			echo "	signing_key = $DIR/pki/signing.key"
+			echo "	scan_interval = $SCAN"
+		else
+			echo "	primary = primary"
+			echo "	trusted_keys = $DIR/pki/signing.pub"
+		fi
+		echo "[tls]"
+		echo "	ca = $DIR/pki/ca.crt"
+		echo "	cert = $DIR/pki/$role.crt"
+		echo "	key = $DIR/pki/$role.key"
+		echo "	keepalive_interval = 2s"
+		echo "	idle_timeout = 10s"
+		echo "[peers]"
+		if [ "$role" = primary ]; then
+			echo "	replica = {"
+			echo "		mode = native"
+			echo "	}"
+		else
+			echo "	primary = {"
+			echo "		address = 127.0.0.1:$NODE_PORT"
+			echo "		mode = native"
+			echo "	}"
+		fi
+	} >"$d/node.conf"
+}
+
+# in_sync: the replica streams and has applied what the primary has.
+in_sync() {
+	local p r pl ra
+	p=$("$KDCSYNC" -c "$DIR/primary/node.conf" status --json 2>/dev/null) || return 1
+	r=$("$KDCSYNC" -c "$DIR/replica/node.conf" status --json 2>/dev/null) || return 1
+	grep -q '"repl":{"state":"stream"' <<<"$r" || return 1
+	pl=$(sed -n 's/.*"last_seq":\([0-9]*\).*/\1/p' <<<"$p")
+	ra=$(sed -n 's/.*"applied_seq":\([0-9]*\).*/\1/p' <<<"$r")
+	[ -n "$pl" ] && [ "$pl" = "$ra" ]
+}
+
+wait_sync() {
+	local secs=${1:-60} deadline
+	deadline=$((SECONDS + secs))
+	until in_sync; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+
+load_env() {
+	[ -f "$DIR/env" ] || die "$DIR/env not found: no pair there"
+	# shellcheck disable=SC1091
+	. "$DIR/env"
+}
+
+cmd_up() {
+	local count=0
+	LOCKOUT=false
+	SCAN=60s
+	while [ $# -gt 0 ]; do
+		case $1 in
+		-n) count=$2; shift 2 ;;
+		--replicate-lockout) LOCKOUT=true; shift ;;
+		--scan-interval) SCAN=$2; shift 2 ;;
+		*) die "unknown option '$1'" ;;
+		esac
+	done
+	mkdir -p "$DIR"
+	DIR=$(cd "$DIR" && pwd)
+	[ ! -s "$DIR/pids" ] || die "$DIR/pids exists: run 'pair.sh down $DIR' first"
+	find_build
+	REALM=${PAIR_REALM:-PAIR.TEST}
+	: >"$DIR/pids"
+	local pport rport
+	pport=$(free_port)
+	rport=$(free_port)
+	while [ "$rport" = "$pport" ]; do rport=$(free_port); done
+	NODE_PORT=$(free_port)
+	rm -rf "$DIR/pki" "$DIR/primary" "$DIR/replica"
+	"$SRC/deploy/make-certs.sh" "$DIR/pki" primary replica >/dev/null
+	"$KDCSYNC" keygen -o "$DIR/pki/signing" >/dev/null
+	make_realm "$DIR/primary" "$pport" "$HOOK"
+	make_realm "$DIR/replica" "$rport"
+	preload "$DIR/primary" "$count"
+	node_conf primary
+	node_conf replica
+	cat >"$DIR/env" <<EOF
+REALM=$REALM
+PRIMARY_DIR=$DIR/primary
+PRIMARY_KRB5_CONFIG=$DIR/primary/krb5.conf
+PRIMARY_KDC_PROFILE=$DIR/primary/kdc.conf
+PRIMARY_KDC_PORT=$pport
+PRIMARY_NODE_CONF=$DIR/primary/node.conf
+REPLICA_DIR=$DIR/replica
+REPLICA_KRB5_CONFIG=$DIR/replica/krb5.conf
+REPLICA_KDC_PROFILE=$DIR/replica/kdc.conf
+REPLICA_KDC_PORT=$rport
+REPLICA_NODE_CONF=$DIR/replica/node.conf
+NODE_PORT=$NODE_PORT
+KDCSYNC=$KDCSYNC
+KDCSYNCD=$KDCSYNCD
+EOF
+	start_kdc "$DIR/primary" kdc-primary "$pport"
+	start_kdc "$DIR/replica" kdc-replica "$rport"
+	start_node primary
+	start_node replica
+	if ! wait_sync "${PAIR_TIMEOUT:-120}"; then
+		tail -n 20 "$DIR/primary/node.log" "$DIR/replica/node.log" >&2
+		die "the replica did not catch up (pair left running; 'pair.sh down $DIR')"
+	fi
+	echo "pair up in $DIR (realm $REALM; primary KDC 127.0.0.1:$pport, replica KDC 127.0.0.1:$rport); source $DIR/env"
+}
+
+stop_pid() {
+	local pid=$1 sig=${2:-TERM} i
+	kill -"$sig" "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 200); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+cmd_down() {
+	[ -f "$DIR/pids" ] || return 0
+	local name pid
+	# nodes first, then the KDCs
+	while read -r name pid; do
+		case $name in node-*) stop_pid "$pid" ;; esac
+	done <"$DIR/pids"
+	while read -r name pid; do
+		case $name in node-*) ;; *) stop_pid "$pid" ;; esac
+	done <"$DIR/pids"
+	rm -f "$DIR/pids"
+}
+
+cmd_node_stop() {
+	local role=$1 sig=${2:-TERM} pid
+	pid=$(sed -n "s/^node-$role //p" "$DIR/pids")
+	[ -n "$pid" ] || die "no node-$role in $DIR/pids"
+	stop_pid "$pid" "$sig"
+	sed -i "/^node-$role /d" "$DIR/pids"
+}
+
+[ $# -ge 2 ] || die "usage: pair.sh up|down|wait|node-stop|node-start DIR [options]"
+CMD=$1
+DIR=$2
+shift 2
+[ "$CMD" = up ] || [ ! -d "$DIR" ] || DIR=$(cd "$DIR" && pwd)
+case $CMD in
+up) cmd_up "$@" ;;
+down) cmd_down ;;
+wait)
+	load_env
+	find_build
+	wait_sync "${1:-60}" || die "replica not in sync after ${1:-60} s"
+	;;
+node-stop) cmd_node_stop "$@" ;;
+node-start)
+	load_env
+	find_build
+	start_node "$1"
+	;;
+*) die "unknown command '$CMD'" ;;
+esac

@@ -1,0 +1,1489 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Native replication: the actions of the state machine (sm.h) performed
+ * against the store, the KDB (bridge), the keys and the links (repl.h).
+ */
+#include "node/repl/repl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "bridge/bridge.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/time.h"
+#include "node/repl/sm.h"
+#include "proto/batch.h"
+#include "proto/msg.h"
+#include "proto/sign.h"
+#include "proto/snap.h"
+
+#define TICK_MS		  1000u
+#define TRIM_EVERY_TICKS  10u
+#define BATCH_MAX_OPS	  5000u	     /* per batch we build */
+#define BATCH_MAX_RAW	  (4u << 20) /* raw bytes per batch we build */
+#define CACHE_SLOTS	  64u	     /* shared signed batch frames */
+#define SNAP_FLUSH	  (1u << 20) /* hand snapshot frames over */
+#define HOOK_MAX_DGRAM	  4096u
+#define HOOK_MAX_PER_WAKE 10000u
+
+/* Per configured peer, surviving its links: for status. */
+typedef struct repl_peer {
+	struct repl_peer *next;
+	char *name;
+	node_repl_link_t *link; /* current link, NULL if none */
+	uint64_t acked;		/* primary: peer's acked seq */
+	bool have_ack;
+	uint64_t full_transfers, incremental_sessions;
+	uint64_t batches, ops;	 /* sent (primary) or applied (replica) */
+	uint64_t last_commit_us; /* replica: commit time of the last batch */
+	uint64_t last_apply_us;	 /* replica: when it was applied */
+	uint64_t peer_last_seq;	 /* replica: the primary's last seq known */
+	char last_error[200];
+	char last_session[160]; /* "incremental from 5", "full snapshot ..." */
+} repl_peer_t;
+
+/* One signed BATCH frame, shared by every link that needs it. */
+typedef struct cached_batch {
+	uint64_t first, last;
+	ks_buf_t frame;
+} cached_batch_t;
+
+struct node_repl {
+	uv_loop_t *loop;
+	store_t *store;
+	bridge_t *bridge;
+	proto_key_t *key;     /* primary: signing key */
+	proto_trust_t *trust; /* replica: trusted keys */
+	int role;
+	char *name, *state_dir, *kdc_profile, *signing_key;
+	node_strlist_t trusted;
+	bool replicate_lockout;
+	uint64_t scan_interval_ms;
+	uv_timer_t tick, scan;
+	uv_poll_t hook;
+	int hook_fd;
+	char hook_path[600];
+	bool started, stopping;
+	char disabled[300]; /* why replication is off, "" when on */
+	int closing;
+	void (*done)(void *);
+	void *done_arg;
+	unsigned ticks;
+	repl_peer_t *peers;
+	cached_batch_t cache[CACHE_SLOTS];
+	unsigned cache_next;
+	uint8_t cache_history[16];
+	/* capture statistics */
+	uint64_t scans, hook_msgs, hook_changes, last_scan_ms;
+	uint64_t last_scan_us;
+};
+
+struct node_repl_link {
+	node_repl_t *r;
+	node_conn_t *conn;
+	repl_peer_t *peer;
+	repl_sm_t sm;
+	bridge_load_t *load; /* replica: side KDB during a snapshot */
+	uint64_t snap_records;
+	uint64_t t_session_us;
+	ks_buf_t out; /* scratch for encoding */
+};
+
+/* --- helpers ------------------------------------------------------------- */
+
+static int appendf(ks_buf_t *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int appendf(ks_buf_t *b, const char *fmt, ...)
+{
+	va_list ap;
+	char tmp[1024];
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return KS_EINVAL;
+	return ks_buf_append(
+		b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* A JSON string literal (quotes included). */
+static int json_str(ks_buf_t *b, const char *s)
+{
+	int ret = ks_buf_append_u8(b, '"');
+	for (; ret == KS_EOK && s != NULL && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			ret = appendf(b, "\\%c", ch);
+		else if (ch < 0x20)
+			ret = appendf(b, "\\u%04x", ch);
+		else
+			ret = ks_buf_append_u8(b, ch);
+	}
+	return ret == KS_EOK ? ks_buf_append_u8(b, '"') : ret;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static repl_peer_t *peer_get(node_repl_t *r, const char *name)
+{
+	repl_peer_t *p;
+
+	for (p = r->peers; p != NULL; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->name = strdup(name)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	p->next = r->peers;
+	r->peers = p;
+	return p;
+}
+
+static int read_meta(node_repl_t *r, store_meta_t *m)
+{
+	store_txn_t *t = NULL;
+	int ret = store_read_begin(r->store, &t);
+
+	if (ret != KS_EOK)
+		return ret;
+	ret = store_meta_get(t, m);
+	store_read_end(t);
+	return ret;
+}
+
+static void window_of(const store_meta_t *m, repl_sm_window_t *w)
+{
+	memcpy(w->history, m->history, 16);
+	w->last_seq = m->last_seq;
+	w->oldest_seq = m->oldest_seq;
+	memcpy(w->prev_history, m->prev_history, 16);
+	w->prev_last_seq = m->prev_last_seq;
+}
+
+/* --- sending --------------------------------------------------------------- */
+
+static int send_msg(node_repl_link_t *l, const proto_msg_t *m)
+{
+	int ret;
+
+	ks_buf_reset(&l->out);
+	ret = proto_msg_encode(m, &l->out);
+	if (ret == KS_EOK)
+		ret = node_conn_send(l->conn, l->out.data, l->out.len);
+	return ret;
+}
+
+static int send_hello(node_repl_link_t *l)
+{
+	node_repl_t *r = l->r;
+	store_meta_t m;
+	proto_msg_t msg = { .type = PROTO_MSG_HELLO };
+	int ret = read_meta(r, &m);
+
+	if (ret != KS_EOK)
+		return ret;
+	msg.u.hello = (proto_hello_t){
+		.version_min = PROTO_VERSION_MIN,
+		.version_max = PROTO_VERSION_MAX,
+		.role = (uint8_t)r->role,
+		.caps = PROTO_CAP_ZSTD,
+		.name = { (const uint8_t *)r->name, strlen(r->name) },
+	};
+	if (r->role == REPL_ROLE_PRIMARY) {
+		memcpy(msg.u.hello.history, m.history, 16);
+		msg.u.hello.seq = m.last_seq;
+	} else {
+		memcpy(msg.u.hello.history, m.applied_history, 16);
+		msg.u.hello.seq = m.applied_seq;
+	}
+	return send_msg(l, &msg);
+}
+
+static void cache_clear(node_repl_t *r)
+{
+	for (unsigned i = 0; i < CACHE_SLOTS; i++) {
+		ks_buf_free(&r->cache[i].frame);
+		r->cache[i].first = r->cache[i].last = 0;
+	}
+}
+
+typedef struct collect {
+	proto_op_t *ops;
+	size_t n, cap;
+	size_t raw;
+	uint64_t last_seq, commit_us;
+	ks_buf_t
+		keep; /* copies of keys/values (the txn ends before encoding) */
+	size_t *offs; /* per op: key off, key len, val off, val len */
+} collect_t;
+
+static int collect_cb(const store_log_entry_t *e, void *arg)
+{
+	collect_t *c = arg;
+
+	if (c->n >= BATCH_MAX_OPS || (c->n > 0 && c->raw >= BATCH_MAX_RAW))
+		return 1;
+	if (c->n == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 64;
+		proto_op_t *o = realloc(c->ops, nc * sizeof(*o));
+		size_t *f;
+		if (o == NULL)
+			return KS_ENOMEM;
+		c->ops = o;
+		f = realloc(c->offs, nc * 4 * sizeof(*f));
+		if (f == NULL)
+			return KS_ENOMEM;
+		c->offs = f;
+		c->cap = nc;
+	}
+	size_t *f = &c->offs[c->n * 4];
+	f[0] = c->keep.len;
+	f[1] = e->key.len;
+	if (ks_buf_append(&c->keep, e->key.ptr, e->key.len) != KS_EOK)
+		return KS_ENOMEM;
+	f[2] = c->keep.len;
+	f[3] = e->op == STORE_PUT ? e->value.len : 0;
+	if (f[3] && ks_buf_append(&c->keep, e->value.ptr, f[3]) != KS_EOK)
+		return KS_ENOMEM;
+	c->ops[c->n].type = e->op == STORE_PUT ? PROTO_OP_PUT : PROTO_OP_DEL;
+	c->n++;
+	c->raw += 7 + e->key.len + f[3];
+	c->last_seq = e->seq;
+	c->commit_us = e->commit_time_us;
+	return 0;
+}
+
+/*
+ * The signed BATCH frame starting at \p from: from the cache, or built from
+ * the log (and cached).  *out borrows the cache slot until the next call.
+ */
+static int batch_frame(node_repl_t *r, uint64_t from,
+		       const cached_batch_t **out)
+{
+	store_meta_t m;
+	store_txn_t *t = NULL;
+	collect_t c = { 0 };
+	proto_batch_hdr_t h = { .kind = PROTO_BLOB_BATCH };
+	ks_buf_t blob = KS_BUF_INIT;
+	proto_msg_t msg = { .type = PROTO_MSG_BATCH };
+	cached_batch_t *slot;
+	int ret;
+
+	for (unsigned i = 0; i < CACHE_SLOTS; i++)
+		if (r->cache[i].frame.len && r->cache[i].first == from) {
+			*out = &r->cache[i];
+			return KS_EOK;
+		}
+	ret = store_read_begin(r->store, &t);
+	if (ret != KS_EOK)
+		return ret;
+	ret = store_meta_get(t, &m);
+	if (ret == KS_EOK) {
+		ret = store_log_foreach(t, from, collect_cb, &c);
+		if (ret == 1)
+			ret = KS_EOK;
+	}
+	store_read_end(t);
+	if (ret != KS_EOK)
+		goto out;
+	if (c.n == 0) {
+		ret = KS_ENOENT;
+		goto out;
+	}
+	if (memcmp(r->cache_history, m.history, 16) != 0) {
+		cache_clear(r);
+		memcpy(r->cache_history, m.history, 16);
+	}
+	for (size_t i = 0; i < c.n; i++) {
+		size_t *f = &c.offs[i * 4];
+		c.ops[i].key = (ks_view_t){ c.keep.data + f[0], f[1] };
+		c.ops[i].value = (ks_view_t){ c.keep.data + f[2], f[3] };
+	}
+	memcpy(h.history, m.history, 16);
+	h.first_seq = from;
+	h.last_seq = c.last_seq;
+	h.commit_time_us = c.commit_us;
+	ret = proto_batch_encode(&h, c.ops, c.n, r->key, 0, &blob);
+	if (ret != KS_EOK)
+		goto out;
+	slot = &r->cache[r->cache_next++ % CACHE_SLOTS];
+	ks_buf_reset(&slot->frame);
+	slot->first = slot->last = 0;
+	msg.u.blob = ks_buf_view(&blob);
+	ret = proto_msg_encode(&msg, &slot->frame);
+	if (ret != KS_EOK)
+		goto out;
+	slot->first = from;
+	slot->last = c.last_seq;
+	*out = slot;
+out:
+	ks_buf_free(&blob);
+	ks_buf_free(&c.keep);
+	free(c.ops);
+	free(c.offs);
+	return ret;
+}
+
+static void do_action(node_repl_link_t *l, repl_sm_action_t *act,
+		      const proto_msg_t *msg, ks_view_t blob);
+
+static void feed(node_repl_link_t *l, const repl_sm_event_t *ev)
+{
+	repl_sm_action_t act;
+
+	repl_sm_step(&l->sm, ev, &act);
+	do_action(l, &act, ev->msg, (ks_view_t){ 0 });
+}
+
+static void local_error(node_repl_link_t *l, int code)
+{
+	repl_sm_event_t ev = { .type = REPL_EV_LOCAL_ERROR,
+			       .code = code,
+			       .now_ms = uv_now(l->r->loop) };
+	feed(l, &ev);
+}
+
+/* Primary: queue batches from \p from while the link takes them. */
+static void send_from(node_repl_link_t *l, uint64_t from)
+{
+	node_repl_t *r = l->r;
+	const cached_batch_t *b = NULL;
+	int ret;
+
+	while (!node_conn_congested(l->conn)) {
+		ret = batch_frame(r, from, &b);
+		if (ret == KS_ENOENT)
+			return; /* nothing more */
+		if (ret != KS_EOK) {
+			ks_log_err(REPL,
+				   "'%s': cannot build the batch from %" PRIu64
+				   " (%s)",
+				   l->peer->name, from, ks_strerror(ret));
+			local_error(l, ret);
+			return;
+		}
+		ret = node_conn_send(l->conn, b->frame.data, b->frame.len);
+		if (ret != KS_EOK) {
+			local_error(l, ret);
+			return;
+		}
+		l->peer->batches++;
+		l->peer->ops += b->last - b->first + 1;
+		repl_sm_event_t ev = { .type = REPL_EV_SENT,
+				       .seq = b->last,
+				       .now_ms = uv_now(r->loop) };
+		repl_sm_action_t act;
+		repl_sm_step(&l->sm, &ev, &act);
+		from = b->last + 1;
+	}
+}
+
+/* Primary: tell one streaming link that the log grew. */
+static void link_log_grew(node_repl_link_t *l)
+{
+	store_meta_t m;
+	repl_sm_window_t w;
+
+	if (l->sm.state != REPL_ST_STREAM)
+		return;
+	if (read_meta(l->r, &m) != KS_EOK)
+		return;
+	window_of(&m, &w);
+	repl_sm_event_t ev = { .type = REPL_EV_LOG_GREW,
+			       .window = &w,
+			       .congested = node_conn_congested(l->conn),
+			       .now_ms = uv_now(l->r->loop) };
+	feed(l, &ev);
+}
+
+static void all_log_grew(node_repl_t *r)
+{
+	for (repl_peer_t *p = r->peers; p != NULL; p = p->next)
+		if (p->link != NULL)
+			link_log_grew(p->link);
+}
+
+typedef struct snap_ctx {
+	proto_snap_tx_t tx;
+	ks_buf_t *buf;
+	node_conn_t *conn;
+	int err;
+} snap_ctx_t;
+
+static int snap_cb(ks_view_t key, ks_view_t value, void *arg)
+{
+	snap_ctx_t *s = arg;
+	int ret = proto_snap_tx_add(&s->tx, key, value, s->buf);
+
+	if (ret == KS_EOK && s->buf->len >= SNAP_FLUSH) {
+		ret = node_conn_send(s->conn, s->buf->data, s->buf->len);
+		ks_buf_reset(s->buf);
+	}
+	if (ret != KS_EOK) {
+		s->err = ret;
+		return 1;
+	}
+	return 0;
+}
+
+/* Primary: ANSWER(SNAPSHOT) and the whole snapshot at (history, seq). */
+static int send_snapshot(node_repl_link_t *l, const uint8_t history[16],
+			 uint64_t seq)
+{
+	node_repl_t *r = l->r;
+	store_txn_t *t = NULL;
+	store_meta_t m;
+	proto_msg_t msg = { .type = PROTO_MSG_ANSWER };
+	ks_buf_t buf = KS_BUF_INIT;
+	snap_ctx_t s = { .buf = &buf, .conn = l->conn };
+	uint64_t t0 = ks_mono_ns();
+	int ret;
+
+	msg.u.answer = (proto_answer_t){ .version = l->sm.version,
+					 .mode = PROTO_ANSWER_SNAPSHOT };
+	memcpy(msg.u.answer.history, history, 16);
+	ret = send_msg(l, &msg);
+	if (ret != KS_EOK)
+		return ret;
+	ret = store_read_begin(r->store, &t);
+	if (ret != KS_EOK)
+		return ret;
+	ret = store_meta_get(t, &m);
+	if (ret == KS_EOK &&
+	    (memcmp(m.history, history, 16) != 0 || m.last_seq != seq))
+		ret = KS_ESTATE; /* cannot happen on one thread; be sure */
+	if (ret == KS_EOK)
+		ret = proto_snap_tx_init(&s.tx, m.history, m.last_seq,
+					 m.record_count, ks_real_us(), r->key,
+					 &buf);
+	if (ret == KS_EOK) {
+		ret = store_records_foreach(t, (ks_view_t){ 0 }, snap_cb, &s);
+		if (ret == 1 || s.err)
+			ret = s.err ? s.err : KS_EINTERNAL;
+	}
+	if (ret == KS_EOK)
+		ret = proto_snap_tx_finish(&s.tx, m.digest, &buf);
+	store_read_end(t);
+	if (ret == KS_EOK && buf.len)
+		ret = node_conn_send(l->conn, buf.data, buf.len);
+	proto_snap_tx_deinit(&s.tx);
+	ks_buf_free(&buf);
+	if (ret == KS_EOK) {
+		l->peer->full_transfers++;
+		snprintf(l->peer->last_session, sizeof(l->peer->last_session),
+			 "full snapshot at seq %" PRIu64 " (%" PRIu64
+			 " records, built in %" PRIu64 " ms)",
+			 seq, m.record_count, (ks_mono_ns() - t0) / 1000000);
+		ks_log_notice(REPL,
+			      "'%s': full snapshot sent at seq %" PRIu64
+			      " (%" PRIu64 " records)",
+			      l->peer->name, seq, m.record_count);
+	}
+	return ret;
+}
+
+/* --- replica actions ------------------------------------------------------- */
+
+static int to_changes(const proto_batch_t *b, store_change_t **out)
+{
+	store_change_t *ch =
+		calloc(b->hdr.op_count ? b->hdr.op_count : 1, sizeof(*ch));
+
+	if (ch == NULL)
+		return KS_ENOMEM;
+	for (uint32_t i = 0; i < b->hdr.op_count; i++) {
+		ch[i].op =
+			b->ops[i].type == PROTO_OP_PUT ? STORE_PUT : STORE_DEL;
+		ch[i].key = b->ops[i].key;
+		ch[i].value = b->ops[i].value;
+	}
+	*out = ch;
+	return KS_EOK;
+}
+
+/* KDB first, then records + log + position in one store transaction: a
+ * crash in between replays an idempotent batch. */
+static int apply_batch(node_repl_link_t *l, const proto_batch_t *b)
+{
+	node_repl_t *r = l->r;
+	store_change_t *ch = NULL;
+	store_batch_t sb = { .first_seq = b->hdr.first_seq,
+			     .commit_time_us = b->hdr.commit_time_us };
+	int ret = to_changes(b, &ch);
+
+	if (ret != KS_EOK)
+		return ret;
+	ret = bridge_apply(r->bridge, ch, b->hdr.op_count);
+	if (ret != KS_EOK) {
+		ks_log_err(REPL,
+			   "'%s': applying batch %" PRIu64 "..%" PRIu64
+			   " to the KDB failed (%s)",
+			   l->peer->name, b->hdr.first_seq, b->hdr.last_seq,
+			   ks_strerror(ret));
+		goto out;
+	}
+	memcpy(sb.history, b->hdr.history, 16);
+	sb.ch = ch;
+	sb.n = b->hdr.op_count;
+	ret = store_apply(r->store, &sb);
+	if (ret != KS_EOK)
+		ks_log_err(REPL,
+			   "'%s': storing batch %" PRIu64 "..%" PRIu64
+			   " failed (%s)",
+			   l->peer->name, b->hdr.first_seq, b->hdr.last_seq,
+			   ks_strerror(ret));
+out:
+	free(ch);
+	return ret;
+}
+
+static int stage_chunk(node_repl_link_t *l, const proto_batch_t *b)
+{
+	store_change_t *ch = NULL;
+	int ret = to_changes(b, &ch);
+
+	if (ret != KS_EOK)
+		return ret;
+	ret = store_stage_put(l->r->store, ch, b->hdr.op_count);
+	for (uint32_t i = 0; ret == KS_EOK && i < b->hdr.op_count; i++)
+		ret = bridge_load_put(l->load, ch[i].key, ch[i].value);
+	l->snap_records += b->hdr.op_count;
+	free(ch);
+	return ret;
+}
+
+static int promote(node_repl_link_t *l, const proto_snap_end_t *e)
+{
+	node_repl_t *r = l->r;
+	uint8_t digest[32];
+	uint64_t count = 0;
+	int ret = store_stage_info(r->store, digest, &count);
+
+	if (ret != KS_EOK)
+		return ret;
+	if (memcmp(digest, e->digest, 32) != 0 || count != e->record_count) {
+		ks_log_err(REPL,
+			   "'%s': snapshot digest differs from the signed "
+			   "one; nothing promoted",
+			   l->peer->name);
+		return KS_EDIGEST;
+	}
+	/* KDB first: a crash before the store promotion only repeats the
+	 * transfer. */
+	ret = bridge_load_commit(l->load);
+	l->load = NULL;
+	if (ret != KS_EOK) {
+		ks_log_err(REPL, "'%s': promoting the loaded KDB failed (%s)",
+			   l->peer->name, ks_strerror(ret));
+		return ret;
+	}
+	ret = store_stage_promote(r->store, e->history, e->seq, e->digest);
+	if (ret != KS_EOK)
+		ks_log_err(REPL, "'%s': promoting the staged store failed (%s)",
+			   l->peer->name, ks_strerror(ret));
+	return ret;
+}
+
+static void reset_link(node_repl_link_t *l, const repl_sm_action_t *act)
+{
+	char reason[200];
+
+	snprintf(reason, sizeof(reason), "%s (%s)", act->reason,
+		 ks_strerror(act->code));
+	snprintf(l->peer->last_error, sizeof(l->peer->last_error), "%s",
+		 reason);
+	if (l->load != NULL) {
+		bridge_load_abort(l->load);
+		l->load = NULL;
+	}
+	if (act->send_error) {
+		proto_msg_t m = { .type = PROTO_MSG_ERROR };
+		size_t n = strlen(act->reason);
+		m.u.error.code = act->code;
+		m.u.error.text =
+			(ks_view_t){ (const uint8_t *)act->reason,
+				     n > PROTO_TEXT_MAX ? PROTO_TEXT_MAX : n };
+		(void)send_msg(l, &m);
+	}
+	ks_log_warn(REPL, "'%s': link reset: %s", l->peer->name, reason);
+	node_conn_close(l->conn, act->code ? act->code : KS_EINTERNAL, reason);
+}
+
+static void do_action(node_repl_link_t *l, repl_sm_action_t *act,
+		      const proto_msg_t *msg, ks_view_t blob)
+{
+	node_repl_t *r = l->r;
+	repl_peer_t *p = l->peer;
+	uint64_t now = uv_now(r->loop);
+	int ret = KS_EOK;
+	proto_msg_t m;
+
+	(void)msg;
+	(void)blob;
+	switch (act->type) {
+	case REPL_ACT_NONE:
+		return;
+	case REPL_ACT_SEND_HELLO:
+		ret = send_hello(l);
+		break;
+	case REPL_ACT_SEND_ANSWER:
+		m = (proto_msg_t){ .type = PROTO_MSG_ANSWER };
+		m.u.answer = (proto_answer_t){ .version = l->sm.version,
+					       .mode = act->answer_mode,
+					       .from_seq = act->seq };
+		memcpy(m.u.answer.history, act->history, 16);
+		ret = send_msg(l, &m);
+		if (ret == KS_EOK) {
+			p->incremental_sessions++;
+			snprintf(p->last_session, sizeof(p->last_session),
+				 "incremental from seq %" PRIu64, act->seq);
+			ks_log_notice(
+				REPL,
+				"'%s': resuming incrementally from seq %" PRIu64,
+				p->name, act->seq);
+			link_log_grew(l);
+		}
+		break;
+	case REPL_ACT_SEND_SNAPSHOT:
+		ret = send_snapshot(l, act->history, act->seq);
+		break;
+	case REPL_ACT_SEND_FROM:
+		send_from(l, act->seq);
+		return;
+	case REPL_ACT_RECORD_ACK:
+		p->acked = act->seq;
+		p->have_ack = true;
+		ret = store_peer_ack(r->store, p->name, act->seq);
+		if (ret == KS_EOK)
+			link_log_grew(l);
+		break;
+	case REPL_ACT_ADOPT_HISTORY: {
+		store_meta_t meta;
+		ret = read_meta(r, &meta);
+		if (ret == KS_EOK)
+			ret = store_adopt_history(r->store, act->history,
+						  meta.applied_history,
+						  act->seq);
+		if (ret == KS_EOK)
+			ks_log_notice(REPL,
+				      "'%s': following the primary's new "
+				      "history from seq %" PRIu64,
+				      p->name, act->seq);
+		break;
+	}
+	case REPL_ACT_STAGE_BEGIN:
+		if (l->load != NULL) {
+			bridge_load_abort(l->load);
+			l->load = NULL;
+		}
+		l->snap_records = 0;
+		l->t_session_us = ks_real_us();
+		ret = store_stage_begin(r->store);
+		if (ret == KS_EOK)
+			ret = bridge_load_begin(r->bridge, &l->load);
+		if (ret == KS_EOK)
+			ks_log_notice(
+				REPL,
+				"'%s': receiving a full snapshot at seq %" PRIu64,
+				p->name, act->seq);
+		break;
+	case REPL_ACT_SEND_ACK:
+		m = (proto_msg_t){ .type = PROTO_MSG_ACK };
+		memcpy(m.u.ack.history, act->history, 16);
+		m.u.ack.seq = act->seq;
+		ret = send_msg(l, &m);
+		break;
+	case REPL_ACT_RESET:
+		reset_link(l, act);
+		return;
+	default:
+		/* STAGE_CHUNK, PROMOTE, APPLY_BATCH need the opened blob:
+		 * handled by on_blob(). */
+		ret = KS_EINTERNAL;
+		break;
+	}
+	(void)now;
+	if (ret != KS_EOK)
+		local_error(l, ret);
+}
+
+/* --- frames --------------------------------------------------------------- */
+
+static void note_peer_last(node_repl_link_t *l, uint64_t seq)
+{
+	if (seq > l->peer->peer_last_seq)
+		l->peer->peer_last_seq = seq;
+}
+
+static int on_blob(node_repl_link_t *l, const proto_msg_t *m, uint64_t now)
+{
+	node_repl_t *r = l->r;
+	repl_sm_event_t ev = { .type = REPL_EV_MSG, .msg = m, .now_ms = now };
+	repl_sm_action_t act;
+	proto_batch_t b = { 0 };
+	proto_snap_end_t e;
+	const char *what = m->type == PROTO_MSG_BATCH	     ? "batch"
+			   : m->type == PROTO_MSG_SNAP_CHUNK ? "snapshot chunk"
+							     : "snapshot end";
+	int ret;
+
+	if (r->role != REPL_ROLE_REPLICA) {
+		feed(l, &ev); /* not valid at a primary: reset */
+		return KS_EOK;
+	}
+	if (m->type == PROTO_MSG_SNAP_END) {
+		ret = proto_snap_end_open(m->u.blob, r->trust, &e);
+		ev.end = &e;
+	} else {
+		ret = proto_batch_open(m->u.blob,
+				       m->type == PROTO_MSG_BATCH
+					       ? PROTO_BLOB_BATCH
+					       : PROTO_BLOB_CHUNK,
+				       r->trust, NULL, &b);
+		ev.hdr = &b.hdr;
+	}
+	if (ret != KS_EOK) {
+		char why[120];
+		snprintf(why, sizeof(why), "%s rejected", what);
+		ks_log_err(REPL, "'%s': %s rejected (%s); nothing applied",
+			   l->peer->name, what, ks_strerror(ret));
+		act = (repl_sm_action_t){
+			.type = REPL_ACT_RESET,
+			.code = ret,
+			.send_error = true,
+			.reason = m->type == PROTO_MSG_BATCH
+					  ? "batch rejected"
+					  : "snapshot rejected"
+		};
+		repl_sm_event_t le = { .type = REPL_EV_LOCAL_ERROR,
+				       .code = ret,
+				       .now_ms = now };
+		repl_sm_action_t ignored;
+		repl_sm_step(&l->sm, &le, &ignored); /* back to IDLE */
+		reset_link(l, &act);
+		proto_batch_deinit(&b);
+		return KS_EOK;
+	}
+	if (m->type == PROTO_MSG_BATCH)
+		note_peer_last(l, b.hdr.last_seq);
+	repl_sm_step(&l->sm, &ev, &act);
+	switch (act.type) {
+	case REPL_ACT_APPLY_BATCH:
+		ret = apply_batch(l, &b);
+		if (ret == KS_EOK) {
+			l->peer->batches++;
+			l->peer->ops += b.hdr.op_count;
+			l->peer->last_commit_us = b.hdr.commit_time_us;
+			l->peer->last_apply_us = ks_real_us();
+			ks_log_info(REPL,
+				    "'%s': applied batch %" PRIu64 "..%" PRIu64
+				    " (%u changes)",
+				    l->peer->name, b.hdr.first_seq,
+				    b.hdr.last_seq, b.hdr.op_count);
+			repl_sm_event_t ap = { .type = REPL_EV_APPLIED,
+					       .history = b.hdr.history,
+					       .seq = b.hdr.last_seq,
+					       .now_ms = now };
+			feed(l, &ap);
+		}
+		break;
+	case REPL_ACT_STAGE_CHUNK:
+		ret = stage_chunk(l, &b);
+		break;
+	case REPL_ACT_PROMOTE:
+		ret = promote(l, &e);
+		if (ret == KS_EOK) {
+			note_peer_last(l, e.seq);
+			l->peer->full_transfers++;
+			snprintf(l->peer->last_session,
+				 sizeof(l->peer->last_session),
+				 "full snapshot at seq %" PRIu64 " (%" PRIu64
+				 " records, %" PRIu64 " ms)",
+				 e.seq, e.record_count,
+				 (ks_real_us() - l->t_session_us) / 1000);
+			ks_log_notice(REPL, "'%s': %s", l->peer->name,
+				      l->peer->last_session);
+			repl_sm_event_t ap = { .type = REPL_EV_APPLIED,
+					       .history = e.history,
+					       .seq = e.seq,
+					       .now_ms = now };
+			feed(l, &ap);
+		}
+		break;
+	default:
+		do_action(l, &act, m, m->u.blob);
+		ret = KS_EOK;
+		break;
+	}
+	proto_batch_deinit(&b);
+	if (ret != KS_EOK)
+		local_error(l, ret);
+	return KS_EOK;
+}
+
+int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
+{
+	node_repl_t *r = l->r;
+	uint64_t now = uv_now(r->loop);
+	proto_msg_t m;
+	store_meta_t meta;
+	repl_sm_window_t w;
+	int ret = proto_msg_decode(frame, &m);
+
+	if (ret != KS_EOK) {
+		snprintf(l->peer->last_error, sizeof(l->peer->last_error),
+			 "malformed message (%s)", ks_strerror(ret));
+		return ret;
+	}
+	switch (m.type) {
+	case PROTO_MSG_BATCH:
+	case PROTO_MSG_SNAP_CHUNK:
+	case PROTO_MSG_SNAP_END:
+		return on_blob(l, &m, now);
+	default:
+		break;
+	}
+	repl_sm_event_t ev = { .type = REPL_EV_MSG, .msg = &m, .now_ms = now };
+	if (r->role == REPL_ROLE_PRIMARY && m.type == PROTO_MSG_HELLO) {
+		ret = read_meta(r, &meta);
+		if (ret != KS_EOK)
+			return ret;
+		window_of(&meta, &w);
+		ev.window = &w;
+		const char *why = NULL;
+		int d = repl_sm_decide(&w, m.u.hello.history, m.u.hello.seq,
+				       &why);
+		ks_log_notice(REPL, "'%s' at seq %" PRIu64 ": %s (%s)",
+			      l->peer->name, m.u.hello.seq,
+			      d == REPL_RESUME_FULL ? "full snapshot"
+						    : "incremental",
+			      why);
+	}
+	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_HELLO)
+		note_peer_last(l, m.u.hello.seq);
+	if (m.type == PROTO_MSG_ERROR)
+		ks_log_err(REPL, "'%s' reported: %.*s (%s)", l->peer->name,
+			   (int)m.u.error.text.len,
+			   (const char *)m.u.error.text.ptr,
+			   ks_strerror(m.u.error.code));
+	feed(l, &ev);
+	return KS_EOK;
+}
+
+/* --- links ----------------------------------------------------------------- */
+
+node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
+				    const char *peer)
+{
+	node_repl_link_t *l;
+	repl_peer_t *p;
+	store_meta_t m;
+
+	if (r->bridge == NULL) /* replication disabled */
+		return NULL;
+	l = calloc(1, sizeof(*l));
+	p = peer_get(r, peer);
+	if (l == NULL || p == NULL) {
+		free(l);
+		return NULL;
+	}
+	l->r = r;
+	l->conn = c;
+	l->peer = p;
+	p->link = l;
+	repl_sm_init(&l->sm, r->role, NULL);
+	repl_sm_event_t ev = { .type = REPL_EV_CONNECTED,
+			       .now_ms = uv_now(r->loop) };
+	if (r->role == REPL_ROLE_REPLICA && read_meta(r, &m) == KS_EOK) {
+		ev.history = m.applied_history;
+		ev.seq = m.applied_seq;
+		repl_sm_step(&l->sm, &ev, &(repl_sm_action_t){ 0 });
+	} else {
+		repl_sm_step(&l->sm, &ev, &(repl_sm_action_t){ 0 });
+	}
+	if (send_hello(l) != KS_EOK)
+		node_conn_close(c, KS_ENOMEM, "cannot send hello");
+	return l;
+}
+
+void node_repl_link_writable(node_repl_link_t *l)
+{
+	if (l != NULL && l->r->role == REPL_ROLE_PRIMARY)
+		link_log_grew(l);
+}
+
+void node_repl_link_down(node_repl_link_t *l, int err, const char *reason)
+{
+	if (l == NULL)
+		return;
+	repl_sm_event_t ev = { .type = REPL_EV_CLOSED,
+			       .now_ms = uv_now(l->r->loop) };
+	repl_sm_action_t act;
+	repl_sm_step(&l->sm, &ev, &act);
+	if (err != KS_EOK && reason != NULL && l->peer->last_error[0] == '\0')
+		snprintf(l->peer->last_error, sizeof(l->peer->last_error), "%s",
+			 reason);
+	if (l->load != NULL)
+		bridge_load_abort(l->load);
+	if (l->peer->link == l)
+		l->peer->link = NULL;
+	ks_buf_free(&l->out);
+	free(l);
+}
+
+/* --- capture (primary) ----------------------------------------------------- */
+
+static int scan_now(node_repl_t *r, bridge_scan_stats_t *st)
+{
+	uint64_t t0 = ks_mono_ns();
+	int ret = bridge_scan(r->bridge, r->store, st);
+
+	r->last_scan_us = (ks_mono_ns() - t0) / 1000;
+	r->last_scan_ms = uv_now(r->loop);
+	if (ret != KS_EOK) {
+		ks_log_err(KDB, "scan of the KDB failed (%s)",
+			   ks_strerror(ret));
+		return ret;
+	}
+	r->scans++;
+	if (st->puts || st->dels)
+		ks_log_notice(KDB,
+			      "scan: %" PRIu64 " principals, %" PRIu64
+			      " policies; logged %" PRIu64 " puts, %" PRIu64
+			      " deletes (seq %" PRIu64 "..%" PRIu64
+			      ") in %" PRIu64 " ms",
+			      st->principals, st->policies, st->puts, st->dels,
+			      st->first_seq, st->last_seq,
+			      r->last_scan_us / 1000);
+	else
+		ks_log_debug(KDB, "scan: no change (%" PRIu64 " principals)",
+			     st->principals);
+	all_log_grew(r);
+	return KS_EOK;
+}
+
+static void on_scan(uv_timer_t *t)
+{
+	node_repl_t *r = t->data;
+	bridge_scan_stats_t st;
+
+	(void)scan_now(r, &st);
+}
+
+static void on_hook(uv_poll_t *h, int status, int events)
+{
+	node_repl_t *r = h->data;
+	char name[HOOK_MAX_DGRAM + 1];
+	bool changed = false;
+
+	(void)events;
+	if (status < 0)
+		return;
+	for (unsigned i = 0; i < HOOK_MAX_PER_WAKE; i++) {
+		ssize_t n =
+			recv(r->hook_fd, name, HOOK_MAX_DGRAM, MSG_DONTWAIT);
+		uint64_t first = 0, last = 0;
+		int ret;
+		if (n < 0)
+			break; /* EAGAIN: drained */
+		if (n == 0 || memchr(name, '\0', (size_t)n) != NULL)
+			continue; /* not a name: ignore */
+		name[n] = '\0';
+		r->hook_msgs++;
+		ret = bridge_capture_principal(r->bridge, r->store, name,
+					       &first, &last);
+		if (ret != KS_EOK) {
+			ks_log_warn(KDB,
+				    "hook: cannot capture '%s' (%s); the next "
+				    "scan will",
+				    name, ks_strerror(ret));
+			continue;
+		}
+		if (last >= first && last != 0) {
+			r->hook_changes++;
+			changed = true;
+			ks_log_info(KDB, "hook: '%s' logged as seq %" PRIu64,
+				    name, last);
+		}
+	}
+	if (changed)
+		all_log_grew(r);
+}
+
+static int hook_open(node_repl_t *r)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd, ret;
+
+	snprintf(r->hook_path, sizeof(r->hook_path), "%s/%s", r->state_dir,
+		 NODE_REPL_HOOK_SOCKET);
+	if (strlen(r->hook_path) >= sizeof(a.sun_path)) {
+		ks_log_err(REPL,
+			   "hook socket path '%s' is too long; shorten "
+			   "[node] state_dir",
+			   r->hook_path);
+		return KS_ENAMETOOLONG;
+	}
+	memcpy(a.sun_path, r->hook_path, strlen(r->hook_path) + 1);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return ks_errno(errno);
+	(void)unlink(r->hook_path); /* our pid lock says no one else uses it */
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		ret = ks_errno(errno);
+		ks_log_err(REPL, "cannot bind the hook socket '%s' (%s)",
+			   r->hook_path, strerror(errno));
+		close(fd);
+		return ret;
+	}
+	(void)chmod(r->hook_path, 0600);
+	r->hook_fd = fd;
+	uv_poll_init(r->loop, &r->hook, fd);
+	r->hook.data = r;
+	uv_poll_start(&r->hook, UV_READABLE, on_hook);
+	return KS_EOK;
+}
+
+/* --- timers ----------------------------------------------------------------- */
+
+static void trim(node_repl_t *r)
+{
+	uint64_t keep = UINT64_MAX;
+
+	for (repl_peer_t *p = r->peers; p != NULL; p = p->next)
+		if (p->have_ack && p->acked + 1 < keep)
+			keep = p->acked + 1;
+	(void)store_log_trim(r->store, keep);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	node_repl_t *r = t->data;
+	uint64_t now = uv_now(r->loop);
+
+	for (repl_peer_t *p = r->peers; p != NULL; p = p->next) {
+		if (p->link == NULL)
+			continue;
+		repl_sm_event_t ev = { .type = REPL_EV_TICK, .now_ms = now };
+		feed(p->link, &ev);
+	}
+	if (r->role == REPL_ROLE_PRIMARY && ++r->ticks % TRIM_EVERY_TICKS == 0)
+		trim(r);
+}
+
+/* --- lifecycle ---------------------------------------------------------------- */
+
+static int copy_conf(node_repl_t *r, const node_conf_t *c)
+{
+	r->role = c->role == NODE_ROLE_PRIMARY ? REPL_ROLE_PRIMARY
+					       : REPL_ROLE_REPLICA;
+	r->name = strdup(c->name);
+	r->state_dir = strdup(c->state_dir);
+	r->kdc_profile = dup_or_null(c->kdc_profile);
+	r->signing_key = dup_or_null(c->signing_key);
+	r->replicate_lockout = c->replicate_lockout;
+	r->scan_interval_ms = c->scan_interval_ms;
+	r->trusted.v = calloc(c->trusted_keys.n + 1, sizeof(char *));
+	if (r->name == NULL || r->state_dir == NULL || r->trusted.v == NULL ||
+	    (c->kdc_profile && !r->kdc_profile) ||
+	    (c->signing_key && !r->signing_key))
+		return KS_ENOMEM;
+	for (size_t i = 0; i < c->trusted_keys.n; i++) {
+		if ((r->trusted.v[i] = strdup(c->trusted_keys.v[i])) == NULL)
+			return KS_ENOMEM;
+		r->trusted.n++;
+	}
+	return KS_EOK;
+}
+
+int node_repl_new(uv_loop_t *loop, const node_conf_t *conf, store_t *store,
+		  node_repl_t **out)
+{
+	node_repl_t *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return KS_ENOMEM;
+	r->loop = loop;
+	r->store = store;
+	r->hook_fd = -1;
+	if (copy_conf(r, conf) != KS_EOK) {
+		node_repl_free(r);
+		return KS_ENOMEM;
+	}
+	*out = r;
+	return KS_EOK;
+}
+
+static int start(node_repl_t *r);
+
+int node_repl_start(node_repl_t *r)
+{
+	int ret = start(r);
+
+	/*
+	 * Without keys or a KDB the node still runs (TLS links, status,
+	 * kprop-compat peers) but replicates nothing natively; status says
+	 * why.  Only a broken hook socket or a failing first scan is fatal.
+	 */
+	if (ret == KS_ECONFIG || ret == KS_EKEY || ret == KS_EKDB ||
+	    ret == KS_EKRB5 || ret == KS_ENOENT || ret == KS_EACCES) {
+		if (r->disabled[0] == '\0')
+			snprintf(r->disabled, sizeof(r->disabled), "%s",
+				 ks_strerror(ret));
+		ks_log_err(REPL, "native replication disabled: %s",
+			   r->disabled);
+		bridge_close(r->bridge);
+		r->bridge = NULL;
+		return KS_EOK;
+	}
+	return ret;
+}
+
+static int start(node_repl_t *r)
+{
+	bridge_opts_t bo = { .kdc_profile = r->kdc_profile,
+			     .replicate_lockout = r->replicate_lockout,
+			     .read_only = r->role == REPL_ROLE_PRIMARY };
+	bridge_scan_stats_t st;
+	int ret;
+
+	if (r->role == REPL_ROLE_PRIMARY) {
+		if (r->signing_key == NULL) {
+			snprintf(r->disabled, sizeof(r->disabled),
+				 "a primary needs [node] signing_key (make one "
+				 "with 'kdcsync keygen')");
+			return KS_ECONFIG;
+		}
+		ret = proto_key_load(r->signing_key, &r->key);
+		if (ret == KS_EOK && !proto_key_has_private(r->key))
+			ret = KS_EKEY;
+		if (ret != KS_EOK) {
+			snprintf(r->disabled, sizeof(r->disabled),
+				 "cannot load [node] signing_key '%s' (%s)",
+				 r->signing_key, ks_strerror(ret));
+			return KS_EKEY;
+		}
+	} else {
+		if (r->trusted.n == 0) {
+			snprintf(r->disabled, sizeof(r->disabled),
+				 "a replica needs [node] trusted_keys (the "
+				 "primary's signing public key)");
+			return KS_ECONFIG;
+		}
+		ret = proto_trust_new(&r->trust);
+		for (size_t i = 0; ret == KS_EOK && i < r->trusted.n; i++) {
+			ret = proto_trust_add_file(r->trust, r->trusted.v[i]);
+			if (ret != KS_EOK)
+				snprintf(r->disabled, sizeof(r->disabled),
+					 "cannot load [node] trusted_keys '%s' "
+					 "(%s)",
+					 r->trusted.v[i], ks_strerror(ret));
+		}
+		if (ret != KS_EOK)
+			return KS_EKEY;
+	}
+	ret = bridge_open(&bo, &r->bridge);
+	if (ret != KS_EOK) {
+		snprintf(r->disabled, sizeof(r->disabled),
+			 "cannot open the KDB of [node] kdc_profile '%s' (%s)",
+			 r->kdc_profile ? r->kdc_profile : "(default)",
+			 ks_strerror(ret));
+		return KS_EKDB;
+	}
+	uv_timer_init(r->loop, &r->tick);
+	r->tick.data = r;
+	uv_timer_init(r->loop, &r->scan);
+	r->scan.data = r;
+	r->started = true;
+	uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
+	if (r->role == REPL_ROLE_PRIMARY) {
+		ret = scan_now(r, &st);
+		if (ret != KS_EOK)
+			return ret;
+		uv_timer_start(&r->scan, on_scan, r->scan_interval_ms,
+			       r->scan_interval_ms);
+		ret = hook_open(r);
+		if (ret != KS_EOK)
+			return ret;
+	}
+	return KS_EOK;
+}
+
+void node_repl_reconfigure(node_repl_t *r, const node_conf_t *conf)
+{
+	if (r == NULL || !r->started)
+		return;
+	if (conf->scan_interval_ms != r->scan_interval_ms &&
+	    r->role == REPL_ROLE_PRIMARY) {
+		r->scan_interval_ms = conf->scan_interval_ms;
+		uv_timer_start(&r->scan, on_scan, r->scan_interval_ms,
+			       r->scan_interval_ms);
+	}
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	node_repl_t *r = h->data;
+
+	if (--r->closing == 0 && r->done != NULL)
+		r->done(r->done_arg);
+}
+
+void node_repl_stop(node_repl_t *r, void (*done)(void *), void *arg)
+{
+	r->stopping = true;
+	r->done = done;
+	r->done_arg = arg;
+	r->closing = 1;
+	if (r->started) {
+		r->closing += 2;
+		uv_close((uv_handle_t *)&r->tick, on_handle_closed);
+		uv_close((uv_handle_t *)&r->scan, on_handle_closed);
+		if (r->hook_fd >= 0) {
+			r->closing++;
+			uv_close((uv_handle_t *)&r->hook, on_handle_closed);
+		}
+	}
+	/* the initial reference, released from the loop like the others */
+	if (--r->closing == 0 && done != NULL)
+		done(arg);
+}
+
+void node_repl_free(node_repl_t *r)
+{
+	if (r == NULL)
+		return;
+	if (r->hook_fd >= 0) {
+		close(r->hook_fd);
+		if (r->hook_path[0])
+			unlink(r->hook_path);
+	}
+	bridge_close(r->bridge);
+	proto_key_free(r->key);
+	proto_trust_free(r->trust);
+	cache_clear(r);
+	for (repl_peer_t *p = r->peers; p != NULL;) {
+		repl_peer_t *n = p->next;
+		free(p->name);
+		free(p);
+		p = n;
+	}
+	for (size_t i = 0; i < r->trusted.n; i++)
+		free(r->trusted.v[i]);
+	free(r->trusted.v);
+	free(r->name);
+	free(r->state_dir);
+	free(r->kdc_profile);
+	free(r->signing_key);
+	free(r);
+}
+
+/* --- control ------------------------------------------------------------------ */
+
+typedef struct dump_ctx {
+	FILE *f;
+	bool policies; /* second pass: stop at the first principal */
+} dump_ctx_t;
+
+static int dump_cb(ks_view_t key, ks_view_t value, void *arg)
+{
+	dump_ctx_t *d = arg;
+
+	if (d->policies && key.len && key.ptr[0] != STORE_KEY_POLICY)
+		return 1;
+	if (fwrite(value.ptr, 1, value.len, d->f) != value.len ||
+	    fputc('\n', d->f) == EOF)
+		return KS_EIO;
+	return 0;
+}
+
+static int ctl_dump(node_repl_t *r, const char *path, ks_buf_t *out)
+{
+	store_txn_t *t = NULL;
+	store_meta_t m;
+	dump_ctx_t d = { 0 };
+	char tmp[700];
+	int fd, ret;
+
+	if (path[0] != '/')
+		return KS_EINVAL;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ks_errno(errno);
+	d.f = fdopen(fd, "w");
+	if (d.f == NULL) {
+		close(fd);
+		return KS_ENOMEM;
+	}
+	ret = store_read_begin(r->store, &t);
+	if (ret == KS_EOK) {
+		ret = store_meta_get(t, &m);
+		if (ret == KS_EOK &&
+		    fputs("kdb5_util load_dump version 7\n", d.f) == EOF)
+			ret = KS_EIO;
+		/* principals first, then policies, as kdb5_util dump does */
+		if (ret == KS_EOK)
+			ret = store_records_foreach(
+				t, (ks_view_t){ (const uint8_t *)"P", 1 },
+				dump_cb, &d);
+		if (ret == KS_EOK) {
+			/* then the policies ('O' keys sort before 'P') */
+			d.policies = true;
+			ret = store_records_foreach(t, (ks_view_t){ 0 },
+						    dump_cb, &d);
+			if (ret == 1)
+				ret = KS_EOK;
+		}
+		store_read_end(t);
+	}
+	if (fclose(d.f) != 0 && ret == KS_EOK)
+		ret = KS_EIO;
+	if (ret == KS_EOK && rename(tmp, path) != 0)
+		ret = ks_errno(errno);
+	if (ret != KS_EOK) {
+		unlink(tmp);
+		return ret;
+	}
+	return appendf(
+		out, "wrote %" PRIu64 " records at seq %" PRIu64 " to %s\n",
+		m.record_count,
+		r->role == REPL_ROLE_PRIMARY ? m.last_seq : m.applied_seq,
+		path);
+}
+
+int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out)
+{
+	bridge_scan_stats_t st;
+	int ret;
+
+	if (strcmp(req, "snapshot") == 0) {
+		if (r->role != REPL_ROLE_PRIMARY)
+			return KS_ESTATE;
+		ret = scan_now(r, &st);
+		if (ret != KS_EOK)
+			return ret;
+		return appendf(out,
+			       "scanned %" PRIu64 " principals and %" PRIu64
+			       " policies: %" PRIu64 " puts, %" PRIu64
+			       " deletes logged\n",
+			       st.principals, st.policies, st.puts, st.dels);
+	}
+	if (strncmp(req, "dump ", 5) == 0)
+		return ctl_dump(r, req + 5, out);
+	return KS_ENOTSUP;
+}
+
+/* --- status ------------------------------------------------------------------- */
+
+int node_repl_status(node_repl_t *r, bool json, ks_buf_t *out)
+{
+	int ret;
+
+	if (r->disabled[0] && json) {
+		ret = appendf(out, ",\"replication_disabled\":");
+		return ret == KS_EOK ? json_str(out, r->disabled) : ret;
+	}
+	if (r->disabled[0])
+		return appendf(out, "replication: DISABLED: %s\n", r->disabled);
+	if (json)
+		return appendf(out,
+			       ",\"capture\":{\"scans\":%" PRIu64
+			       ",\"last_scan_ms\":%" PRIu64
+			       ",\"hook_notifications\":%" PRIu64
+			       ",\"hook_changes\":%" PRIu64 "}",
+			       r->scans, r->last_scan_us / 1000, r->hook_msgs,
+			       r->hook_changes);
+	if (r->role != REPL_ROLE_PRIMARY)
+		return KS_EOK;
+	return appendf(out,
+		       "capture:   %" PRIu64 " scans (last %" PRIu64
+		       " ms), hook: %" PRIu64 " notifications, %" PRIu64
+		       " changes\n",
+		       r->scans, r->last_scan_us / 1000, r->hook_msgs,
+		       r->hook_changes);
+}
+
+int node_repl_peer_status(node_repl_t *r, const char *name, bool json,
+			  ks_buf_t *out)
+{
+	repl_peer_t *p;
+	store_meta_t m;
+	uint64_t pos = 0, last = 0, lag_s = 0;
+	const char *state;
+
+	for (p = r->peers; p != NULL; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			break;
+	if (p == NULL || read_meta(r, &m) != KS_EOK)
+		return KS_EOK;
+	state = p->link ? repl_sm_state_name(p->link->sm.state) : "down";
+	if (r->role == REPL_ROLE_PRIMARY) {
+		pos = p->have_ack ? p->acked : 0;
+		last = m.last_seq;
+		if (p->link && p->link->sm.pos < p->link->sm.sent)
+			lag_s = (uv_now(r->loop) - p->link->sm.sent_at_ms) /
+				1000;
+	} else {
+		pos = m.applied_seq;
+		last = p->peer_last_seq > pos ? p->peer_last_seq : pos;
+		if (last > pos && p->last_commit_us)
+			lag_s = (ks_real_us() - p->last_commit_us) / 1000000;
+	}
+	if (json) {
+		int ret = appendf(
+			out,
+			",\"repl\":{\"state\":\"%s\",\"position\":%" PRIu64
+			",\"peer_last_seq\":%" PRIu64
+			",\"lag_changes\":%" PRIu64 ",\"lag_s\":%" PRIu64
+			",\"batches\":%" PRIu64 ",\"changes\":%" PRIu64
+			",\"full_transfers\":%" PRIu64
+			",\"incremental_sessions\":%" PRIu64
+			",\"last_apply_latency_ms\":%" PRIu64
+			",\"last_session\":",
+			state, pos, last, last - pos, lag_s, p->batches, p->ops,
+			p->full_transfers, p->incremental_sessions,
+			p->last_apply_us > p->last_commit_us
+				? (p->last_apply_us - p->last_commit_us) / 1000
+				: 0);
+		if (ret == KS_EOK)
+			ret = json_str(out, p->last_session);
+		if (ret == KS_EOK)
+			ret = appendf(out, ",\"last_error\":");
+		if (ret == KS_EOK)
+			ret = p->last_error[0] ? json_str(out, p->last_error)
+					       : appendf(out, "null");
+		if (ret == KS_EOK)
+			ret = appendf(out, "}");
+		return ret;
+	}
+	return appendf(out,
+		       "    replication: %s; %s %" PRIu64 " of %" PRIu64
+		       " (lag %" PRIu64 " changes, %" PRIu64 " s); %" PRIu64
+		       " batches, %" PRIu64 " changes; full %" PRIu64
+		       ", incremental %" PRIu64
+		       "\n    last session: %s\n    replication error: %s\n",
+		       state,
+		       r->role == REPL_ROLE_PRIMARY ? "acked" : "applied", pos,
+		       last, last - pos, lag_s, p->batches, p->ops,
+		       p->full_transfers, p->incremental_sessions,
+		       p->last_session[0] ? p->last_session : "none",
+		       p->last_error[0] ? p->last_error : "none");
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Native replication inside the daemon (DESIGN.md §3): change capture and
+ * shipping on a primary, verification and apply on a replica.  The
+ * decisions are made by the pure state machine in node/repl/sm.h; this
+ * layer performs them against the store (store/), the KDB (bridge/), the
+ * signing keys (proto/sign.h) and the link (node/net/conn.h).
+ *
+ * Primary:  a full scan of the KDB at start, every [node] scan_interval and
+ *           on `kdcsync snapshot`; targeted re-reads of the principals the
+ *           kadm5_hook plugin names on STATE_DIR/hook.sock (a Unix datagram
+ *           socket).  Every connected replica gets the batches after its
+ *           position; batch frames are signed once and cached, so replicas
+ *           at the same position share them.  A replica outside the
+ *           retained log or under another history gets a full snapshot.
+ *           Acks move each peer's position (stored) and the log is trimmed
+ *           honouring them.
+ * Replica:  the link to [node] primary: HELLO with the applied position,
+ *           every batch verified (signature, continuity), applied to the
+ *           KDB through the bridge, then records + log + position in one
+ *           store transaction, then ACK.  A full snapshot is staged in the
+ *           store and loaded into a side KDB, checked against the signed
+ *           digest, then promoted (KDB rename first, store second), so the
+ *           replica's krb5kdc serves the old data until the switch.
+ *
+ * Everything runs on the daemon's loop thread; KDB and store calls are
+ * synchronous (short: one principal, one batch).
+ *
+ * Ownership: node_repl_t belongs to the daemon (new .. stop .. free); the
+ * store is borrowed and must outlive it.  A node_repl_link_t is created by
+ * node_repl_link_up() for one established connection and freed by
+ * node_repl_link_down() (the connection's closed callback).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "common/buf.h"
+#include "node/conf.h"
+#include "node/net/conn.h"
+#include "store/store.h"
+
+typedef struct node_repl node_repl_t;
+typedef struct node_repl_link node_repl_link_t;
+
+#define NODE_REPL_HOOK_SOCKET "hook.sock" /* in [node] state_dir */
+
+/**
+ * \brief Create the replication engine.
+ * \param conf  borrowed; values are copied (node_repl_reconfigure() on
+ *              reload).
+ * \param store borrowed until node_repl_free().
+ */
+int node_repl_new(uv_loop_t *loop, const node_conf_t *conf, store_t *store,
+		  node_repl_t **out);
+
+/**
+ * \brief Load keys, open the KDB, run the first scan (primary), open the
+ *        hook socket and start the timers.  Errors name the key to fix.
+ */
+int node_repl_start(node_repl_t *r);
+
+/** \brief Take over reloadable settings (scan interval, log level). */
+void node_repl_reconfigure(node_repl_t *r, const node_conf_t *conf);
+
+/**
+ * \brief Close the timers and the hook socket; \p done(arg) runs from the
+ *        loop when everything is closed.  Links are closed by the daemon.
+ */
+void node_repl_stop(node_repl_t *r, void (*done)(void *), void *arg);
+
+/** \brief Free (after stop's done callback).  NULL is fine. */
+void node_repl_free(node_repl_t *r);
+
+/**
+ * \brief A native link to \p peer came up.
+ * \return the link (owned by the engine until node_repl_link_down()), or
+ *         NULL when out of memory.
+ */
+node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
+				    const char *peer);
+
+/** \brief One frame of the link (borrowed for the call).
+ *  \return 0, or KS_E* to close the link with that error. */
+int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame);
+
+/** \brief The link's write queue drained: produce more. */
+void node_repl_link_writable(node_repl_link_t *l);
+
+/** \brief The link closed; \p l is freed. */
+void node_repl_link_down(node_repl_link_t *l, int err, const char *reason);
+
+/**
+ * \brief Control requests: "snapshot" (scan now), "dump PATH" (write a
+ *        load_dump v7 dump of the store to PATH).
+ * \return 0 with the reply in \p out, KS_ENOTSUP for an unknown request,
+ *         or the failure's KS_E*.
+ */
+int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out);
+
+/** \brief Append the engine's status (JSON: `"repl":{...}` members
+ *         preceded by a comma). */
+int node_repl_status(node_repl_t *r, bool json, ks_buf_t *out);
+
+/** \brief Append one peer's replication status (JSON: `,"repl":{...}`;
+ *         text: one indented line).  Nothing for an unknown peer. */
+int node_repl_peer_status(node_repl_t *r, const char *peer, bool json,
+			  ks_buf_t *out);
