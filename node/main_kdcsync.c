@@ -89,6 +89,102 @@ static int cmd_status(const char *path, int argc, char **argv)
 	return ret ? 1 : 0;
 }
 
+/*
+ * One control request to the daemon of \p path (snapshot, dump); the reply
+ * goes to stdout.  The state directory comes from the file as status does.
+ */
+static int ctl_simple(const char *path, const char *req, char *state_dir,
+		      size_t sdlen, bool quiet)
+{
+	ks_buf_t reply = KS_BUF_INIT;
+	char err[600], sock[600];
+	char *sd = NULL;
+	int ret = node_conf_state_dir(path, &sd, err, sizeof(err));
+
+	if (ret != KS_EOK) {
+		fprintf(stderr, "kdcsync: %s\n",
+			err[0] ? err : ks_strerror(ret));
+		return 1;
+	}
+	snprintf(sock, sizeof(sock), "%s/%s", sd, NODE_CTL_SOCKET);
+	if (state_dir != NULL)
+		snprintf(state_dir, sdlen, "%s", sd);
+	free(sd);
+	if (req == NULL)
+		return 0;
+	ret = node_ctl_request(sock, req, &reply);
+	if (ret != KS_EOK) {
+		fprintf(stderr,
+			"kdcsync: cannot reach kdcsyncd at '%s' (%s): is it running?\n",
+			sock, ks_strerror(ret));
+		ks_buf_free(&reply);
+		return 1;
+	}
+	ret = reply.len >= 6 && memcmp(reply.data, "error:", 6) == 0;
+	if (ret || !quiet)
+		fwrite(reply.data, 1, reply.len, ret ? stderr : stdout);
+	ks_buf_free(&reply);
+	return ret ? 1 : 0;
+}
+
+/* kdcsync dump [-o FILE]: the daemon writes the file (stdout: via a
+ * temporary file in the state directory). */
+static int cmd_dump(const char *path, int argc, char **argv)
+{
+	char req[8192], file[4096], sd[600], tmp[700];
+	int ret;
+
+	if (argc == 2 && strcmp(argv[0], "-o") == 0) {
+		if (argv[1][0] == '/') {
+			snprintf(file, sizeof(file), "%s", argv[1]);
+		} else {
+			char cwd[2048];
+			if (getcwd(cwd, sizeof(cwd)) == NULL) {
+				fprintf(stderr, "kdcsync: dump: no cwd\n");
+				return 1;
+			}
+			snprintf(file, sizeof(file), "%s/%s", cwd, argv[1]);
+		}
+		snprintf(req, sizeof(req), "dump %s", file);
+		if (strlen(req) > NODE_CTL_REQ_MAX) {
+			fprintf(stderr, "kdcsync: dump: path too long\n");
+			return 1;
+		}
+		return ctl_simple(path, req, NULL, 0, false);
+	}
+	if (argc != 0) {
+		fprintf(stderr, "kdcsync: usage: dump [-o FILE]\n");
+		return 1;
+	}
+	if (ctl_simple(path, NULL, sd, sizeof(sd), true) != 0)
+		return 1;
+	snprintf(tmp, sizeof(tmp), "%s/dump.%ld", sd, (long)getpid());
+	snprintf(req, sizeof(req), "dump %s", tmp);
+	if (strlen(req) > NODE_CTL_REQ_MAX) {
+		fprintf(stderr, "kdcsync: dump: state_dir path too long\n");
+		return 1;
+	}
+	{
+		FILE *f;
+		char buf[65536];
+		size_t n;
+		ret = ctl_simple(path, req, NULL, 0, true);
+		if (ret != 0)
+			return ret;
+		f = fopen(tmp, "r");
+		if (f == NULL) {
+			fprintf(stderr, "kdcsync: dump: cannot read '%s'\n",
+				tmp);
+			return 1;
+		}
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, stdout);
+		fclose(f);
+		unlink(tmp);
+	}
+	return 0;
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
 	const char *prefix = NULL;
@@ -152,6 +248,10 @@ int main(int argc, char **argv)
 			return node_kprop_cmd_push(path, argc - i, argv + i);
 		if (strcmp(cmd, "kpropd") == 0)
 			return node_kprop_cmd_serve(path, argc - i, argv + i);
+		if (strcmp(cmd, "snapshot") == 0 && argc == i)
+			return ctl_simple(path, "snapshot", NULL, 0, false);
+		if (strcmp(cmd, "dump") == 0)
+			return cmd_dump(path, argc - i, argv + i);
 		fprintf(stderr,
 			"kdcsync: '%s' is not available yet (it needs the replication engine)\n",
 			cmd);
