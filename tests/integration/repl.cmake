@@ -2,10 +2,10 @@
 # Replication end to end (node/repl, bridge/hook, deploy/pair.sh) against
 # real MIT KDCs.
 # (the tests need the hook module: bridge/CMakeLists.txt adds it)
-foreach(t hook)
+foreach(t hook initial stream restart history trust crash)
 	if(TARGET kdcsync_hook AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh)
 		ks_add_integration_test(repl_${t}
 			COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh
-			TIMEOUT 120)
+			TIMEOUT 180)
 	endif()
 endforeach()

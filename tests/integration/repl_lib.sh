@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: MIT
+# Helpers for the replication integration tests (source with "."): a pair
+# from deploy/pair.sh in a temp dir (stopped by pid on exit), kadmin on the
+# primary, dumps of both KDBs compared, kinit against the replica's KDC.
+set -euo pipefail
+
+: "${KS_BUILD_DIR:?set by ctest}"
+: "${KS_SOURCE_DIR:?set by ctest}"
+export KS_BUILD_DIR
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+PAIR=$KS_SOURCE_DIR/deploy/pair.sh
+T=$(mktemp -d "${TMPDIR:-/tmp}/ks-repl.XXXXXX")
+P=$T/pair
+
+cleanup() {
+	local rc=$?
+	"$PAIR" down "$P" >/dev/null 2>&1 || true
+	if [ $rc -ne 0 ]; then
+		for f in "$P"/primary/node.log "$P"/replica/node.log; do
+			[ -f "$f" ] && { echo "== $f"; tail -n 30 "$f"; }
+		done
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# pair_up [pair.sh options]: bring the pair up and load its env.
+pair_up() {
+	"$PAIR" up "$P" "$@" >"$T/up.log" 2>&1 || { cat "$T/up.log" >&2; fail "pair up"; }
+	# shellcheck disable=SC1091
+	. "$P/env"
+}
+
+# kadmin on the primary (each argument one query, one kadmin.local run).
+pk() {
+	KRB5_CONFIG=$PRIMARY_KRB5_CONFIG KRB5_KDC_PROFILE=$PRIMARY_KDC_PROFILE \
+		kadmin.local -r "$REALM" "$@" >>"$T/kadmin.out" 2>&1
+}
+pkq() {
+	local q
+	for q in "$@"; do
+		pk -q "$q" || fail "kadmin.local: $q"
+		if tail -n 2 "$T/kadmin.out" | grep -qiE 'error|while|usage|unable|invalid'; then
+			tail -n 2 "$T/kadmin.out" >&2
+			fail "kadmin.local reported an error: $q"
+		fi
+	done
+}
+
+# getprinc on the replica's KDB (read only): succeeds when it exists.
+replica_has() {
+	KRB5_CONFIG=$REPLICA_KRB5_CONFIG KRB5_KDC_PROFILE=$REPLICA_KDC_PROFILE \
+		kadmin.local -r "$REALM" -q "getprinc $1" 2>&1 | grep -q "^Principal: $1@"
+}
+
+# kinit NAME PASSWORD against a KDC (primary|replica).
+kinit_at() {
+	local which=$1 name=$2 pw=$3 conf
+	[ "$which" = replica ] && conf=$REPLICA_KRB5_CONFIG || conf=$PRIMARY_KRB5_CONFIG
+	printf '%s\n' "$pw" | KRB5_CONFIG=$conf KRB5CCNAME=FILE:$T/cc.$which \
+		kinit "$name@$REALM" >>"$T/kinit.out" 2>&1
+}
+
+# dump_of primary|replica OUT [keep-lockout]: sorted records; lockout fields
+# (last_success, last_failed, fail_auth_count) zeroed unless keep-lockout.
+dump_of() {
+	local which=$1 out=$2 keep=${3:-}
+	local c k
+	if [ "$which" = replica ]; then
+		c=$REPLICA_KRB5_CONFIG k=$REPLICA_KDC_PROFILE
+	else
+		c=$PRIMARY_KRB5_CONFIG k=$PRIMARY_KDC_PROFILE
+	fi
+	KRB5_CONFIG=$c KRB5_KDC_PROFILE=$k kdb5_util -r "$REALM" dump "$out.raw" ||
+		fail "kdb5_util dump ($which)"
+	tail -n +2 "$out.raw" | awk -F'\t' -v OFS='\t' -v keep="$keep" \
+		'$1 == "princ" && keep == "" { $13 = 0; $14 = 0; $15 = 0 } { print }' |
+		LC_ALL=C sort >"$out"
+	rm -f "$out.raw" "$out.raw.dump_ok"
+}
+
+# dumps_equal [keep-lockout]: both KDBs hold the same records.
+dumps_equal() {
+	dump_of primary "$T/p.dump" "${1:-}"
+	dump_of replica "$T/r.dump" "${1:-}"
+	cmp -s "$T/p.dump" "$T/r.dump"
+}
+
+# converge [SECONDS] [keep-lockout]: scan now, wait for sync, equal dumps.
+converge() {
+	local secs=${1:-60} keep=${2:-} deadline
+	"$KDCSYNC" -c "$PRIMARY_NODE_CONF" snapshot >/dev/null || fail "kdcsync snapshot"
+	"$PAIR" wait "$P" "$secs" || fail "replica not in sync"
+	deadline=$((SECONDS + secs))
+	until dumps_equal "$keep"; do
+		if [ $SECONDS -ge $deadline ]; then
+			diff "$T/p.dump" "$T/r.dump" | head -n 10 | cut -c1-200 >&2
+			fail "dumps differ"
+		fi
+		sleep 0.2
+	done
+}
+
+# status_json primary|replica
+status_json() {
+	local c
+	[ "$1" = replica ] && c=$REPLICA_NODE_CONF || c=$PRIMARY_NODE_CONF
+	"$KDCSYNC" -c "$c" status --json
+}
+
+count_in_log() { # count_in_log primary|replica PATTERN
+	grep -c -- "$2" "$P/$1/node.log" || true
+}
+
+# field_of DUMP PRINCIPAL N: field N of the principal's dump line ("" if
+# the principal is absent).
+field_of() {
+	awk -F'\t' -v name="$2@$REALM" -v n="$3" '$1 == "princ" && $7 == name { print $n }' "$1"
+}
