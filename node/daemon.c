@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "node/backoff.h"
 #include "node/ctl.h"
+#include "node/kprop/svc.h"
 #include "node/net/net.h"
 #include "node/repl/repl.h"
 #include "proto/msg.h"
@@ -58,6 +59,7 @@ struct node_daemon {
 	node_net_t *net;
 	node_ctl_t *ctl;
 	store_t *store;
+	node_kprop_svc_t *kprop; /* kprop pushers and listener threads */
 	node_repl_t *repl;
 	uv_signal_t sig[3];
 	int nsig;
@@ -554,6 +556,9 @@ int node_daemon_start(node_daemon_t *d)
 	ret = node_ctl_open(d->loop, d->ctl_path, ctl_handler, d, &d->ctl);
 	if (ret != KS_EOK)
 		return ret;
+	ret = node_kprop_svc_start(c, d->store, &d->kprop);
+	if (ret != KS_EOK)
+		return ret;
 	d->closing++;
 	for (int i = 0; i < 3; i++) {
 		uv_signal_init(d->loop, &d->sig[i]);
@@ -669,6 +674,9 @@ void node_daemon_stop(node_daemon_t *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	/* kprop threads use the store: joined before anything closes */
+	node_kprop_svc_stop(d->kprop);
+	d->kprop = NULL;
 	d->closing++; /* held while we start closing things */
 	for (int i = 0; i < d->nsig; i++) {
 		d->closing++;
@@ -705,6 +713,7 @@ void node_daemon_free(node_daemon_t *d)
 {
 	if (d == NULL)
 		return;
+	node_kprop_svc_stop(d->kprop);
 	node_repl_free(d->repl);
 	store_close(d->store);
 	if (d->pid_fd >= 0)
@@ -760,7 +769,7 @@ static const char *peer_state(const peer_t *p)
 	if (p->conn != NULL)
 		return node_conn_state_name(node_conn_state(p->conn));
 	if (p->mode == NODE_PEER_KPROP)
-		return "kprop (not available yet)";
+		return "kprop (see kprop: below)";
 	if (p->retry_pending)
 		return "waiting to reconnect";
 	return p->dial ? "disconnected" : "not connected";
@@ -811,6 +820,7 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 			ret |= appendf(out, "null");
 		if (d->repl != NULL)
 			ret |= node_repl_status(d->repl, true, out);
+		ret |= node_kprop_svc_status(d->kprop, true, out);
 		ret |= appendf(out, ",\"peers\":[");
 		for (peer_t *p = d->peers; p != NULL; p = p->next) {
 			uint64_t in = p->bytes_in, outb = p->bytes_out;
@@ -885,6 +895,7 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 			(unsigned long long)meta.record_count);
 	if (d->repl != NULL)
 		ret |= node_repl_status(d->repl, false, out);
+	ret |= node_kprop_svc_status(d->kprop, false, out);
 	ret |= appendf(out, "peers:     %s\n", d->peers ? "" : "(none)");
 	for (peer_t *p = d->peers; p != NULL; p = p->next) {
 		uint64_t in = p->bytes_in, outb = p->bytes_out;

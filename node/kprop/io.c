@@ -14,16 +14,26 @@
 
 #include "common/errors.h"
 
-static int wait_fd(int fd, short events, uint64_t timeout_ms)
+static int wait_fd(int fd, short events, uint64_t timeout_ms,
+		   const volatile int *cancel)
 {
 	struct pollfd p = { .fd = fd, .events = events };
-	int t = timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms;
+	uint64_t left = timeout_ms;
 	for (;;) {
-		int r = poll(&p, 1, t);
+		if (cancel != NULL && *cancel)
+			return KS_ECANCELED;
+		uint64_t slice = cancel != NULL && left > 200 ? 200 : left;
+		if (slice > INT32_MAX)
+			slice = INT32_MAX;
+		int r = poll(&p, 1, (int)slice);
 		if (r > 0)
 			return KS_EOK;
-		if (r == 0)
-			return KS_ETIMEDOUT;
+		if (r == 0) {
+			left -= slice;
+			if (left == 0)
+				return KS_ETIMEDOUT;
+			continue;
+		}
 		if (errno != EINTR)
 			return ks_errno(errno);
 	}
@@ -53,7 +63,7 @@ int kprop_io_connect(const char *host, uint16_t port, uint64_t timeout_ms,
 		int r = connect(fd, a->ai_addr, a->ai_addrlen);
 		int e = r == 0 ? 0 : errno;
 		if (e == EINPROGRESS) {
-			int w = wait_fd(fd, POLLOUT, timeout_ms);
+			int w = wait_fd(fd, POLLOUT, timeout_ms, NULL);
 			socklen_t sl = sizeof(e);
 			if (w != KS_EOK)
 				e = ETIMEDOUT;
@@ -78,7 +88,8 @@ int kprop_io_connect(const char *host, uint16_t port, uint64_t timeout_ms,
 	return ret;
 }
 
-int kprop_io_write_all(int fd, const void *p, size_t n, uint64_t timeout_ms)
+int kprop_io_write_all(int fd, const void *p, size_t n, uint64_t timeout_ms,
+		       const volatile int *cancel)
 {
 	const uint8_t *b = p;
 	while (n > 0) {
@@ -91,7 +102,7 @@ int kprop_io_write_all(int fd, const void *p, size_t n, uint64_t timeout_ms)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = wait_fd(fd, POLLOUT, timeout_ms);
+			int r = wait_fd(fd, POLLOUT, timeout_ms, cancel);
 			if (r != KS_EOK)
 				return r;
 			continue;
@@ -101,10 +112,11 @@ int kprop_io_write_all(int fd, const void *p, size_t n, uint64_t timeout_ms)
 	return KS_EOK;
 }
 
-long kprop_io_read_some(int fd, void *p, size_t cap, uint64_t timeout_ms)
+long kprop_io_read_some(int fd, void *p, size_t cap, uint64_t timeout_ms,
+			const volatile int *cancel)
 {
 	for (;;) {
-		int r = wait_fd(fd, POLLIN, timeout_ms);
+		int r = wait_fd(fd, POLLIN, timeout_ms, cancel);
 		if (r != KS_EOK)
 			return r;
 		ssize_t n = recv(fd, p, cap, MSG_DONTWAIT);
@@ -174,4 +186,16 @@ int kprop_io_listen(const char *host, uint16_t *port, char *err, size_t errlen)
 	}
 	freeaddrinfo(res);
 	return ret;
+}
+
+int kprop_io_accept(int listen_fd, uint64_t timeout_ms)
+{
+	int r = wait_fd(listen_fd, POLLIN, timeout_ms, NULL);
+	if (r != KS_EOK)
+		return r;
+	int c = accept(listen_fd, NULL, NULL);
+	if (c < 0)
+		return ks_errno(errno);
+	(void)fcntl(c, F_SETFD, FD_CLOEXEC);
+	return c;
 }

@@ -19,16 +19,23 @@
 int kprop_io_connect(const char *host, uint16_t port, uint64_t timeout_ms,
 		     char *err, size_t errlen);
 
-/** \brief Write all of \p p.  \return 0, KS_ETIMEDOUT, KS_EPIPE,
- *         KS_ECONNRESET, -errno. */
-int kprop_io_write_all(int fd, const void *p, size_t n, uint64_t timeout_ms);
+/*
+ * \p cancel (may be NULL): waits are cut into 200 ms slices and end with
+ * KS_ECANCELED once *cancel is nonzero.
+ */
+
+/** \brief Write all of \p p.  \return 0, KS_ETIMEDOUT, KS_ECANCELED,
+ *         KS_EPIPE, KS_ECONNRESET, -errno. */
+int kprop_io_write_all(int fd, const void *p, size_t n, uint64_t timeout_ms,
+		       const volatile int *cancel);
 
 /**
  * \brief Read what is available (at least 1 byte), waiting up to
  *        \p timeout_ms.  \return bytes read (> 0), KS_ECLOSED at end of
  *        stream, KS_ETIMEDOUT, -errno.
  */
-long kprop_io_read_some(int fd, void *p, size_t cap, uint64_t timeout_ms);
+long kprop_io_read_some(int fd, void *p, size_t cap, uint64_t timeout_ms,
+			const volatile int *cancel);
 
 /**
  * \brief Listen on \p host (NULL or "*": every address, dual stack) and
@@ -36,3 +43,9 @@ long kprop_io_read_some(int fd, void *p, size_t cap, uint64_t timeout_ms);
  * \return a listening fd or KS_EADDRINUSE, KS_ENOENT, -errno.
  */
 int kprop_io_listen(const char *host, uint16_t *port, char *err, size_t errlen);
+
+/**
+ * \brief Accept one connection, waiting up to \p timeout_ms.
+ * \return the connected fd, KS_ETIMEDOUT, -errno.
+ */
+int kprop_io_accept(int listen_fd, uint64_t timeout_ms);

@@ -18,6 +18,7 @@ typedef struct pusher {
 	kprop_client_t c;
 	int fd;
 	uint64_t timeout_ms;
+	const volatile int *cancel;
 	uint8_t block[KPROP_BLOCK_SIZE];
 	size_t fill;
 	uint64_t counted;
@@ -37,7 +38,8 @@ static int flush_out(pusher_t *p)
 	ks_buf_t *out = kprop_client_out(&p->c);
 	if (out->len == 0)
 		return KS_EOK;
-	int ret = kprop_io_write_all(p->fd, out->data, out->len, p->timeout_ms);
+	int ret = kprop_io_write_all(p->fd, out->data, out->len, p->timeout_ms,
+				     p->cancel);
 	ks_buf_reset(out);
 	if (ret != KS_EOK)
 		p->io_err = ret;
@@ -53,7 +55,7 @@ static int pump_until_not_wait(pusher_t *p)
 		if (ret != KS_EOK)
 			return ret;
 		long n = kprop_io_read_some(p->fd, buf, sizeof(buf),
-					    p->timeout_ms);
+					    p->timeout_ms, p->cancel);
 		if (n < 0) {
 			p->io_err = (int)n;
 			return (int)n;
@@ -127,12 +129,21 @@ int node_kprop_push(const node_kprop_push_opts_t *o, store_t *s,
 	*p = zero;
 	p->fd = -1;
 	p->timeout_ms = o->timeout_ms ? o->timeout_ms : 300000;
+	p->cancel = o->cancel;
 	ret = store_read_begin(s, &t);
 	if (ret != KS_EOK) {
 		snprintf(res->reason, sizeof(res->reason),
 			 "cannot read the store (%s)", ks_strerror(ret));
 		goto done;
 	}
+	store_meta_t meta;
+	ret = store_meta_get(t, &meta);
+	if (ret != KS_EOK) {
+		snprintf(res->reason, sizeof(res->reason),
+			 "cannot read the store (%s)", ks_strerror(ret));
+		goto done;
+	}
+	memcpy(res->digest, meta.digest, sizeof(res->digest));
 	p->counted = hlen;
 	ret = store_records_foreach(t, (ks_view_t){ 0 }, count_cb, p);
 	if (ret != KS_EOK) {

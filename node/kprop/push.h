@@ -19,13 +19,14 @@
 #define KPROP_DUMP_HEADER "kdb5_util load_dump version 7\n"
 
 typedef struct node_kprop_push_opts {
-	const char *host;      /* replica host: target host/<host>@REALM */
-	uint16_t port;	       /* 0 = 754 */
-	const char *realm;     /* NULL = default realm */
-	const char *keytab;    /* NULL = default keytab (KRB5_KTNAME) */
-	const char *principal; /* NULL = host/<this host> */
-	uint64_t timeout_ms;   /* per wait; 0 = 300 s (the ack waits for
+	const char *host;	    /* replica host: target host/<host>@REALM */
+	uint16_t port;		    /* 0 = 754 */
+	const char *realm;	    /* NULL = default realm */
+	const char *keytab;	    /* NULL = default keytab (KRB5_KTNAME) */
+	const char *principal;	    /* NULL = host/<this host> */
+	uint64_t timeout_ms;	    /* per wait; 0 = 300 s (the ack waits for
 				   the replica's load) */
+	const volatile int *cancel; /* NULL, or ends the push when set */
 } node_kprop_push_opts_t;
 
 typedef struct node_kprop_result {
@@ -33,6 +34,7 @@ typedef struct node_kprop_result {
 	uint64_t duration_us; /* connect to ack */
 	int error;	      /* KS_EOK or the failure */
 	char reason[512];     /* kprop-like one-line message on failure */
+	uint8_t digest[32];   /* store digest of the snapshot sent */
 } node_kprop_result_t;
 
 /**

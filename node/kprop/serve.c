@@ -331,12 +331,14 @@ static void refuse_pending(int listen_fd)
 	}
 }
 
-static int send_out(kprop_server_t *m, int fd, uint64_t timeout_ms)
+static int send_out(kprop_server_t *m, int fd, uint64_t timeout_ms,
+		    const volatile int *cancel)
 {
 	ks_buf_t *out = kprop_server_out(m);
 	if (out->len == 0)
 		return KS_EOK;
-	int ret = kprop_io_write_all(fd, out->data, out->len, timeout_ms);
+	int ret =
+		kprop_io_write_all(fd, out->data, out->len, timeout_ms, cancel);
 	ks_buf_reset(out);
 	return ret;
 }
@@ -376,7 +378,7 @@ int node_kprop_serve_one(const node_kprop_serve_opts_t *o, store_t *s, int fd,
 	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &setsock,
 			 sizeof(setsock));
 	while (ret == KS_EOK && kprop_server_state(&m) == KPROP_ST_WAIT) {
-		io = send_out(&m, fd, timeout);
+		io = send_out(&m, fd, timeout, o->cancel);
 		if (io != KS_EOK)
 			break;
 		refuse_pending(listen_fd);
@@ -384,7 +386,8 @@ int node_kprop_serve_one(const node_kprop_serve_opts_t *o, store_t *s, int fd,
 			io = KS_ETIMEDOUT;
 			break;
 		}
-		long n = kprop_io_read_some(fd, buf, sizeof(buf), timeout);
+		long n = kprop_io_read_some(fd, buf, sizeof(buf), timeout,
+					    o->cancel);
 		if (n < 0) {
 			io = (int)n;
 			break;
@@ -398,7 +401,7 @@ int node_kprop_serve_one(const node_kprop_serve_opts_t *o, store_t *s, int fd,
 		else
 			(void)kprop_server_ack(&m);
 	}
-	(void)send_out(&m, fd, timeout);
+	(void)send_out(&m, fd, timeout, o->cancel);
 	snprintf(res->client, sizeof(res->client), "%s",
 		 kprop_krb_client_name(r.k));
 	if (kprop_server_state(&m) == KPROP_ST_DONE) {

@@ -25,12 +25,13 @@
 #include "store/store.h"
 
 typedef struct node_kprop_serve_opts {
-	const char *realm;     /* NULL = default realm */
-	const char *keytab;    /* NULL = default keytab */
-	const char *principal; /* NULL = host/<this host> */
-	const char *acl_file;  /* kpropd.acl format (required) */
-	uint64_t timeout_ms;   /* per wait; 0 = 300 s */
-	bridge_opts_t bridge;  /* the KDB to load into */
+	const char *realm;	    /* NULL = default realm */
+	const char *keytab;	    /* NULL = default keytab */
+	const char *principal;	    /* NULL = host/<this host> */
+	const char *acl_file;	    /* kpropd.acl format (required) */
+	uint64_t timeout_ms;	    /* per wait; 0 = 300 s */
+	bridge_opts_t bridge;	    /* the KDB to load into */
+	const volatile int *cancel; /* NULL, or ends a transfer when set */
 } node_kprop_serve_opts_t;
 
 typedef struct node_kprop_recv_result {
