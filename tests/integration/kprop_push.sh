@@ -38,6 +38,29 @@ scan_store P "$T/pstate"
 dumps_equal P R || fail "replica dump differs after the second push"
 echo "ok: second push"
 
+# Refused on the way: a cut connection and a flipped byte in the data
+# block (through a proxy): kdcsync exits 1 and the replica is unchanged.
+PROXY=$KS_SOURCE_DIR/tests/integration/kprop_proxy.py
+realm_kadmin "$T/P" "addprinc -pw Gina-pass-1 gina"
+scan_store P "$T/pstate"
+realm_dump "$T/R" "$T/before.dump"
+for mode in "--cut 1500" "--flip 1500"; do
+	rm -f "$T/proxy.ready"
+	PP=$(realm_free_port)
+	# shellcheck disable=SC2086
+	kstart proxy python3 "$PROXY" "$PP" "$PORT" "$T/proxy.ready" $mode
+	for i in $(seq 1 100); do [ -f "$T/proxy.ready" ] && break; sleep 0.05; done
+	rc=0
+	"$KDCSYNC" -c "$CONF" kprop "$HOST:$PP" >/dev/null 2>"$T/proxy.err" || rc=$?
+	kwait proxy || true
+	[ $rc -eq 1 ] || fail "$mode: kdcsync exited $rc"
+	realm_dump "$T/R" "$T/after.dump"
+	cmp -s "$T/before.dump" "$T/after.dump" || fail "$mode: the replica changed"
+	echo "ok: sender $mode: $(cat "$T/proxy.err")"
+done
+grep -q 'while decoding database block starting at offset 0' "$T/kpropd-R.log" ||
+	fail "kpropd did not log the bad block"
+
 # Refused: a client principal not in the ACL (kpropd closes after AP-REP).
 BAD=$(kconf bad "$T/pstate" "$T/P/kdc.conf" "	principal = host/other.example.test@$REALM")
 sed -i "s|/host.keytab|/other.keytab|" "$BAD"
