@@ -24,7 +24,8 @@
 #       10 s), and removes DIR/pids.  DIR itself is kept.
 #   deploy/pair.sh node-stop DIR primary|replica [SIGNAL]
 #   deploy/pair.sh node-start DIR primary|replica
-#       Stop (default TERM; KILL for crash tests) / start one kdcsyncd.
+#       Stop (default TERM; KILL for crash tests) / start one kdcsyncd
+#       (returns when its control socket answers).
 #   deploy/pair.sh wait DIR [SECONDS]
 #       Wait until the replica streams and has applied the primary's last
 #       seq (default 60 s).
@@ -343,6 +344,14 @@ node-start)
 	load_env
 	find_build
 	start_node "$1"
+	# return once its control socket answers (or it died)
+	pid=$(sed -n "s/^node-$1 //p" "$DIR/pids")
+	for i in $(seq 1 300); do
+		"$KDCSYNC" -c "$DIR/$1/node.conf" status >/dev/null 2>&1 && exit 0
+		kill -0 "$pid" 2>/dev/null || die "kdcsyncd ($1) exited; see $DIR/$1/node.log"
+		sleep 0.05
+	done
+	die "kdcsyncd ($1) does not answer on its control socket"
 	;;
 *) die "unknown command '$CMD'" ;;
 esac
