@@ -12,7 +12,7 @@ primary_init
 replica_init R
 K=$(realm_free_port)
 stock_kpropd R "$K"
-"$KS_SOURCE_DIR/deploy/make-certs.sh" "$T/pki" p >/dev/null
+"$KS_SOURCE_DIR/deploy/make-certs.sh" "$T/pki" p q >/dev/null
 "$KDCSYNC" keygen -o "$T/pki/signing" >/dev/null
 mkdir -p "$T/pstate"
 chmod 700 "$T/pstate"
@@ -75,3 +75,42 @@ print("ok: status:", p)' "$js" || fail "JSON status"
 grep -c 'Full propagation transfer finished' "$T/kpropd-R.log" >/dev/null || fail "kpropd log"
 kstop daemon
 ! grep -q 'ERROR: AddressSanitizer\|runtime error' "$T/daemon.log" || fail "sanitizer report"
+
+# The daemon's own listener ([kprop] listen) takes a stock kprop.
+replica_init R2
+L=$(realm_free_port)
+mkdir -p "$T/qstate"
+chmod 700 "$T/qstate"
+cat >"$T/q.conf" <<CONF
+[node]
+	name = q
+	role = primary
+	state_dir = $T/qstate
+	kdc_profile = $T/R2/kdc.conf
+	listen = 127.0.0.1:$(realm_free_port)
+	signing_key = $T/pki/signing.key
+	scan_interval = 1h
+[tls]
+	ca = $T/pki/ca.crt
+	cert = $T/pki/q.crt
+	key = $T/pki/q.key
+[kprop]
+	keytab = FILE:$T/host.keytab
+	listen = 127.0.0.1:$L
+	acl_file = $T/R2/kpropd.acl
+	timeout = 20s
+CONF
+KRB5_CONFIG=$T/R2/krb5.conf KRB5_KDC_PROFILE=$T/R2/kdc.conf KRB5RCACHEDIR=$T/R2 \
+	kstart qdaemon "$KDCSYNCD" -c "$T/q.conf" -f
+wait_port "$L"
+(realm_env "$T/P" && kdb5_util -r "$REALM" dump "$T/p.dump")
+kprop -r "$REALM" -f "$T/p.dump" -P "$L" -s "$T/host.keytab" "$HOST" >"$T/kprop.out" 2>&1 ||
+	{ cat "$T/kprop.out"; fail "stock kprop into the daemon's listener"; }
+realm_dump "$T/R2" "$T/r2.dump"
+tail -n +2 "$T/p.dump" | cmp -s - "$T/r2.dump" || fail "R2 differs from the dump"
+st=$(KRB5_CONFIG=$T/R2/krb5.conf "$KDCSYNC" -c "$T/q.conf" status)
+grep -q "listener 127.0.0.1:$L: [1-9][0-9]* loaded, [0-9]* refused; last [0-9TZ:-]*: loaded" <<<"$st" ||
+	{ echo "$st"; fail "status lacks the listener"; }
+echo "ok: stock kprop into the daemon's listener; $(grep listener <<<"$st" | sed 's/^ *//')"
+kstop qdaemon
+! grep -q 'ERROR: AddressSanitizer\|runtime error' "$T/qdaemon.log" || fail "sanitizer report"
