@@ -641,6 +641,10 @@ static int reload(node_daemon_t *d, char *err, size_t errlen)
 	node_conf_free(d->conf);
 	d->conf = nc;
 	node_repl_reconfigure(d->repl, nc);
+	/* kprop peers and listener follow the new file (a push in progress
+	 * is cancelled; unchanged peers keep their delivered state). */
+	if (node_kprop_svc_reload(&d->kprop, nc, d->store) != KS_EOK)
+		ks_log_err(KPROP, "kprop service not restarted after reload");
 	ks_log_set_level_all(nc->log_level);
 	return sync_peers(d);
 fail:

@@ -181,6 +181,11 @@ int node_kprop_push(const node_kprop_push_opts_t *o, store_t *s,
 						    send_cb, p);
 		if (ret == KS_EOK && p->fill > 0)
 			ret = send_block(p);
+		/* Everything is sent: release the snapshot before waiting
+		 * (minutes, while the replica loads) for the ack, so that
+		 * this process's store writes may grow the map meanwhile. */
+		store_read_end(t);
+		t = NULL;
 		if (ret == KS_EOK)
 			ret = pump_until_not_wait(p);
 	}

@@ -219,8 +219,8 @@ static void *listener_main(void *arg)
 	return NULL;
 }
 
-int node_kprop_svc_start(const node_conf_t *c, store_t *s,
-			 node_kprop_svc_t **out)
+static int start_with(const node_conf_t *c, store_t *s, const pusher_t *prev,
+		      size_t n_prev, node_kprop_svc_t **out)
 {
 	node_kprop_svc_t *svc = NULL;
 	size_t n = 0;
@@ -285,6 +285,27 @@ int node_kprop_svc_start(const node_conf_t *c, store_t *s,
 		ks_log_notice(KPROP, "kprop listener on %s:%u",
 			      svc->listen_host, port);
 	}
+	/* A reload keeps what each unchanged peer already has. */
+	for (size_t i = 0; i < svc->n; i++) {
+		pusher_t *p = &svc->p[i];
+		for (size_t j = 0; j < n_prev; j++) {
+			const pusher_t *q = &prev[j];
+			if (strcmp(q->name, p->name) != 0 ||
+			    strcmp(q->host, p->host) != 0 || q->port != p->port)
+				continue;
+			p->last_start = q->last_start;
+			p->last_us = q->last_us;
+			p->last_bytes = q->last_bytes;
+			p->last_error = q->last_error;
+			memcpy(p->last_reason, q->last_reason,
+			       sizeof(p->last_reason));
+			p->pushes = q->pushes;
+			p->failures = q->failures;
+			memcpy(p->delivered, q->delivered,
+			       sizeof(p->delivered));
+			p->have_delivered = q->have_delivered;
+		}
+	}
 	for (size_t i = 0; i < svc->n; i++) {
 		if (pthread_create(&svc->p[i].thread, NULL, pusher_main,
 				   &svc->p[i]) != 0) {
@@ -297,6 +318,52 @@ int node_kprop_svc_start(const node_conf_t *c, store_t *s,
 	return KS_EOK;
 fail:
 	node_kprop_svc_stop(svc);
+	return ret;
+}
+
+int node_kprop_svc_start(const node_conf_t *c, store_t *s,
+			 node_kprop_svc_t **out)
+{
+	return start_with(c, s, NULL, 0, out);
+}
+
+int node_kprop_svc_reload(node_kprop_svc_t **svc, const node_conf_t *c,
+			  store_t *s)
+{
+	pusher_t *saved = NULL;
+	size_t n = 0;
+	if (*svc != NULL && (*svc)->n > 0) {
+		saved = calloc((*svc)->n, sizeof(*saved));
+		if (saved != NULL) {
+			n = (*svc)->n;
+			pthread_mutex_lock(&(*svc)->mu);
+			for (size_t i = 0; i < n; i++) {
+				saved[i] = (*svc)->p[i];
+				saved[i].name = strdup((*svc)->p[i].name);
+				saved[i].host = strdup((*svc)->p[i].host);
+				if (saved[i].name == NULL ||
+				    saved[i].host == NULL) {
+					free(saved[i].name);
+					free(saved[i].host);
+					saved[i].name = saved[i].host = NULL;
+				}
+			}
+			pthread_mutex_unlock(&(*svc)->mu);
+		}
+	}
+	node_kprop_svc_stop(*svc);
+	*svc = NULL;
+	/* entries whose strings could not be copied are skipped */
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (saved[i].name != NULL)
+			saved[k++] = saved[i];
+	int ret = start_with(c, s, saved, k, svc);
+	for (size_t i = 0; i < k; i++) {
+		free(saved[i].name);
+		free(saved[i].host);
+	}
+	free(saved);
 	return ret;
 }
 

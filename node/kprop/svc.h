@@ -36,6 +36,14 @@ typedef struct node_kprop_svc node_kprop_svc_t;
 int node_kprop_svc_start(const node_conf_t *conf, store_t *s,
 			 node_kprop_svc_t **out);
 
+/**
+ * \brief Reload: stop *\p svc and start it again from \p conf, keeping
+ *        each unchanged peer's (same name and address) delivered digest
+ *        and statistics, so an unchanged peer is not pushed again.
+ */
+int node_kprop_svc_reload(node_kprop_svc_t **svc, const node_conf_t *conf,
+			  store_t *s);
+
 /** \brief Cancel, join, free.  NULL is fine.  Blocks at most ~1 s plus a
  *         KDB promote in progress. */
 void node_kprop_svc_stop(node_kprop_svc_t *svc);

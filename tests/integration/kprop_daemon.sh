@@ -73,6 +73,30 @@ assert p["name"] == "rep" and p["last_result"] == "SUCCEEDED", p
 assert p["last_bytes"] > 0 and p["pushes"] >= 2, p
 print("ok: status:", p)' "$js" || fail "JSON status"
 grep -c 'Full propagation transfer finished' "$T/kpropd-R.log" >/dev/null || fail "kpropd log"
+
+# Switching by configuration only: a second kprop peer added by SIGHUP is
+# pushed to; the unchanged first peer keeps its state and is not pushed
+# again.
+replica_init R3
+K3=$(realm_free_port)
+stock_kpropd R3 "$K3"
+pushes_before=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["kprop"]["peers"][0]["pushes"])' "$js")
+sed -i "s|^\[kprop\]|\trep3 = {\n\t\taddress = $HOST:$K3\n\t\tmode = kprop\n\t}\n[kprop]|" "$T/d.conf"
+kill -HUP "${KPIDS[daemon]}"
+deadline=$((SECONDS + 30))
+until dumps_equal P R3 2>/dev/null; do
+	[ $SECONDS -lt $deadline ] || fail "the peer added by reload was not pushed to"
+	sleep 0.3
+done
+js=$("$KDCSYNC" -c "$T/d.conf" status --json)
+python3 -c 'import json,sys
+d = json.loads(sys.argv[1])
+p = {x["name"]: x for x in d["kprop"]["peers"]}
+assert p["rep"]["pushes"] == int(sys.argv[2]), p["rep"]
+assert p["rep3"]["last_result"] == "SUCCEEDED", p["rep3"]' "$js" "$pushes_before" ||
+	fail "reload: peer state"
+echo "ok: a kprop peer added by SIGHUP is pushed to; the unchanged peer is not re-pushed"
+kstop kpropd-R3
 kstop daemon
 ! grep -q 'ERROR: AddressSanitizer\|runtime error' "$T/daemon.log" || fail "sanitizer report"
 
