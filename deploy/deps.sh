@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	build-essential cmake ninja-build pkg-config clang clang-format
+	# clang's sanitizer and libFuzzer runtimes (fuzz build)
+	libclang-rt-dev
 	# libraries
 	libuv1-dev liblmdb-dev libssl-dev libzstd-dev libcmocka-dev
 	libkrb5-dev krb5-multidev
