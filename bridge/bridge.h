@@ -115,6 +115,17 @@ int bridge_capture_principal(bridge_t *b, store_t *s, const char *name,
 			     uint64_t *first_seq, uint64_t *last_seq);
 
 /**
+ * \brief Targeted capture of several principals (e.g. the names the
+ *        kadm5_hook sent since the last wake-up) in ONE store commit: one
+ *        fsync for the lot.  Nothing is committed on error.
+ * \param names borrowed for the call; a name may appear twice (the later
+ *        read wins, and an unchanged record is skipped by the store).
+ */
+int bridge_capture_principals(bridge_t *b, store_t *s, const char *const *names,
+			      size_t n, uint64_t *first_seq,
+			      uint64_t *last_seq);
+
+/**
  * \brief The store key of a record value (a dump line): 'P' + principal name
  *        or 'O' + policy name, appended to \p key.  For taking a received
  *        dump (kprop-compat) into the store; the value is not fully parsed.

@@ -615,11 +615,10 @@ int bridge_read_principal(bridge_t *b, const char *name, ks_buf_t *value)
 	return ret;
 }
 
-int bridge_capture_principal(bridge_t *b, store_t *s, const char *name,
-			     uint64_t *first_seq, uint64_t *last_seq)
+/* Add the change for one principal (PUT if it exists, DEL if gone). */
+static int capture_one(bridge_t *b, const char *name, chglist_t *chg)
 {
 	ks_buf_t key = KS_BUF_INIT, line = KS_BUF_INIT;
-	chglist_t chg = { 0 };
 	int ret = read_one(b, name, &key, &line);
 	if (ret == KS_ENOENT) {
 		/* Gone: the key is the canonical name we were given. */
@@ -634,20 +633,39 @@ int bridge_capture_principal(bridge_t *b, store_t *s, const char *name,
 			ret = ks_buf_append_u8(&key, STORE_KEY_PRINCIPAL);
 		if (ret == KS_EOK)
 			ret = ks_buf_append(&key, canon, strlen(canon));
+		if (ret == KS_EOK && key.len > STORE_MAX_KEY)
+			ret = KS_ELIMIT;
 		if (ret == KS_EOK)
-			ret = chg_add(&chg, STORE_DEL, &key, NULL);
+			ret = chg_add(chg, STORE_DEL, &key, NULL);
 		krb5_free_unparsed_name(b->ctx, canon);
 		krb5_free_principal(b->ctx, princ);
 	} else if (ret == KS_EOK) {
-		ret = chg_add(&chg, STORE_PUT, &key, &line);
+		ret = key.len > STORE_MAX_KEY
+			      ? KS_ELIMIT
+			      : chg_add(chg, STORE_PUT, &key, &line);
 	}
-	if (ret == KS_EOK && key.len > STORE_MAX_KEY)
-		ret = KS_ELIMIT;
+	ks_buf_free(&key);
+	ks_buf_free(&line);
+	return ret;
+}
+
+int bridge_capture_principal(bridge_t *b, store_t *s, const char *name,
+			     uint64_t *first_seq, uint64_t *last_seq)
+{
+	return bridge_capture_principals(b, s, &name, 1, first_seq, last_seq);
+}
+
+int bridge_capture_principals(bridge_t *b, store_t *s, const char *const *names,
+			      size_t n, uint64_t *first_seq, uint64_t *last_seq)
+{
+	chglist_t chg = { 0 };
+	int ret = KS_EOK;
+
+	for (size_t i = 0; ret == KS_EOK && i < n; i++)
+		ret = capture_one(b, names[i], &chg);
 	if (ret == KS_EOK)
 		ret = chg_commit(s, &chg, first_seq, last_seq);
 	chg_free(&chg);
-	ks_buf_free(&key);
-	ks_buf_free(&line);
 	return ret;
 }
 

@@ -287,6 +287,7 @@ EOF
 	start_kdc "$DIR/primary" kdc-primary "$pport"
 	start_kdc "$DIR/replica" kdc-replica "$rport"
 	start_node primary
+	wait_ctl primary
 	start_node replica
 	if ! wait_sync "${PAIR_TIMEOUT:-120}"; then
 		tail -n 20 "$DIR/primary/node.log" "$DIR/replica/node.log" >&2
@@ -318,6 +319,18 @@ cmd_down() {
 	rm -f "$DIR/pids"
 }
 
+# wait_ctl ROLE: the node's control socket answers (or it died: fail)
+wait_ctl() {
+	local role=$1 pid i
+	pid=$(sed -n "s/^node-$role //p" "$DIR/pids")
+	for i in $(seq 1 300); do
+		"$KDCSYNC" -c "$DIR/$role/node.conf" status >/dev/null 2>&1 && return 0
+		kill -0 "$pid" 2>/dev/null || die "kdcsyncd ($role) exited; see $DIR/$role/node.log"
+		sleep 0.05
+	done
+	die "kdcsyncd ($role) does not answer on its control socket"
+}
+
 cmd_node_stop() {
 	local role=$1 sig=${2:-TERM} pid
 	pid=$(sed -n "s/^node-$role //p" "$DIR/pids")
@@ -344,14 +357,7 @@ node-start)
 	load_env
 	find_build
 	start_node "$1"
-	# return once its control socket answers (or it died)
-	pid=$(sed -n "s/^node-$1 //p" "$DIR/pids")
-	for i in $(seq 1 300); do
-		"$KDCSYNC" -c "$DIR/$1/node.conf" status >/dev/null 2>&1 && exit 0
-		kill -0 "$pid" 2>/dev/null || die "kdcsyncd ($1) exited; see $DIR/$1/node.log"
-		sleep 0.05
-	done
-	die "kdcsyncd ($1) does not answer on its control socket"
+	wait_ctl "$1"
 	;;
 *) die "unknown command '$CMD'" ;;
 esac

@@ -12,15 +12,20 @@
  *
  * After each committed create, modify, rename (old and new name), delete
  * and password change it sends the principal's unparsed name, as one
- * datagram, to the local node's Unix datagram socket (default
+ * message, to the local node's Unix SOCK_SEQPACKET socket (default
  * STATE_DIR/hook.sock of a node with the default state_dir; the environment
  * variable KDCSYNC_HOOK_SOCKET overrides the profile).  The node reads that
  * principal from the KDB and logs the change at once.
  *
- * It never blocks and never fails the admin operation: the send is
- * MSG_DONTWAIT, every error is ignored (a node that is down, or a full
+ * It never blocks and never fails the admin operation: the socket is
+ * non-blocking (a Unix-domain connect completes or fails at once), the send
+ * is MSG_DONTWAIT, every error is ignored (a node that is down, or a full
  * socket buffer, only means the next periodic scan picks the change up),
- * and only the post-commit stage does anything.  No secret (the plaintext
+ * and only the post-commit stage does anything.  A connection (rather than
+ * datagrams) is used because connected Unix sockets queue up to the send
+ * buffer, while unconnected datagrams are capped at net.unix.max_dgram_qlen
+ * (10 by default), too few for a burst of kadmin commands.  A connection
+ * broken by a node restart is re-made once on the next notification.  No secret (the plaintext
  * password the hook is given) is ever looked at or sent.
  *
  * Ownership: modinfo (socket fd and address) belongs to libkadm5srv between
@@ -43,7 +48,8 @@
 #define HOOK_NAME_MAX	    4096
 
 struct kadm5_hook_modinfo_st {
-	int fd;
+	int fd;	    /* connected socket, -1 if none */
+	int usable; /* the path fits */
 	struct sockaddr_un addr;
 	socklen_t addrlen;
 };
@@ -78,11 +84,9 @@ static kadm5_ret_t hook_init(krb5_context ctx, kadm5_hook_modinfo **out)
 		mi->addrlen =
 			(socklen_t)(offsetof(struct sockaddr_un, sun_path) +
 				    strlen(path) + 1);
-		mi->fd = socket(AF_UNIX,
-				SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	} else {
-		mi->fd = -1;
+		mi->usable = 1;
 	}
+	mi->fd = -1; /* connected lazily, at the first notification */
 	profile_release_string(prof_path);
 	*out = mi;
 	return 0;
@@ -98,6 +102,39 @@ static void hook_fini(krb5_context ctx, kadm5_hook_modinfo *mi)
 	free(mi);
 }
 
+/* Connect (non-blocking; a Unix connect never waits); -1 on failure. */
+static void hook_connect(kadm5_hook_modinfo *mi)
+{
+	int sndbuf = 1 << 20;
+
+	mi->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
+	if (mi->fd < 0)
+		return;
+	(void)setsockopt(mi->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+			 sizeof(sndbuf));
+	if (connect(mi->fd, (const struct sockaddr *)&mi->addr, mi->addrlen) !=
+	    0) {
+		close(mi->fd);
+		mi->fd = -1;
+	}
+}
+
+static void hook_send(kadm5_hook_modinfo *mi, const char *name, size_t len)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (mi->fd < 0)
+			hook_connect(mi);
+		if (mi->fd < 0)
+			return; /* node not running: the scan will see it */
+		if (send(mi->fd, name, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 ||
+		    errno == EAGAIN || errno == EWOULDBLOCK)
+			return; /* sent, or buffer full: dropped */
+		close(mi->fd);	/* broken (node restarted): reconnect once */
+		mi->fd = -1;
+	}
+}
+
 /* Tell the node about one principal; every failure is ignored. */
 static void notify(krb5_context ctx, kadm5_hook_modinfo *mi, int stage,
 		   krb5_const_principal princ)
@@ -105,15 +142,14 @@ static void notify(krb5_context ctx, kadm5_hook_modinfo *mi, int stage,
 	char *name = NULL;
 	size_t len;
 
-	if (mi == NULL || mi->fd < 0 || stage != KADM5_HOOK_STAGE_POSTCOMMIT ||
+	if (mi == NULL || !mi->usable || stage != KADM5_HOOK_STAGE_POSTCOMMIT ||
 	    princ == NULL)
 		return;
 	if (krb5_unparse_name(ctx, princ, &name) != 0)
 		return;
 	len = strlen(name);
 	if (len > 0 && len <= HOOK_NAME_MAX)
-		(void)sendto(mi->fd, name, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-			     (const struct sockaddr *)&mi->addr, mi->addrlen);
+		hook_send(mi, name, len);
 	krb5_free_unparsed_name(ctx, name);
 }
 

@@ -3,6 +3,7 @@
  * Native replication: the actions of the state machine (sm.h) performed
  * against the store, the KDB (bridge), the keys and the links (repl.h).
  */
+#define _GNU_SOURCE /* accept4 */
 #include "node/repl/repl.h"
 
 #include <errno.h>
@@ -72,6 +73,7 @@ struct node_repl {
 	uv_timer_t tick, scan;
 	uv_poll_t hook;
 	int hook_fd;
+	struct hook_client *hook_clients;
 	char hook_path[600];
 	bool started, stopping;
 	char disabled[300]; /* why replication is off, "" when on */
@@ -987,44 +989,196 @@ static void on_scan(uv_timer_t *t)
 	(void)scan_now(r, &st);
 }
 
+/*
+ * The kadm5_hook socket: a Unix SOCK_SEQPACKET listener (libuv has no
+ * seqpacket, so raw sockets under uv_poll); each kadmind / kadmin.local
+ * connects and sends one principal name per message.  All names pending at
+ * a wake-up are captured in one store commit.
+ */
+typedef struct hook_client {
+	struct hook_client *next;
+	node_repl_t *r;
+	uv_poll_t poll;
+	int fd;
+	bool closing;
+} hook_client_t;
+
+typedef struct names {
+	char **v;
+	size_t n, cap;
+} names_t;
+
+static int names_add(names_t *ns, const char *s)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		if (strcmp(ns->v[i], s) == 0)
+			return KS_EOK; /* once per wake-up is enough */
+	if (ns->n == ns->cap) {
+		size_t nc = ns->cap ? ns->cap * 2 : 32;
+		char **v = realloc(ns->v, nc * sizeof(*v));
+		if (v == NULL)
+			return KS_ENOMEM;
+		ns->v = v;
+		ns->cap = nc;
+	}
+	if ((ns->v[ns->n] = strdup(s)) == NULL)
+		return KS_ENOMEM;
+	ns->n++;
+	return KS_EOK;
+}
+
+static void names_free(names_t *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+	hook_client_t *c = h->data;
+	node_repl_t *r = c->r;
+
+	close(c->fd);
+	free(c);
+	if (--r->closing == 0 && r->done != NULL)
+		r->done(r->done_arg);
+}
+
+static void client_close(hook_client_t *c)
+{
+	node_repl_t *r = c->r;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	for (hook_client_t **pp = &r->hook_clients; *pp != NULL;
+	     pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	r->closing++;
+	uv_poll_stop(&c->poll);
+	uv_close((uv_handle_t *)&c->poll, on_client_closed);
+}
+
+/* Read every pending name of one client into \p ns. */
+static void client_drain(hook_client_t *c, names_t *ns)
+{
+	char name[HOOK_MAX_DGRAM + 1];
+
+	for (unsigned i = 0; i < HOOK_MAX_PER_WAKE; i++) {
+		ssize_t n = recv(c->fd, name, HOOK_MAX_DGRAM, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR)
+				client_close(c);
+			return;
+		}
+		if (n == 0) { /* the admin process is done */
+			client_close(c);
+			return;
+		}
+		if (memchr(name, '\0', (size_t)n) != NULL)
+			continue; /* not a name: ignore */
+		name[n] = '\0';
+		c->r->hook_msgs++;
+		if (names_add(ns, name) != KS_EOK)
+			return;
+	}
+}
+
+static void capture_names(node_repl_t *r, names_t *ns)
+{
+	uint64_t first = 0, last = 0;
+	int ret;
+
+	if (ns->n == 0)
+		return;
+	ret = bridge_capture_principals(r->bridge, r->store,
+					(const char *const *)ns->v, ns->n,
+					&first, &last);
+	if (ret != KS_EOK) {
+		/* one bad name must not hold back the others */
+		ks_log_warn(KDB,
+			    "hook: capture of %zu principals failed (%s); "
+			    "capturing one by one",
+			    ns->n, ks_strerror(ret));
+		for (size_t i = 0; i < ns->n; i++) {
+			uint64_t f = 0, l = 0;
+			ret = bridge_capture_principal(r->bridge, r->store,
+						       ns->v[i], &f, &l);
+			if (ret != KS_EOK)
+				ks_log_warn(KDB,
+					    "hook: cannot capture '%s' (%s); "
+					    "the next scan will",
+					    ns->v[i], ks_strerror(ret));
+			else if (l >= f && l != 0)
+				r->hook_changes += l - f + 1;
+		}
+	} else if (last >= first && last != 0) {
+		r->hook_changes += last - first + 1;
+		if (ns->n == 1)
+			ks_log_info(KDB, "hook: '%s' logged as seq %" PRIu64,
+				    ns->v[0], last);
+		else
+			ks_log_info(
+				KDB,
+				"hook: %zu principals logged as seq %" PRIu64
+				"..%" PRIu64,
+				ns->n, first, last);
+	}
+	all_log_grew(r);
+}
+
+static void on_hook_client(uv_poll_t *h, int status, int events)
+{
+	hook_client_t *c = h->data;
+	node_repl_t *r = c->r;
+	names_t ns = { 0 };
+
+	(void)events;
+	if (status < 0) {
+		client_close(c);
+		return;
+	}
+	/* everything pending on every client, then one commit */
+	for (hook_client_t *o = r->hook_clients, *next; o != NULL; o = next) {
+		next = o->next;
+		client_drain(o, &ns);
+	}
+	capture_names(r, &ns);
+	names_free(&ns);
+}
+
 static void on_hook(uv_poll_t *h, int status, int events)
 {
 	node_repl_t *r = h->data;
-	char name[HOOK_MAX_DGRAM + 1];
-	bool changed = false;
 
 	(void)events;
-	if (status < 0)
+	if (status < 0 || r->stopping)
 		return;
-	for (unsigned i = 0; i < HOOK_MAX_PER_WAKE; i++) {
-		ssize_t n =
-			recv(r->hook_fd, name, HOOK_MAX_DGRAM, MSG_DONTWAIT);
-		uint64_t first = 0, last = 0;
-		int ret;
-		if (n < 0)
-			break; /* EAGAIN: drained */
-		if (n == 0 || memchr(name, '\0', (size_t)n) != NULL)
-			continue; /* not a name: ignore */
-		name[n] = '\0';
-		r->hook_msgs++;
-		ret = bridge_capture_principal(r->bridge, r->store, name,
-					       &first, &last);
-		if (ret != KS_EOK) {
-			ks_log_warn(KDB,
-				    "hook: cannot capture '%s' (%s); the next "
-				    "scan will",
-				    name, ks_strerror(ret));
+	for (;;) {
+		int fd = accept4(r->hook_fd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		hook_client_t *c;
+		if (fd < 0)
+			return; /* EAGAIN: no more */
+		c = calloc(1, sizeof(*c));
+		if (c == NULL || uv_poll_init(r->loop, &c->poll, fd) != 0) {
+			close(fd);
+			free(c);
 			continue;
 		}
-		if (last >= first && last != 0) {
-			r->hook_changes++;
-			changed = true;
-			ks_log_info(KDB, "hook: '%s' logged as seq %" PRIu64,
-				    name, last);
-		}
+		c->r = r;
+		c->fd = fd;
+		c->poll.data = c;
+		c->next = r->hook_clients;
+		r->hook_clients = c;
+		uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT,
+			      on_hook_client);
 	}
-	if (changed)
-		all_log_grew(r);
 }
 
 static int hook_open(node_repl_t *r)
@@ -1042,13 +1196,14 @@ static int hook_open(node_repl_t *r)
 		return KS_ENAMETOOLONG;
 	}
 	memcpy(a.sun_path, r->hook_path, strlen(r->hook_path) + 1);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return ks_errno(errno);
 	(void)unlink(r->hook_path); /* our pid lock says no one else uses it */
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    listen(fd, 128) != 0) {
 		ret = ks_errno(errno);
-		ks_log_err(REPL, "cannot bind the hook socket '%s' (%s)",
+		ks_log_err(REPL, "cannot listen on the hook socket '%s' (%s)",
 			   r->hook_path, strerror(errno));
 		close(fd);
 		return ret;
@@ -1260,6 +1415,8 @@ void node_repl_stop(node_repl_t *r, void (*done)(void *), void *arg)
 			r->closing++;
 			uv_close((uv_handle_t *)&r->hook, on_handle_closed);
 		}
+		while (r->hook_clients != NULL)
+			client_close(r->hook_clients);
 	}
 	/* the initial reference, released from the loop like the others */
 	if (--r->closing == 0 && done != NULL)
@@ -1375,6 +1532,9 @@ int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out)
 	int ret;
 
 	if (strcmp(req, "snapshot") == 0) {
+		if (r->bridge ==
+		    NULL) /* replication disabled: status says why */
+			return KS_ENOTAVAIL;
 		if (r->role != REPL_ROLE_PRIMARY)
 			return KS_ESTATE;
 		ret = scan_now(r, &st);

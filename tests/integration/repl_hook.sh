@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The kadm5_hook plugin with real kadmin.local: each committed create,
 # modify, cpw, rename (both names) and delete sends the principal name to
-# the socket configured in kdc.conf; with no listener kadmin.local still
-# succeeds at once.
+# the SOCK_SEQPACKET socket configured in kdc.conf; with no listener
+# kadmin.local still succeeds at once.
 set -euo pipefail
 : "${KS_BUILD_DIR:?set by ctest}" "${KS_SOURCE_DIR:?set by ctest}"
 . "$KS_SOURCE_DIR/tests/integration/lib/realm.sh"
@@ -36,15 +36,26 @@ echo "two operations without a listener: ${ms} ms"
 
 # 2. a listener: collect the datagrams
 python3 - "$T/hook.sock" "$T/got" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+import socket, sys, select
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.bind(sys.argv[1])
+s.listen(16)
 open(sys.argv[2] + ".ready", "w").close()
+conns = []
 with open(sys.argv[2], "a") as f:
     while True:
-        d = s.recv(8192)
-        f.write(d.decode() + "\n")
-        f.flush()
+        r, _, _ = select.select([s] + conns, [], [])
+        for c in r:
+            if c is s:
+                conns.append(s.accept()[0])
+                continue
+            d = c.recv(8192)
+            if not d:
+                conns.remove(c)
+                c.close()
+                continue
+            f.write(d.decode() + "\n")
+            f.flush()
 PY
 LPID=$!
 for i in $(seq 50); do [ -f "$T/got.ready" ] && break; sleep 0.1; done
