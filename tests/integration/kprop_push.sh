@@ -38,6 +38,17 @@ scan_store P "$T/pstate"
 dumps_equal P R || fail "replica dump differs after the second push"
 echo "ok: second push"
 
+# No [kprop] keytab: the krb5 default keytab, so KRB5_KTNAME works as for
+# kprop -s.
+DEF=$(kconf def "$T/pstate" "$T/P/kdc.conf")
+sed -i '/^	keytab = /d' "$DEF"
+realm_kadmin "$T/P" "addprinc -pw Hank-pass-1 hank"
+scan_store P "$T/pstate"
+KRB5_KTNAME=FILE:$T/host.keytab "$KDCSYNC" -c "$DEF" kprop "$HOST:$PORT" >/dev/null 2>"$T/ktname.err" ||
+	{ cat "$T/ktname.err"; fail "push with KRB5_KTNAME failed"; }
+dumps_equal P R || fail "replica differs after the KRB5_KTNAME push"
+echo "ok: default keytab from KRB5_KTNAME"
+
 # Refused on the way: a cut connection and a flipped byte in the data
 # block (through a proxy): kdcsync exits 1 and the replica is unchanged.
 PROXY=$KS_SOURCE_DIR/tests/integration/kprop_proxy.py
