@@ -5,6 +5,7 @@
 # directory.  For tests, the demo and benchmarks; NOT a production setup.
 #
 #   deploy/pair.sh up DIR [-n COUNT] [--replicate-lockout] [--scan-interval D]
+#                         [--log-retain ENTRIES]
 #       Makes, in DIR (created; must not hold a running pair):
 #         DIR/primary/  realm REALM (krb5.conf, kdc.conf with the kadm5_hook
 #                       plugin, DB, stash), krb5kdc, kdcsyncd (role primary)
@@ -187,6 +188,7 @@ node_conf() {
 			echo "	listen = 127.0.0.1:$NODE_PORT"
 			echo "	signing_key = $DIR/pki/signing.key"
 			echo "	scan_interval = $SCAN"
+			echo "	log_retain = $RETAIN"
 		else
 			echo "	primary = primary"
 			echo "	trusted_keys = $DIR/pki/signing.pub"
@@ -241,11 +243,13 @@ cmd_up() {
 	local count=0
 	LOCKOUT=false
 	SCAN=60s
+	RETAIN=1000000
 	while [ $# -gt 0 ]; do
 		case $1 in
 		-n) count=$2; shift 2 ;;
 		--replicate-lockout) LOCKOUT=true; shift ;;
 		--scan-interval) SCAN=$2; shift 2 ;;
+		--log-retain) RETAIN=$2; shift 2 ;;
 		*) die "unknown option '$1'" ;;
 		esac
 	done

@@ -72,6 +72,8 @@ static const key_t_ keys[] = {
 	  F(scan_interval_ms), NULL },
 	{ "node", "replicate_lockout", K_BOOL, "false", 0, 0, false,
 	  F(replicate_lockout), NULL },
+	{ "node", "log_retain", K_UINT, "1000000", 1, 1000000000, false,
+	  F(log_retain), NULL },
 	{ "node", "signing_key", K_FILE, NULL, 0, 0, false, F(signing_key),
 	  NULL },
 	{ "node", "trusted_keys", K_FILES, NULL, 0, 0, false, F(trusted_keys),

@@ -516,7 +516,8 @@ int node_daemon_start(node_daemon_t *d)
 	if (ret != KS_EOK)
 		return ret;
 	snprintf(path, sizeof(path), "%s/store", c->state_dir);
-	ret = store_open(path, NULL, &d->store);
+	store_opts_t so = { .retain_count = c->log_retain };
+	ret = store_open(path, &so, &d->store);
 	if (ret != KS_EOK) {
 		ks_log_err(GENERAL, "cannot open the store in '%s' (%s)", path,
 			   ks_strerror(ret));

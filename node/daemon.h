@@ -12,8 +12,10 @@
  * A replica dials the peer named by [node] primary and keeps that link up,
  * reconnecting with exponential back-off and jitter; a primary listens and
  * accepts only the peers in [peers] (certificate name check).  The
- * replication exchange itself (DESIGN.md §3) is not part of this layer:
- * frames other than keepalives are counted and ignored for now.
+ * replication exchange itself (DESIGN.md §3) is node/repl/repl.h: each
+ * established native link gets a replication link there, which receives
+ * its frames; status and the control requests "snapshot" and "dump" are
+ * forwarded to it.
  *
  * Ownership: node_daemon_new() takes the configuration; the daemon is freed
  * with node_daemon_free() after the loop has finished running.

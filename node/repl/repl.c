@@ -952,6 +952,8 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason)
 
 /* --- capture (primary) ----------------------------------------------------- */
 
+static void trim(node_repl_t *r);
+
 static int scan_now(node_repl_t *r, bridge_scan_stats_t *st)
 {
 	uint64_t t0 = ks_mono_ns();
@@ -965,6 +967,7 @@ static int scan_now(node_repl_t *r, bridge_scan_stats_t *st)
 		return ret;
 	}
 	r->scans++;
+	trim(r);
 	if (st->puts || st->dels)
 		ks_log_notice(KDB,
 			      "scan: %" PRIu64 " principals, %" PRIu64
@@ -1218,13 +1221,22 @@ static int hook_open(node_repl_t *r)
 
 /* --- timers ----------------------------------------------------------------- */
 
+/*
+ * Trim the log to [node] log_retain entries, but never below what a
+ * connected replica still needs (store_log_trim's hard cap aside).  A
+ * disconnected replica is not waited for: if it falls out of the window it
+ * gets a full snapshot when it returns (as iprop's ulog does).
+ */
 static void trim(node_repl_t *r)
 {
 	uint64_t keep = UINT64_MAX;
 
 	for (repl_peer_t *p = r->peers; p != NULL; p = p->next)
-		if (p->have_ack && p->acked + 1 < keep)
-			keep = p->acked + 1;
+		if (p->link != NULL && p->link->sm.state >= REPL_ST_SNAP_SEND) {
+			uint64_t need = p->link->sm.pos + 1;
+			if (need < keep)
+				keep = need;
+		}
 	(void)store_log_trim(r->store, keep);
 }
 
