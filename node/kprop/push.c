@@ -144,6 +144,15 @@ int node_kprop_push(const node_kprop_push_opts_t *o, store_t *s,
 		goto done;
 	}
 	memcpy(res->digest, meta.digest, sizeof(res->digest));
+	if (meta.record_count == 0) {
+		/* A header-only dump would leave the replica without even
+		 * K/M: never wipe a replica from a store not yet filled. */
+		ret = KS_ESTATE;
+		snprintf(
+			res->reason, sizeof(res->reason),
+			"the store is empty (never scanned or received): refusing to propagate an empty database");
+		goto done;
+	}
 	p->counted = hlen;
 	ret = store_records_foreach(t, (ks_view_t){ 0 }, count_cb, p);
 	if (ret != KS_EOK) {

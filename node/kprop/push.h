@@ -40,7 +40,9 @@ typedef struct node_kprop_result {
 /**
  * \brief Push the whole store to \p o->host.
  * \return 0 after the replica's acknowledgement (it loaded the dump), or
- *         the error also stored in \p res (with the reason).
+ *         the error also stored in \p res (with the reason); KS_ESTATE
+ *         for an empty store (nothing is sent: an empty dump would wipe
+ *         the replica).
  */
 int node_kprop_push(const node_kprop_push_opts_t *o, store_t *s,
 		    node_kprop_result_t *res);

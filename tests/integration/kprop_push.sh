@@ -17,6 +17,13 @@ PORT=$(realm_free_port)
 stock_kpropd R "$PORT"
 
 export KRB5_CONFIG=$T/P/krb5.conf
+# An empty store (never scanned) is never propagated.
+EMPTY=$(kconf empty "$T/estate" "$T/P/kdc.conf")
+mkdir -p "$T/estate"
+rc=0
+"$KDCSYNC" -c "$EMPTY" kprop "$HOST:$PORT" >/dev/null 2>"$T/empty.err" || rc=$?
+[ $rc -eq 1 ] && grep -q 'store is empty' "$T/empty.err" || fail "empty store: rc $rc $(cat "$T/empty.err")"
+echo "ok: empty store refused ($(cat "$T/empty.err"))"
 out=$("$KDCSYNC" -c "$CONF" kprop "$HOST:$PORT" 2>"$T/push1.err") ||
 	{ cat "$T/push1.err"; fail "kdcsync kprop failed"; }
 [ "$out" = "Database propagation to $HOST: SUCCEEDED" ] || fail "output: $out"
