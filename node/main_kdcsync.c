@@ -252,6 +252,8 @@ int main(int argc, char **argv)
 			return ctl_simple(path, "snapshot", NULL, 0, false);
 		if (strcmp(cmd, "dump") == 0)
 			return cmd_dump(path, argc - i, argv + i);
+		if (strcmp(cmd, "verify") == 0 && argc == i)
+			return ctl_simple(path, "verify", NULL, 0, false);
 		fprintf(stderr,
 			"kdcsync: '%s' is not available yet (it needs the replication engine)\n",
 			cmd);

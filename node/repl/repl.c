@@ -1538,6 +1538,91 @@ static int ctl_dump(node_repl_t *r, const char *path, ks_buf_t *out)
 		path);
 }
 
+/*
+ * `kdcsync verify`: the KDB against the store, record by record (local: a
+ * replica whose KDB was changed behind kdcsync's back, or a primary with
+ * changes the scan has not taken yet, shows up here).  Replies "ok: ..." or
+ * "error: N records differ ..." with up to VERIFY_LIST keys.
+ */
+#define VERIFY_LIST 20
+
+typedef struct verify_ctx {
+	store_txn_t *t;
+	uint64_t kdb, differ, missing;
+	ks_buf_t list;
+} verify_ctx_t;
+
+static int verify_cb(ks_view_t key, ks_view_t value, void *arg)
+{
+	verify_ctx_t *v = arg;
+	ks_view_t sv;
+	int ret = store_get(v->t, key, &sv);
+	const char *what = NULL;
+
+	v->kdb++;
+	if (ret == KS_ENOENT) {
+		v->missing++;
+		what = "only in the KDB";
+	} else if (ret != KS_EOK) {
+		return ret;
+	} else if (sv.len != value.len || memcmp(sv.ptr, value.ptr, sv.len)) {
+		v->differ++;
+		what = "differs";
+	}
+	if (what != NULL && v->differ + v->missing <= VERIFY_LIST)
+		return appendf(&v->list, "  %.*s: %s\n", (int)key.len,
+			       (const char *)key.ptr, what);
+	return 0;
+}
+
+static int ctl_verify(node_repl_t *r, ks_buf_t *out)
+{
+	verify_ctx_t v = { 0 };
+	store_meta_t m;
+	uint64_t extra = 0;
+	int ret;
+
+	if (r->bridge == NULL)
+		return KS_ENOTAVAIL;
+	ret = store_read_begin(r->store, &v.t);
+	if (ret != KS_EOK)
+		return ret;
+	ret = store_meta_get(v.t, &m);
+	if (ret == KS_EOK)
+		ret = bridge_foreach_record(r->bridge, verify_cb, &v);
+	store_read_end(v.t);
+	if (ret != KS_EOK) {
+		ks_buf_free(&v.list);
+		return ret;
+	}
+	/* records in the store but not in the KDB */
+	if (m.record_count + v.missing > v.kdb)
+		extra = m.record_count + v.missing - v.kdb;
+	if (v.differ + v.missing + extra == 0)
+		ret = appendf(out,
+			      "ok: the KDB and the store hold the same %" PRIu64
+			      " records (store digest ",
+			      v.kdb);
+	else
+		ret = appendf(out,
+			      "error: KDB %" PRIu64 " records, store %" PRIu64
+			      ": %" PRIu64 " differ, %" PRIu64
+			      " only in the KDB, %" PRIu64
+			      " only in the store%s (store digest ",
+			      v.kdb, m.record_count, v.differ, v.missing, extra,
+			      r->role == REPL_ROLE_PRIMARY
+				      ? "; a primary's scan takes such changes"
+				      : "");
+	for (int i = 0; ret == KS_EOK && i < 8; i++)
+		ret = appendf(out, "%02x", m.digest[i]);
+	if (ret == KS_EOK)
+		ret = appendf(out, "...)\n");
+	if (ret == KS_EOK && v.list.len)
+		ret = ks_buf_append(out, v.list.data, v.list.len);
+	ks_buf_free(&v.list);
+	return ret;
+}
+
 int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out)
 {
 	bridge_scan_stats_t st;
@@ -1560,6 +1645,8 @@ int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out)
 	}
 	if (strncmp(req, "dump ", 5) == 0)
 		return ctl_dump(r, req + 5, out);
+	if (strcmp(req, "verify") == 0)
+		return ctl_verify(r, out);
 	return KS_ENOTSUP;
 }
 

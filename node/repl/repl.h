@@ -95,7 +95,9 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason);
 
 /**
  * \brief Control requests: "snapshot" (scan now), "dump PATH" (write a
- *        load_dump v7 dump of the store to PATH).
+ *        load_dump v7 dump of the store to PATH), "verify" (compare the
+ *        KDB with the store record by record; the reply starts with
+ *        "error:" when they differ).
  * \return 0 with the reply in \p out, KS_ENOTSUP for an unknown request,
  *         or the failure's KS_E*.
  */

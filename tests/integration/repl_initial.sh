@@ -4,7 +4,8 @@
 # equals the primary's (sorted; lockout fields zeroed: replicate_lockout is
 # off), the replica got one full snapshot, `kdcsync dump` of the replica's
 # store equals its KDB, and a password principal made before the sync
-# kinits against the replica's KDC.
+# kinits against the replica's KDC; `kdcsync verify` finds KDB == store,
+# then reports a principal added to the replica's KDB behind its back.
 . "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
 
 start=$SECONDS
@@ -23,4 +24,10 @@ tail -n +2 "$T/store.dump" | LC_ALL=C sort >"$T/rs.dump"
 # (the replica KDC wrote last_success for the kinit above: compare zeroed)
 awk -F'\t' -v OFS='\t' '$1 == "princ" { $13 = 0; $14 = 0; $15 = 0 } { print }' "$T/rk.dump" | LC_ALL=C sort >"$T/rk0.dump"
 cmp -s "$T/rk0.dump" "$T/rs.dump" || fail "replica store differs from its KDB"
-echo "PASS: $n principals replicated; dumps equal; kinit against the replica works"
+# kdcsync verify: the replica's KDB matches its store; drift is reported
+"$KDCSYNC" -c "$REPLICA_NODE_CONF" verify | grep -q '^ok:' || fail "verify on the replica"
+KRB5_CONFIG=$REPLICA_KRB5_CONFIG KRB5_KDC_PROFILE=$REPLICA_KDC_PROFILE \
+	kadmin.local -r "$REALM" -q "addprinc -randkey behind-its-back" >/dev/null 2>&1
+if "$KDCSYNC" -c "$REPLICA_NODE_CONF" verify 2>"$T/verify.err"; then fail "verify missed a local change"; fi
+grep -q 'Pbehind-its-back@.*only in the KDB' "$T/verify.err" || { cat "$T/verify.err"; fail "verify output"; }
+echo "PASS: $n principals replicated; dumps equal; kinit against the replica works; verify ok, then reports drift"
