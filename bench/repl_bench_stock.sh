@@ -39,9 +39,9 @@ cycle() { # dump + kprop, then the probe for $1 at R1's KDC; prints µs
 realm_kadmin "$T/P" "addprinc -randkey stockone"
 t0=$(now_us)
 one=$(cycle "$t0" stockone)
+bytes=$(stat -c %s "$T/p.dump") # what one cycle ships (before the burst)
 for i in $(seq 1 "$BURST_N"); do printf 'addprinc -randkey sburst%05d\n' "$i"; done >"$T/burst.txt"
 (realm_env "$T/P" && kadmin.local -r "$REALM" <"$T/burst.txt" >/dev/null 2>&1)
 t0=$(now_us)
 burst=$(cycle "$t0" "$(printf 'sburst%05d' "$BURST_N")")
-bytes=$(stat -c %s "$T/p.dump")
 awk -v a="$one" -v b="$burst" -v c="$bytes" 'BEGIN { printf "%.1f %.1f %d\n", a / 1000, b / 1000, c }'
