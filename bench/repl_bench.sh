@@ -20,7 +20,9 @@
 #     to a stock kpropd (which runs kdb5_util load), then the probe: one
 #     change's latency (no cron wait counted), and the cycle after the
 #     burst; bytes = the dump size (kprop sends the whole dump).
-#   stock iprop is NOT measured by this script (see the note it prints).
+#   stock iprop (bench/repl_bench_iprop.sh): kadmind serving the ulog,
+#     kpropd polling every 1 s; the same probe; p50/p99 over the same
+#     number of changes and the same burst.
 # Prints a table and one JSON line per N.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -101,21 +103,25 @@ for N in "${SIZES[@]}"; do
 	stock=$(N=$N BURST_N=$BURST_N PROBE=$PROBE bash "$SRC/bench/repl_bench_stock.sh" 2>"$W/stock.err") ||
 		{ cat "$W/stock.err" >&2; stock="- - -"; }
 	read -r s_one s_burst s_bytes <<<"$stock"
+	echo "== N = $N: stock iprop (1 s poll)" >&2
+	iprop=$(N=$N LAT_N=$LAT_N BURST_N=$BURST_N PROBE=$PROBE bash "$SRC/bench/repl_bench_iprop.sh" 2>"$W/iprop.err") ||
+		{ tail -n 5 "$W/iprop.err" >&2; iprop="- - -"; }
+	read -r i_p50 i_p99 i_burst <<<"$iprop"
 
-	RESULTS+=("$N $(ms "$p50") $(ms "$p99") $(ms "$max") $bytes_one $burst_run_ms $(ms "$burst_us") $bytes_burst $dump_bytes $s_one $s_burst $s_bytes")
-	printf '{"bench":"repl","principals":%s,"changes":%s,"kdcsync":{"p50_ms":%s,"p99_ms":%s,"max_ms":%s,"bytes_per_change":%s,"burst_changes":%s,"burst_kadmin_run_ms":%s,"burst_caught_up_ms_after_run":%s,"burst_bytes_per_change":%s},"stock_dump_kprop":{"one_change_ms":"%s","after_burst_ms":"%s","bytes_per_cycle":"%s"},"dump_bytes":%s}\n' \
-		"$N" "$LAT_N" "$(ms "$p50")" "$(ms "$p99")" "$(ms "$max")" "$bytes_one" "$BURST_N" "$burst_run_ms" "$(ms "$burst_us")" "$bytes_burst" "$s_one" "$s_burst" "$s_bytes" "$dump_bytes"
+	RESULTS+=("$N $(ms "$p50") $(ms "$p99") $(ms "$max") $bytes_one $burst_run_ms $(ms "$burst_us") $bytes_burst $dump_bytes $s_one $s_burst $s_bytes $i_p50 $i_p99 $i_burst")
+	printf '{"bench":"repl","principals":%s,"changes":%s,"kdcsync":{"p50_ms":%s,"p99_ms":%s,"max_ms":%s,"bytes_per_change":%s,"burst_changes":%s,"burst_kadmin_run_ms":%s,"burst_caught_up_ms_after_run":%s,"burst_bytes_per_change":%s},"stock_dump_kprop":{"one_change_ms":"%s","after_burst_ms":"%s","bytes_per_cycle":"%s"},"stock_iprop_1s":{"p50_ms":"%s","p99_ms":"%s","after_burst_ms":"%s"},"dump_bytes":%s}\n' \
+		"$N" "$LAT_N" "$(ms "$p50")" "$(ms "$p99")" "$(ms "$max")" "$bytes_one" "$BURST_N" "$burst_run_ms" "$(ms "$burst_us")" "$bytes_burst" "$s_one" "$s_burst" "$s_bytes" "$i_p50" "$i_p99" "$i_burst" "$dump_bytes"
 done
 
 echo
-printf '%-9s | %-28s | %-9s | %-30s | %-26s\n' "" "kdcsync one change (n=$LAT_N)" "bytes/chg" "kdcsync burst of $BURST_N" "stock dump+kprop"
-printf '%-9s | %8s %8s %9s | %9s | %9s %11s %8s | %9s %9s %6s\n' principals p50_ms p99_ms max_ms wire run_ms caught_up_ms B/chg one_ms burst_ms MB
+printf '%-10s | %-28s | %-9s | %-30s | %-26s | %-26s\n' "" "kdcsync one change (n=$LAT_N)" "bytes/chg" "kdcsync burst of $BURST_N" "stock dump+kprop" "stock iprop, 1 s poll"
+printf '%-10s | %8s %8s %9s | %9s | %9s %11s %8s | %9s %9s %6s | %8s %8s %8s\n' principals p50_ms p99_ms max_ms wire run_ms caught_up_ms B/chg one_ms burst_ms MB p50_ms p99_ms burst_ms
 for r in "${RESULTS[@]}"; do
-	read -r n a b c d e f g dump s1 s2 s3 <<<"$r"
-	printf '%-9s | %8s %8s %9s | %9s | %9s %11s %8s | %9s %9s %6s\n' "$n" "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$s1" "$s2" \
-		"$(awk -v b="$s3" 'BEGIN { if (b ~ /^[0-9]+$/) printf "%.1f", b / 1e6; else print b }')"
+	read -r n a b c d e f g dump s1 s2 s3 i1 i2 i3 <<<"$r"
+	printf '%-10s | %8s %8s %9s | %9s | %9s %11s %8s | %9s %9s %6s | %8s %8s %8s\n' "$n" "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$s1" "$s2" \
+		"$(awk -v b="$s3" 'BEGIN { if (b ~ /^[0-9]+$/) printf "%.1f", b / 1e6; else print b }')" "$i1" "$i2" "$i3"
 done
 echo "(caught_up_ms: after the kadmin.local run returned, until the replica's KDC knew the last principal;"
 echo " stock one_ms = dump + kprop + kpropd's load + first answer, without the cron wait;"
-echo " stock iprop was not run here: reference/baseline.md measured 0.45-0.53 s median / 1.0 s p99"
-echo " at a 1 s poll and ~300-370 changes/s for bursts on this kind of machine)"
+echo " stock iprop: kadmind + kpropd, iprop_replica_poll = 1s, default ulog size (1000): a larger"
+echo " burst makes it fall back to a full resync; its changes start after a random 0-1 s pause)"
