@@ -6,7 +6,7 @@
 #   deploy/demo.sh
 #
 # On a fresh Debian 12 machine: installs what is missing (deploy/deps.sh,
-# needs root or sudo for that step only), builds kdcsync (build/ under the
+# needs root or sudo for that step only), builds kdcsync (build/pair/ under the
 # checkout, or $KS_BUILD_DIR), brings up a primary and a replica KDC with
 # their kdcsync nodes in a temporary directory (deploy/pair.sh), then:
 #   1. creates principals with passwords on the primary (kadmin.local) and
@@ -21,7 +21,7 @@
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-export KS_BUILD_DIR=${KS_BUILD_DIR:-$SRC/build}
+export KS_BUILD_DIR=${KS_BUILD_DIR:-$SRC/build/pair}
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

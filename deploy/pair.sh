@@ -15,7 +15,8 @@
 #         DIR/env       shell assignments (source it): REALM,
 #                       PRIMARY_KRB5_CONFIG PRIMARY_KDC_PROFILE
 #                       PRIMARY_KDC_PORT PRIMARY_NODE_CONF, the same four
-#                       REPLICA_*, PRIMARY_DIR REPLICA_DIR, KDCSYNC KDCSYNCD
+#                       REPLICA_*, PRIMARY_DIR REPLICA_DIR, KDCSYNC KDCSYNCD,
+#                       and PATH with DIR/bin (kdcsync, kdcsyncd) first
 #         DIR/pids      what was started: "name pid" per line
 #       -n COUNT preloads COUNT extra principals (user00001 ...) on the
 #       primary before its node starts (fast: one kdb5_util load).
@@ -31,7 +32,7 @@
 #       Wait until the replica streams and has applied the primary's last
 #       seq (default 60 s).
 #
-# Binaries: $KS_BUILD_DIR (a build tree) if set, else build/ under the
+# Binaries: $KS_BUILD_DIR (a build tree) if set, else build/pair/ under the
 # checkout holding this script; if that has no node/kdcsyncd it is
 # configured and built there (cmake + ninja, -j2).  The kadm5_hook module is
 # KS_BUILD_DIR/bridge/hook/kdcsync_hook.so.
@@ -49,7 +50,7 @@ die() {
 }
 
 find_build() {
-	BUILD=${KS_BUILD_DIR:-$SRC/build}
+	BUILD=${KS_BUILD_DIR:-$SRC/build/pair}
 	if [ ! -x "$BUILD/node/kdcsyncd" ] ||
 		[ ! -f "$BUILD/bridge/hook/kdcsync_hook.so" ]; then
 		[ -n "${KS_BUILD_DIR:-}" ] && die "no kdcsyncd/hook in KS_BUILD_DIR=$BUILD"
@@ -267,6 +268,9 @@ cmd_up() {
 	rm -rf "$DIR/pki" "$DIR/primary" "$DIR/replica"
 	"$SRC/deploy/make-certs.sh" "$DIR/pki" primary replica >/dev/null
 	"$KDCSYNC" keygen -o "$DIR/pki/signing" >/dev/null
+	mkdir -p "$DIR/bin"
+	ln -sf "$KDCSYNC" "$DIR/bin/kdcsync"
+	ln -sf "$KDCSYNCD" "$DIR/bin/kdcsyncd"
 	make_realm "$DIR/primary" "$pport" "$HOOK"
 	make_realm "$DIR/replica" "$rport"
 	preload "$DIR/primary" "$count"
@@ -287,6 +291,7 @@ REPLICA_NODE_CONF=$DIR/replica/node.conf
 NODE_PORT=$NODE_PORT
 KDCSYNC=$KDCSYNC
 KDCSYNCD=$KDCSYNCD
+PATH=$DIR/bin:\$PATH
 EOF
 	start_kdc "$DIR/primary" kdc-primary "$pport"
 	start_kdc "$DIR/replica" kdc-replica "$rport"
