@@ -66,7 +66,9 @@ struct node_daemon {
 	peer_t *peers;
 	uint64_t start_ms;
 	bool stopping;
-	int closing; /* components still closing */
+	bool promoted; /* replica promoted (kdcsync promote): follows no
+			 primary until restarted with role = primary */
+	int closing;   /* components still closing */
 	uint64_t rng;
 	char ctl_path[512];
 	char pid_path[512];
@@ -353,7 +355,7 @@ static int sync_peers(node_daemon_t *d)
 			peer_unref(p);
 			continue;
 		}
-		bool dial = c->role == NODE_ROLE_REPLICA &&
+		bool dial = c->role == NODE_ROLE_REPLICA && !d->promoted &&
 			    c->primary != NULL &&
 			    strcmp(c->primary, p->name) == 0;
 		bool moved = !str_same(p->host, pc->address.host) ||
@@ -403,9 +405,88 @@ int node_daemon_new(uv_loop_t *loop, node_conf_t *conf, node_daemon_t **out)
 	return KS_EOK;
 }
 
+static int appendf(ks_buf_t *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void hex(const uint8_t *p, size_t n, char *out);
+
+/* What an operator changes in the file so a restart keeps the new role. */
+static int promote_howto(const node_conf_t *c, ks_buf_t *out)
+{
+	return appendf(
+		out,
+		"to make the role permanent, edit %s and restart kdcsyncd "
+		"(a reload is not enough):\n"
+		"  [node] role = primary        (was: replica)\n"
+		"  [node] primary = %s    (remove this line)\n"
+		"  [node] signing_key = FILE    (the private key whose .pub "
+		"the replicas list in trusted_keys)\n"
+		"  [node] listen = HOST:PORT    (where replicas connect)%s\n"
+		"  [peers] one entry per replica, mode = native\n"
+		"until then this node serves its KDB as it is, follows no "
+		"primary and captures nothing; on restart as primary its scan "
+		"takes in every KDB change under the new history\n",
+		c->path, c->primary ? c->primary : "...",
+		c->listen.host ? " (already set)" : "");
+}
+
+/* kdcsync promote (DESIGN.md §4): new history, stop following. */
+static int ctl_promote(node_daemon_t *d, ks_buf_t *out)
+{
+	const node_conf_t *c = d->conf;
+	store_meta_t before, after;
+	char why[300], nh[33], oh[33];
+	int ret;
+
+	if (c->role == NODE_ROLE_PRIMARY)
+		return appendf(
+			out,
+			"error: this node is already the primary ([node] "
+			"role = primary in %s): nothing to promote\n",
+			c->path);
+	ret = node_repl_promote_store(d->store, &before, &after, why,
+				      sizeof(why));
+	if (ret == KS_EEXIST) {
+		hex(before.history, 16, nh);
+		ret = appendf(out,
+			      "error: %s: history %s already continues the "
+			      "old primary's at seq %llu\n",
+			      why, nh,
+			      (unsigned long long)before.prev_last_seq);
+		return ret != KS_EOK ? ret : promote_howto(c, out);
+	}
+	if (ret != KS_EOK)
+		return appendf(out, "error: cannot promote: %s\n", why);
+	/* Nothing from the old primary may be applied from now on. */
+	d->promoted = true;
+	node_repl_stop_following(d->repl);
+	ret = sync_peers(d);
+	if (ret != KS_EOK)
+		ks_log_err(GENERAL, "promote: cannot update the peers (%s)",
+			   ks_strerror(ret));
+	hex(after.history, 16, nh);
+	hex(after.prev_history, 16, oh);
+	ks_log_notice(GENERAL,
+		      "promoted by 'kdcsync promote': history %s continues %s "
+		      "at seq %llu; no longer following '%s'",
+		      nh, oh, (unsigned long long)after.prev_last_seq,
+		      c->primary ? c->primary : "?");
+	ret = appendf(out,
+		      "promoted: new history %s\n"
+		      "  continues history %s up to seq %llu: replicas of the "
+		      "old primary at or before that seq resume incrementally\n"
+		      "no longer following '%s'\n",
+		      nh, oh, (unsigned long long)after.prev_last_seq,
+		      c->primary ? c->primary : "?");
+	return ret != KS_EOK ? ret : promote_howto(c, out);
+}
+
 static int ctl_handler(const char *req, ks_buf_t *out, void *arg)
 {
 	node_daemon_t *d = arg;
+
+	if (strcmp(req, "promote") == 0)
+		return ctl_promote(d, out);
 
 	if (strcmp(req, "status") == 0)
 		return node_daemon_status(d, false, out);
@@ -533,6 +614,23 @@ int node_daemon_start(node_daemon_t *d)
 	ret = node_repl_new(d->loop, c, d->store, &d->repl);
 	if (ret != KS_EOK)
 		return ret;
+	if (c->role == NODE_ROLE_REPLICA) {
+		store_txn_t *t = NULL;
+		store_meta_t m;
+		if (store_read_begin(d->store, &t) == KS_EOK) {
+			d->promoted = store_meta_get(t, &m) == KS_EOK &&
+				      node_repl_store_promoted(&m);
+			store_read_end(t);
+		}
+		if (d->promoted) {
+			ks_log_warn(GENERAL,
+				    "this store was promoted ('kdcsync "
+				    "promote'): not following '%s'; set "
+				    "[node] role = primary in %s",
+				    c->primary ? c->primary : "?", c->path);
+			node_repl_stop_following(d->repl);
+		}
+	}
 	d->closing++; /* the engine, until its done callback */
 	ret = node_repl_start(d->repl);
 	if (ret != KS_EOK)
@@ -802,8 +900,10 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 		ret |= appendf(out, "{\"node\":");
 		ret |= json_str(out, c->name);
 		ret |= appendf(out,
-			       ",\"role\":\"%s\",\"pid\":%ld,\"uptime_s\":%llu",
-			       node_role_name(c->role), (long)getpid(),
+			       ",\"role\":\"%s\",\"promoted\":%s,\"pid\":%ld,"
+			       "\"uptime_s\":%llu",
+			       node_role_name(c->role),
+			       d->promoted ? "true" : "false", (long)getpid(),
 			       (unsigned long long)(now - d->start_ms) / 1000);
 		if (have_meta)
 			ret |= appendf(
@@ -872,9 +972,11 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 	}
 	ret |= appendf(
 		out,
-		"node:      %s\nrole:      %s\npid:       %ld\nuptime:    %llus\n",
-		c->name, node_role_name(c->role), (long)getpid(),
-		(unsigned long long)(now - d->start_ms) / 1000);
+		"node:      %s\nrole:      %s%s\npid:       %ld\nuptime:    %llus\n",
+		c->name, node_role_name(c->role),
+		d->promoted ? " (promoted: restart with [node] role = primary)"
+			    : "",
+		(long)getpid(), (unsigned long long)(now - d->start_ms) / 1000);
 	if (c->listen.host)
 		ret |= appendf(out, "listen:    %s:%u\n", c->listen.host,
 			       c->listen.port);

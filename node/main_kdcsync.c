@@ -23,8 +23,10 @@
 #include "node/conf.h"
 #include "node/ctl.h"
 #include "node/kprop/cmd.h"
+#include "node/repl/repl.h"
 #include "proto/msg.h"
 #include "proto/sign.h"
+#include "store/store.h"
 
 static void usage(FILE *f)
 {
@@ -185,6 +187,91 @@ static int cmd_dump(const char *path, int argc, char **argv)
 	return 0;
 }
 
+static void hex16(const uint8_t *p, char out[33])
+{
+	for (size_t i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/*
+ * kdcsync promote: a running daemon switches (it stops following its
+ * primary and starts the new history); a stopped node's store is promoted
+ * here.  Either way the file is not rewritten: the reply says which lines
+ * to change before the restart as a primary.
+ */
+static int cmd_promote(const char *path, int argc, char **argv)
+{
+	node_conf_t *conf = NULL;
+	store_t *st = NULL;
+	store_meta_t after;
+	ks_buf_t reply = KS_BUF_INIT;
+	char err[600], sock[600], dir[600], why[300], nh[33], oh[33];
+	int ret, rc = 1;
+
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr, "kdcsync: usage: promote\n");
+		return 1;
+	}
+	ret = node_conf_load(path, &conf, err, sizeof(err));
+	if (ret != KS_EOK) {
+		fprintf(stderr, "kdcsync: %s\n",
+			err[0] ? err : ks_strerror(ret));
+		return 1;
+	}
+	if (conf->role == NODE_ROLE_PRIMARY) {
+		fprintf(stderr,
+			"kdcsync: promote: this node is already the primary "
+			"([node] role = primary in %s): nothing to promote\n",
+			path);
+		goto done;
+	}
+	snprintf(sock, sizeof(sock), "%s/%s", conf->state_dir, NODE_CTL_SOCKET);
+	ret = node_ctl_request(sock, "promote", &reply);
+	if (ret == KS_EOK) {
+		bool bad =
+			reply.len >= 6 && memcmp(reply.data, "error:", 6) == 0;
+		fwrite(reply.data, 1, reply.len, bad ? stderr : stdout);
+		rc = bad ? 1 : 0;
+		goto done;
+	}
+	if (ret != KS_ENOENT && ret != KS_ECONNREFUSED) {
+		fprintf(stderr, "kdcsync: cannot reach kdcsyncd at '%s' (%s)\n",
+			sock, ks_strerror(ret));
+		goto done;
+	}
+	/* No daemon: promote the store in place. */
+	snprintf(dir, sizeof(dir), "%s/store", conf->state_dir);
+	ret = store_open(dir, NULL, &st);
+	if (ret != KS_EOK) {
+		fprintf(stderr,
+			"kdcsync: promote: kdcsyncd is not running and its "
+			"store '%s' cannot be opened (%s)\n",
+			dir, ks_strerror(ret));
+		goto done;
+	}
+	ret = node_repl_promote_store(st, NULL, &after, why, sizeof(why));
+	if (ret != KS_EOK) {
+		fprintf(stderr, "kdcsync: promote: %s\n", why);
+		goto done;
+	}
+	hex16(after.history, nh);
+	hex16(after.prev_history, oh);
+	printf("promoted (kdcsyncd not running): new history %s\n"
+	       "  continues history %s up to seq %llu: replicas of the old "
+	       "primary at or before that seq resume incrementally\n"
+	       "before starting kdcsyncd, edit %s: [node] role = primary, "
+	       "remove [node] primary, set [node] signing_key and listen, "
+	       "list the replicas under [peers] (mode = native)\n",
+	       nh, oh, (unsigned long long)after.prev_last_seq, path);
+	rc = 0;
+done:
+	store_close(st);
+	ks_buf_free(&reply);
+	node_conf_free(conf);
+	return rc;
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
 	const char *prefix = NULL;
@@ -254,6 +341,8 @@ int main(int argc, char **argv)
 			return cmd_dump(path, argc - i, argv + i);
 		if (strcmp(cmd, "verify") == 0 && argc == i)
 			return ctl_simple(path, "verify", NULL, 0, false);
+		if (strcmp(cmd, "promote") == 0)
+			return cmd_promote(path, argc - i, argv + i);
 		fprintf(stderr,
 			"kdcsync: '%s' is not available yet (it needs the replication engine)\n",
 			cmd);

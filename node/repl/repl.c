@@ -76,6 +76,7 @@ struct node_repl {
 	struct hook_client *hook_clients;
 	char hook_path[600];
 	bool started, stopping;
+	bool promoted;	    /* replica promoted: follows no primary */
 	char disabled[300]; /* why replication is off, "" when on */
 	int closing;
 	void (*done)(void *);
@@ -847,7 +848,11 @@ int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
 	proto_msg_t m;
 	store_meta_t meta;
 	repl_sm_window_t w;
-	int ret = proto_msg_decode(frame, &m);
+	int ret;
+
+	if (r->promoted)
+		return KS_ESTATE; /* this node was promoted: close the link */
+	ret = proto_msg_decode(frame, &m);
 
 	if (ret != KS_EOK) {
 		snprintf(l->peer->last_error, sizeof(l->peer->last_error),
@@ -898,7 +903,7 @@ node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
 	repl_peer_t *p;
 	store_meta_t m;
 
-	if (r->bridge == NULL) /* replication disabled */
+	if (r->bridge == NULL || r->promoted) /* disabled, or promoted */
 		return NULL;
 	l = calloc(1, sizeof(*l));
 	p = peer_get(r, peer);
@@ -1462,6 +1467,95 @@ void node_repl_free(node_repl_t *r)
 	free(r->kdc_profile);
 	free(r->signing_key);
 	free(r);
+}
+
+/* --- promotion ---------------------------------------------------------------- */
+
+bool node_repl_store_promoted(const store_meta_t *m)
+{
+	static const uint8_t zero[16];
+
+	return memcmp(m->applied_history, zero, 16) != 0 &&
+	       memcmp(m->history, m->applied_history, 16) != 0 &&
+	       memcmp(m->prev_history, m->applied_history, 16) == 0;
+}
+
+static int meta_of(store_t *s, store_meta_t *m)
+{
+	store_txn_t *t = NULL;
+	int ret = store_read_begin(s, &t);
+
+	if (ret != KS_EOK)
+		return ret;
+	ret = store_meta_get(t, m);
+	store_read_end(t);
+	return ret;
+}
+
+int node_repl_promote_store(store_t *s, store_meta_t *before,
+			    store_meta_t *after, char *why, size_t whylen)
+{
+	store_meta_t m, n;
+	int ret = meta_of(s, &m);
+
+	if (ret != KS_EOK) {
+		snprintf(why, whylen, "cannot read the store (%s)",
+			 ks_strerror(ret));
+		goto done;
+	}
+	if (node_repl_store_promoted(&m)) {
+		snprintf(why, whylen,
+			 "this node was already promoted (it no longer "
+			 "follows a primary)");
+		ret = KS_EEXIST;
+		goto done;
+	}
+	if (repl_sm_history_zero(m.applied_history)) {
+		snprintf(why, whylen,
+			 "this replica holds no data from a primary yet (no "
+			 "first sync completed): nothing to promote");
+		ret = KS_ESTATE;
+		goto done;
+	}
+	if (memcmp(m.history, m.applied_history, 16) != 0 ||
+	    m.last_seq != m.applied_seq) {
+		snprintf(why, whylen,
+			 "the store's own log is not at its applied position "
+			 "(seq %" PRIu64 " vs applied %" PRIu64 ")",
+			 m.last_seq, m.applied_seq);
+		ret = KS_ESTATE;
+		goto done;
+	}
+	ret = store_new_history(s);
+	if (ret == KS_EOK)
+		ret = meta_of(s, &n);
+	if (ret != KS_EOK) {
+		snprintf(why, whylen, "cannot start a new history (%s)",
+			 ks_strerror(ret));
+		goto done;
+	}
+	ks_log_notice(REPL,
+		      "promoted: new history continues the applied one at "
+		      "seq %" PRIu64,
+		      n.prev_last_seq);
+	if (after != NULL)
+		*after = n;
+done:
+	if (before != NULL)
+		*before = m;
+	return ret;
+}
+
+void node_repl_stop_following(node_repl_t *r)
+{
+	if (r == NULL || r->role != REPL_ROLE_REPLICA)
+		return;
+	r->promoted = true;
+	for (repl_peer_t *p = r->peers; p != NULL; p = p->next)
+		if (p->link != NULL && p->link->load != NULL) {
+			bridge_load_abort(p->link->load);
+			p->link->load = NULL;
+		}
 }
 
 /* --- control ------------------------------------------------------------------ */

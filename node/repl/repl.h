@@ -103,6 +103,33 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason);
  */
 int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out);
 
+/*
+ * Promotion (DESIGN.md §2, §4): a replica's store starts a new history id
+ * that remembers the applied one and its last seq (store_new_history), so
+ * the replicas of the old primary resume incrementally against this node
+ * once it runs as a primary (repl_sm_decide: REPL_RESUME_PREVIOUS).
+ */
+
+/**
+ * \brief Promote the store of a replica: checks, then store_new_history().
+ * \param before, after  receive the metadata before and after (NULL ok).
+ * \param why    receives a one-line reason when refused.
+ * \retval KS_EEXIST  already promoted (its history continues the applied
+ *                    one): nothing changed
+ * \retval KS_ESTATE  no position yet (never synced), or the store's own
+ *                    log is not at its applied position: nothing changed
+ */
+int node_repl_promote_store(store_t *s, store_meta_t *before,
+			    store_meta_t *after, char *why, size_t whylen);
+
+/** \brief Whether a store was promoted (its own history continues its
+ *         applied one under a new id): such a node follows no primary. */
+bool node_repl_store_promoted(const store_meta_t *m);
+
+/** \brief Replica: stop applying anything (after a promotion): frames on
+ *         a remaining link close it, new links are refused. */
+void node_repl_stop_following(node_repl_t *r);
+
 /** \brief Append the engine's status (JSON: `"repl":{...}` members
  *         preceded by a comma). */
 int node_repl_status(node_repl_t *r, bool json, ks_buf_t *out);

@@ -853,6 +853,88 @@ static void test_decide_table(void **state)
 	assert_string_equal(why, "replica has no position");
 }
 
+/*
+ * Promotion (DESIGN.md §2): the promoted node's window has a new history
+ * and remembers the old one with its last seq.  One case per rule.
+ */
+static void test_decide_previous_history(void **state)
+{
+	const char *why = NULL;
+	(void)state;
+	/* promoted at seq 20 (its log 5..20 kept), 4 changes since */
+	repl_sm_window_t w = window(H2, 5, 24);
+	memcpy(w.prev_history, H1, 16);
+	w.prev_last_seq = 20;
+	/* exactly at the previous history's end */
+	assert_int_equal(repl_sm_decide(&w, H1, 20, &why),
+			 REPL_RESUME_PREVIOUS);
+	assert_string_equal(why, "continuing from the previous history");
+	/* behind on the previous history, entries still kept */
+	assert_int_equal(repl_sm_decide(&w, H1, 4, &why), REPL_RESUME_PREVIOUS);
+	/* behind, entries needed (4..) trimmed */
+	assert_int_equal(repl_sm_decide(&w, H1, 3, &why), REPL_RESUME_FULL);
+	assert_string_equal(why, "position outside the retained log");
+	/* past the previous history's end: it saw changes we never had */
+	assert_int_equal(repl_sm_decide(&w, H1, 21, &why), REPL_RESUME_FULL);
+	assert_string_equal(why, "replica diverged from the previous history");
+	/* the new history itself still resumes as usual */
+	assert_int_equal(repl_sm_decide(&w, H2, 22, &why),
+			 REPL_RESUME_INCREMENTAL);
+	/* a third history is unknown */
+	uint8_t h3[16];
+	memset(h3, 0x33, sizeof(h3));
+	assert_int_equal(repl_sm_decide(&w, h3, 20, &why), REPL_RESUME_FULL);
+	assert_string_equal(why, "unknown history");
+
+	/* promoted right after a full snapshot at 20: its log is empty
+	 * (oldest 21), nothing new yet: a replica at 20 still resumes */
+	w = window(H2, 21, 20);
+	memcpy(w.prev_history, H1, 16);
+	w.prev_last_seq = 20;
+	assert_int_equal(repl_sm_decide(&w, H1, 20, &why),
+			 REPL_RESUME_PREVIOUS);
+	assert_int_equal(repl_sm_decide(&w, H1, 19, &why), REPL_RESUME_FULL);
+	/* ... and after 3 new changes (log 21..23) too */
+	w = window(H2, 21, 23);
+	memcpy(w.prev_history, H1, 16);
+	w.prev_last_seq = 20;
+	assert_int_equal(repl_sm_decide(&w, H1, 20, &why),
+			 REPL_RESUME_PREVIOUS);
+
+	/* no previous history: an all-zero id never matches it */
+	w = window(H2, 5, 24);
+	assert_int_equal(repl_sm_decide(&w, H0, 0, &why), REPL_RESUME_FULL);
+	assert_string_equal(why, "replica has no position");
+}
+
+/* The replica's side of a resume under the promoted primary's new id. */
+static void test_replica_adopts_promoted_history(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t m;
+	(void)state;
+	repl_sm_init(&sm, REPL_ROLE_REPLICA, NULL);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_CONNECTED,
+						 .history = H1,
+						 .seq = 20 },
+			      &act),
+			 REPL_ACT_SEND_HELLO);
+	m = hello(PROTO_ROLE_PRIMARY, H2, 24);
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_NONE);
+	m = (proto_msg_t){ .type = PROTO_MSG_ANSWER };
+	m.u.answer = (proto_answer_t){ .version = sm.version,
+				       .mode = PROTO_ANSWER_INCREMENTAL,
+				       .from_seq = 21 };
+	memcpy(m.u.answer.history, H2, 16);
+	assert_int_equal(msg(&sm, &m, &act), REPL_ACT_ADOPT_HISTORY);
+	assert_memory_equal(act.history, H2, 16);
+	assert_int_equal(act.seq, 20);
+	assert_int_equal(sm.state, REPL_ST_STREAM);
+	assert_memory_equal(sm.history, H2, 16);
+}
+
 static void test_state_names(void **state)
 {
 	(void)state;
@@ -913,6 +995,8 @@ int main(void)
 		cmocka_unit_test(test_local_error_resets),
 		cmocka_unit_test(test_closed_returns_idle),
 		cmocka_unit_test(test_decide_table),
+		cmocka_unit_test(test_decide_previous_history),
+		cmocka_unit_test(test_replica_adopts_promoted_history),
 		cmocka_unit_test(test_state_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
