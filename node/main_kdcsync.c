@@ -9,7 +9,9 @@
  *   kdcsync keygen -o PREFIX
  *
  * status talks to the running kdcsyncd over its control socket
- * (STATE_DIR/kdcsyncd.sock).  Exit status 0 on success; otherwise one line
+ * (STATE_DIR/kdcsyncd.sock).  verify compares the KDB with the store;
+ * verify PEER compares the store with a connected peer's (exit 1 and the
+ * differing keys when they differ, 2 when no comparison was possible).  Exit status 0 on success; otherwise one line
  * on stderr naming what to fix.
  */
 #include <stdio.h>
@@ -272,6 +274,66 @@ done:
 	return rc;
 }
 
+/*
+ * kdcsync verify PEER: the daemon compares its store with PEER's over the
+ * replication link; we poll for the result.  Exit 0 equal, 1 differ (the
+ * keys on stdout), 2 when no comparison could be made.
+ */
+static int cmd_verify_peer(const char *path, const char *peer)
+{
+	ks_buf_t reply = KS_BUF_INIT;
+	char err[600], sock[600], req[NODE_CTL_REQ_MAX + 1];
+	char *sd = NULL;
+	int ret, rc = 2;
+
+	if (strlen(peer) + 7 > NODE_CTL_REQ_MAX || strchr(peer, '\n')) {
+		fprintf(stderr, "kdcsync: verify: bad peer name\n");
+		return 2;
+	}
+	ret = node_conf_state_dir(path, &sd, err, sizeof(err));
+	if (ret != KS_EOK) {
+		fprintf(stderr, "kdcsync: %s\n",
+			err[0] ? err : ks_strerror(ret));
+		return 2;
+	}
+	snprintf(sock, sizeof(sock), "%s/%s", sd, NODE_CTL_SOCKET);
+	free(sd);
+	snprintf(req, sizeof(req), "verify %s", peer);
+	for (int i = 0; i < 3000; i++) { /* 60 s */
+		ks_buf_reset(&reply);
+		ret = node_ctl_request(sock, i == 0 ? req : "verify-result",
+				       &reply);
+		if (ret != KS_EOK) {
+			fprintf(stderr,
+				"kdcsync: cannot reach kdcsyncd at '%s' (%s): "
+				"is it running?\n",
+				sock, ks_strerror(ret));
+			goto done;
+		}
+		if (reply.len >= 6 && memcmp(reply.data, "error:", 6) == 0) {
+			fprintf(stderr, "kdcsync: verify: %.*s",
+				(int)(reply.len - 7),
+				(const char *)reply.data + 7);
+			goto done;
+		}
+		if (i > 0 && !(reply.len >= 7 &&
+			       memcmp(reply.data, "running", 7) == 0)) {
+			fwrite(reply.data, 1, reply.len, stdout);
+			rc = reply.len >= 5 &&
+					     memcmp(reply.data, "equal", 5) == 0
+				     ? 0
+				     : 1;
+			goto done;
+		}
+		usleep(20000);
+	}
+	fprintf(stderr, "kdcsync: verify: no result from '%s' within 60 s\n",
+		peer);
+done:
+	ks_buf_free(&reply);
+	return rc;
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
 	const char *prefix = NULL;
@@ -341,6 +403,8 @@ int main(int argc, char **argv)
 			return cmd_dump(path, argc - i, argv + i);
 		if (strcmp(cmd, "verify") == 0 && argc == i)
 			return ctl_simple(path, "verify", NULL, 0, false);
+		if (strcmp(cmd, "verify") == 0 && argc == i + 1)
+			return cmd_verify_peer(path, argv[i]);
 		if (strcmp(cmd, "promote") == 0)
 			return cmd_promote(path, argc - i, argv + i);
 		fprintf(stderr,

@@ -33,6 +33,10 @@ const char *proto_msg_type_name(int type)
 		return "keepalive";
 	case PROTO_MSG_ERROR:
 		return "error";
+	case PROTO_MSG_DIGEST_REQ:
+		return "digest-req";
+	case PROTO_MSG_DIGEST_RSP:
+		return "digest-rsp";
 	default:
 		return "?";
 	}
@@ -162,6 +166,119 @@ static int decode_error(ks_wire_t *w, proto_error_t *e)
 	return KS_EOK;
 }
 
+void proto_digest_part(uint16_t lo, uint16_t hi, uint16_t parts, uint16_t i,
+		       uint16_t *a, uint16_t *b)
+{
+	uint32_t w = (uint32_t)(hi - lo);
+	*a = (uint16_t)(lo + w * i / parts);
+	*b = (uint16_t)(lo + w * (i + 1u) / parts);
+}
+
+static bool digest_range_ok(uint8_t kind, uint16_t lo, uint16_t hi)
+{
+	if (lo >= hi || hi > PROTO_DIGEST_BUCKETS)
+		return false;
+	return kind == PROTO_DIGEST_RANGES ||
+	       (kind == PROTO_DIGEST_LIST && hi == lo + 1);
+}
+
+static int decode_digest_req(ks_wire_t *w, proto_digest_req_t *r)
+{
+	r->id = ks_wire_read_u32(w);
+	r->kind = ks_wire_read_u8(w);
+	r->lo = ks_wire_read_u16(w);
+	r->hi = ks_wire_read_u16(w);
+	r->parts = ks_wire_read_u16(w);
+	if (w->err)
+		return w->err;
+	if (!digest_range_ok(r->kind, r->lo, r->hi))
+		return KS_EMALF;
+	if (r->kind == PROTO_DIGEST_LIST)
+		return r->parts == 0 ? KS_EOK : KS_EMALF;
+	if (r->parts == 0 || r->parts > r->hi - r->lo)
+		return KS_EMALF;
+	return r->parts > PROTO_DIGEST_PARTS_MAX ? KS_ELIMIT : KS_EOK;
+}
+
+/* Walk a LIST body: every entry well-formed, keys strictly ascending. */
+static int check_list(ks_view_t body, uint32_t count)
+{
+	size_t pos = 0, n = 0;
+	ks_view_t key, prev = { 0 };
+	const uint8_t *hash;
+
+	while (pos < body.len) {
+		if (body.len - pos < 2)
+			return KS_ETRUNC;
+		size_t kl = ((size_t)body.ptr[pos] << 8) | body.ptr[pos + 1];
+		if (kl == 0)
+			return KS_EMALF;
+		if (kl > PROTO_DIGEST_KEY_MAX)
+			return KS_ELIMIT;
+		if (body.len - pos - 2 < kl + PROTO_DIGEST_HASH_LEN)
+			return KS_ETRUNC;
+		proto_digest_list_next(body, &pos, &key, &hash);
+		if (n > 0) {
+			size_t m = prev.len < key.len ? prev.len : key.len;
+			int c = memcmp(prev.ptr, key.ptr, m);
+			if (c > 0 || (c == 0 && prev.len >= key.len))
+				return KS_EMALF; /* not ascending */
+		}
+		prev = key;
+		if (++n > count)
+			return KS_ECOUNT;
+	}
+	return n == count ? KS_EOK : KS_ECOUNT;
+}
+
+bool proto_digest_list_next(ks_view_t body, size_t *pos, ks_view_t *key,
+			    const uint8_t **hash)
+{
+	size_t p = *pos;
+	if (body.len < 2 || p > body.len - 2)
+		return false;
+	size_t kl = ((size_t)body.ptr[p] << 8) | body.ptr[p + 1];
+	if (body.len - p - 2 < kl + PROTO_DIGEST_HASH_LEN)
+		return false;
+	key->ptr = body.ptr + p + 2;
+	key->len = kl;
+	*hash = body.ptr + p + 2 + kl;
+	*pos = p + 2 + kl + PROTO_DIGEST_HASH_LEN;
+	return true;
+}
+
+static int decode_digest_rsp(ks_wire_t *w, proto_digest_rsp_t *r)
+{
+	r->id = ks_wire_read_u32(w);
+	r->kind = ks_wire_read_u8(w);
+	r->lo = ks_wire_read_u16(w);
+	r->hi = ks_wire_read_u16(w);
+	ks_wire_read_bytes(w, r->history, PROTO_HISTORY_LEN);
+	r->seq = ks_wire_read_u64(w);
+	r->count = ks_wire_read_u32(w);
+	if (w->err)
+		return w->err;
+	if (!digest_range_ok(r->kind, r->lo, r->hi))
+		return KS_EMALF;
+	r->body.len = ks_wire_left(w);
+	r->body.ptr = ks_wire_read_view(w, r->body.len);
+	if (r->kind == PROTO_DIGEST_RANGES) {
+		if (r->count == 0 || r->count > (uint32_t)(r->hi - r->lo))
+			return KS_EMALF;
+		if (r->count > PROTO_DIGEST_PARTS_MAX)
+			return KS_ELIMIT;
+		if (r->body.len !=
+		    (size_t)r->count * (PROTO_DIGEST_HASH_LEN + 8))
+			return r->body.len < (size_t)r->count *
+						       (PROTO_DIGEST_HASH_LEN +
+							8)
+				       ? KS_ETRUNC
+				       : KS_ECOUNT;
+		return KS_EOK;
+	}
+	return check_list(r->body, r->count);
+}
+
 int proto_msg_decode(ks_view_t frame, proto_msg_t *out)
 {
 	proto_msg_t m = { 0 };
@@ -207,6 +324,12 @@ int proto_msg_decode(ks_view_t frame, proto_msg_t *out)
 		break;
 	case PROTO_MSG_ERROR:
 		ret = decode_error(&w, &m.u.error);
+		break;
+	case PROTO_MSG_DIGEST_REQ:
+		ret = decode_digest_req(&w, &m.u.digest_req);
+		break;
+	case PROTO_MSG_DIGEST_RSP:
+		ret = decode_digest_rsp(&w, &m.u.digest_rsp);
 		break;
 	default:
 		ret = KS_ETYPE;
@@ -254,6 +377,11 @@ static size_t payload_size(const proto_msg_t *m)
 		if (m->u.error.code >= 0 || !text_ok(m->u.error.text))
 			return 0;
 		return 4 + 1 + m->u.error.text.len;
+	case PROTO_MSG_DIGEST_REQ:
+		return 4 + 1 + 2 + 2 + 2;
+	case PROTO_MSG_DIGEST_RSP:
+		return 4 + 1 + 2 + 2 + PROTO_HISTORY_LEN + 8 + 4 +
+		       m->u.digest_rsp.body.len;
 	default:
 		return 0;
 	}
@@ -323,6 +451,27 @@ int proto_msg_encode(const proto_msg_t *m, ks_buf_t *out)
 		ks_wire_write_bytes(&w, m->u.error.text.ptr,
 				    m->u.error.text.len);
 		break;
+	case PROTO_MSG_DIGEST_REQ: {
+		const proto_digest_req_t *r = &m->u.digest_req;
+		ks_wire_write_u32(&w, r->id);
+		ks_wire_write_u8(&w, r->kind);
+		ks_wire_write_u16(&w, r->lo);
+		ks_wire_write_u16(&w, r->hi);
+		ks_wire_write_u16(&w, r->parts);
+		break;
+	}
+	case PROTO_MSG_DIGEST_RSP: {
+		const proto_digest_rsp_t *r = &m->u.digest_rsp;
+		ks_wire_write_u32(&w, r->id);
+		ks_wire_write_u8(&w, r->kind);
+		ks_wire_write_u16(&w, r->lo);
+		ks_wire_write_u16(&w, r->hi);
+		ks_wire_write_bytes(&w, r->history, PROTO_HISTORY_LEN);
+		ks_wire_write_u64(&w, r->seq);
+		ks_wire_write_u32(&w, r->count);
+		ks_wire_write_bytes(&w, r->body.ptr, r->body.len);
+		break;
+	}
 	}
 	if (w.err != KS_EOK || ks_wire_left(&w) != 0)
 		return KS_EINTERNAL;

@@ -50,6 +50,8 @@ enum proto_msg_type {
 	PROTO_MSG_ACK = 0x07,
 	PROTO_MSG_KEEPALIVE = 0x08,
 	PROTO_MSG_ERROR = 0x09,
+	PROTO_MSG_DIGEST_REQ = 0x0a, /* only to a peer with PROTO_CAP_DIGEST */
+	PROTO_MSG_DIGEST_RSP = 0x0b,
 };
 
 /** \brief Name of a message type for logs ("hello", ...; "?" if unknown). */
@@ -62,7 +64,8 @@ enum proto_role {
 };
 
 /* Capability bits in HELLO (others must be sent as 0 and ignored). */
-#define PROTO_CAP_ZSTD 0x00000001u
+#define PROTO_CAP_ZSTD	 0x00000001u
+#define PROTO_CAP_DIGEST 0x00000002u /* answers DIGEST_REQ (§3.8) */
 
 /* Answer modes (primary -> replica). */
 enum proto_answer_mode {
@@ -112,6 +115,56 @@ typedef struct proto_error {
 } proto_error_t;
 
 /*
+ * Content comparison (PROTOCOL.md §3.8): digests of bucket ranges of the
+ * store's record set (store.h, "Bisection"), then a bucket's key listing.
+ */
+#define PROTO_DIGEST_BUCKETS   1024u /* = STORE_BUCKETS */
+#define PROTO_DIGEST_PARTS_MAX 64u   /* sub-ranges per RANGES request */
+#define PROTO_DIGEST_KEY_MAX   1024u /* key length in a LIST entry */
+#define PROTO_DIGEST_HASH_LEN  32u
+
+enum proto_digest_kind {
+	PROTO_DIGEST_RANGES = 1, /* digest + count of `parts` sub-ranges */
+	PROTO_DIGEST_LIST = 2,	 /* (key, record hash) of one bucket */
+};
+
+typedef struct proto_digest_req {
+	uint32_t id;	 /* echoed in the response */
+	uint8_t kind;	 /* enum proto_digest_kind */
+	uint16_t lo, hi; /* buckets [lo, hi), lo < hi <= BUCKETS */
+	uint16_t parts;	 /* RANGES: 1..min(PARTS_MAX, hi - lo); LIST: 0 */
+} proto_digest_req_t;
+
+/*
+ * RANGES: `body` is `count` entries of (32-byte digest, u64 record count),
+ * sub-range i being [lo + (hi-lo)*i/count, lo + (hi-lo)*(i+1)/count).
+ * LIST: `body` is `count` entries of (u16 key length 1..KEY_MAX, key,
+ * 32-byte record hash), keys in ascending byte order.  The decoder checks
+ * the whole body; proto_digest_list_next() walks a checked LIST body.
+ */
+typedef struct proto_digest_rsp {
+	uint32_t id;
+	uint8_t kind;
+	uint16_t lo, hi;
+	uint8_t history[PROTO_HISTORY_LEN]; /* responder's (applied) history */
+	uint64_t seq;			    /* responder's (applied) seq */
+	uint32_t count;
+	ks_view_t body;
+} proto_digest_rsp_t;
+
+/** \brief Sub-range i of [lo, hi) split in \p parts (RANGES). */
+void proto_digest_part(uint16_t lo, uint16_t hi, uint16_t parts, uint16_t i,
+		       uint16_t *a, uint16_t *b);
+
+/**
+ * \brief Next entry of a decoded LIST body: \p *pos starts at 0.
+ * \return true with \p key (borrowing the body) and \p hash, false at
+ *         the end.
+ */
+bool proto_digest_list_next(ks_view_t body, size_t *pos, ks_view_t *key,
+			    const uint8_t **hash);
+
+/*
  * A decoded message.  For SNAP_CHUNK, SNAP_END and BATCH, `blob` is the
  * signed object (proto/batch.h) borrowed from the frame.
  */
@@ -125,6 +178,8 @@ typedef struct proto_msg {
 		proto_ack_t ack;
 		proto_keepalive_t keepalive;
 		proto_error_t error;
+		proto_digest_req_t digest_req;
+		proto_digest_rsp_t digest_rsp;
 	} u;
 } proto_msg_t;
 

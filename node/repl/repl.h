@@ -97,7 +97,12 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason);
  * \brief Control requests: "snapshot" (scan now), "dump PATH" (write a
  *        load_dump v7 dump of the store to PATH), "verify" (compare the
  *        KDB with the store record by record; the reply starts with
- *        "error:" when they differ).
+ *        "error:" when they differ), "verify PEER" (start comparing the
+ *        store with PEER's over the link: digests of bucket ranges
+ *        bisected down to buckets, then the buckets' key listings;
+ *        replies "started" or "error: ..."), "verify-result" ("running",
+ *        or "equal: ..." / "differ: N ..." followed by one line per
+ *        differing key, or "error: ...").
  * \return 0 with the reply in \p out, KS_ENOTSUP for an unknown request,
  *         or the failure's KS_E*.
  */

@@ -9,3 +9,12 @@ foreach(t hook initial stream restart history trust crash promote)
 			TIMEOUT 180)
 	endif()
 endforeach()
+
+# kdcsync verify PEER's test changes a stopped replica's store with this.
+add_executable(store_poke ${CMAKE_CURRENT_SOURCE_DIR}/store_poke.c)
+target_link_libraries(store_poke PRIVATE ks_store ks_common ks_warnings)
+if(TARGET kdcsync_hook)
+	ks_add_integration_test(repl_verify
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_verify.sh
+		TIMEOUT 180)
+endif()

@@ -269,7 +269,7 @@ static void test_short_and_long(void **state)
 static void test_bad_type(void **state)
 {
 	(void)state;
-	static const uint8_t types[] = { 0x00, 0x0a, 0x7f, 0xff };
+	static const uint8_t types[] = { 0x00, 0x0c, 0x7f, 0xff };
 	for (size_t i = 0; i < sizeof(types); i++) {
 		uint8_t fr[32] = { types[i] };
 		proto_msg_t got;
@@ -391,6 +391,170 @@ static void test_encode_refuses_invalid(void **state)
 	ks_buf_free(&b);
 }
 
+/* LIST body entry: u16 key length, key, 32-byte hash (filled with h). */
+static void list_entry(ks_buf_t *b, const char *key, uint8_t h)
+{
+	uint8_t hdr[2] = { (uint8_t)(strlen(key) >> 8), (uint8_t)strlen(key) };
+	uint8_t hash[32];
+	memset(hash, h, sizeof(hash));
+	assert_ks_ok(ks_buf_append(b, hdr, 2));
+	assert_ks_ok(ks_buf_append(b, key, strlen(key)));
+	assert_ks_ok(ks_buf_append(b, hash, 32));
+}
+
+/* The last encoded response: decoded views borrow it. */
+static ks_buf_t rsp_frame = KS_BUF_INIT;
+
+/* Encode (the encoder refuses what the decoder would) and decode. */
+static int rsp_decode(proto_digest_rsp_t r, proto_msg_t *got)
+{
+	proto_msg_t m = { .type = PROTO_MSG_DIGEST_RSP };
+	m.u.digest_rsp = r;
+	ks_buf_free(&rsp_frame);
+	int ret = proto_msg_encode(&m, &rsp_frame);
+	if (ret == KS_EOK)
+		ret = proto_msg_decode(frame_of(&rsp_frame), got);
+	return ret;
+}
+
+/* DIGEST_REQ / DIGEST_RSP (PROTOCOL.md §3.8): round trips and every
+ * malformed field. */
+static void test_digest_messages(void **state)
+{
+	(void)state;
+	proto_msg_t m = { .type = PROTO_MSG_DIGEST_REQ }, got;
+	ks_buf_t b = KS_BUF_INIT;
+	m.u.digest_req = (proto_digest_req_t){ .id = 7,
+					       .kind = PROTO_DIGEST_RANGES,
+					       .lo = 0,
+					       .hi = 1024,
+					       .parts = 16 };
+	assert_ks_ok(proto_msg_encode(&m, &b));
+	assert_int_equal(b.len, 4 + 1 + 11);
+	assert_ks_ok(proto_msg_decode(frame_of(&b), &got));
+	assert_int_equal(got.u.digest_req.id, 7);
+	assert_int_equal(got.u.digest_req.hi, 1024);
+	assert_int_equal(got.u.digest_req.parts, 16);
+	assert_string_equal(proto_msg_type_name(got.type), "digest-req");
+	ks_buf_free(&b);
+	/* bad requests are refused by the encoder (the decoder's checks) */
+	proto_digest_req_t bad[] = {
+		{ .kind = PROTO_DIGEST_RANGES, .lo = 5, .hi = 5, .parts = 1 },
+		{ .kind = PROTO_DIGEST_RANGES,
+		  .lo = 0,
+		  .hi = 1025,
+		  .parts = 1 },
+		{ .kind = PROTO_DIGEST_RANGES, .lo = 0, .hi = 4, .parts = 5 },
+		{ .kind = PROTO_DIGEST_RANGES,
+		  .lo = 0,
+		  .hi = 1024,
+		  .parts = 65 },
+		{ .kind = PROTO_DIGEST_RANGES, .lo = 0, .hi = 4, .parts = 0 },
+		{ .kind = PROTO_DIGEST_LIST, .lo = 3, .hi = 5, .parts = 0 },
+		{ .kind = PROTO_DIGEST_LIST, .lo = 3, .hi = 4, .parts = 1 },
+		{ .kind = 3, .lo = 3, .hi = 4, .parts = 1 },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		m.u.digest_req = bad[i];
+		assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+		assert_int_equal(b.len, 0);
+	}
+	ks_buf_free(&b);
+	/* the 65-parts request on the wire: KS_ELIMIT */
+	m.u.digest_req = (proto_digest_req_t){
+		.kind = PROTO_DIGEST_RANGES, .lo = 0, .hi = 1024, .parts = 64
+	};
+	expect_patched(&m, 1 + 4 + 1 + 2 + 2 + 1, 65, KS_ELIMIT);
+
+	/* RANGES response: count x (digest, u64) */
+	uint8_t ranges[2 * 40];
+	memset(ranges, 0xab, sizeof(ranges));
+	proto_digest_rsp_t r = { .id = 9,
+				 .kind = PROTO_DIGEST_RANGES,
+				 .lo = 0,
+				 .hi = 1024,
+				 .seq = 77,
+				 .count = 2,
+				 .body = { ranges, sizeof(ranges) } };
+	memcpy(r.history, HIST, 16);
+	assert_ks_ok(rsp_decode(r, &got));
+	assert_int_equal(got.u.digest_rsp.count, 2);
+	assert_true(got.u.digest_rsp.seq == 77);
+	assert_memory_equal(got.u.digest_rsp.history, HIST, 16);
+	test_assert_mem_eq(got.u.digest_rsp.body.ptr, got.u.digest_rsp.body.len,
+			   ranges, sizeof(ranges));
+	r.count = 3; /* body too short for 3 */
+	assert_ks_err(rsp_decode(r, &got), KS_EINVAL);
+	r.count = 1; /* body too long for 1 */
+	assert_ks_err(rsp_decode(r, &got), KS_EINVAL);
+	r.count = 0;
+	assert_ks_err(rsp_decode(r, &got), KS_EINVAL);
+
+	/* LIST response: ascending keys, each (u16 len, key, hash) */
+	ks_buf_t body = KS_BUF_INIT;
+	list_entry(&body, "Pa@R", 1);
+	list_entry(&body, "Pab@R", 2);
+	list_entry(&body, "Pb@R", 3);
+	r = (proto_digest_rsp_t){ .id = 10,
+				  .kind = PROTO_DIGEST_LIST,
+				  .lo = 12,
+				  .hi = 13,
+				  .count = 3,
+				  .body = { body.data, body.len } };
+	assert_ks_ok(rsp_decode(r, &got));
+	size_t pos = 0, n = 0;
+	ks_view_t key;
+	const uint8_t *hash;
+	while (proto_digest_list_next(got.u.digest_rsp.body, &pos, &key,
+				      &hash)) {
+		assert_int_equal(hash[0], n + 1);
+		n++;
+	}
+	assert_int_equal(n, 3);
+	assert_ks_ok(ks_buf_append(&body, "", 0));
+	r.count = 2;
+	assert_ks_err(rsp_decode(r, &got), KS_EINVAL); /* count mismatch */
+	r.count = 3;
+	r.hi = 14; /* LIST is one bucket */
+	assert_ks_err(rsp_decode(r, &got), KS_EINVAL);
+	r.hi = 13;
+	r.body.len -= 1; /* truncated last hash */
+	assert_ks_err(rsp_decode(r, &got), KS_EINVAL);
+	ks_buf_free(&body);
+	/* keys out of order; an empty key */
+	list_entry(&body, "Pb@R", 1);
+	list_entry(&body, "Pa@R", 2);
+	r.count = 2;
+	r.body = (ks_view_t){ body.data, body.len };
+	assert_ks_err(rsp_decode(r, &got), KS_EINVAL);
+	ks_buf_free(&body);
+	list_entry(&body, "", 1);
+	r.count = 1;
+	r.body = (ks_view_t){ body.data, body.len };
+	assert_ks_err(rsp_decode(r, &got), KS_EINVAL);
+	ks_buf_free(&body);
+	/* an empty LIST (bucket without records) is fine */
+	r.count = 0;
+	r.body = (ks_view_t){ 0 };
+	assert_ks_ok(rsp_decode(r, &got));
+
+	/* the decoder's own codes: a valid RANGES response with its count
+	 * patched on the wire */
+	r = (proto_digest_rsp_t){ .kind = PROTO_DIGEST_RANGES,
+				  .lo = 0,
+				  .hi = 1024,
+				  .count = 2,
+				  .body = { ranges, sizeof(ranges) } };
+	m = (proto_msg_t){ .type = PROTO_MSG_DIGEST_RSP };
+	m.u.digest_rsp = r;
+	size_t count_off = 1 + 4 + 1 + 2 + 2 + 16 + 8 + 3;
+	expect_patched(&m, count_off, 1, KS_ECOUNT);
+	expect_patched(&m, count_off, 3, KS_ETRUNC);
+	expect_patched(&m, count_off, 65, KS_ELIMIT);
+	expect_patched(&m, 1 + 4, 9, KS_EMALF); /* unknown kind */
+	ks_buf_free(&rsp_frame);
+}
+
 static void test_version_negotiate(void **state)
 {
 	(void)state;
@@ -419,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_stream_every_split_point),
 		cmocka_unit_test(test_short_and_long),
 		cmocka_unit_test(test_bad_type),
+		cmocka_unit_test(test_digest_messages),
 		cmocka_unit_test(test_bad_fields),
 		cmocka_unit_test(test_encode_refuses_invalid),
 		cmocka_unit_test(test_version_negotiate),
