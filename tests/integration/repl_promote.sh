@@ -15,7 +15,7 @@ NPIDS=()
 promote_cleanup() {
 	local rc=$? p
 	for p in "${NPIDS[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+		if kill "$p" 2>/dev/null; then wait "$p" 2>/dev/null || true; fi
 	done
 	if [ $rc -ne 0 ]; then
 		for f in "$T"/promoted.log "$T"/second.log; do
@@ -38,8 +38,8 @@ start_node_as() {
 	(export KRB5_CONFIG=$3/krb5.conf KRB5_KDC_PROFILE=$3/kdc.conf &&
 		exec "$KDCSYNCD" -c "$2" -f >>"$T/$1.log" 2>&1) &
 	NPIDS+=($!)
-	local i
-	for i in $(seq 1 200); do
+	local _
+	for _ in $(seq 1 200); do
 		"$KDCSYNC" -c "$2" status >/dev/null 2>&1 && return 0
 		sleep 0.05
 	done
@@ -79,7 +79,7 @@ grep -q "role = primary" "$T/out" || fail "promote did not name the config lines
 grep -q "continues history $old up to seq $at" "$T/out" || fail "promote did not name the old history and seq"
 rs=$(status_json replica)
 new=$(json_field "$rs" history)
-[ -n "$new" ] && [ "$new" != "$old" ] || fail "no new history after promote"
+if [ -z "$new" ] || [ "$new" = "$old" ]; then fail "no new history after promote"; fi
 [ "$(json_field "$rs" promoted)" = true ] || fail "status does not show the promotion"
 "$KDCSYNC" -c "$REPLICA_NODE_CONF" status | grep -q "^role: *replica (promoted" ||
 	fail "status text does not show the promotion"
