@@ -531,3 +531,33 @@ bool db_cur_del(db_cur_t *cur)
 		return false;
 	return txn_rc(t, mdb_cursor_del(cur->cur, 0), "cursor_del");
 }
+
+bool db_cur_find(db_cur_t *cur, ks_view_t key, ks_view_t *val)
+{
+	MDB_val k = to_val(key), v;
+	return cur_op(cur, &k, &v, MDB_SET_KEY, NULL, val);
+}
+
+bool db_cur_put(db_cur_t *cur, ks_view_t key, ks_view_t val, bool append)
+{
+	db_txn_t *t = cur->txn;
+	if (t->ret || !cur->cur)
+		return false;
+	MDB_val k = to_val(key), v = to_val(val);
+	return txn_rc(t,
+		      mdb_cursor_put(cur->cur, &k, &v, append ? MDB_APPEND : 0),
+		      "cursor_put");
+}
+
+uint8_t *db_cur_put_reserve(db_cur_t *cur, ks_view_t key, size_t len,
+			    bool append)
+{
+	db_txn_t *t = cur->txn;
+	if (t->ret || !cur->cur)
+		return NULL;
+	MDB_val k = to_val(key), v = { .mv_size = len, .mv_data = NULL };
+	unsigned flags = MDB_RESERVE | (append ? MDB_APPEND : 0);
+	if (!txn_rc(t, mdb_cursor_put(cur->cur, &k, &v, flags), "cursor_put"))
+		return NULL;
+	return v.mv_data;
+}

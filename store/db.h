@@ -124,3 +124,16 @@ bool db_cur_prev(db_cur_t *cur, ks_view_t *key, ks_view_t *val);
 bool db_cur_seek(db_cur_t *cur, ks_view_t from, ks_view_t *key, ks_view_t *val);
 /* Delete the entry under the cursor. */
 bool db_cur_del(db_cur_t *cur);
+/*
+ * Exact lookup that leaves the cursor on (or next to) \p key: false if
+ * absent (txn->ret 0) or on error.  Through one cursor, lookups and puts of
+ * keys near the previous one search only the current leaf page instead of
+ * descending from the root.
+ */
+bool db_cur_find(db_cur_t *cur, ks_view_t key, ks_view_t *val);
+/* Put through the cursor; \p append: the key sorts after every existing key
+ * (MDB_APPEND: the page split keeps full pages). */
+bool db_cur_put(db_cur_t *cur, ks_view_t key, ks_view_t val, bool append);
+/* As db_put_reserve(), through the cursor. */
+uint8_t *db_cur_put_reserve(db_cur_t *cur, ks_view_t key, size_t len,
+			    bool append);

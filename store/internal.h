@@ -40,6 +40,10 @@ struct store {
 	bool dirty[STORE_BUCKETS];
 	uint16_t dirty_list[STORE_BUCKETS];
 	size_t ndirty;
+	/* change-set order and per-change results of the current write txn */
+	size_t *order;
+	bool *changed;
+	size_t order_cap;
 };
 
 struct store_txn {

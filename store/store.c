@@ -244,9 +244,23 @@ bool bkt_parse(ks_view_t key, ks_view_t val, uint32_t *bucket, dg256_t *d,
 	return true;
 }
 
-/* Fold the pending bucket deltas into set \p set's bucket table and meta. */
+static int bucket_cmp(const void *x, const void *y)
+{
+	uint16_t a = *(const uint16_t *)x, b = *(const uint16_t *)y;
+	return (a > b) - (a < b);
+}
+
+/*
+ * Fold the pending bucket deltas into set \p set's bucket table and meta,
+ * in bucket order through one cursor (neighbouring buckets share a leaf).
+ */
 static int delta_flush(store_t *s, db_txn_t *txn, meta_t *m, unsigned set)
 {
+	db_cur_t cur;
+	int ret = KS_EOK;
+	qsort(s->dirty_list, s->ndirty, sizeof(s->dirty_list[0]), bucket_cmp);
+	if (!db_cur_open(txn, bkt_db(set), &cur))
+		return txn->ret;
 	for (size_t i = 0; i < s->ndirty && txn->ret == 0; i++) {
 		uint16_t b = s->dirty_list[i];
 		const bucket_delta_t *bd = &s->delta[b];
@@ -255,16 +269,18 @@ static int delta_flush(store_t *s, db_txn_t *txn, meta_t *m, unsigned set)
 		uint64_t count = 0;
 		uint32_t got;
 		ks_view_t v;
-		if (db_get(txn, bkt_db(set), bv(k, 2), &v) &&
-		    !bkt_parse(bv(k, 2), v, &got, &d, &count)) {
+		bool found = db_cur_find(&cur, bv(k, 2), &v);
+		if (found && !bkt_parse(bv(k, 2), v, &got, &d, &count)) {
 			ks_log_err(STORE, "bucket %u entry malformed", b);
-			return KS_ECORRUPT;
+			ret = KS_ECORRUPT;
+			break;
 		}
 		dg_add(&d, &bd->add);
 		dg_sub(&d, &bd->sub);
 		if (bd->count < 0 && (uint64_t)-bd->count > count) {
 			ks_log_err(STORE, "bucket %u count underflow", b);
-			return KS_ECORRUPT;
+			ret = KS_ECORRUPT;
+			break;
 		}
 		count = (uint64_t)((int64_t)count + bd->count);
 		if (count == 0) {
@@ -273,39 +289,92 @@ static int delta_flush(store_t *s, db_txn_t *txn, meta_t *m, unsigned set)
 					STORE,
 					"bucket %u empty with nonzero digest",
 					b);
-				return KS_ECORRUPT;
+				ret = KS_ECORRUPT;
+				break;
 			}
-			db_del(txn, bkt_db(set), bv(k, 2));
+			if (found) /* the cursor is on it */
+				db_cur_del(&cur);
 		} else {
 			uint8_t val[40];
 			dg_to_bytes(&d, val);
 			ks_put_u64be(val + 32, count);
-			db_put(txn, bkt_db(set), bv(k, 2), bv(val, 40));
+			db_cur_put(&cur, bv(k, 2), bv(val, 40), false);
 		}
 		dg_add(&m->set_digest[set], &bd->add);
 		dg_sub(&m->set_digest[set], &bd->sub);
 		if (bd->count < 0 && (uint64_t)-bd->count > m->set_count[set]) {
 			ks_log_err(STORE, "set %u count underflow", set);
-			return KS_ECORRUPT;
+			ret = KS_ECORRUPT;
+			break;
 		}
 		m->set_count[set] =
 			(uint64_t)((int64_t)m->set_count[set] + bd->count);
 	}
-	return txn->ret;
+	db_cur_close(&cur);
+	return ret ? ret : txn->ret;
 }
 
 /*
- * Apply one change to record set \p set, noting the digest deltas;
- * *changed tells whether anything changed.
+ * Writes to one record set within a write txn, through one cursor (a key
+ * near the previous one is found in the current leaf page, without a
+ * descent from the root).  \c last is an upper bound of the set's greatest
+ * key (a copy: the page it came from moves when written): a new key beyond
+ * it is appended (MDB_APPEND), which fills pages instead of splitting them
+ * in half, so a load in key order writes fewer pages.
  */
-static int set_apply(store_t *s, db_txn_t *txn, unsigned set,
+typedef struct set_writer {
+	db_cur_t cur;
+	unsigned set;
+	bool empty; /* the set had no key at all when opened */
+	size_t last_len;
+	uint8_t last[STORE_MAX_KEY];
+} set_writer_t;
+
+static bool set_writer_open(db_txn_t *txn, unsigned set, set_writer_t *w)
+{
+	ks_view_t k;
+	w->set = set;
+	w->empty = false;
+	w->last_len = 0;
+	if (!db_cur_open(txn, rec_db(set), &w->cur))
+		return false;
+	if (db_cur_last(&w->cur, &k, NULL)) {
+		if (k.len > STORE_MAX_KEY) {
+			ks_log_err(STORE, "record key of %zu bytes", k.len);
+			db_txn_fail(txn, KS_ECORRUPT);
+			return false;
+		}
+		memcpy(w->last, k.ptr, k.len);
+		w->last_len = k.len;
+	} else {
+		w->empty = txn->ret == 0;
+	}
+	return txn->ret == 0;
+}
+
+static bool key_after_last(const set_writer_t *w, ks_view_t key)
+{
+	if (w->empty)
+		return true;
+	if (w->last_len == 0)
+		return false;
+	size_t n = key.len < w->last_len ? key.len : w->last_len;
+	int c = memcmp(key.ptr, w->last, n);
+	return c > 0 || (c == 0 && key.len > w->last_len);
+}
+
+/*
+ * Apply one change through \p w, noting the digest deltas; *changed tells
+ * whether anything changed.
+ */
+static int set_apply(store_t *s, db_txn_t *txn, set_writer_t *w,
 		     const store_change_t *c, bool *changed)
 {
 	ks_view_t old;
 	uint8_t h[32];
 	int ret;
 	*changed = false;
-	bool had = db_get(txn, rec_db(set), c->key, &old);
+	bool had = db_cur_find(&w->cur, c->key, &old);
 	if (txn->ret)
 		return txn->ret;
 	if (c->op == STORE_PUT && had && old.len == c->value.len &&
@@ -323,22 +392,94 @@ static int set_apply(store_t *s, db_txn_t *txn, unsigned set,
 		if ((ret = dg_record_hash(s->dg, c->key, c->value, h)) != 0)
 			return ret;
 		delta_note(s, b, h, true);
-		db_put(txn, rec_db(set), c->key, c->value);
+		bool append = !had && key_after_last(w, c->key);
+		db_cur_put(&w->cur, c->key, c->value, append);
+		if (append) {
+			memcpy(w->last, c->key.ptr, c->key.len);
+			w->last_len = c->key.len;
+			w->empty = false;
+		}
 	} else {
-		db_del(txn, rec_db(set), c->key);
+		/* the cursor is on the key found above (nothing moved it) */
+		db_cur_del(&w->cur);
 	}
 	*changed = true;
 	return txn->ret;
 }
 
-static void log_append(db_txn_t *txn, meta_t *m, uint64_t seq,
+/*
+ * Apply ch[0..n) to the set in key order (stable: changes to one key keep
+ * their order, so a later one sees the earlier), setting changed[i].  Key
+ * order keeps consecutive changes on neighbouring pages: found from the
+ * current leaf or along a path still in cache.  The order array is kept in
+ * \p s between calls (used under the writer lock only).
+ */
+struct order_ctx {
+	const store_change_t *ch;
+};
+
+static int order_cmp(const void *x, const void *y, void *arg)
+{
+	const store_change_t *ch = ((const struct order_ctx *)arg)->ch;
+	size_t i = *(const size_t *)x, j = *(const size_t *)y;
+	ks_view_t a = ch[i].key, b = ch[j].key;
+	size_t n = a.len < b.len ? a.len : b.len;
+	int c = memcmp(a.ptr, b.ptr, n);
+	if (c == 0)
+		c = (a.len > b.len) - (a.len < b.len);
+	if (c == 0)
+		c = (i > j) - (i < j);
+	return c;
+}
+
+static int set_apply_sorted(store_t *s, db_txn_t *txn, unsigned set,
+			    const store_change_t *ch, size_t n)
+{
+	struct order_ctx oc = { ch };
+	if (n > SIZE_MAX / sizeof(*s->order))
+		return KS_ELIMIT;
+	if (n > s->order_cap) {
+		size_t *o = realloc(s->order, n * sizeof(*o));
+		if (!o)
+			return KS_ENOMEM;
+		s->order = o;
+		bool *c = realloc(s->changed, n * sizeof(*c));
+		if (!c)
+			return KS_ENOMEM;
+		s->changed = c;
+		s->order_cap = n;
+	}
+	bool sorted = true;
+	for (size_t i = 0; i < n; i++) {
+		s->order[i] = i;
+		if (i > 0 && sorted &&
+		    order_cmp(&s->order[i - 1], &s->order[i], &oc) > 0)
+			sorted = false;
+	}
+	if (!sorted)
+		qsort_r(s->order, n, sizeof(*s->order), order_cmp, &oc);
+	set_writer_t w;
+	int ret = KS_EOK;
+	if (!set_writer_open(txn, set, &w))
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = s->order[i];
+		if ((ret = set_apply(s, txn, &w, &ch[k], &s->changed[k])) != 0)
+			break;
+	}
+fail:
+	db_cur_close(&w.cur);
+	return ret ? ret : txn->ret;
+}
+
+static void log_append(db_cur_t *cur, meta_t *m, uint64_t seq,
 		       const store_change_t *c, uint64_t time_us)
 {
 	uint8_t k[8];
 	ks_put_u64be(k, seq);
 	size_t vlen = c->op == STORE_PUT ? c->value.len : 0;
 	size_t len = STORE_LOG_HDR + c->key.len + vlen;
-	uint8_t *p = db_put_reserve(txn, DB_LOG, bv(k, 8), len, true);
+	uint8_t *p = db_cur_put_reserve(cur, bv(k, 8), len, true);
 	if (!p)
 		return;
 	p[0] = (uint8_t)c->op;
@@ -445,6 +586,8 @@ void store_close(store_t *s)
 		return;
 	db_close(s->env);
 	dg_ctx_free(s->dg);
+	free(s->order);
+	free(s->changed);
 	free(s);
 }
 
@@ -464,16 +607,23 @@ static int commit_fn(store_t *s, db_txn_t *txn, void *arg)
 	if (ret)
 		return ret;
 	uint64_t seq = m.last_seq;
-	for (size_t i = 0; i < c->n; i++) {
-		bool changed;
-		if ((ret = set_apply(s, txn, m.live, &c->ch[i], &changed)) != 0)
-			return ret;
-		if (!changed)
+	if ((ret = set_apply_sorted(s, txn, m.live, c->ch, c->n)) != 0)
+		return ret;
+	db_cur_t lc;
+	if (!db_cur_open(txn, DB_LOG, &lc))
+		return txn->ret;
+	for (size_t i = 0; i < c->n && txn->ret == 0; i++) {
+		if (!s->changed[i])
 			continue;
-		if (seq == UINT64_MAX)
+		if (seq == UINT64_MAX) {
+			db_cur_close(&lc);
 			return KS_ERANGE;
-		log_append(txn, &m, ++seq, &c->ch[i], c->time_us);
+		}
+		log_append(&lc, &m, ++seq, &c->ch[i], c->time_us);
 	}
+	db_cur_close(&lc);
+	if (txn->ret)
+		return txn->ret;
 	if ((ret = delta_flush(s, txn, &m, m.live)) != 0)
 		return ret;
 	c->first = m.last_seq + 1;
@@ -526,13 +676,17 @@ static int apply_fn(store_t *s, db_txn_t *txn, void *arg)
 		return KS_ESTATE;
 	if (b->n > UINT64_MAX - b->first_seq)
 		return KS_ERANGE;
-	for (size_t i = 0; i < b->n; i++) {
-		bool changed;
-		if ((ret = set_apply(s, txn, m.live, &b->ch[i], &changed)) != 0)
-			return ret;
-		log_append(txn, &m, b->first_seq + i, &b->ch[i],
+	if ((ret = set_apply_sorted(s, txn, m.live, b->ch, b->n)) != 0)
+		return ret;
+	db_cur_t lc;
+	if (!db_cur_open(txn, DB_LOG, &lc))
+		return txn->ret;
+	for (size_t i = 0; i < b->n && txn->ret == 0; i++)
+		log_append(&lc, &m, b->first_seq + i, &b->ch[i],
 			   b->commit_time_us);
-	}
+	db_cur_close(&lc);
+	if (txn->ret)
+		return txn->ret;
 	if ((ret = delta_flush(s, txn, &m, m.live)) != 0)
 		return ret;
 	m.last_seq = m.applied_seq = b->first_seq + b->n - 1;
@@ -723,14 +877,21 @@ static int stage_merge_fn(store_t *s, db_txn_t *txn, void *arg)
 		return ret;
 	unsigned st = 1u - m.live;
 	size_t done = 0;
-	if (!db_cur_open(txn, DB_STAGE, &cur))
+	set_writer_t w;
+	if (!set_writer_open(txn, st, &w)) {
+		db_cur_close(&w.cur);
 		return txn->ret;
+	}
+	if (!db_cur_open(txn, DB_STAGE, &cur)) {
+		db_cur_close(&w.cur);
+		return txn->ret;
+	}
 	while (done < STAGE_MERGE_CHUNK && db_cur_first(&cur, &k, &v)) {
 		bool changed;
 		if ((ret = stage_parse(k, v, &rk, &rv)) != 0)
 			break;
 		store_change_t c = { .op = STORE_PUT, .key = rk, .value = rv };
-		if ((ret = set_apply(s, txn, st, &c, &changed)) != 0)
+		if ((ret = set_apply(s, txn, &w, &c, &changed)) != 0)
 			break;
 		/* the cursor's page may have moved: reposition and delete */
 		if (!db_cur_first(&cur, &k, &v) || !db_cur_del(&cur))
@@ -738,6 +899,7 @@ static int stage_merge_fn(store_t *s, db_txn_t *txn, void *arg)
 		done++;
 	}
 	db_cur_close(&cur);
+	db_cur_close(&w.cur);
 	if (ret)
 		return ret;
 	if ((ret = delta_flush(s, txn, &m, st)) != 0)

@@ -310,6 +310,74 @@ static void test_commit_and_reads(void **state)
 	test_rmtree_free(dir);
 }
 
+/*
+ * A change set in descending key order, with several changes to one key
+ * and keys beyond the set's greatest key (applied in key order with
+ * appends): the record set and the seqs are as if applied in the given
+ * order, the log keeps the given order, and a replica applying the same
+ * batch ends equal.
+ */
+static void test_commit_order_and_append(void **state)
+{
+	(void)state;
+	char *dir = test_mkdtemp("store"), *dr = test_mkdtemp("replica");
+	store_t *s = open_store(dir, NULL), *r = open_store(dr, NULL);
+	store_change_t a[] = { put("Pm", "m0") };
+	commit_ok(s, a, 1, 1, 1);
+	/* Pz twice appended beyond Pm, deleted, put again; Pzz appended
+	 * after the greatest key was deleted; Pa before everything */
+	store_change_t b[] = { put("Pzz", "zz1"), put("Pz", "z1"),
+			       del("Pz"),	  del("Py"),
+			       put("Pz", "z2"),	  put("Pm", "m0"),
+			       put("Pa", "a1"),	  del("Pzz"),
+			       put("Pzz", "zz2"), put("Pzzz", "zzz") };
+	commit_ok(s, b, 10, 2, 9);
+	assert_value(s, "Pm", "m0");
+	assert_value(s, "Pz", "z2");
+	assert_value(s, "Pzz", "zz2");
+	assert_value(s, "Pzzz", "zzz");
+	assert_value(s, "Pa", "a1");
+	assert_value(s, "Py", NULL);
+	static const char *keys[] = { "Pzz", "Pz",  "Pz",  "Pz",
+				      "Pa",  "Pzz", "Pzz", "Pzzz" };
+	static const char *vals[] = { "zz1", "z1", "",	  "z2",
+				      "a1",  "",   "zz2", "zzz" };
+	store_txn_t *t;
+	struct log_collect lc = { .stop_at = 0 };
+	assert_ks_ok(store_read_begin(s, &t));
+	assert_ks_ok(store_log_foreach(t, 2, log_collect_cb, &lc));
+	store_read_end(t);
+	assert_int_equal(lc.n, 8);
+	for (size_t i = 0; i < 8; i++) {
+		assert_int_equal(lc.e[i].seq, i + 2);
+		assert_string_equal(lc.keys[i], keys[i]);
+		assert_string_equal(lc.vals[i], vals[i]);
+	}
+	assert_int_equal(lc.e[2].op, STORE_DEL);
+	assert_int_equal(lc.e[5].op, STORE_DEL);
+
+	/* the replica: the same changes as one batch from an empty snapshot */
+	store_meta_t pm, rm;
+	get_meta(s, &pm);
+	assert_ks_ok(store_stage_begin(r));
+	assert_ks_ok(store_stage_put(r, a, 1));
+	assert_ks_ok(store_stage_promote(r, pm.history, 1, NULL));
+	store_batch_t bt = { .first_seq = 2, .commit_time_us = 5, .ch = b };
+	memcpy(bt.history, pm.history, 16);
+	/* every change is logged on a replica, even one that changes nothing */
+	bt.n = 10;
+	assert_ks_ok(store_apply(r, &bt));
+	assert_ks_ok(store_check(r));
+	get_meta(r, &rm);
+	assert_int_equal(rm.last_seq, 11);
+	assert_int_equal(rm.record_count, pm.record_count);
+	assert_memory_equal(rm.digest, pm.digest, 32);
+	store_close(r);
+	store_close(s);
+	test_rmtree_free(dr);
+	test_rmtree_free(dir);
+}
+
 static void test_commit_invalid(void **state)
 {
 	(void)state;
@@ -1225,6 +1293,7 @@ int main(void)
 		cmocka_unit_test(test_open_new_and_reopen),
 		cmocka_unit_test(test_format_mismatch),
 		cmocka_unit_test(test_commit_and_reads),
+		cmocka_unit_test(test_commit_order_and_append),
 		cmocka_unit_test(test_commit_invalid),
 		cmocka_unit_test(test_map_growth),
 		cmocka_unit_test(test_map_growth_blocked_by_reader),
