@@ -37,6 +37,26 @@ int ks_buf_append_u16(ks_buf_t *b, uint16_t v);
 int ks_buf_append_u32(ks_buf_t *b, uint32_t v);
 int ks_buf_append_u64(ks_buf_t *b, uint64_t v);
 
+/**
+ * \brief Append printf-formatted text (no terminating NUL is kept).
+ * \return 0, KS_ENOMEM, KS_EINVAL (bad format).
+ */
+int ks_buf_appendf(ks_buf_t *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/**
+ * \brief Append \p s as a JSON string literal: quotes added, '"', '\\' and
+ *        control bytes escaped; NULL is appended as "".
+ * \return 0, KS_ENOMEM.
+ */
+int ks_buf_append_json_str(ks_buf_t *b, const char *s);
+
+/**
+ * \brief Write \p n bytes as lower-case hex into \p out, which must hold
+ *        2 * n + 1 bytes; NUL-terminated.
+ */
+void ks_hex_encode(const uint8_t *p, size_t n, char *out);
+
 /** \brief Forget the contents, keep the memory. */
 static inline void ks_buf_reset(ks_buf_t *b)
 {

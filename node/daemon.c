@@ -405,15 +405,10 @@ int node_daemon_new(uv_loop_t *loop, node_conf_t *conf, node_daemon_t **out)
 	return KS_EOK;
 }
 
-static int appendf(ks_buf_t *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void hex(const uint8_t *p, size_t n, char *out);
-
 /* What an operator changes in the file so a restart keeps the new role. */
 static int promote_howto(const node_conf_t *c, ks_buf_t *out)
 {
-	return appendf(
+	return ks_buf_appendf(
 		out,
 		"to make the role permanent, edit %s and restart kdcsyncd "
 		"(a reload is not enough):\n"
@@ -439,7 +434,7 @@ static int ctl_promote(node_daemon_t *d, ks_buf_t *out)
 	int ret;
 
 	if (c->role == NODE_ROLE_PRIMARY)
-		return appendf(
+		return ks_buf_appendf(
 			out,
 			"error: this node is already the primary ([node] "
 			"role = primary in %s): nothing to promote\n",
@@ -447,16 +442,16 @@ static int ctl_promote(node_daemon_t *d, ks_buf_t *out)
 	ret = node_repl_promote_store(d->store, &before, &after, why,
 				      sizeof(why));
 	if (ret == KS_EEXIST) {
-		hex(before.history, 16, nh);
-		ret = appendf(out,
-			      "error: %s: history %s already continues the "
-			      "old primary's at seq %llu\n",
-			      why, nh,
-			      (unsigned long long)before.prev_last_seq);
+		ks_hex_encode(before.history, 16, nh);
+		ret = ks_buf_appendf(
+			out,
+			"error: %s: history %s already continues the "
+			"old primary's at seq %llu\n",
+			why, nh, (unsigned long long)before.prev_last_seq);
 		return ret != KS_EOK ? ret : promote_howto(c, out);
 	}
 	if (ret != KS_EOK)
-		return appendf(out, "error: cannot promote: %s\n", why);
+		return ks_buf_appendf(out, "error: cannot promote: %s\n", why);
 	/* Nothing from the old primary may be applied from now on. */
 	d->promoted = true;
 	node_repl_stop_following(d->repl);
@@ -464,20 +459,21 @@ static int ctl_promote(node_daemon_t *d, ks_buf_t *out)
 	if (ret != KS_EOK)
 		ks_log_err(GENERAL, "promote: cannot update the peers (%s)",
 			   ks_strerror(ret));
-	hex(after.history, 16, nh);
-	hex(after.prev_history, 16, oh);
+	ks_hex_encode(after.history, 16, nh);
+	ks_hex_encode(after.prev_history, 16, oh);
 	ks_log_notice(GENERAL,
 		      "promoted by 'kdcsync promote': history %s continues %s "
 		      "at seq %llu; no longer following '%s'",
 		      nh, oh, (unsigned long long)after.prev_last_seq,
 		      c->primary ? c->primary : "?");
-	ret = appendf(out,
-		      "promoted: new history %s\n"
-		      "  continues history %s up to seq %llu: replicas of the "
-		      "old primary at or before that seq resume incrementally\n"
-		      "no longer following '%s'\n",
-		      nh, oh, (unsigned long long)after.prev_last_seq,
-		      c->primary ? c->primary : "?");
+	ret = ks_buf_appendf(
+		out,
+		"promoted: new history %s\n"
+		"  continues history %s up to seq %llu: replicas of the "
+		"old primary at or before that seq resume incrementally\n"
+		"no longer following '%s'\n",
+		nh, oh, (unsigned long long)after.prev_last_seq,
+		c->primary ? c->primary : "?");
 	return ret != KS_EOK ? ret : promote_howto(c, out);
 }
 
@@ -828,45 +824,6 @@ void node_daemon_free(node_daemon_t *d)
 
 /* --- status ---------------------------------------------------------------- */
 
-static int appendf(ks_buf_t *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int appendf(ks_buf_t *b, const char *fmt, ...)
-{
-	va_list ap;
-	char tmp[1024];
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return KS_EINVAL;
-	return ks_buf_append(
-		b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* A JSON string literal (quotes included). */
-static int json_str(ks_buf_t *b, const char *s)
-{
-	int ret = ks_buf_append_u8(b, '"');
-	for (; ret == KS_EOK && s != NULL && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			ret = appendf(b, "\\%c", ch);
-		else if (ch < 0x20)
-			ret = appendf(b, "\\u%04x", ch);
-		else
-			ret = ks_buf_append_u8(b, ch);
-	}
-	return ret == KS_EOK ? ks_buf_append_u8(b, '"') : ret;
-}
-
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", p[i]);
-}
-
 static const char *peer_state(const peer_t *p)
 {
 	if (p->conn != NULL)
@@ -893,60 +850,62 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 		store_read_end(t);
 	}
 	if (have_meta) {
-		hex(meta.history, 16, hist);
-		hex(meta.applied_history, 16, applied);
+		ks_hex_encode(meta.history, 16, hist);
+		ks_hex_encode(meta.applied_history, 16, applied);
 	}
 	if (json) {
-		ret |= appendf(out, "{\"node\":");
-		ret |= json_str(out, c->name);
-		ret |= appendf(out,
-			       ",\"role\":\"%s\",\"promoted\":%s,\"pid\":%ld,"
-			       "\"uptime_s\":%llu",
-			       node_role_name(c->role),
-			       d->promoted ? "true" : "false", (long)getpid(),
-			       (unsigned long long)(now - d->start_ms) / 1000);
+		ret |= ks_buf_appendf(out, "{\"node\":");
+		ret |= ks_buf_append_json_str(out, c->name);
+		ret |= ks_buf_appendf(
+			out,
+			",\"role\":\"%s\",\"promoted\":%s,\"pid\":%ld,"
+			"\"uptime_s\":%llu",
+			node_role_name(c->role), d->promoted ? "true" : "false",
+			(long)getpid(),
+			(unsigned long long)(now - d->start_ms) / 1000);
 		if (have_meta)
-			ret |= appendf(
+			ret |= ks_buf_appendf(
 				out,
 				",\"history\":\"%s\",\"last_seq\":%llu,\"applied_history\":\"%s\",\"applied_seq\":%llu,\"records\":%llu",
 				hist, (unsigned long long)meta.last_seq,
 				applied, (unsigned long long)meta.applied_seq,
 				(unsigned long long)meta.record_count);
-		ret |= appendf(out, ",\"config\":");
-		ret |= json_str(out, c->path);
-		ret |= appendf(
+		ret |= ks_buf_appendf(out, ",\"config\":");
+		ret |= ks_buf_append_json_str(out, c->path);
+		ret |= ks_buf_appendf(
 			out,
 			",\"reloads\":%llu,\"reloads_rejected\":%llu,\"last_reload_error\":",
 			(unsigned long long)d->reloads_ok,
 			(unsigned long long)d->reloads_failed);
 		if (d->reload_error[0])
-			ret |= json_str(out, d->reload_error);
+			ret |= ks_buf_append_json_str(out, d->reload_error);
 		else
-			ret |= appendf(out, "null");
+			ret |= ks_buf_appendf(out, "null");
 		if (d->repl != NULL)
 			ret |= node_repl_status(d->repl, true, out);
 		ret |= node_kprop_svc_status(d->kprop, true, out);
-		ret |= appendf(out, ",\"peers\":[");
+		ret |= ks_buf_appendf(out, ",\"peers\":[");
 		for (peer_t *p = d->peers; p != NULL; p = p->next) {
 			uint64_t in = p->bytes_in, outb = p->bytes_out;
 			if (p->conn) {
 				in += node_conn_bytes_in(p->conn);
 				outb += node_conn_bytes_out(p->conn);
 			}
-			ret |= appendf(
+			ret |= ks_buf_appendf(
 				out, "%s{\"name\":", p == d->peers ? "" : ",");
-			ret |= json_str(out, p->name);
-			ret |= appendf(out, ",\"mode\":\"%s\",\"state\":",
-				       node_peer_mode_name(p->mode));
-			ret |= json_str(out, peer_state(p));
-			ret |= appendf(out, ",\"direction\":\"%s\"",
-				       p->conn == NULL ? "none"
-				       : p->inbound    ? "inbound"
-						       : "outbound");
-			ret |= appendf(out, ",\"remote\":");
-			ret |= json_str(out, p->conn ? node_conn_remote(p->conn)
-						     : "");
-			ret |= appendf(
+			ret |= ks_buf_append_json_str(out, p->name);
+			ret |= ks_buf_appendf(out,
+					      ",\"mode\":\"%s\",\"state\":",
+					      node_peer_mode_name(p->mode));
+			ret |= ks_buf_append_json_str(out, peer_state(p));
+			ret |= ks_buf_appendf(out, ",\"direction\":\"%s\"",
+					      p->conn == NULL ? "none"
+					      : p->inbound    ? "inbound"
+							      : "outbound");
+			ret |= ks_buf_appendf(out, ",\"remote\":");
+			ret |= ks_buf_append_json_str(
+				out, p->conn ? node_conn_remote(p->conn) : "");
+			ret |= ks_buf_appendf(
 				out,
 				",\"connected_s\":%llu,\"connects\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"last_error\":",
 				p->conn && node_conn_state(p->conn) ==
@@ -959,18 +918,19 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 				(unsigned long long)in,
 				(unsigned long long)outb);
 			if (p->last_error[0])
-				ret |= json_str(out, p->last_error);
+				ret |= ks_buf_append_json_str(out,
+							      p->last_error);
 			else
-				ret |= appendf(out, "null");
+				ret |= ks_buf_appendf(out, "null");
 			if (d->repl != NULL)
 				ret |= node_repl_peer_status(d->repl, p->name,
 							     true, out);
-			ret |= appendf(out, "}");
+			ret |= ks_buf_appendf(out, "}");
 		}
-		ret |= appendf(out, "]}\n");
+		ret |= ks_buf_appendf(out, "]}\n");
 		return ret ? KS_ENOMEM : KS_EOK;
 	}
-	ret |= appendf(
+	ret |= ks_buf_appendf(
 		out,
 		"node:      %s\nrole:      %s%s\npid:       %ld\nuptime:    %llus\n",
 		c->name, node_role_name(c->role),
@@ -978,23 +938,24 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 			    : "",
 		(long)getpid(), (unsigned long long)(now - d->start_ms) / 1000);
 	if (c->listen.host)
-		ret |= appendf(out, "listen:    %s:%u\n", c->listen.host,
-			       c->listen.port);
-	ret |= appendf(out, "config:    %s", c->path);
+		ret |= ks_buf_appendf(out, "listen:    %s:%u\n", c->listen.host,
+				      c->listen.port);
+	ret |= ks_buf_appendf(out, "config:    %s", c->path);
 	if (d->reload_at != 0) {
 		char when[32];
 		struct tm tm;
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
 			 gmtime_r(&d->reload_at, &tm));
 		if (d->reload_error[0])
-			ret |= appendf(out, " (last reload %s REJECTED: %s)",
-				       when, d->reload_error);
+			ret |= ks_buf_appendf(out,
+					      " (last reload %s REJECTED: %s)",
+					      when, d->reload_error);
 		else
-			ret |= appendf(out, " (reloaded %s)", when);
+			ret |= ks_buf_appendf(out, " (reloaded %s)", when);
 	}
-	ret |= appendf(out, "\n");
+	ret |= ks_buf_appendf(out, "\n");
 	if (have_meta)
-		ret |= appendf(
+		ret |= ks_buf_appendf(
 			out,
 			"history:   %s\nlast seq:  %llu\napplied:   %s seq %llu\nrecords:   %llu\n",
 			hist, (unsigned long long)meta.last_seq, applied,
@@ -1003,25 +964,26 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 	if (d->repl != NULL)
 		ret |= node_repl_status(d->repl, false, out);
 	ret |= node_kprop_svc_status(d->kprop, false, out);
-	ret |= appendf(out, "peers:     %s\n", d->peers ? "" : "(none)");
+	ret |= ks_buf_appendf(out, "peers:     %s\n", d->peers ? "" : "(none)");
 	for (peer_t *p = d->peers; p != NULL; p = p->next) {
 		uint64_t in = p->bytes_in, outb = p->bytes_out;
 		if (p->conn) {
 			in += node_conn_bytes_in(p->conn);
 			outb += node_conn_bytes_out(p->conn);
 		}
-		ret |= appendf(out, "  %s (%s): %s", p->name,
-			       node_peer_mode_name(p->mode), peer_state(p));
+		ret |= ks_buf_appendf(out, "  %s (%s): %s", p->name,
+				      node_peer_mode_name(p->mode),
+				      peer_state(p));
 		if (p->conn)
-			ret |= appendf(out, ", %s %s",
-				       p->inbound ? "from" : "to",
-				       node_conn_remote(p->conn));
+			ret |= ks_buf_appendf(out, ", %s %s",
+					      p->inbound ? "from" : "to",
+					      node_conn_remote(p->conn));
 		if (p->conn && node_conn_state(p->conn) == NODE_CONN_IO)
-			ret |= appendf(
+			ret |= ks_buf_appendf(
 				out, ", up %llus",
 				(unsigned long long)(now - p->up_since_ms) /
 					1000);
-		ret |= appendf(
+		ret |= ks_buf_appendf(
 			out,
 			"\n    bytes in %llu, out %llu; connects %llu; last error: %s\n",
 			(unsigned long long)in, (unsigned long long)outb,

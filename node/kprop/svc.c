@@ -397,37 +397,6 @@ void node_kprop_svc_stop(node_kprop_svc_t *svc)
 	free(svc);
 }
 
-static int addf(ks_buf_t *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int addf(ks_buf_t *b, const char *fmt, ...)
-{
-	char tmp[1200];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return KS_EINVAL;
-	return ks_buf_append(
-		b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* A JSON string (quotes, backslashes and control bytes escaped). */
-static int jstr(ks_buf_t *b, const char *s)
-{
-	int ret = ks_buf_append_u8(b, '"');
-	for (; *s && ret == KS_EOK; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			ret = addf(b, "\\%c", ch);
-		else if (ch < 0x20)
-			ret = addf(b, "\\u%04x", ch);
-		else
-			ret = ks_buf_append_u8(b, ch);
-	}
-	return ret ? ret : ks_buf_append_u8(b, '"');
-}
-
 static void iso(time_t t, char *buf, size_t len)
 {
 	struct tm tm;
@@ -446,15 +415,16 @@ int node_kprop_svc_status(node_kprop_svc_t *svc, bool json, ks_buf_t *out)
 		return KS_EOK;
 	pthread_mutex_lock(&svc->mu);
 	if (json) {
-		ret |= addf(out, ",\"kprop\":{\"peers\":[");
+		ret |= ks_buf_appendf(out, ",\"kprop\":{\"peers\":[");
 		for (size_t i = 0; i < svc->n; i++) {
 			pusher_t *p = &svc->p[i];
 			iso(p->last_start, when, sizeof(when));
-			ret |= addf(out, "%s{\"name\":", i ? "," : "");
-			ret |= jstr(out, p->name);
-			ret |= addf(out, ",\"address\":");
-			ret |= jstr(out, p->host);
-			ret |= addf(
+			ret |= ks_buf_appendf(out,
+					      "%s{\"name\":", i ? "," : "");
+			ret |= ks_buf_append_json_str(out, p->name);
+			ret |= ks_buf_appendf(out, ",\"address\":");
+			ret |= ks_buf_append_json_str(out, p->host);
+			ret |= ks_buf_appendf(
 				out,
 				",\"port\":%u,\"running\":%s,\"last_push\":\"%s\",\"last_duration_ms\":%llu,\"last_bytes\":%llu,\"pushes\":%llu,\"failures\":%llu,\"last_result\":",
 				p->port, p->running ? "true" : "false", when,
@@ -462,31 +432,33 @@ int node_kprop_svc_status(node_kprop_svc_t *svc, bool json, ks_buf_t *out)
 				(unsigned long long)p->last_bytes,
 				(unsigned long long)p->pushes,
 				(unsigned long long)p->failures);
-			ret |= jstr(out, p->pushes ? p->last_reason : "none");
-			ret |= addf(out, "}");
+			ret |= ks_buf_append_json_str(
+				out, p->pushes ? p->last_reason : "none");
+			ret |= ks_buf_appendf(out, "}");
 		}
-		ret |= addf(out, "]");
+		ret |= ks_buf_appendf(out, "]");
 		if (svc->listen_fd >= 0) {
 			iso(svc->last_recv_at, when, sizeof(when));
-			ret |= addf(
+			ret |= ks_buf_appendf(
 				out,
 				",\"listener\":{\"port\":%u,\"transfers\":%llu,\"refused\":%llu,\"last_at\":\"%s\",\"last_result\":",
 				svc->listen_port,
 				(unsigned long long)svc->transfers,
 				(unsigned long long)svc->refusals, when);
-			ret |= jstr(out, svc->last_recv_at == 0 ? "none"
-					 : svc->last_recv.error == KS_EOK
-						 ? "loaded"
-						 : svc->last_recv.reason);
-			ret |= addf(out, "}");
+			ret |= ks_buf_append_json_str(
+				out, svc->last_recv_at == 0 ? "none"
+				     : svc->last_recv.error == KS_EOK
+					     ? "loaded"
+					     : svc->last_recv.reason);
+			ret |= ks_buf_appendf(out, "}");
 		}
-		ret |= addf(out, "}");
+		ret |= ks_buf_appendf(out, "}");
 	} else {
-		ret |= addf(out, "kprop:\n");
+		ret |= ks_buf_appendf(out, "kprop:\n");
 		for (size_t i = 0; i < svc->n; i++) {
 			pusher_t *p = &svc->p[i];
 			iso(p->last_start, when, sizeof(when));
-			ret |= addf(
+			ret |= ks_buf_appendf(
 				out,
 				"  push %s (%s:%u)%s: last %s, %llu ms, %llu bytes, %s (pushes %llu, failed %llu)\n",
 				p->name, p->host, p->port,
@@ -499,7 +471,7 @@ int node_kprop_svc_status(node_kprop_svc_t *svc, bool json, ks_buf_t *out)
 		}
 		if (svc->listen_fd >= 0) {
 			iso(svc->last_recv_at, when, sizeof(when));
-			ret |= addf(
+			ret |= ks_buf_appendf(
 				out,
 				"  listener %s:%u: %llu loaded, %llu refused; last %s: %s\n",
 				svc->listen_host, svc->listen_port,

@@ -134,39 +134,6 @@ struct node_repl_link {
 
 /* --- helpers ------------------------------------------------------------- */
 
-static int appendf(ks_buf_t *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int appendf(ks_buf_t *b, const char *fmt, ...)
-{
-	va_list ap;
-	char tmp[1024];
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return KS_EINVAL;
-	return ks_buf_append(
-		b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* A JSON string literal (quotes included). */
-static int json_str(ks_buf_t *b, const char *s)
-{
-	int ret = ks_buf_append_u8(b, '"');
-	for (; ret == KS_EOK && s != NULL && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			ret = appendf(b, "\\%c", ch);
-		else if (ch < 0x20)
-			ret = appendf(b, "\\u%04x", ch);
-		else
-			ret = ks_buf_append_u8(b, ch);
-	}
-	return ret == KS_EOK ? ks_buf_append_u8(b, '"') : ret;
-}
-
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -1041,15 +1008,15 @@ fail:
 /* One key of the report, printable (non-printable bytes as \xNN). */
 static int report_key(verify_t *v, const char *what, ks_view_t key)
 {
-	int ret = appendf(&v->report, "  %-14s ", what);
+	int ret = ks_buf_appendf(&v->report, "  %-14s ", what);
 	for (size_t i = 0; ret == KS_EOK && i < key.len; i++) {
 		uint8_t c = key.ptr[i];
 		ret = c >= 0x21 && c < 0x7f && c != '\\'
 			      ? ks_buf_append(&v->report, &c, 1)
-			      : appendf(&v->report, "\\x%02x", c);
+			      : ks_buf_appendf(&v->report, "\\x%02x", c);
 	}
 	if (ret == KS_EOK)
-		ret = appendf(&v->report, "\n");
+		ret = ks_buf_appendf(&v->report, "\n");
 	v->differ++;
 	return ret;
 }
@@ -1181,27 +1148,29 @@ static int verify_start(node_repl_t *r, const char *peer, ks_buf_t *out)
 	repl_peer_t *p;
 
 	if (v->running)
-		return appendf(out,
-			       "error: a comparison with '%s' is running\n",
-			       v->peer);
+		return ks_buf_appendf(
+			out, "error: a comparison with '%s' is running\n",
+			v->peer);
 	for (p = r->peers; p != NULL; p = p->next)
 		if (strcmp(p->name, peer) == 0)
 			break;
 	if (r->bridge == NULL)
-		return appendf(out,
-			       "error: native replication is disabled (see "
-			       "kdcsync status)\n");
+		return ks_buf_appendf(
+			out, "error: native replication is disabled (see "
+			     "kdcsync status)\n");
 	if (p == NULL || p->link == NULL || !p->link->hello_seen)
-		return appendf(out,
-			       "error: no replication link with '%s' (is it a "
-			       "[peers] entry with mode = native, and up? see "
-			       "kdcsync status)\n",
-			       peer);
+		return ks_buf_appendf(
+			out,
+			"error: no replication link with '%s' (is it a "
+			"[peers] entry with mode = native, and up? see "
+			"kdcsync status)\n",
+			peer);
 	if ((p->link->peer_caps & PROTO_CAP_DIGEST) == 0)
-		return appendf(out,
-			       "error: '%s' runs a version without content "
-			       "comparison (no digest capability)\n",
-			       peer);
+		return ks_buf_appendf(
+			out,
+			"error: '%s' runs a version without content "
+			"comparison (no digest capability)\n",
+			peer);
 	ks_buf_free(&v->report);
 	free(v->stack);
 	*v = (verify_t){ .running = true };
@@ -1211,10 +1180,10 @@ static int verify_start(node_repl_t *r, const char *peer, ks_buf_t *out)
 		ret = verify_next(p->link);
 	if (ret != KS_EOK) {
 		verify_fail(v, ret, "cannot send the first request");
-		return appendf(out, "error: cannot start: %s\n",
-			       ks_strerror(ret));
+		return ks_buf_appendf(out, "error: cannot start: %s\n",
+				      ks_strerror(ret));
 	}
-	return appendf(out, "started\n");
+	return ks_buf_appendf(out, "started\n");
 }
 
 static int verify_result(node_repl_t *r, ks_buf_t *out)
@@ -1224,37 +1193,39 @@ static int verify_result(node_repl_t *r, ks_buf_t *out)
 	int ret;
 
 	if (v->running)
-		return appendf(out, "running\n");
+		return ks_buf_appendf(out, "running\n");
 	if (!v->done)
-		return appendf(out, "error: no comparison was started\n");
+		return ks_buf_appendf(out,
+				      "error: no comparison was started\n");
 	if (v->err != KS_EOK)
-		return appendf(out,
-			       "error: comparison with '%s' failed: %s (%s)\n",
-			       v->peer, v->errtext, ks_strerror(v->err));
+		return ks_buf_appendf(
+			out, "error: comparison with '%s' failed: %s (%s)\n",
+			v->peer, v->errtext, ks_strerror(v->err));
 	for (int i = 0; i < 16; i++) {
 		snprintf(ph + 2 * i, 3, "%02x", v->peer_history[i]);
 		snprintf(oh + 2 * i, 3, "%02x", v->our_history[i]);
 	}
 	if (v->differ == 0)
-		ret = appendf(out,
-			      "equal: this node and '%s' hold the same "
-			      "records (%" PRIu64 " here)\n",
-			      v->peer, v->our_records);
+		ret = ks_buf_appendf(out,
+				     "equal: this node and '%s' hold the same "
+				     "records (%" PRIu64 " here)\n",
+				     v->peer, v->our_records);
 	else
-		ret = appendf(out,
-			      "differ: %" PRIu64 " keys differ between this "
-			      "node and '%s'\n",
-			      v->differ, v->peer);
+		ret = ks_buf_appendf(out,
+				     "differ: %" PRIu64
+				     " keys differ between this "
+				     "node and '%s'\n",
+				     v->differ, v->peer);
 	if (ret == KS_EOK)
-		ret = appendf(out,
-			      "  here:  history %s seq %" PRIu64 "\n"
-			      "  %s: history %s seq %" PRIu64 "%s\n",
-			      oh, v->our_seq, v->peer, ph, v->peer_seq,
-			      memcmp(oh, ph, 32) != 0 ||
-					      v->our_seq != v->peer_seq
-				      ? " (positions differ: changes in flight "
-					"show as differences)"
-				      : "");
+		ret = ks_buf_appendf(
+			out,
+			"  here:  history %s seq %" PRIu64 "\n"
+			"  %s: history %s seq %" PRIu64 "%s\n",
+			oh, v->our_seq, v->peer, ph, v->peer_seq,
+			memcmp(oh, ph, 32) != 0 || v->our_seq != v->peer_seq
+				? " (positions differ: changes in flight "
+				  "show as differences)"
+				: "");
 	if (ret == KS_EOK && v->report.len)
 		ret = ks_buf_append(out, v->report.data, v->report.len);
 	return ret;
@@ -2059,7 +2030,7 @@ static int ctl_dump(node_repl_t *r, const char *path, ks_buf_t *out)
 		unlink(tmp);
 		return ret;
 	}
-	return appendf(
+	return ks_buf_appendf(
 		out, "wrote %" PRIu64 " records at seq %" PRIu64 " to %s\n",
 		m.record_count,
 		r->role == REPL_ROLE_PRIMARY ? m.last_seq : m.applied_seq,
@@ -2098,8 +2069,8 @@ static int verify_cb(ks_view_t key, ks_view_t value, void *arg)
 		what = "differs";
 	}
 	if (what != NULL && v->differ + v->missing <= VERIFY_LIST)
-		return appendf(&v->list, "  %.*s: %s\n", (int)key.len,
-			       (const char *)key.ptr, what);
+		return ks_buf_appendf(&v->list, "  %.*s: %s\n", (int)key.len,
+				      (const char *)key.ptr, what);
 	return 0;
 }
 
@@ -2127,24 +2098,26 @@ static int ctl_verify(node_repl_t *r, ks_buf_t *out)
 	if (m.record_count + v.missing > v.kdb)
 		extra = m.record_count + v.missing - v.kdb;
 	if (v.differ + v.missing + extra == 0)
-		ret = appendf(out,
-			      "ok: the KDB and the store hold the same %" PRIu64
-			      " records (store digest ",
-			      v.kdb);
+		ret = ks_buf_appendf(
+			out,
+			"ok: the KDB and the store hold the same %" PRIu64
+			" records (store digest ",
+			v.kdb);
 	else
-		ret = appendf(out,
-			      "error: KDB %" PRIu64 " records, store %" PRIu64
-			      ": %" PRIu64 " differ, %" PRIu64
-			      " only in the KDB, %" PRIu64
-			      " only in the store%s (store digest ",
-			      v.kdb, m.record_count, v.differ, v.missing, extra,
-			      r->role == REPL_ROLE_PRIMARY
-				      ? "; a primary's scan takes such changes"
-				      : "");
+		ret = ks_buf_appendf(
+			out,
+			"error: KDB %" PRIu64 " records, store %" PRIu64
+			": %" PRIu64 " differ, %" PRIu64
+			" only in the KDB, %" PRIu64
+			" only in the store%s (store digest ",
+			v.kdb, m.record_count, v.differ, v.missing, extra,
+			r->role == REPL_ROLE_PRIMARY
+				? "; a primary's scan takes such changes"
+				: "");
 	for (int i = 0; ret == KS_EOK && i < 8; i++)
-		ret = appendf(out, "%02x", m.digest[i]);
+		ret = ks_buf_appendf(out, "%02x", m.digest[i]);
 	if (ret == KS_EOK)
-		ret = appendf(out, "...)\n");
+		ret = ks_buf_appendf(out, "...)\n");
 	if (ret == KS_EOK && v.list.len)
 		ret = ks_buf_append(out, v.list.data, v.list.len);
 	ks_buf_free(&v.list);
@@ -2165,11 +2138,12 @@ int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out)
 		ret = scan_now(r, &st);
 		if (ret != KS_EOK)
 			return ret;
-		return appendf(out,
-			       "scanned %" PRIu64 " principals and %" PRIu64
-			       " policies: %" PRIu64 " puts, %" PRIu64
-			       " deletes logged\n",
-			       st.principals, st.policies, st.puts, st.dels);
+		return ks_buf_appendf(
+			out,
+			"scanned %" PRIu64 " principals and %" PRIu64
+			" policies: %" PRIu64 " puts, %" PRIu64
+			" deletes logged\n",
+			st.principals, st.policies, st.puts, st.dels);
 	}
 	if (strncmp(req, "dump ", 5) == 0)
 		return ctl_dump(r, req + 5, out);
@@ -2189,27 +2163,29 @@ int node_repl_status(node_repl_t *r, bool json, ks_buf_t *out)
 	int ret;
 
 	if (r->disabled[0] && json) {
-		ret = appendf(out, ",\"replication_disabled\":");
-		return ret == KS_EOK ? json_str(out, r->disabled) : ret;
+		ret = ks_buf_appendf(out, ",\"replication_disabled\":");
+		return ret == KS_EOK ? ks_buf_append_json_str(out, r->disabled)
+				     : ret;
 	}
 	if (r->disabled[0])
-		return appendf(out, "replication: DISABLED: %s\n", r->disabled);
+		return ks_buf_appendf(out, "replication: DISABLED: %s\n",
+				      r->disabled);
 	if (json)
-		return appendf(out,
-			       ",\"capture\":{\"scans\":%" PRIu64
-			       ",\"last_scan_ms\":%" PRIu64
-			       ",\"hook_notifications\":%" PRIu64
-			       ",\"hook_changes\":%" PRIu64 "}",
-			       r->scans, r->last_scan_us / 1000, r->hook_msgs,
-			       r->hook_changes);
+		return ks_buf_appendf(out,
+				      ",\"capture\":{\"scans\":%" PRIu64
+				      ",\"last_scan_ms\":%" PRIu64
+				      ",\"hook_notifications\":%" PRIu64
+				      ",\"hook_changes\":%" PRIu64 "}",
+				      r->scans, r->last_scan_us / 1000,
+				      r->hook_msgs, r->hook_changes);
 	if (r->role != REPL_ROLE_PRIMARY)
 		return KS_EOK;
-	return appendf(out,
-		       "capture:   %" PRIu64 " scans (last %" PRIu64
-		       " ms), hook: %" PRIu64 " notifications, %" PRIu64
-		       " changes\n",
-		       r->scans, r->last_scan_us / 1000, r->hook_msgs,
-		       r->hook_changes);
+	return ks_buf_appendf(out,
+			      "capture:   %" PRIu64 " scans (last %" PRIu64
+			      " ms), hook: %" PRIu64 " notifications, %" PRIu64
+			      " changes\n",
+			      r->scans, r->last_scan_us / 1000, r->hook_msgs,
+			      r->hook_changes);
 }
 
 int node_repl_peer_status(node_repl_t *r, const char *name, bool json,
@@ -2239,7 +2215,7 @@ int node_repl_peer_status(node_repl_t *r, const char *name, bool json,
 			lag_s = (ks_real_us() - p->last_commit_us) / 1000000;
 	}
 	if (json) {
-		int ret = appendf(
+		int ret = ks_buf_appendf(
 			out,
 			",\"repl\":{\"state\":\"%s\",\"position\":%" PRIu64
 			",\"peer_last_seq\":%" PRIu64
@@ -2255,26 +2231,27 @@ int node_repl_peer_status(node_repl_t *r, const char *name, bool json,
 				? (p->last_apply_us - p->last_commit_us) / 1000
 				: 0);
 		if (ret == KS_EOK)
-			ret = json_str(out, p->last_session);
+			ret = ks_buf_append_json_str(out, p->last_session);
 		if (ret == KS_EOK)
-			ret = appendf(out, ",\"last_error\":");
+			ret = ks_buf_appendf(out, ",\"last_error\":");
 		if (ret == KS_EOK)
-			ret = p->last_error[0] ? json_str(out, p->last_error)
-					       : appendf(out, "null");
+			ret = p->last_error[0] ? ks_buf_append_json_str(
+							 out, p->last_error)
+					       : ks_buf_appendf(out, "null");
 		if (ret == KS_EOK)
-			ret = appendf(out, "}");
+			ret = ks_buf_appendf(out, "}");
 		return ret;
 	}
-	return appendf(out,
-		       "    replication: %s; %s %" PRIu64 " of %" PRIu64
-		       " (lag %" PRIu64 " changes, %" PRIu64 " s); %" PRIu64
-		       " batches, %" PRIu64 " changes; full %" PRIu64
-		       ", incremental %" PRIu64
-		       "\n    last session: %s\n    replication error: %s\n",
-		       state,
-		       r->role == REPL_ROLE_PRIMARY ? "acked" : "applied", pos,
-		       last, last - pos, lag_s, p->batches, p->ops,
-		       p->full_transfers, p->incremental_sessions,
-		       p->last_session[0] ? p->last_session : "none",
-		       p->last_error[0] ? p->last_error : "none");
+	return ks_buf_appendf(
+		out,
+		"    replication: %s; %s %" PRIu64 " of %" PRIu64
+		" (lag %" PRIu64 " changes, %" PRIu64 " s); %" PRIu64
+		" batches, %" PRIu64 " changes; full %" PRIu64
+		", incremental %" PRIu64
+		"\n    last session: %s\n    replication error: %s\n",
+		state, r->role == REPL_ROLE_PRIMARY ? "acked" : "applied", pos,
+		last, last - pos, lag_s, p->batches, p->ops, p->full_transfers,
+		p->incremental_sessions,
+		p->last_session[0] ? p->last_session : "none",
+		p->last_error[0] ? p->last_error : "none");
 }

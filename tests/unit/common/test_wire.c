@@ -83,6 +83,35 @@ static void test_buf(void **state)
 	assert_null(b.data);
 }
 
+static void test_buf_text(void **state)
+{
+	(void)state;
+	ks_buf_t b = KS_BUF_INIT;
+	char big[3000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+
+	assert_ks_ok(ks_buf_appendf(&b, "n=%d s=%s", 42, "ok"));
+	assert_int_equal(b.len, 9);
+	assert_memory_equal(b.data, "n=42 s=ok", 9);
+	/* long text is appended whole, never truncated */
+	assert_ks_ok(ks_buf_appendf(&b, "%s", big));
+	assert_int_equal(b.len, 9 + sizeof(big) - 1);
+	ks_buf_reset(&b);
+
+	assert_ks_ok(ks_buf_append_json_str(&b, "a\"b\\c\n\x01"));
+	static const char want[] = "\"a\\\"b\\\\c\\u000a\\u0001\"";
+	test_assert_mem_eq(b.data, b.len, want, sizeof(want) - 1);
+	ks_buf_reset(&b);
+	assert_ks_ok(ks_buf_append_json_str(&b, NULL));
+	test_assert_mem_eq(b.data, b.len, "\"\"", 2);
+	ks_buf_free(&b);
+
+	char hex[2 * 4 + 1];
+	ks_hex_encode((const uint8_t *)"\x00\x1f\xa0\xff", 4, hex);
+	assert_string_equal(hex, "001fa0ff");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -90,6 +119,7 @@ int main(void)
 		cmocka_unit_test(test_sticky_read),
 		cmocka_unit_test(test_sticky_write),
 		cmocka_unit_test(test_buf),
+		cmocka_unit_test(test_buf_text),
 	};
 	return test_run_group(tests, NULL, NULL);
 }
