@@ -142,9 +142,12 @@ typedef struct store_change {
  *
  * Cost: LMDB copies every B-tree page a transaction touches, so a commit of
  * n records with scattered keys writes about n pages (4 KiB each) to the
- * record set, plus the log; keys in order share pages.  To load a whole
- * record set (a first scan into an empty store, a resync) the staging path
- * below is several times faster in any key order (see bench/store_bench.c).
+ * record set, plus the log; keys in order share pages.  The set is updated
+ * in key order (a stable sort of the change set; the log and the seqs keep
+ * the given order) through one cursor, and keys beyond the set's greatest
+ * key are appended, which keeps pages full.  To load a whole record set (a
+ * first scan into an empty store, a resync) the staging path below is
+ * several times faster in random key order (see bench/store_bench.c).
  * \param first_seq, last_seq  receive the assigned range (either may be
  *        NULL); nothing logged => *first_seq = last + 1, *last_seq = last.
  * \retval KS_EINVAL  a bad op, an empty or oversized key or value (nothing
