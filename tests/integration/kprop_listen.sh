@@ -54,7 +54,7 @@ src, dst = sys.argv[1], sys.argv[2]
 lines = open(src).read().splitlines(True)
 princ = [l for l in lines if l.startswith("princ\t") and "svc/one@" in l][0]
 out = lines[:]
-for i in range(20000):
+for i in range(60000):
     name = "bulk%05d/x@KPROP.TEST" % i
     f = princ.split("\t")
     old = f[6]
@@ -64,9 +64,16 @@ for i in range(20000):
 open(dst, "w").write("".join(out))
 PY
 touch "$T/big.dump.dump_ok"
+nconn=$(grep -c 'kprop: connection from' "$T/listen.log")
 kprop -r "$REALM" -f "$T/big.dump" -P "$LPORT" -s "$T/host.keytab" "$HOST" >"$T/big.out" 2>&1 &
 KPIDS[bigkprop]=$!
-sleep 0.3
+# Connect only once the listener has accepted the big transfer (its
+# "connection from" line), not after a fixed sleep: a loaded machine may
+# start kprop late, and the transfer must still be running when we dial.
+for _ in $(seq 1 500); do
+	[ "$(grep -c 'kprop: connection from' "$T/listen.log")" -gt "$nconn" ] && break
+	sleep 0.01
+done
 python3 - "$LPORT" <<'PY' || fail "second connection was not closed"
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
@@ -78,7 +85,7 @@ kwait bigkprop || { cat "$T/big.out"; fail "big kprop failed"; }
 grep -q 'refused a connection from 127.0.0.1: a transfer is in progress' "$T/listen.log" ||
 	fail "no refusal logged"
 realm_dump "$T/R" "$T/R.big"
-[ "$(grep -c '^princ.*bulk' "$T/R.big")" = 20000 ] || fail "big dump not loaded"
+[ "$(grep -c '^princ.*bulk' "$T/R.big")" = 60000 ] || fail "big dump not loaded"
 echo "ok: second connection refused during a transfer"
 kstop listen
 ! grep -q 'ERROR: AddressSanitizer\|runtime error' "$T/listen.log" || fail "sanitizer report"
