@@ -12,6 +12,8 @@ PACKAGES=(
 	# libraries
 	libuv1-dev liblmdb-dev libssl-dev libzstd-dev libcmocka-dev
 	libkrb5-dev krb5-multidev
+	# sd_notify (systemd readiness, watchdog)
+	libsystemd-dev
 	# MIT Kerberos tools used by tests, the demo and kprop compatibility
 	krb5-kdc krb5-admin-server krb5-kpropd krb5-user
 	# lmdb utilities, openssl CLI for the test CA, python3 and git for test scripts

@@ -21,6 +21,7 @@
 #include "node/ctl.h"
 #include "node/kprop/svc.h"
 #include "node/net/net.h"
+#include "node/notify.h"
 #include "node/repl/repl.h"
 #include "proto/msg.h"
 #include "store/store.h"
@@ -61,6 +62,7 @@ struct node_daemon {
 	store_t *store;
 	node_kprop_svc_t *kprop; /* kprop pushers and listener threads */
 	node_repl_t *repl;
+	node_notify_t *notify; /* systemd READY/STATUS/WATCHDOG */
 	uv_signal_t sig[3];
 	int nsig;
 	peer_t *peers;
@@ -145,6 +147,7 @@ static peer_t *find_peer(node_daemon_t *d, const char *name)
 }
 
 static void dial(peer_t *p);
+static const char *peer_state(const peer_t *p);
 
 static void on_retry(uv_timer_t *t)
 {
@@ -501,11 +504,15 @@ static void on_signal(uv_signal_t *s, int signum)
 {
 	node_daemon_t *d = s->data;
 	char err[600];
+	int ret;
 
 	if (signum == SIGHUP) {
 		ks_log_notice(CONF, "reloading configuration from '%s'",
 			      d->conf->path);
-		if (node_daemon_reload(d, err, sizeof(err)) != KS_EOK)
+		node_notify_reloading(d->notify);
+		ret = node_daemon_reload(d, err, sizeof(err));
+		node_notify_ready(d->notify);
+		if (ret != KS_EOK)
 			ks_log_err(
 				CONF,
 				"reload rejected, keeping the running configuration: %s",
@@ -569,6 +576,29 @@ static void warn_mode(const char *path, const char *key)
 			S_ISDIR(st.st_mode) ? "700" : "600");
 }
 
+/* systemd's STATUS= line: role, position, each peer's link. */
+static void notify_status(ks_buf_t *out, void *arg)
+{
+	node_daemon_t *d = arg;
+	const node_conf_t *c = d->conf;
+	store_txn_t *t = NULL;
+	store_meta_t m;
+	bool have = false;
+
+	if (d->store != NULL && store_read_begin(d->store, &t) == KS_EOK) {
+		have = store_meta_get(t, &m) == KS_EOK;
+		store_read_end(t);
+	}
+	ks_buf_appendf(out, "%s%s", node_role_name(c->role),
+		       d->promoted ? " (promoted)" : "");
+	if (have)
+		ks_buf_appendf(out, ", last seq %llu, applied %llu",
+			       (unsigned long long)m.last_seq,
+			       (unsigned long long)m.applied_seq);
+	for (peer_t *p = d->peers; p != NULL; p = p->next)
+		ks_buf_appendf(out, "; %s: %s", p->name, peer_state(p));
+}
+
 int node_daemon_start(node_daemon_t *d)
 {
 	const node_conf_t *c = d->conf;
@@ -580,6 +610,9 @@ int node_daemon_start(node_daemon_t *d)
 
 	d->start_ms = uv_now(d->loop);
 	ks_log_set_level_all(c->log_level);
+	ret = node_notify_new(d->loop, notify_status, d, &d->notify);
+	if (ret != KS_EOK)
+		return ret;
 	if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST) {
 		ks_log_err(GENERAL, "cannot create state_dir '%s' (%s)",
 			   c->state_dir, strerror(errno));
@@ -668,6 +701,9 @@ int node_daemon_start(node_daemon_t *d)
 		return ret;
 	ks_log_notice(GENERAL, "kdcsyncd '%s' started as %s (pid %ld)", c->name,
 		      node_role_name(c->role), (long)getpid());
+	/* store open, KDB checked (replication enabled or not: status says
+	 * which), listeners and control socket bound */
+	node_notify_ready(d->notify);
 	return KS_EOK;
 }
 
@@ -773,6 +809,12 @@ void node_daemon_stop(node_daemon_t *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	if (d->notify != NULL) {
+		node_notify_stopping(d->notify);
+		d->closing++;
+		node_notify_close(d->notify, component_closed, d);
+		d->notify = NULL;
+	}
 	/* kprop threads use the store: joined before anything closes */
 	node_kprop_svc_stop(d->kprop);
 	d->kprop = NULL;
