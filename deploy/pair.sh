@@ -11,11 +11,18 @@
 #                       plugin, DB, stash), krb5kdc, kdcsyncd (role primary)
 #         DIR/replica/  the same realm name and master key, krb5kdc serving,
 #                       kdcsyncd (role replica) dialling the primary
-#         DIR/pki/      a fresh test CA, node certificates, signing key pair
+#         Either node can be the primary ('kdcsync promote' / 'follow'):
+#         each listens (PRIMARY_NODE_PORT, REPLICA_NODE_PORT), signs with
+#         its own key, trusts both keys, lists the other with its address,
+#         and its KDC has the capture module.
+#         DIR/pki/      a fresh test CA, node certificates, signing key
+#                       pairs signing.* (primary) and replica-signing.*
 #         DIR/env       shell assignments (source it): REALM,
 #                       PRIMARY_KRB5_CONFIG PRIMARY_KDC_PROFILE
 #                       PRIMARY_KDC_PORT PRIMARY_NODE_CONF, the same four
-#                       REPLICA_*, PRIMARY_DIR REPLICA_DIR, KDCSYNC KDCSYNCD,
+#                       REPLICA_*, PRIMARY_DIR REPLICA_DIR, NODE_PORT (the
+#                       primary's), PRIMARY_NODE_PORT REPLICA_NODE_PORT,
+#                       KDCSYNC KDCSYNCD,
 #                       and PATH with DIR/bin (kdcsync, kdcsyncd) first
 #         DIR/pids      what was started: "name pid" per line
 #       -n COUNT preloads COUNT extra principals (user00001 ...) on the
@@ -29,8 +36,9 @@
 #       Stop (default TERM; KILL for crash tests) / start one kdcsyncd
 #       (returns when its control socket answers).
 #   deploy/pair.sh wait DIR [SECONDS]
-#       Wait until the replica streams and has applied the primary's last
-#       seq (default 60 s).
+#       Wait until the node running as replica (whichever it is after a
+#       promote or follow) streams and has applied the last seq of the
+#       node running as primary (default 60 s).
 #
 # Binaries: $KS_BUILD_DIR (a build tree) if set, else build/pair/ under the
 # checkout holding this script; if that has no node/kdcsyncd it is
@@ -172,8 +180,16 @@ start_node() {
 	echo "node-$role $pid" >>"$DIR/pids"
 }
 
+# node_conf NAME PEER: either node can be the primary (kdcsync promote /
+# follow): each listens, signs with its own key, trusts both keys and lists
+# the other with its address; the config role is where it starts.
 node_conf() {
-	local role=$1 d=$DIR/$1
+	local role=$1 other=$2 d=$DIR/$1 port oport
+	if [ "$role" = primary ]; then
+		port=$NODE_PORT oport=$REPLICA_NODE_PORT
+	else
+		port=$REPLICA_NODE_PORT oport=$NODE_PORT
+	fi
 	mkdir -p "$d/node"
 	chmod 700 "$d/node"
 	{
@@ -185,15 +201,13 @@ node_conf() {
 		echo "	replicate_lockout = $LOCKOUT"
 		echo "	reconnect_min = 100ms"
 		echo "	reconnect_max = 2s"
-		if [ "$role" = primary ]; then
-			echo "	listen = 127.0.0.1:$NODE_PORT"
-			echo "	signing_key = $DIR/pki/signing.key"
-			echo "	scan_interval = $SCAN"
-			echo "	log_retain = $RETAIN"
-		else
-			echo "	primary = primary"
-			echo "	trusted_keys = $DIR/pki/signing.pub"
-		fi
+		echo "	listen = 127.0.0.1:$port"
+		echo "	signing_key = $DIR/pki/$(signing_name "$role").key"
+		echo "	trusted_keys = $DIR/pki/signing.pub"
+		echo "	trusted_keys = $DIR/pki/replica-signing.pub"
+		echo "	scan_interval = $SCAN"
+		echo "	log_retain = $RETAIN"
+		[ "$role" = primary ] || echo "	primary = $other"
 		echo "[tls]"
 		echo "	ca = $DIR/pki/ca.crt"
 		echo "	cert = $DIR/pki/$role.crt"
@@ -201,27 +215,34 @@ node_conf() {
 		echo "	keepalive_interval = 2s"
 		echo "	idle_timeout = 10s"
 		echo "[peers]"
-		if [ "$role" = primary ]; then
-			echo "	replica = {"
-			echo "		mode = native"
-			echo "	}"
-		else
-			echo "	primary = {"
-			echo "		address = 127.0.0.1:$NODE_PORT"
-			echo "		mode = native"
-			echo "	}"
-		fi
+		echo "	$other = {"
+		echo "		address = 127.0.0.1:$oport"
+		echo "		mode = native"
+		echo "	}"
 	} >"$d/node.conf"
 }
 
-# in_sync: the replica streams and has applied what the primary has.
+# The primary's key keeps its historical name (pki/signing.*).
+signing_name() {
+	[ "$1" = primary ] && echo signing || echo "$1-signing"
+}
+
+# in_sync: one node runs as primary (by its status: the config role or a
+# promote/follow), the other streams from it and has applied its last seq.
 in_sync() {
-	local p r pl ra
-	p=$("$KDCSYNC" -c "$DIR/primary/node.conf" status --json 2>/dev/null) || return 1
-	r=$("$KDCSYNC" -c "$DIR/replica/node.conf" status --json 2>/dev/null) || return 1
-	grep -q '"repl":{"state":"stream"' <<<"$r" || return 1
-	pl=$(sed -n 's/.*"last_seq":\([0-9]*\).*/\1/p' <<<"$p")
-	ra=$(sed -n 's/.*"applied_seq":\([0-9]*\).*/\1/p' <<<"$r")
+	local a b src dst pl ra
+	a=$("$KDCSYNC" -c "$DIR/primary/node.conf" status --json 2>/dev/null) || return 1
+	b=$("$KDCSYNC" -c "$DIR/replica/node.conf" status --json 2>/dev/null) || return 1
+	if grep -q '^{[^[]*"role":"primary"' <<<"$a"; then
+		src=$a dst=$b
+	else
+		src=$b dst=$a
+	fi
+	grep -q '^{[^[]*"role":"primary"' <<<"$src" || return 1
+	grep -q '^{[^[]*"role":"replica"' <<<"$dst" || return 1
+	grep -q '"repl":{"state":"stream"' <<<"$dst" || return 1
+	pl=$(sed -n 's/^{[^[]*"last_seq":\([0-9]*\).*/\1/p' <<<"$src")
+	ra=$(sed -n 's/^{[^[]*"applied_seq":\([0-9]*\).*/\1/p' <<<"$dst")
 	[ -n "$pl" ] && [ "$pl" = "$ra" ]
 }
 
@@ -265,17 +286,20 @@ cmd_up() {
 	rport=$(free_port)
 	while [ "$rport" = "$pport" ]; do rport=$(free_port); done
 	NODE_PORT=$(free_port)
+	REPLICA_NODE_PORT=$(free_port)
+	while [ "$REPLICA_NODE_PORT" = "$NODE_PORT" ]; do REPLICA_NODE_PORT=$(free_port); done
 	rm -rf "$DIR/pki" "$DIR/primary" "$DIR/replica"
 	"$SRC/deploy/make-certs.sh" "$DIR/pki" primary replica >/dev/null
 	"$KDCSYNC" keygen -o "$DIR/pki/signing" >/dev/null
+	"$KDCSYNC" keygen -o "$DIR/pki/replica-signing" >/dev/null
 	mkdir -p "$DIR/bin"
 	ln -sf "$KDCSYNC" "$DIR/bin/kdcsync"
 	ln -sf "$KDCSYNCD" "$DIR/bin/kdcsyncd"
 	make_realm "$DIR/primary" "$pport" "$HOOK"
-	make_realm "$DIR/replica" "$rport"
+	make_realm "$DIR/replica" "$rport" "$HOOK"
 	preload "$DIR/primary" "$count"
-	node_conf primary
-	node_conf replica
+	node_conf primary replica
+	node_conf replica primary
 	cat >"$DIR/env" <<EOF
 REALM=$REALM
 PRIMARY_DIR=$DIR/primary
@@ -289,6 +313,8 @@ REPLICA_KDC_PROFILE=$DIR/replica/kdc.conf
 REPLICA_KDC_PORT=$rport
 REPLICA_NODE_CONF=$DIR/replica/node.conf
 NODE_PORT=$NODE_PORT
+PRIMARY_NODE_PORT=$NODE_PORT
+REPLICA_NODE_PORT=$REPLICA_NODE_PORT
 KDCSYNC=$KDCSYNC
 KDCSYNCD=$KDCSYNCD
 PATH=$DIR/bin:\$PATH

@@ -30,9 +30,6 @@ trap promote_cleanup EXIT
 json_field() { # json_field JSON KEY: a top-level string or number field
 	sed -n "s/^{[^[]*\"$2\":\"\{0,1\}\([0-9a-z]*\).*/\1/p" <<<"$1"
 }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 # start_node_as NAME CONF KDC_DIR: kdcsyncd in the background, pid kept.
 start_node_as() {
 	(export KRB5_CONFIG=$3/krb5.conf KRB5_KDC_PROFILE=$3/kdc.conf &&
@@ -94,9 +91,10 @@ if "$KDCSYNC" -c "$REPLICA_NODE_CONF" promote >/dev/null 2>"$T/err"; then
 fi
 grep -q "already promoted" "$T/err" || fail "offline second promote: $(cat "$T/err")"
 
-# Restart it with the lines promote named.
-port=$(free_port)
-sed -e "s/^\trole = replica$/\trole = primary\n\tsigning_key = ${P//\//\\/}\/pki\/signing.key\n\tlisten = 127.0.0.1:$port/" \
+# Restart it with the lines promote named (pair.sh gives it signing_key
+# and listen already).
+port=$REPLICA_NODE_PORT
+sed -e "s/^\trole = replica$/\trole = primary/" \
 	-e '/^\tprimary = primary$/d' "$REPLICA_NODE_CONF" >"$T/promoted.conf"
 grep -q "role = primary" "$T/promoted.conf" || fail "could not write the promoted config"
 start_node_as promoted "$T/promoted.conf" "$REPLICA_DIR"
@@ -127,6 +125,7 @@ cat >"$T/second.conf" <<EOF2
 	kdc_profile = $PRIMARY_KDC_PROFILE
 	primary = replica
 	trusted_keys = $P/pki/signing.pub
+	trusted_keys = $P/pki/replica-signing.pub
 	reconnect_min = 100ms
 	reconnect_max = 2s
 [tls]
