@@ -64,7 +64,7 @@ static int check_log(store_txn_t *t)
 	for (bool ok = db_cur_first(&cur, &k, &v); ok;
 	     ok = db_cur_next(&cur, &k, &v)) {
 		store_log_entry_t e;
-		if (log_parse(k, v, &e) != 0)
+		if (store__log_parse(k, v, &e) != 0)
 			FAIL("log entry after seq %llu malformed",
 			     (unsigned long long)expect - 1);
 		if (e.seq != expect)
@@ -105,7 +105,8 @@ static int check_log(store_txn_t *t)
 	     ok = db_cur_prev(&cur, &k, &v)) {
 		store_log_entry_t e;
 		ks_view_t rec;
-		if (log_parse(k, v, &e) != 0 || !keyset_add(&seen, e.key))
+		if (store__log_parse(k, v, &e) != 0 ||
+		    !keyset_add(&seen, e.key))
 			continue;
 		bool had = db_get(txn, rec_db(m->live), e.key, &rec);
 		if (txn->ret)
@@ -179,7 +180,7 @@ static int check_set(store_txn_t *t, dg_ctx_t *dg, unsigned set)
 		uint32_t b;
 		dg256_t d;
 		uint64_t c;
-		if (!bkt_parse(k, v, &b, &d, &c))
+		if (!store__bkt_parse(k, v, &b, &d, &c))
 			FAIL("set %u bucket table entry malformed", set);
 		if (c == 0)
 			FAIL("set %u bucket %u stored with count 0", set, b);
@@ -242,7 +243,7 @@ static int check_meta_peers(store_txn_t *t)
 	for (bool ok = db_cur_first(&cur, &k, &v); ok;
 	     ok = db_cur_next(&cur, &k, &v)) {
 		ks_view_t rk, rv;
-		if (stage_parse(k, v, &rk, &rv) != 0)
+		if (store__stage_parse(k, v, &rk, &rv) != 0)
 			FAIL("stage log entry malformed");
 	}
 fail_txn:

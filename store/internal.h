@@ -1,13 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internal to store/: the store object, the in-memory image of the meta
- * database and helpers shared by store.c (operations) and check.c
- * (invariant checker).
+ * database and the helpers the store's files share (double-underscore
+ * names).  Who does what:
+ *   store.c   open/close, the write-transaction runner, change validation
+ *   meta.c    the meta database, history ids (new store, new history)
+ *   set.c     writes to a record set (one cursor, key order, append)
+ *   bucket.c  bucket tables: per-txn deltas, range digests, listings
+ *   commit.c  primary commits, replica applies, adopting a history
+ *   log.c     the change log: append, parse, iterate, trim
+ *   stage.c   full-snapshot staging and promotion
+ *   read.c    read transactions, point reads, record iteration
+ *   peers.c   per-peer acknowledgements
+ *   check.c   the invariant checker (store_check)
+ * Everything here runs under the rules of store.h: write helpers only
+ * inside a store__write() callback (LMDB's writer lock held).
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "store/db.h"
 #include "store/digest.h"
@@ -62,15 +75,108 @@ static inline enum db_name bkt_db(unsigned set)
 	return set ? DB_BKT1 : DB_BKT0;
 }
 
+static inline ks_view_t bv(const void *p, size_t n)
+{
+	return (ks_view_t){ .ptr = p, .len = n };
+}
+
+static inline ks_view_t sv(const char *s)
+{
+	return bv(s, strlen(s));
+}
+
+/* --- store.c --- */
+
+/** A write-transaction body for store__write(). */
+typedef int (*store__write_fn)(store_t *s, db_txn_t *txn, void *ctx);
+
+/**
+ * \brief Run \p fn in a write transaction and commit it.  \p fn reads meta
+ *        itself and keeps no state outside \p ctx's outputs: when the map
+ *        fills, the transaction is aborted, the map grown and \p fn run
+ *        again from scratch.
+ */
+int store__write(store_t *s, store__write_fn fn, void *ctx);
+
+/** \brief Validate a change set (ops, key and value sizes): KS_EINVAL. */
+int store__check_changes(const store_change_t *ch, size_t n, bool puts_only);
+
+/* --- meta.c --- */
+
 /** \brief Load meta; KS_ECORRUPT if a key is missing or malformed. */
-int meta_load(db_txn_t *txn, meta_t *m);
+int store__meta_load(db_txn_t *txn, meta_t *m);
 
-/** \brief Parse a log entry; KS_ECORRUPT if malformed. */
-int log_parse(ks_view_t key, ks_view_t val, store_log_entry_t *e);
+/** \brief Write every meta key (sticky errors in \p txn). */
+void store__meta_save(db_txn_t *txn, const meta_t *m);
 
-/** \brief Parse a stage-log entry; KS_ECORRUPT if malformed. */
-int stage_parse(ks_view_t key, ks_view_t val, ks_view_t *rkey, ks_view_t *rval);
+/** \brief 16 random bytes, never all zero (getrandom). */
+int store__random_history(uint8_t out[16]);
+
+/** \brief db_open()'s init: create a new store's meta or check the format. */
+int store__meta_init(db_txn_t *txn, void *ctx);
+
+/* --- bucket.c --- */
+
+/** \brief Forget the pending bucket deltas (start of a write txn). */
+void store__delta_reset(store_t *s);
+
+/** \brief Note a record hash added to (\p add) or removed from bucket \p b. */
+void store__delta_note(store_t *s, uint32_t b, const uint8_t h[32], bool add);
+
+/** \brief Fold the pending deltas into set \p set's bucket table and \p m. */
+int store__delta_flush(store_t *s, db_txn_t *txn, meta_t *m, unsigned set);
 
 /** \brief Parse a bucket-table entry; false if malformed. */
-bool bkt_parse(ks_view_t key, ks_view_t val, uint32_t *bucket, dg256_t *d,
-	       uint64_t *count);
+bool store__bkt_parse(ks_view_t key, ks_view_t val, uint32_t *bucket,
+		      dg256_t *d, uint64_t *count);
+
+/* --- set.c --- */
+
+/*
+ * Writes to one record set within a write txn, through one cursor (a key
+ * near the previous one is found in the current leaf page, without a
+ * descent from the root).  \c last is an upper bound of the set's greatest
+ * key (a copy: the page it came from moves when written): a new key beyond
+ * it is appended (MDB_APPEND), which fills pages instead of splitting them
+ * in half, so a load in key order writes fewer pages.
+ */
+typedef struct set_writer {
+	db_cur_t cur;
+	unsigned set;
+	bool empty; /* the set had no key at all when opened */
+	size_t last_len;
+	uint8_t last[STORE_MAX_KEY];
+} set_writer_t;
+
+/** \brief Open a writer on record set \p set; false on error (txn->ret). */
+bool store__set_writer_open(db_txn_t *txn, unsigned set, set_writer_t *w);
+
+/**
+ * \brief Apply one change through \p w, noting the digest deltas;
+ *        *changed tells whether anything changed.
+ */
+int store__set_apply(store_t *s, db_txn_t *txn, set_writer_t *w,
+		     const store_change_t *c, bool *changed);
+
+/**
+ * \brief Apply ch[0..n) to set \p set in key order (stable: a later change
+ *        to a key sees the earlier), setting s->changed[i] for each.
+ */
+int store__set_apply_sorted(store_t *s, db_txn_t *txn, unsigned set,
+			    const store_change_t *ch, size_t n);
+
+/* --- log.c --- */
+
+/** \brief Append one change as log entry \p seq through \p cur (a cursor
+ *        on the log), adding its size to m->log_bytes. */
+void store__log_append(db_cur_t *cur, meta_t *m, uint64_t seq,
+		       const store_change_t *c, uint64_t time_us);
+
+/** \brief Parse a log entry; KS_ECORRUPT if malformed. */
+int store__log_parse(ks_view_t key, ks_view_t val, store_log_entry_t *e);
+
+/* --- stage.c --- */
+
+/** \brief Parse a stage-log entry; KS_ECORRUPT if malformed. */
+int store__stage_parse(ks_view_t key, ks_view_t val, ks_view_t *rkey,
+		       ks_view_t *rval);
