@@ -8,8 +8,8 @@
  *
  * Primary:  a full scan of the KDB at start, every [node] scan_interval and
  *           on `kdcsync snapshot`; targeted re-reads of the principals the
- *           kadm5_hook plugin names on STATE_DIR/hook.sock (a Unix datagram
- *           socket).  Every connected replica gets the batches after its
+ *           kadm5_hook plugin names on STATE_DIR/hook.sock (a Unix
+ *           SOCK_SEQPACKET listener, one name per message).  Every connected replica gets the batches after its
  *           position; batch frames are signed once and cached, so replicas
  *           at the same position share them.  A replica outside the
  *           retained log or under another history gets a full snapshot.
@@ -20,8 +20,9 @@
  *           KDB through the bridge, then records + log + position in one
  *           store transaction, then ACK.  A full snapshot is staged in the
  *           store and loaded into a side KDB, checked against the signed
- *           digest, then promoted (KDB rename first, store second), so the
- *           replica's krb5kdc serves the old data until the switch.
+ *           digest, then installed (KDB rename first, store switch
+ *           second), so the replica's krb5kdc serves the old data until
+ *           the switch.
  *
  * Everything runs on the daemon's loop thread; KDB and store calls are
  * synchronous (short: one principal, one batch).

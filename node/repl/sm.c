@@ -19,9 +19,9 @@
  *     |                                               SNAP_WAIT --SNAP_BEGIN/stage begin-->
  *     |                                               SNAP_RECV --SNAP_CHUNK/stage chunk--+
  *     |                                                   |  ^------------------------+
- *     |                                                   | SNAP_END/promote
+ *     |                                                   | SNAP_END/install
  *     |                                                   v
- *     |                                           SNAP_PROMOTING --APPLIED/send ACK-->
+ *     |                                           SNAP_INSTALL --APPLIED/send ACK-->
  *     |                                           STREAM --BATCH next/apply-->
  *     |                                           STREAM --APPLIED/send ACK--> STREAM
  *     |                                           STREAM --BATCH already applied/ACK-->
@@ -46,7 +46,7 @@ static const char *const state_names[REPL_ST_COUNT] = {
 	[REPL_ST_ANSWER_WAIT] = "answer",
 	[REPL_ST_SNAP_WAIT] = "snapshot-wait",
 	[REPL_ST_SNAP_RECV] = "snapshot-receive",
-	[REPL_ST_SNAP_PROMOTING] = "snapshot-promote",
+	[REPL_ST_SNAP_INSTALL] = "snapshot-install",
 	[REPL_ST_SNAP_SEND] = "snapshot-send",
 	[REPL_ST_STREAM] = "stream",
 };
@@ -379,8 +379,8 @@ static int replica_msg(repl_sm_t *sm, const repl_sm_event_t *ev,
 			return reset(sm, now, ret, true,
 				     "snapshot end does not match what came",
 				     act);
-		enter(sm, REPL_ST_SNAP_PROMOTING, now);
-		*act = (repl_sm_action_t){ .type = REPL_ACT_PROMOTE,
+		enter(sm, REPL_ST_SNAP_INSTALL, now);
+		*act = (repl_sm_action_t){ .type = REPL_ACT_INSTALL,
 					   .seq = ev->end->seq };
 		memcpy(act->history, ev->end->history, PROTO_HISTORY_LEN);
 		return act->type;
@@ -452,12 +452,12 @@ int repl_sm_step(repl_sm_t *sm, const repl_sm_event_t *ev,
 	case REPL_EV_APPLIED:
 		if (sm->role != REPL_ROLE_REPLICA || ev->history == NULL ||
 		    (sm->state != REPL_ST_STREAM &&
-		     sm->state != REPL_ST_SNAP_PROMOTING))
+		     sm->state != REPL_ST_SNAP_INSTALL))
 			return reset(sm, now, KS_ESTATE, true,
 				     "applied outside a transfer", act);
 		memcpy(sm->history, ev->history, PROTO_HISTORY_LEN);
 		sm->pos = ev->seq;
-		if (sm->state == REPL_ST_SNAP_PROMOTING)
+		if (sm->state == REPL_ST_SNAP_INSTALL)
 			enter(sm, REPL_ST_STREAM, now);
 		*act = (repl_sm_action_t){ .type = REPL_ACT_SEND_ACK,
 					   .seq = sm->pos };

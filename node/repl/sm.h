@@ -3,11 +3,12 @@
  * The replication state machine of one link (DESIGN.md §3, PROTOCOL.md
  * §3.1), for both roles, as pure code: no sockets, no store, no KDB.
  *
- * The I/O layer (node/repl/repl.c) turns what happens on a link into a
+ * The I/O layer (node/repl/engine.c and the files it calls) turns what
+ * happens on a link into a
  * repl_sm_event_t, calls repl_sm_step() once, and performs the one action
- * it gets back (send a message, apply a batch, stage a chunk, promote a
+ * it gets back (send a message, apply a batch, stage a chunk, install a
  * snapshot, record an ack, reset the link).  Results of actions that take
- * effect later (a batch durably applied, a snapshot promoted, batches
+ * effect later (a batch durably applied, a snapshot installed, batches
  * queued) come back as events of their own.  So every decision (resume or
  * full, accept or reject a batch, what to send next, timeouts) is made
  * here and every transition can be driven by a unit test.
@@ -36,10 +37,10 @@ enum repl_sm_state {
 	REPL_ST_HELLO_WAIT,  /* our HELLO sent, waiting for the peer's */
 	REPL_ST_ANSWER_WAIT, /* replica: HELLO seen, waiting for ANSWER */
 	/* full transfer */
-	REPL_ST_SNAP_WAIT,	/* replica: ANSWER(SNAPSHOT), waiting BEGIN */
-	REPL_ST_SNAP_RECV,	/* replica: receiving chunks */
-	REPL_ST_SNAP_PROMOTING, /* replica: SNAP_END ok, promotion running */
-	REPL_ST_SNAP_SEND,	/* primary: snapshot sent, waiting for ACK */
+	REPL_ST_SNAP_WAIT,    /* replica: ANSWER(SNAPSHOT), waiting BEGIN */
+	REPL_ST_SNAP_RECV,    /* replica: receiving chunks */
+	REPL_ST_SNAP_INSTALL, /* replica: SNAP_END ok, install running */
+	REPL_ST_SNAP_SEND,    /* primary: snapshot sent, waiting for ACK */
 	/* streaming */
 	REPL_ST_STREAM, /* batches flow (primary sends, replica applies) */
 	REPL_ST_COUNT
@@ -125,7 +126,8 @@ typedef struct repl_sm_event {
 	uint64_t seq;
 	/* REPL_EV_LOCAL_ERROR */
 	int code;
-	/* primary: REPL_EV_LOG_GREW / REPL_EV_ACK: the link is congested */
+	/* primary: REPL_EV_LOG_GREW: the link is congested (send nothing;
+	 * the link's writable callback brings another LOG_GREW) */
 	bool congested;
 } repl_sm_event_t;
 
@@ -139,13 +141,14 @@ enum repl_sm_action_type {
 	REPL_ACT_SEND_SNAPSHOT, /* primary: ANSWER(SNAPSHOT) + the whole
 				    snapshot of the current store */
 	REPL_ACT_SEND_FROM,	/* primary: queue batches from `seq` */
-	REPL_ACT_RECORD_ACK,	/* primary: store the peer's ack `seq`;
-				    if `seq2` != 0 also queue from `seq2` */
+	REPL_ACT_RECORD_ACK,	/* primary: store the peer's ack `seq`
+				    (then the I/O layer feeds LOG_GREW) */
 	REPL_ACT_ADOPT_HISTORY, /* replica: store_adopt_history(history) */
 	REPL_ACT_STAGE_BEGIN,	/* replica: empty the staging areas */
 	REPL_ACT_STAGE_CHUNK,	/* replica: stage the chunk's records */
-	REPL_ACT_PROMOTE,	/* replica: check digest, load the KDB,
-				    promote the store at (history, seq) */
+	REPL_ACT_INSTALL,	/* replica: check the digest, rename the
+				    side KDB over the live one, switch the
+				    staged store in at (history, seq) */
 	REPL_ACT_APPLY_BATCH,	/* replica: KDB then store, then APPLIED */
 	REPL_ACT_SEND_ACK,	/* replica: ACK(history, seq) */
 	REPL_ACT_RESET,		/* send ERROR(code) if `send_error`, close,
@@ -156,7 +159,7 @@ typedef struct repl_sm_action {
 	int type; /* enum repl_sm_action_type */
 	uint8_t answer_mode;
 	uint8_t history[PROTO_HISTORY_LEN];
-	uint64_t seq, seq2;
+	uint64_t seq;
 	int code;	    /* RESET: why (KS_E*) */
 	bool send_error;    /* RESET: tell the peer */
 	const char *reason; /* RESET: static text for logs and status */

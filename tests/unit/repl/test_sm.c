@@ -627,10 +627,10 @@ static void test_replica_snapshot_end_promotes(void **state)
 	(void)state;
 	replica_snap(&sm);
 	chunk(&sm, &hd, &act);
-	assert_int_equal(snap_end(&sm, 1, 3, &act), REPL_ACT_PROMOTE);
+	assert_int_equal(snap_end(&sm, 1, 3, &act), REPL_ACT_INSTALL);
 	assert_memory_equal(act.history, H1, 16);
 	assert_int_equal(act.seq, 40);
-	assert_int_equal(sm.state, REPL_ST_SNAP_PROMOTING);
+	assert_int_equal(sm.state, REPL_ST_SNAP_INSTALL);
 }
 
 static void test_replica_snapshot_end_count_mismatch_resets(void **state)

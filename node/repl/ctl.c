@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine's control requests (node_repl_ctl): "snapshot" (scan now),
+ * "dump PATH", "verify" (the KDB against the store, here), and "verify
+ * PEER" / "verify-result" (compare.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+#include "node/repl/repl_int.h"
+
+typedef struct dump_ctx {
+	FILE *f;
+	bool policies; /* second pass: stop at the first principal */
+} dump_ctx_t;
+
+static int dump_cb(ks_view_t key, ks_view_t value, void *arg)
+{
+	dump_ctx_t *d = arg;
+
+	if (d->policies && key.len && key.ptr[0] != STORE_KEY_POLICY)
+		return 1;
+	/* values are whole dump lines, newline included (bridge/convert.h) */
+	if (fwrite(value.ptr, 1, value.len, d->f) != value.len)
+		return KS_EIO;
+	return 0;
+}
+
+static int ctl_dump(node_repl_t *r, const char *path, ks_buf_t *out)
+{
+	store_txn_t *t = NULL;
+	store_meta_t m;
+	dump_ctx_t d = { 0 };
+	char tmp[700];
+	int fd, ret;
+
+	if (path[0] != '/')
+		return KS_EINVAL;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ks_errno(errno);
+	d.f = fdopen(fd, "w");
+	if (d.f == NULL) {
+		close(fd);
+		return KS_ENOMEM;
+	}
+	ret = store_read_begin(r->store, &t);
+	if (ret == KS_EOK) {
+		ret = store_meta_get(t, &m);
+		if (ret == KS_EOK &&
+		    fputs("kdb5_util load_dump version 7\n", d.f) == EOF)
+			ret = KS_EIO;
+		/* principals first, then policies, as kdb5_util dump does */
+		if (ret == KS_EOK)
+			ret = store_records_foreach(
+				t, (ks_view_t){ (const uint8_t *)"P", 1 },
+				dump_cb, &d);
+		if (ret == KS_EOK) {
+			/* then the policies ('O' keys sort before 'P') */
+			d.policies = true;
+			ret = store_records_foreach(t, (ks_view_t){ 0 },
+						    dump_cb, &d);
+			if (ret == 1)
+				ret = KS_EOK;
+		}
+		store_read_end(t);
+	}
+	if (fclose(d.f) != 0 && ret == KS_EOK)
+		ret = KS_EIO;
+	if (ret == KS_EOK && rename(tmp, path) != 0)
+		ret = ks_errno(errno);
+	if (ret != KS_EOK) {
+		unlink(tmp);
+		return ret;
+	}
+	return ks_buf_appendf(
+		out, "wrote %" PRIu64 " records at seq %" PRIu64 " to %s\n",
+		m.record_count,
+		r->role == REPL_ROLE_PRIMARY ? m.last_seq : m.applied_seq,
+		path);
+}
+
+/*
+ * `kdcsync verify`: the KDB against the store, record by record (a
+ * replica whose KDB was changed behind kdcsync's back, or a primary with
+ * changes the scan has not taken yet, shows up here).  Replies "ok: ..." or
+ * "error: N records differ ..." with up to VERIFY_LIST keys.
+ */
+#define VERIFY_LIST 20
+
+typedef struct verify_ctx {
+	store_txn_t *t;
+	uint64_t kdb, differ, missing;
+	ks_buf_t list;
+} verify_ctx_t;
+
+static int verify_cb(ks_view_t key, ks_view_t value, void *arg)
+{
+	verify_ctx_t *v = arg;
+	ks_view_t sv;
+	int ret = store_get(v->t, key, &sv);
+	const char *what = NULL;
+
+	v->kdb++;
+	if (ret == KS_ENOENT) {
+		v->missing++;
+		what = "only in the KDB";
+	} else if (ret != KS_EOK) {
+		return ret;
+	} else if (sv.len != value.len || memcmp(sv.ptr, value.ptr, sv.len)) {
+		v->differ++;
+		what = "differs";
+	}
+	if (what != NULL && v->differ + v->missing <= VERIFY_LIST)
+		return ks_buf_appendf(&v->list, "  %.*s: %s\n", (int)key.len,
+				      (const char *)key.ptr, what);
+	return 0;
+}
+
+static int ctl_verify(node_repl_t *r, ks_buf_t *out)
+{
+	verify_ctx_t v = { 0 };
+	store_meta_t m;
+	uint64_t extra = 0;
+	int ret;
+
+	if (r->bridge == NULL)
+		return KS_ENOTAVAIL;
+	ret = store_read_begin(r->store, &v.t);
+	if (ret != KS_EOK)
+		return ret;
+	ret = store_meta_get(v.t, &m);
+	if (ret == KS_EOK)
+		ret = bridge_foreach_record(r->bridge, verify_cb, &v);
+	store_read_end(v.t);
+	if (ret != KS_EOK) {
+		ks_buf_free(&v.list);
+		return ret;
+	}
+	/* records in the store but not in the KDB */
+	if (m.record_count + v.missing > v.kdb)
+		extra = m.record_count + v.missing - v.kdb;
+	if (v.differ + v.missing + extra == 0)
+		ret = ks_buf_appendf(
+			out,
+			"ok: the KDB and the store hold the same %" PRIu64
+			" records (store digest ",
+			v.kdb);
+	else
+		ret = ks_buf_appendf(
+			out,
+			"error: KDB %" PRIu64 " records, store %" PRIu64
+			": %" PRIu64 " differ, %" PRIu64
+			" only in the KDB, %" PRIu64
+			" only in the store%s (store digest ",
+			v.kdb, m.record_count, v.differ, v.missing, extra,
+			r->role == REPL_ROLE_PRIMARY
+				? "; a primary's scan takes such changes"
+				: "");
+	for (int i = 0; ret == KS_EOK && i < 8; i++)
+		ret = ks_buf_appendf(out, "%02x", m.digest[i]);
+	if (ret == KS_EOK)
+		ret = ks_buf_appendf(out, "...)\n");
+	if (ret == KS_EOK && v.list.len)
+		ret = ks_buf_append(out, v.list.data, v.list.len);
+	ks_buf_free(&v.list);
+	return ret;
+}
+
+static int ctl_scan(node_repl_t *r, ks_buf_t *out)
+{
+	bridge_scan_stats_t st;
+	int ret;
+
+	if (r->bridge == NULL) /* replication disabled: status says why */
+		return KS_ENOTAVAIL;
+	if (r->role != REPL_ROLE_PRIMARY)
+		return KS_ESTATE;
+	ret = node_repl__scan(r, &st);
+	if (ret != KS_EOK)
+		return ret;
+	return ks_buf_appendf(out,
+			      "scanned %" PRIu64 " principals and %" PRIu64
+			      " policies: %" PRIu64 " puts, %" PRIu64
+			      " deletes logged\n",
+			      st.principals, st.policies, st.puts, st.dels);
+}
+
+int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out)
+{
+	if (strcmp(req, "snapshot") == 0)
+		return ctl_scan(r, out);
+	if (strncmp(req, "dump ", 5) == 0)
+		return ctl_dump(r, req + 5, out);
+	if (strcmp(req, "verify") == 0)
+		return ctl_verify(r, out);
+	if (strncmp(req, "verify ", 7) == 0 && req[7] != '\0')
+		return node_repl__compare_start(r, req + 7, out);
+	if (strcmp(req, "verify-result") == 0)
+		return node_repl__compare_result(r, out);
+	return KS_ENOTSUP;
+}

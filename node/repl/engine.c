@@ -1,0 +1,552 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The replication engine: its lifecycle, its links (one per established
+ * native connection), frame dispatch, and the one place where the state
+ * machine (sm.h) is stepped and its actions performed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+#include "node/repl/repl_int.h"
+
+/* --- helpers ------------------------------------------------------------- */
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static repl_peer_t *peer_get(node_repl_t *r, const char *name)
+{
+	repl_peer_t *p;
+
+	for (p = r->peers; p != NULL; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->name = strdup(name)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	p->next = r->peers;
+	r->peers = p;
+	return p;
+}
+
+int node_repl__meta(store_t *s, store_meta_t *m)
+{
+	store_txn_t *t = NULL;
+	int ret = store_read_begin(s, &t);
+
+	if (ret != KS_EOK)
+		return ret;
+	ret = store_meta_get(t, m);
+	store_read_end(t);
+	return ret;
+}
+
+void node_repl__window_of(const store_meta_t *m, repl_sm_window_t *w)
+{
+	memcpy(w->history, m->history, 16);
+	w->last_seq = m->last_seq;
+	w->oldest_seq = m->oldest_seq;
+	memcpy(w->prev_history, m->prev_history, 16);
+	w->prev_last_seq = m->prev_last_seq;
+}
+
+/* --- sending --------------------------------------------------------------- */
+
+int node_repl__send_msg(node_repl_link_t *l, const proto_msg_t *m)
+{
+	int ret;
+
+	ks_buf_reset(&l->out);
+	ret = proto_msg_encode(m, &l->out);
+	if (ret == KS_EOK)
+		ret = node_conn_send(l->conn, l->out.data, l->out.len);
+	return ret;
+}
+
+static int send_hello(node_repl_link_t *l)
+{
+	node_repl_t *r = l->r;
+	store_meta_t m;
+	proto_msg_t msg = { .type = PROTO_MSG_HELLO };
+	int ret = node_repl__meta(r->store, &m);
+
+	if (ret != KS_EOK)
+		return ret;
+	msg.u.hello = (proto_hello_t){
+		.version_min = PROTO_VERSION_MIN,
+		.version_max = PROTO_VERSION_MAX,
+		.role = (uint8_t)r->role,
+		.caps = PROTO_CAP_ZSTD | PROTO_CAP_DIGEST,
+		.name = { (const uint8_t *)r->name, strlen(r->name) },
+	};
+	if (r->role == REPL_ROLE_PRIMARY) {
+		memcpy(msg.u.hello.history, m.history, 16);
+		msg.u.hello.seq = m.last_seq;
+	} else {
+		memcpy(msg.u.hello.history, m.applied_history, 16);
+		msg.u.hello.seq = m.applied_seq;
+	}
+	return node_repl__send_msg(l, &msg);
+}
+
+/* --- the state machine's actions ------------------------------------------- */
+
+void node_repl__feed(node_repl_link_t *l, const repl_sm_event_t *ev)
+{
+	repl_sm_action_t act;
+
+	repl_sm_step(&l->sm, ev, &act);
+	node_repl__do_action(l, &act);
+}
+
+void node_repl__local_error(node_repl_link_t *l, int code)
+{
+	repl_sm_event_t ev = { .type = REPL_EV_LOCAL_ERROR,
+			       .code = code,
+			       .now_ms = uv_now(l->r->loop) };
+	node_repl__feed(l, &ev);
+}
+
+void node_repl__reset_link(node_repl_link_t *l, const repl_sm_action_t *act)
+{
+	char reason[200];
+
+	snprintf(reason, sizeof(reason), "%s (%s)", act->reason,
+		 ks_strerror(act->code));
+	snprintf(l->peer->last_error, sizeof(l->peer->last_error), "%s",
+		 reason);
+	node_repl__load_abort(l);
+	if (act->send_error) {
+		proto_msg_t m = { .type = PROTO_MSG_ERROR };
+		size_t n = strlen(act->reason);
+		m.u.error.code = act->code;
+		m.u.error.text =
+			(ks_view_t){ (const uint8_t *)act->reason,
+				     n > PROTO_TEXT_MAX ? PROTO_TEXT_MAX : n };
+		(void)node_repl__send_msg(l, &m);
+	}
+	ks_log_warn(REPL, "'%s': link reset: %s", l->peer->name, reason);
+	node_conn_close(l->conn, act->code ? act->code : KS_EINTERNAL, reason);
+}
+
+static int send_answer(node_repl_link_t *l, const repl_sm_action_t *act)
+{
+	repl_peer_t *p = l->peer;
+	proto_msg_t m = { .type = PROTO_MSG_ANSWER };
+	int ret;
+
+	m.u.answer = (proto_answer_t){ .version = l->sm.version,
+				       .mode = act->answer_mode,
+				       .from_seq = act->seq };
+	memcpy(m.u.answer.history, act->history, 16);
+	ret = node_repl__send_msg(l, &m);
+	if (ret != KS_EOK)
+		return ret;
+	p->incremental_sessions++;
+	snprintf(p->last_session, sizeof(p->last_session),
+		 "incremental from seq %" PRIu64, act->seq);
+	ks_log_notice(REPL, "'%s': resuming incrementally from seq %" PRIu64,
+		      p->name, act->seq);
+	node_repl__link_log_grew(l);
+	return KS_EOK;
+}
+
+void node_repl__do_action(node_repl_link_t *l, repl_sm_action_t *act)
+{
+	node_repl_t *r = l->r;
+	repl_peer_t *p = l->peer;
+	int ret = KS_EOK;
+	proto_msg_t m;
+
+	switch (act->type) {
+	case REPL_ACT_NONE:
+		return;
+	case REPL_ACT_SEND_HELLO:
+		ret = send_hello(l);
+		break;
+	case REPL_ACT_SEND_ANSWER:
+		ret = send_answer(l, act);
+		break;
+	case REPL_ACT_SEND_SNAPSHOT:
+		ret = node_repl__send_snapshot(l, act->history, act->seq);
+		break;
+	case REPL_ACT_SEND_FROM:
+		node_repl__send_from(l, act->seq);
+		return;
+	case REPL_ACT_RECORD_ACK:
+		p->acked = act->seq;
+		p->have_ack = true;
+		ret = store_peer_ack(r->store, p->name, act->seq);
+		if (ret == KS_EOK)
+			node_repl__link_log_grew(l);
+		break;
+	case REPL_ACT_ADOPT_HISTORY:
+		ret = node_repl__adopt_history(l, act->history, act->seq);
+		break;
+	case REPL_ACT_STAGE_BEGIN:
+		ret = node_repl__stage_begin(l, act->seq);
+		break;
+	case REPL_ACT_SEND_ACK:
+		m = (proto_msg_t){ .type = PROTO_MSG_ACK };
+		memcpy(m.u.ack.history, act->history, 16);
+		m.u.ack.seq = act->seq;
+		ret = node_repl__send_msg(l, &m);
+		break;
+	case REPL_ACT_RESET:
+		node_repl__reset_link(l, act);
+		return;
+	default:
+		/* STAGE_CHUNK, INSTALL, APPLY_BATCH need the opened blob:
+		 * performed by node_repl__on_blob(). */
+		ret = KS_EINTERNAL;
+		break;
+	}
+	if (ret != KS_EOK)
+		node_repl__local_error(l, ret);
+}
+
+/* --- frames --------------------------------------------------------------- */
+
+int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
+{
+	node_repl_t *r = l->r;
+	uint64_t now = uv_now(r->loop);
+	proto_msg_t m;
+	store_meta_t meta;
+	repl_sm_window_t w;
+	int ret;
+
+	if (r->promoted)
+		return KS_ESTATE; /* this node was promoted: close the link */
+	ret = proto_msg_decode(frame, &m);
+
+	if (ret != KS_EOK) {
+		snprintf(l->peer->last_error, sizeof(l->peer->last_error),
+			 "malformed message (%s)", ks_strerror(ret));
+		return ret;
+	}
+	switch (m.type) {
+	case PROTO_MSG_BATCH:
+	case PROTO_MSG_SNAP_CHUNK:
+	case PROTO_MSG_SNAP_END:
+		return node_repl__on_blob(l, &m, now);
+	case PROTO_MSG_DIGEST_REQ:
+		return node_repl__digest_req(l, &m.u.digest_req);
+	case PROTO_MSG_DIGEST_RSP:
+		return node_repl__digest_rsp(l, &m.u.digest_rsp);
+	case PROTO_MSG_HELLO:
+		l->peer_caps = m.u.hello.caps;
+		l->hello_seen = true;
+		break;
+	default:
+		break;
+	}
+	repl_sm_event_t ev = { .type = REPL_EV_MSG, .msg = &m, .now_ms = now };
+	if (r->role == REPL_ROLE_PRIMARY && m.type == PROTO_MSG_HELLO) {
+		ret = node_repl__meta(r->store, &meta);
+		if (ret != KS_EOK)
+			return ret;
+		node_repl__window_of(&meta, &w);
+		ev.window = &w;
+		const char *why = NULL;
+		int d = repl_sm_decide(&w, m.u.hello.history, m.u.hello.seq,
+				       &why);
+		ks_log_notice(REPL, "'%s' at seq %" PRIu64 ": %s (%s)",
+			      l->peer->name, m.u.hello.seq,
+			      d == REPL_RESUME_FULL ? "full snapshot"
+						    : "incremental",
+			      why);
+	}
+	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_HELLO)
+		node_repl__note_peer_last(l, m.u.hello.seq);
+	if (m.type == PROTO_MSG_ERROR)
+		ks_log_err(REPL, "'%s' reported: %.*s (%s)", l->peer->name,
+			   (int)m.u.error.text.len,
+			   (const char *)m.u.error.text.ptr,
+			   ks_strerror(m.u.error.code));
+	node_repl__feed(l, &ev);
+	return KS_EOK;
+}
+
+/* --- links ----------------------------------------------------------------- */
+
+node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
+				    const char *peer)
+{
+	node_repl_link_t *l;
+	repl_peer_t *p;
+	store_meta_t m;
+
+	if (r->bridge == NULL || r->promoted) /* disabled, or promoted */
+		return NULL;
+	l = calloc(1, sizeof(*l));
+	p = peer_get(r, peer);
+	if (l == NULL || p == NULL) {
+		free(l);
+		return NULL;
+	}
+	l->r = r;
+	l->conn = c;
+	l->peer = p;
+	p->link = l;
+	repl_sm_init(&l->sm, r->role, NULL);
+	repl_sm_event_t ev = { .type = REPL_EV_CONNECTED,
+			       .now_ms = uv_now(r->loop) };
+	if (r->role == REPL_ROLE_REPLICA &&
+	    node_repl__meta(r->store, &m) == KS_EOK) {
+		ev.history = m.applied_history;
+		ev.seq = m.applied_seq;
+	}
+	repl_sm_step(&l->sm, &ev, &(repl_sm_action_t){ 0 });
+	if (send_hello(l) != KS_EOK)
+		node_conn_close(c, KS_ENOMEM, "cannot send hello");
+	return l;
+}
+
+void node_repl_link_writable(node_repl_link_t *l)
+{
+	if (l != NULL && l->r->role == REPL_ROLE_PRIMARY)
+		node_repl__link_log_grew(l);
+}
+
+void node_repl_link_down(node_repl_link_t *l, int err, const char *reason)
+{
+	if (l == NULL)
+		return;
+	repl_sm_event_t ev = { .type = REPL_EV_CLOSED,
+			       .now_ms = uv_now(l->r->loop) };
+	repl_sm_action_t act;
+	repl_sm_step(&l->sm, &ev, &act);
+	if (err != KS_EOK && reason != NULL && l->peer->last_error[0] == '\0')
+		snprintf(l->peer->last_error, sizeof(l->peer->last_error), "%s",
+			 reason);
+	node_repl__load_abort(l);
+	node_repl__compare_link_down(l);
+	if (l->peer->link == l)
+		l->peer->link = NULL;
+	ks_buf_free(&l->out);
+	free(l);
+}
+
+/* --- the tick --------------------------------------------------------------- */
+
+static void on_tick(uv_timer_t *t)
+{
+	node_repl_t *r = t->data;
+	uint64_t now = uv_now(r->loop);
+
+	for (repl_peer_t *p = r->peers; p != NULL; p = p->next) {
+		if (p->link == NULL)
+			continue;
+		repl_sm_event_t ev = { .type = REPL_EV_TICK, .now_ms = now };
+		node_repl__feed(p->link, &ev);
+	}
+	if (r->role == REPL_ROLE_PRIMARY &&
+	    ++r->ticks % REPL_TRIM_EVERY_TICKS == 0)
+		node_repl__trim(r);
+}
+
+/* --- lifecycle ---------------------------------------------------------------- */
+
+static int copy_conf(node_repl_t *r, const node_conf_t *c)
+{
+	r->role = c->role == NODE_ROLE_PRIMARY ? REPL_ROLE_PRIMARY
+					       : REPL_ROLE_REPLICA;
+	r->name = strdup(c->name);
+	r->state_dir = strdup(c->state_dir);
+	r->kdc_profile = dup_or_null(c->kdc_profile);
+	r->signing_key = dup_or_null(c->signing_key);
+	r->replicate_lockout = c->replicate_lockout;
+	r->scan_interval_ms = c->scan_interval_ms;
+	r->trusted.v = calloc(c->trusted_keys.n + 1, sizeof(char *));
+	if (r->name == NULL || r->state_dir == NULL || r->trusted.v == NULL ||
+	    (c->kdc_profile && !r->kdc_profile) ||
+	    (c->signing_key && !r->signing_key))
+		return KS_ENOMEM;
+	for (size_t i = 0; i < c->trusted_keys.n; i++) {
+		if ((r->trusted.v[i] = strdup(c->trusted_keys.v[i])) == NULL)
+			return KS_ENOMEM;
+		r->trusted.n++;
+	}
+	return KS_EOK;
+}
+
+int node_repl_new(uv_loop_t *loop, const node_conf_t *conf, store_t *store,
+		  node_repl_t **out)
+{
+	node_repl_t *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return KS_ENOMEM;
+	r->loop = loop;
+	r->store = store;
+	r->hook_fd = -1;
+	if (copy_conf(r, conf) != KS_EOK) {
+		node_repl_free(r);
+		return KS_ENOMEM;
+	}
+	*out = r;
+	return KS_EOK;
+}
+
+/* The keys of our role; r->disabled says what is wrong on failure. */
+static int load_keys(node_repl_t *r)
+{
+	int ret;
+
+	if (r->role == REPL_ROLE_PRIMARY) {
+		if (r->signing_key == NULL) {
+			snprintf(r->disabled, sizeof(r->disabled),
+				 "a primary needs [node] signing_key (make one "
+				 "with 'kdcsync keygen')");
+			return KS_ECONFIG;
+		}
+		ret = proto_key_load(r->signing_key, &r->key);
+		if (ret == KS_EOK && !proto_key_has_private(r->key))
+			ret = KS_EKEY;
+		if (ret != KS_EOK) {
+			snprintf(r->disabled, sizeof(r->disabled),
+				 "cannot load [node] signing_key '%s' (%s)",
+				 r->signing_key, ks_strerror(ret));
+			return KS_EKEY;
+		}
+		return KS_EOK;
+	}
+	if (r->trusted.n == 0) {
+		snprintf(r->disabled, sizeof(r->disabled),
+			 "a replica needs [node] trusted_keys (the "
+			 "primary's signing public key)");
+		return KS_ECONFIG;
+	}
+	ret = proto_trust_new(&r->trust);
+	for (size_t i = 0; ret == KS_EOK && i < r->trusted.n; i++) {
+		ret = proto_trust_add_file(r->trust, r->trusted.v[i]);
+		if (ret != KS_EOK)
+			snprintf(r->disabled, sizeof(r->disabled),
+				 "cannot load [node] trusted_keys '%s' "
+				 "(%s)",
+				 r->trusted.v[i], ks_strerror(ret));
+	}
+	return ret == KS_EOK ? KS_EOK : KS_EKEY;
+}
+
+static int start(node_repl_t *r)
+{
+	bridge_opts_t bo = { .kdc_profile = r->kdc_profile,
+			     .replicate_lockout = r->replicate_lockout,
+			     .read_only = r->role == REPL_ROLE_PRIMARY };
+	int ret = load_keys(r);
+
+	if (ret != KS_EOK)
+		return ret;
+	ret = bridge_open(&bo, &r->bridge);
+	if (ret != KS_EOK) {
+		snprintf(r->disabled, sizeof(r->disabled),
+			 "cannot open the KDB of [node] kdc_profile '%s' (%s)",
+			 r->kdc_profile ? r->kdc_profile : "(default)",
+			 ks_strerror(ret));
+		return KS_EKDB;
+	}
+	uv_timer_init(r->loop, &r->tick);
+	r->tick.data = r;
+	uv_timer_init(r->loop, &r->scan);
+	r->scan.data = r;
+	r->started = true;
+	uv_timer_start(&r->tick, on_tick, REPL_TICK_MS, REPL_TICK_MS);
+	if (r->role == REPL_ROLE_PRIMARY)
+		return node_repl__capture_start(r);
+	return KS_EOK;
+}
+
+int node_repl_start(node_repl_t *r)
+{
+	int ret = start(r);
+
+	/*
+	 * Without keys or a KDB the node still runs (TLS links, status,
+	 * kprop-compat peers) but replicates nothing natively; status says
+	 * why.  Only a broken hook socket or a failing first scan is fatal.
+	 */
+	if (ret == KS_ECONFIG || ret == KS_EKEY || ret == KS_EKDB ||
+	    ret == KS_EKRB5 || ret == KS_ENOENT || ret == KS_EACCES) {
+		if (r->disabled[0] == '\0')
+			snprintf(r->disabled, sizeof(r->disabled), "%s",
+				 ks_strerror(ret));
+		ks_log_err(REPL, "native replication disabled: %s",
+			   r->disabled);
+		bridge_close(r->bridge);
+		r->bridge = NULL;
+		return KS_EOK;
+	}
+	return ret;
+}
+
+void node_repl_reconfigure(node_repl_t *r, const node_conf_t *conf)
+{
+	if (r == NULL || !r->started)
+		return;
+	if (conf->scan_interval_ms != r->scan_interval_ms &&
+	    r->role == REPL_ROLE_PRIMARY)
+		node_repl__capture_reconfigure(r, conf->scan_interval_ms);
+}
+
+void node_repl__closed_one(node_repl_t *r)
+{
+	if (--r->closing == 0 && r->done != NULL)
+		r->done(r->done_arg);
+}
+
+void node_repl__closed_uv(uv_handle_t *h)
+{
+	node_repl__closed_one(h->data);
+}
+
+void node_repl_stop(node_repl_t *r, void (*done)(void *), void *arg)
+{
+	r->stopping = true;
+	r->done = done;
+	r->done_arg = arg;
+	r->closing = 1;
+	if (r->started) {
+		r->closing += 2;
+		uv_close((uv_handle_t *)&r->tick, node_repl__closed_uv);
+		uv_close((uv_handle_t *)&r->scan, node_repl__closed_uv);
+		node_repl__capture_stop(r);
+	}
+	/* the initial reference, released from the loop like the others */
+	node_repl__closed_one(r);
+}
+
+void node_repl_free(node_repl_t *r)
+{
+	if (r == NULL)
+		return;
+	node_repl__capture_free(r);
+	bridge_close(r->bridge);
+	proto_key_free(r->key);
+	proto_trust_free(r->trust);
+	node_repl__cache_clear(r);
+	node_repl__compare_free(r);
+	for (repl_peer_t *p = r->peers; p != NULL;) {
+		repl_peer_t *n = p->next;
+		free(p->name);
+		free(p);
+		p = n;
+	}
+	for (size_t i = 0; i < r->trusted.n; i++)
+		free(r->trusted.v[i]);
+	free(r->trusted.v);
+	free(r->name);
+	free(r->state_dir);
+	free(r->kdc_profile);
+	free(r->signing_key);
+	free(r);
+}
