@@ -347,6 +347,50 @@ int store_log_trim(store_t *s, uint64_t keep_from_seq);
  */
 int store_new_history(store_t *s);
 
+/**
+ * \brief Follower: go back to seq \p seq of this store's own history (the
+ *        point where it and the history it will follow diverged), in one
+ *        transaction.
+ *
+ * The fixups \p fix (PUT/DEL, not logged) put the records the dropped
+ * entries changed back to the followed node's values; log entries after
+ * \p seq are dropped; the own and the applied position both become
+ * (history, \p seq) (oldest_seq at most seq + 1); a previous history that
+ * ended after \p seq is forgotten.  Then store_adopt_history() or
+ * store_apply() continue from there.  Until the followed node's entries
+ * after \p seq are applied, a fixed record may be newer than its newest
+ * log entry (store_check() would say so).
+ * \retval KS_ERANGE  seq > last_seq (nothing changed)
+ * \retval KS_EINVAL  a bad fixup (nothing changed)
+ */
+int store_rewind(store_t *s, uint64_t seq, const store_change_t *fix, size_t n);
+
+/*
+ * The role a node was switched to at run time (kdcsync promote / follow),
+ * kept in meta "role" so that it survives a restart; STORE_ROLE_CONFIG (no
+ * entry) means the configuration's role applies.
+ */
+enum store_role {
+	STORE_ROLE_CONFIG = 0,
+	STORE_ROLE_PRIMARY = 1,
+	STORE_ROLE_REPLICA = 2, /* with the name of the peer it follows */
+};
+
+/**
+ * \brief Keep the run-time role (durable, one small transaction).
+ * \param peer  the followed peer for STORE_ROLE_REPLICA, else NULL.
+ * \retval KS_EINVAL  a bad role, a replica without peer (or a peer without
+ *                    replica), a name over STORE_MAX_PEER_NAME
+ */
+int store_role_set(store_t *s, int role, const char *peer);
+
+/**
+ * \brief The run-time role as of the transaction (STORE_ROLE_CONFIG when
+ *        none); \p peer receives the followed peer ("" for none).
+ * \retval KS_ECORRUPT  a malformed entry;  KS_ELIMIT  \p peerlen too small
+ */
+int store_role_get(store_txn_t *t, int *role, char *peer, size_t peerlen);
+
 /** \brief Bucket of a key, 0 .. STORE_BUCKETS - 1 (see the digest design). */
 uint32_t store_key_bucket(ks_view_t key);
 
