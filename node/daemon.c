@@ -68,9 +68,13 @@ struct node_daemon {
 	peer_t *peers;
 	uint64_t start_ms;
 	bool stopping;
-	bool promoted; /* replica promoted (kdcsync promote): follows no
-			 primary until restarted with role = primary */
-	int closing;   /* components still closing */
+	/* The role it runs in: the config's, or the one `kdcsync promote` /
+	 * `follow PEER` switched to (kept in the store: survives restarts). */
+	int role;		 /* enum node_role */
+	int role_source;	 /* enum role_source */
+	char follow[256];	 /* replica by follow: the peer, else "" */
+	node_repl_t *switch_old; /* engine being stopped for a role switch */
+	int closing;		 /* components still closing */
 	uint64_t rng;
 	char ctl_path[512];
 	char pid_path[512];
@@ -79,6 +83,40 @@ struct node_daemon {
 	char reload_error[600]; /* of the last attempt, "" if it worked */
 	int pid_fd;		/* holds the lock; -1 when not open */
 };
+
+enum role_source {
+	ROLE_FROM_CONFIG,
+	ROLE_FROM_PROMOTE,
+	ROLE_FROM_FOLLOW,
+};
+
+static const char *role_source_name(int src)
+{
+	return src == ROLE_FROM_PROMOTE	 ? "promote"
+	       : src == ROLE_FROM_FOLLOW ? "follow"
+					 : "config";
+}
+
+/* The peer a replica follows (NULL for a primary). */
+static const char *primary_of(const node_daemon_t *d)
+{
+	if (d->role != NODE_ROLE_REPLICA)
+		return NULL;
+	return d->follow[0] ? d->follow : d->conf->primary;
+}
+
+/* The configuration as the engine sees it: the running role. */
+static node_conf_t engine_conf(node_daemon_t *d)
+{
+	node_conf_t c = *d->conf;
+
+	c.role = d->role;
+	if (d->role != NODE_ROLE_REPLICA)
+		c.primary = NULL;
+	else if (d->follow[0])
+		c.primary = d->follow;
+	return c;
+}
 
 static void peer_unref(peer_t *p)
 {
@@ -199,6 +237,9 @@ static int on_established(node_conn_t *c, const char *name, void *arg)
 	peer_t *p = arg;
 
 	(void)name;
+	/* A role switch replaces the engine: come back when it is done. */
+	if (p->mode == NODE_PEER_NATIVE && p->d->switch_old != NULL)
+		return KS_EBUSY;
 	p->connects++;
 	p->up_since_ms = uv_now(p->d->loop);
 	/* NULL when native replication is disabled (status says why) */
@@ -358,9 +399,8 @@ static int sync_peers(node_daemon_t *d)
 			peer_unref(p);
 			continue;
 		}
-		bool dial = c->role == NODE_ROLE_REPLICA && !d->promoted &&
-			    c->primary != NULL &&
-			    strcmp(c->primary, p->name) == 0;
+		const char *prim = primary_of(d);
+		bool dial = prim != NULL && strcmp(prim, p->name) == 0;
 		bool moved = !str_same(p->host, pc->address.host) ||
 			     p->port != pc->address.port;
 		char *host = NULL;
@@ -408,76 +448,243 @@ int node_daemon_new(uv_loop_t *loop, node_conf_t *conf, node_daemon_t **out)
 	return KS_EOK;
 }
 
-/* What an operator changes in the file so a restart keeps the new role. */
-static int promote_howto(const node_conf_t *c, ks_buf_t *out)
+static void component_closed(void *arg);
+
+/* The old engine is closed: start one in the new role. */
+static void switch_done(void *arg)
 {
-	return ks_buf_appendf(
-		out,
-		"to make the role permanent, edit %s and restart kdcsyncd "
-		"(a reload is not enough):\n"
-		"  [node] role = primary        (was: replica)\n"
-		"  [node] primary = %s    (remove this line)\n"
-		"  [node] signing_key = FILE    (the private key whose .pub "
-		"the replicas list in trusted_keys)\n"
-		"  [node] listen = HOST:PORT    (where replicas connect)%s\n"
-		"  [peers] one entry per replica, mode = native\n"
-		"until then this node serves its KDB as it is, follows no "
-		"primary and captures nothing; on restart as primary its scan "
-		"takes in every KDB change under the new history\n",
-		c->path, c->primary ? c->primary : "...",
-		c->listen.host ? " (already set)" : "");
+	node_daemon_t *d = arg;
+	node_conf_t ec = engine_conf(d);
+	int ret;
+
+	node_repl_free(d->switch_old);
+	d->switch_old = NULL;
+	if (d->stopping) {
+		component_closed(d); /* the engine's reference */
+		return;
+	}
+	ret = node_repl_new(d->loop, &ec, d->store, &d->repl);
+	if (ret != KS_EOK) {
+		d->repl = NULL;
+		component_closed(d); /* no engine holds its reference */
+	} else {
+		ret = node_repl_start(d->repl);
+	}
+	if (ret != KS_EOK)
+		ks_log_err(REPL, "replication engine not restarted as %s (%s)",
+			   node_role_name(d->role), ks_strerror(ret));
+	else
+		ks_log_notice(GENERAL, "now running as %s%s%s",
+			      node_role_name(d->role),
+			      d->role == NODE_ROLE_REPLICA ? " of " : "",
+			      d->role == NODE_ROLE_REPLICA ? primary_of(d)
+							   : "");
+	ret = sync_peers(d);
+	if (ret != KS_EOK)
+		ks_log_err(GENERAL, "cannot update the peers (%s)",
+			   ks_strerror(ret));
 }
 
-/* kdcsync promote (DESIGN.md §4): new history, stop following. */
+/*
+ * Switch the running role: the replication links are closed, the engine
+ * is stopped and a new one started in the role now set in d->role
+ * (primary: scan, capture socket, signing key; replica: trusted keys, the
+ * KDB opened for writing, the link to its primary).  Peers reconnect.
+ */
+static void switch_role(node_daemon_t *d)
+{
+	for (peer_t *p = d->peers; p != NULL; p = p->next) {
+		if (p->conn == NULL || p->mode != NODE_PEER_NATIVE)
+			continue;
+		node_repl_link_down(p->link, KS_EOK, NULL);
+		p->link = NULL;
+		node_conn_close(p->conn, KS_EOK, "the node changed its role");
+	}
+	d->switch_old = d->repl;
+	d->repl = NULL;
+	node_repl_stop(d->switch_old, switch_done, d);
+}
+
+static int set_role(node_daemon_t *d, int role, const char *peer, int src)
+{
+	int ret = store_role_set(d->store,
+				 role == NODE_ROLE_PRIMARY ? STORE_ROLE_PRIMARY
+							   : STORE_ROLE_REPLICA,
+				 peer);
+	if (ret != KS_EOK)
+		return ret;
+	d->role = role;
+	d->role_source = src;
+	snprintf(d->follow, sizeof(d->follow), "%s", peer ? peer : "");
+	switch_role(d);
+	return KS_EOK;
+}
+
+/* kdcsync promote (DESIGN.md §4): new history, primary at once. */
 static int ctl_promote(node_daemon_t *d, ks_buf_t *out)
 {
 	const node_conf_t *c = d->conf;
 	store_meta_t before, after;
 	char why[300], nh[33], oh[33];
+	const char *was = primary_of(d);
+	char old_primary[256];
 	int ret;
 
-	if (c->role == NODE_ROLE_PRIMARY)
+	if (d->role == NODE_ROLE_PRIMARY)
 		return ks_buf_appendf(
 			out,
-			"error: this node is already the primary ([node] "
-			"role = primary in %s): nothing to promote\n",
+			"error: this node is already the primary (role from "
+			"%s): nothing to promote\n",
+			d->role_source == ROLE_FROM_CONFIG ? c->path
+							   : "kdcsync promote");
+	if (d->switch_old != NULL)
+		return ks_buf_appendf(out, "error: a role switch is in "
+					   "progress; try again\n");
+	if (c->signing_key == NULL)
+		return ks_buf_appendf(
+			out,
+			"error: cannot promote: [node] signing_key is not set "
+			"in %s (the key the replicas trust; make one with "
+			"'kdcsync keygen')\n",
 			c->path);
+	snprintf(old_primary, sizeof(old_primary), "%s", was ? was : "?");
 	ret = node_repl_promote_store(d->store, &before, &after, why,
 				      sizeof(why));
-	if (ret == KS_EEXIST) {
-		ks_hex_encode(before.history, 16, nh);
-		ret = ks_buf_appendf(
-			out,
-			"error: %s: history %s already continues the "
-			"old primary's at seq %llu\n",
-			why, nh, (unsigned long long)before.prev_last_seq);
-		return ret != KS_EOK ? ret : promote_howto(c, out);
+	if (ret == KS_EEXIST) { /* history started before: finish the job */
+		after = before;
+		ret = KS_EOK;
 	}
 	if (ret != KS_EOK)
 		return ks_buf_appendf(out, "error: cannot promote: %s\n", why);
-	/* Nothing from the old primary may be applied from now on. */
-	d->promoted = true;
-	node_repl_stop_following(d->repl);
-	ret = sync_peers(d);
+	ret = set_role(d, NODE_ROLE_PRIMARY, NULL, ROLE_FROM_PROMOTE);
 	if (ret != KS_EOK)
-		ks_log_err(GENERAL, "promote: cannot update the peers (%s)",
-			   ks_strerror(ret));
+		return ks_buf_appendf(out,
+				      "error: cannot keep the role in the "
+				      "store (%s)\n",
+				      ks_strerror(ret));
 	ks_hex_encode(after.history, 16, nh);
 	ks_hex_encode(after.prev_history, 16, oh);
 	ks_log_notice(GENERAL,
 		      "promoted by 'kdcsync promote': history %s continues %s "
-		      "at seq %llu; no longer following '%s'",
+		      "at seq %llu; no longer following '%s'; primary now",
 		      nh, oh, (unsigned long long)after.prev_last_seq,
-		      c->primary ? c->primary : "?");
+		      old_primary);
 	ret = ks_buf_appendf(
 		out,
 		"promoted: new history %s\n"
 		"  continues history %s up to seq %llu: replicas of the "
 		"old primary at or before that seq resume incrementally\n"
-		"no longer following '%s'\n",
-		nh, oh, (unsigned long long)after.prev_last_seq,
-		c->primary ? c->primary : "?");
-	return ret != KS_EOK ? ret : promote_howto(c, out);
+		"no longer following '%s'; now the primary: capturing KDB "
+		"changes, signing with %s\n",
+		nh, oh, (unsigned long long)after.prev_last_seq, old_primary,
+		c->signing_key);
+	if (ret == KS_EOK && c->listen.host != NULL)
+		ret = ks_buf_appendf(out, "serving replicas on %s:%u\n",
+				     c->listen.host, c->listen.port);
+	else if (ret == KS_EOK)
+		ret = ks_buf_appendf(out,
+				     "warning: no [node] listen address: "
+				     "replicas cannot connect until one is "
+				     "set (restart)\n");
+	return ret;
+}
+
+/* kdcsync follow PEER: become a replica of PEER at once. */
+static int ctl_follow(node_daemon_t *d, const char *peer, ks_buf_t *out)
+{
+	const node_conf_t *c = d->conf;
+	const node_peer_conf_t *pc = node_conf_peer(c, peer);
+	const char *cur = primary_of(d);
+	store_txn_t *t = NULL;
+	store_meta_t m;
+	char hist[33], path[700];
+	bool kept = false;
+	int ret;
+
+	if (pc == NULL || pc->mode != NODE_PEER_NATIVE ||
+	    pc->address.host == NULL)
+		return ks_buf_appendf(
+			out,
+			"error: cannot follow '%s': not a [peers] entry with "
+			"an address and mode = native in %s\n",
+			peer, c->path);
+	if (cur != NULL && strcmp(cur, peer) == 0)
+		return ks_buf_appendf(out, "error: already following '%s'\n",
+				      peer);
+	if (c->trusted_keys.n == 0)
+		return ks_buf_appendf(
+			out,
+			"error: cannot follow: [node] trusted_keys is not set "
+			"in %s (the public key '%s' signs with)\n",
+			c->path, peer);
+	if (d->switch_old != NULL)
+		return ks_buf_appendf(out, "error: a role switch is in "
+					   "progress; try again\n");
+	ret = store_read_begin(d->store, &t);
+	if (ret == KS_EOK) {
+		ret = store_meta_get(t, &m);
+		store_read_end(t);
+	}
+	if (ret != KS_EOK)
+		return ks_buf_appendf(out,
+				      "error: cannot read the store (%s)\n",
+				      ks_strerror(ret));
+	/*
+	 * A node that logged changes of its own (a primary) keeps what it
+	 * has in a dump before following: what PEER does not have is lost
+	 * from the KDB if PEER sends a full copy.  Its position becomes its
+	 * own last seq, so a PEER that continues this history resumes it.
+	 */
+	if (memcmp(m.history, m.applied_history, 16) != 0 ||
+	    m.last_seq != m.applied_seq) {
+		ks_buf_t r = KS_BUF_INIT;
+		char req[800];
+		ks_hex_encode(m.history, 16, hist);
+		snprintf(path, sizeof(path), "%s/before-follow-%s-%llu.dump",
+			 c->state_dir, hist, (unsigned long long)m.last_seq);
+		snprintf(req, sizeof(req), "dump %s", path);
+		ret = d->repl ? node_repl_ctl(d->repl, req, &r) : KS_ESTATE;
+		if (ret == KS_EOK && chmod(path, 0600) != 0)
+			ret = ks_errno(errno);
+		ks_buf_free(&r);
+		if (ret != KS_EOK)
+			return ks_buf_appendf(
+				out,
+				"error: cannot keep this node's data in '%s' "
+				"(%s): not following\n",
+				path, ks_strerror(ret));
+		kept = true;
+		ret = store_rewind(d->store, m.last_seq, NULL, 0);
+		if (ret != KS_EOK)
+			return ks_buf_appendf(out,
+					      "error: cannot set the position "
+					      "(%s)\n",
+					      ks_strerror(ret));
+	}
+	ret = set_role(d, NODE_ROLE_REPLICA, peer, ROLE_FROM_FOLLOW);
+	if (ret != KS_EOK)
+		return ks_buf_appendf(out,
+				      "error: cannot keep the role in the "
+				      "store (%s)\n",
+				      ks_strerror(ret));
+	ks_hex_encode(m.history, 16, hist);
+	ks_log_notice(GENERAL,
+		      "following '%s' (kdcsync follow) from history %s seq "
+		      "%llu%s%s",
+		      peer, hist, (unsigned long long)m.last_seq,
+		      kept ? "; this node's data kept in " : "",
+		      kept ? path : "");
+	ret = ks_buf_appendf(out,
+			     "following '%s' from history %s seq %llu: "
+			     "incremental if '%s' continues that history, "
+			     "a full copy otherwise\n",
+			     peer, hist, (unsigned long long)m.last_seq, peer);
+	if (ret == KS_EOK && kept)
+		ret = ks_buf_appendf(out,
+				     "this node's data before following: "
+				     "%s\n",
+				     path);
+	return ret;
 }
 
 static int ctl_handler(const char *req, ks_buf_t *out, void *arg)
@@ -486,6 +693,8 @@ static int ctl_handler(const char *req, ks_buf_t *out, void *arg)
 
 	if (strcmp(req, "promote") == 0)
 		return ctl_promote(d, out);
+	if (strncmp(req, "follow ", 7) == 0)
+		return ctl_follow(d, req + 7, out);
 
 	if (strcmp(req, "status") == 0)
 		return node_daemon_status(d, false, out);
@@ -589,14 +798,65 @@ static void notify_status(ks_buf_t *out, void *arg)
 		have = store_meta_get(t, &m) == KS_EOK;
 		store_read_end(t);
 	}
-	ks_buf_appendf(out, "%s%s", node_role_name(c->role),
-		       d->promoted ? " (promoted)" : "");
+	(void)c;
+	ks_buf_appendf(out, "%s (from %s)", node_role_name(d->role),
+		       role_source_name(d->role_source));
 	if (have)
 		ks_buf_appendf(out, ", last seq %llu, applied %llu",
 			       (unsigned long long)m.last_seq,
 			       (unsigned long long)m.applied_seq);
 	for (peer_t *p = d->peers; p != NULL; p = p->next)
 		ks_buf_appendf(out, "; %s: %s", p->name, peer_state(p));
+}
+
+/* The role a promote or follow left in the store wins over the config. */
+static void load_role(node_daemon_t *d)
+{
+	const node_conf_t *c = d->conf;
+	store_txn_t *t = NULL;
+	store_meta_t m;
+	char peer[256] = "";
+	int sr = STORE_ROLE_CONFIG;
+	bool promoted = false;
+
+	d->role = c->role;
+	d->role_source = ROLE_FROM_CONFIG;
+	d->follow[0] = '\0';
+	if (store_read_begin(d->store, &t) == KS_EOK) {
+		if (store_role_get(t, &sr, peer, sizeof(peer)) != KS_EOK)
+			sr = STORE_ROLE_CONFIG;
+		promoted = store_meta_get(t, &m) == KS_EOK &&
+			   node_repl_store_promoted(&m);
+		store_read_end(t);
+	}
+	if (sr == STORE_ROLE_PRIMARY || (sr == STORE_ROLE_CONFIG && promoted &&
+					 c->role == NODE_ROLE_REPLICA)) {
+		d->role = NODE_ROLE_PRIMARY;
+		d->role_source = ROLE_FROM_PROMOTE;
+	} else if (sr == STORE_ROLE_REPLICA) {
+		const node_peer_conf_t *pc = node_conf_peer(c, peer);
+		if (pc == NULL || pc->address.host == NULL ||
+		    pc->mode != NODE_PEER_NATIVE) {
+			ks_log_err(GENERAL,
+				   "the store says this node follows '%s' "
+				   "(kdcsync follow), but %s has no such "
+				   "[peers] entry with an address: running "
+				   "as configured (%s)",
+				   peer, c->path, node_role_name(c->role));
+			return;
+		}
+		d->role = NODE_ROLE_REPLICA;
+		d->role_source = ROLE_FROM_FOLLOW;
+		snprintf(d->follow, sizeof(d->follow), "%s", peer);
+	}
+	if (d->role_source != ROLE_FROM_CONFIG)
+		ks_log_notice(GENERAL,
+			      "running as %s%s%s (kept from kdcsync %s; "
+			      "%s says %s)",
+			      node_role_name(d->role),
+			      d->follow[0] ? " of " : "", d->follow,
+			      role_source_name(d->role_source), c->path,
+			      node_role_name(c->role));
 }
 
 int node_daemon_start(node_daemon_t *d)
@@ -639,27 +899,12 @@ int node_daemon_start(node_daemon_t *d)
 			   ks_strerror(ret));
 		return ret;
 	}
+	load_role(d);
 	/* Replication: keys, KDB, first scan (primary), hook socket. */
-	ret = node_repl_new(d->loop, c, d->store, &d->repl);
+	node_conf_t ec = engine_conf(d);
+	ret = node_repl_new(d->loop, &ec, d->store, &d->repl);
 	if (ret != KS_EOK)
 		return ret;
-	if (c->role == NODE_ROLE_REPLICA) {
-		store_txn_t *t = NULL;
-		store_meta_t m;
-		if (store_read_begin(d->store, &t) == KS_EOK) {
-			d->promoted = store_meta_get(t, &m) == KS_EOK &&
-				      node_repl_store_promoted(&m);
-			store_read_end(t);
-		}
-		if (d->promoted) {
-			ks_log_warn(GENERAL,
-				    "this store was promoted ('kdcsync "
-				    "promote'): not following '%s'; set "
-				    "[node] role = primary in %s",
-				    c->primary ? c->primary : "?", c->path);
-			node_repl_stop_following(d->repl);
-		}
-	}
 	d->closing++; /* the engine, until its done callback */
 	ret = node_repl_start(d->repl);
 	if (ret != KS_EOK)
@@ -700,7 +945,7 @@ int node_daemon_start(node_daemon_t *d)
 	if (ret != KS_EOK)
 		return ret;
 	ks_log_notice(GENERAL, "kdcsyncd '%s' started as %s (pid %ld)", c->name,
-		      node_role_name(c->role), (long)getpid());
+		      node_role_name(d->role), (long)getpid());
 	/* store open, KDB checked (replication enabled or not: status says
 	 * which), listeners and control socket bound */
 	node_notify_ready(d->notify);
@@ -856,6 +1101,7 @@ void node_daemon_free(node_daemon_t *d)
 		return;
 	node_kprop_svc_stop(d->kprop);
 	node_repl_free(d->repl);
+	node_repl_free(d->switch_old);
 	store_close(d->store);
 	if (d->pid_fd >= 0)
 		close(d->pid_fd);
@@ -900,9 +1146,11 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 		ret |= ks_buf_append_json_str(out, c->name);
 		ret |= ks_buf_appendf(
 			out,
-			",\"role\":\"%s\",\"promoted\":%s,\"pid\":%ld,"
-			"\"uptime_s\":%llu",
-			node_role_name(c->role), d->promoted ? "true" : "false",
+			",\"role\":\"%s\",\"role_source\":\"%s\","
+			"\"promoted\":%s,\"pid\":%ld,\"uptime_s\":%llu",
+			node_role_name(d->role),
+			role_source_name(d->role_source),
+			d->role_source == ROLE_FROM_PROMOTE ? "true" : "false",
 			(long)getpid(),
 			(unsigned long long)(now - d->start_ms) / 1000);
 		if (have_meta)
@@ -975,9 +1223,10 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 	ret |= ks_buf_appendf(
 		out,
 		"node:      %s\nrole:      %s%s\npid:       %ld\nuptime:    %llus\n",
-		c->name, node_role_name(c->role),
-		d->promoted ? " (promoted: restart with [node] role = primary)"
-			    : "",
+		c->name, node_role_name(d->role),
+		d->role_source == ROLE_FROM_PROMOTE  ? " (by kdcsync promote)"
+		: d->role_source == ROLE_FROM_FOLLOW ? " (by kdcsync follow)"
+						     : "",
 		(long)getpid(), (unsigned long long)(now - d->start_ms) / 1000);
 	if (c->listen.host)
 		ret |= ks_buf_appendf(out, "listen:    %s:%u\n", c->listen.host,

@@ -5,7 +5,7 @@
  *   kdcsync -c FILE status [--json]
  *   kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]
  *                   | kpropd [--once]
- *                   | verify [PEER] | promote
+ *                   | verify [PEER] | promote | follow PEER
  *   kdcsync keygen -o PREFIX
  *
  * status talks to the running kdcsyncd over its control socket
@@ -36,7 +36,7 @@ static void usage(FILE *f)
 		"usage: kdcsync -c FILE status [--json]\n"
 		"       kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]\n"
 		"                       | kpropd [--once] [--port-file F]\n"
-		"                       | verify [PEER] | promote\n"
+		"                       | verify [PEER] | promote | follow PEER\n"
 		"       kdcsync keygen -o PREFIX\n");
 }
 
@@ -195,6 +195,21 @@ static void hex16(const uint8_t *p, char out[33])
 		snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
+/* Whether the store keeps the role of a replica (kdcsync follow). */
+static bool store_follows(store_t *st)
+{
+	store_txn_t *t = NULL;
+	char peer[256];
+	int role = STORE_ROLE_CONFIG;
+
+	if (store_read_begin(st, &t) != KS_EOK)
+		return false;
+	if (store_role_get(t, &role, peer, sizeof(peer)) != KS_EOK)
+		role = STORE_ROLE_CONFIG;
+	store_read_end(t);
+	return role == STORE_ROLE_REPLICA;
+}
+
 /*
  * kdcsync promote: a running daemon switches (it stops following its
  * primary and starts the new history); a stopped node's store is promoted
@@ -221,13 +236,6 @@ static int cmd_promote(const char *path, int argc, char **argv)
 			err[0] ? err : ks_strerror(ret));
 		return 1;
 	}
-	if (conf->role == NODE_ROLE_PRIMARY) {
-		fprintf(stderr,
-			"kdcsync: promote: this node is already the primary "
-			"([node] role = primary in %s): nothing to promote\n",
-			path);
-		goto done;
-	}
 	snprintf(sock, sizeof(sock), "%s/%s", conf->state_dir, NODE_CTL_SOCKET);
 	ret = node_ctl_request(sock, "promote", &reply);
 	if (ret == KS_EOK) {
@@ -252,9 +260,22 @@ static int cmd_promote(const char *path, int argc, char **argv)
 			dir, ks_strerror(ret));
 		goto done;
 	}
+	if (conf->role == NODE_ROLE_PRIMARY && !store_follows(st)) {
+		fprintf(stderr,
+			"kdcsync: promote: this node is already the primary "
+			"([node] role = primary in %s): nothing to promote\n",
+			path);
+		goto done;
+	}
 	ret = node_repl_promote_store(st, NULL, &after, why, sizeof(why));
 	if (ret != KS_EOK) {
 		fprintf(stderr, "kdcsync: promote: %s\n", why);
+		goto done;
+	}
+	ret = store_role_set(st, STORE_ROLE_PRIMARY, NULL);
+	if (ret != KS_EOK) {
+		fprintf(stderr, "kdcsync: promote: cannot keep the role (%s)\n",
+			ks_strerror(ret));
 		goto done;
 	}
 	hex16(after.history, nh);
@@ -262,15 +283,55 @@ static int cmd_promote(const char *path, int argc, char **argv)
 	printf("promoted (kdcsyncd not running): new history %s\n"
 	       "  continues history %s up to seq %llu: replicas of the old "
 	       "primary at or before that seq resume incrementally\n"
-	       "before starting kdcsyncd, edit %s: [node] role = primary, "
-	       "remove [node] primary, set [node] signing_key and listen, "
-	       "list the replicas under [peers] (mode = native)\n",
+	       "kdcsyncd will start as the primary (kept in its store; "
+	       "[node] signing_key and listen in %s must be set)\n",
 	       nh, oh, (unsigned long long)after.prev_last_seq, path);
 	rc = 0;
 done:
 	store_close(st);
 	ks_buf_free(&reply);
 	node_conf_free(conf);
+	return rc;
+}
+
+/*
+ * kdcsync follow PEER: the running daemon becomes a replica of PEER at
+ * once (the role is kept in its store).
+ */
+static int cmd_follow(const char *path, const char *peer)
+{
+	ks_buf_t reply = KS_BUF_INIT;
+	char err[600], sock[600], req[NODE_CTL_REQ_MAX + 1];
+	char *sd = NULL;
+	int ret, rc = 1;
+
+	if (strlen(peer) + 8 > NODE_CTL_REQ_MAX || strchr(peer, '\n') ||
+	    peer[0] == '\0') {
+		fprintf(stderr, "kdcsync: follow: bad peer name\n");
+		return 1;
+	}
+	ret = node_conf_state_dir(path, &sd, err, sizeof(err));
+	if (ret != KS_EOK) {
+		fprintf(stderr, "kdcsync: %s\n",
+			err[0] ? err : ks_strerror(ret));
+		return 1;
+	}
+	snprintf(sock, sizeof(sock), "%s/%s", sd, NODE_CTL_SOCKET);
+	free(sd);
+	snprintf(req, sizeof(req), "follow %s", peer);
+	ret = node_ctl_request(sock, req, &reply);
+	if (ret != KS_EOK) {
+		fprintf(stderr,
+			"kdcsync: follow: cannot reach kdcsyncd at '%s' (%s); "
+			"start it, then follow\n",
+			sock, ks_strerror(ret));
+		goto done;
+	}
+	bool bad = reply.len >= 6 && memcmp(reply.data, "error:", 6) == 0;
+	fwrite(reply.data, 1, reply.len, bad ? stderr : stdout);
+	rc = bad ? 1 : 0;
+done:
+	ks_buf_free(&reply);
 	return rc;
 }
 
@@ -386,7 +447,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "snapshot") == 0 ||
 	    strcmp(cmd, "dump") == 0 || strcmp(cmd, "kprop") == 0 ||
 	    strcmp(cmd, "verify") == 0 || strcmp(cmd, "promote") == 0 ||
-	    strcmp(cmd, "kpropd") == 0) {
+	    strcmp(cmd, "follow") == 0 || strcmp(cmd, "kpropd") == 0) {
 		if (path == NULL) {
 			fprintf(stderr, "kdcsync: '%s' needs -c FILE\n", cmd);
 			return 1;
@@ -407,6 +468,8 @@ int main(int argc, char **argv)
 			return cmd_verify_peer(path, argv[i]);
 		if (strcmp(cmd, "promote") == 0)
 			return cmd_promote(path, argc - i, argv + i);
+		if (strcmp(cmd, "follow") == 0 && argc == i + 1)
+			return cmd_follow(path, argv[i]);
 		fprintf(stderr,
 			"kdcsync: '%s' is not available yet (it needs the replication engine)\n",
 			cmd);
