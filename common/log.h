@@ -7,6 +7,12 @@
  * whole line with one write(2), so lines from several threads or processes
  * sharing stderr never interleave mid-line.
  *
+ * Repeats are limited (log_limit.h): at most 10 identical lines from one
+ * call site per minute, then "last message repeated K times in Ns: TEXT"
+ * once that minute is over.  ks_log_limited() applies the same bound to a
+ * call site whatever its text (lines about unauthenticated clients, whose
+ * addresses vary).  Debug lines are never limited.
+ *
  * Message style: lower-case, no trailing period, variable text in single
  * quotes, errors as "(%s)" with ks_strerror().  Secrets are never logged.
  */
@@ -68,6 +74,20 @@ void ks_log_close(void);
 /** \brief Write one line if the group's threshold allows it. */
 void ks_log(enum ks_log_group group, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/**
+ * \brief As ks_log(), limited per call site (\p fmt must be a literal)
+ *        rather than per identical text: for events a remote party can
+ *        trigger at will.
+ */
+void ks_log_limited(enum ks_log_group group, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/**
+ * \brief Lines of one key per window (0: no limit) and the window length;
+ *        the default is 10 per 60000 ms.  Resets what was counted.
+ */
+void ks_log_set_limit(unsigned burst, unsigned interval_ms);
 
 #define ks_log_err(grp, ...)	ks_log(KS_LOG_##grp, LOG_ERR, __VA_ARGS__)
 #define ks_log_warn(grp, ...)	ks_log(KS_LOG_##grp, LOG_WARNING, __VA_ARGS__)
