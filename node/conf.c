@@ -95,6 +95,10 @@ static const key_t_ keys[] = {
 	  false, F(keepalive_ms), NULL },
 	{ "tls", "max_connections", K_UINT, "64", 1, 10000, false,
 	  F(max_connections), NULL },
+	{ "tls", "max_handshakes", K_UINT, "32", 1, 10000, false,
+	  F(max_handshakes), NULL },
+	{ "tls", "max_per_address", K_UINT, "8", 1, 10000, false,
+	  F(max_per_address), NULL },
 	{ "tls", "write_queue_limit", K_SIZE, "4M", 64u * 1024,
 	  1024u * 1024 * 1024, false, F(write_queue_limit), NULL },
 	/* kprop compatibility (node/kprop/): sender and listener */

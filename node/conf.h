@@ -9,7 +9,8 @@
  *            scan_interval, replicate_lockout, signing_key, trusted_keys,
  *            log_level, reconnect_min, reconnect_max
  *   [tls]    ca, cert, key, handshake_timeout, idle_timeout,
- *            keepalive_interval, max_connections, write_queue_limit
+ *            keepalive_interval, max_connections, max_handshakes,
+ *            max_per_address, write_queue_limit
  *   [peers]  NAME = { address = HOST:PORT  mode = native|kprop }
  *   [kprop]  keytab, principal, realm, listen, acl_file, timeout,
  *            push_interval
@@ -79,6 +80,8 @@ typedef struct node_conf {
 	uint64_t idle_timeout_ms;
 	uint64_t keepalive_ms;
 	uint64_t max_connections;
+	uint64_t max_handshakes;  /* unauthenticated, unknown addresses */
+	uint64_t max_per_address; /* unauthenticated from one address */
 	uint64_t write_queue_limit;
 	/* [kprop] (node/kprop/) */
 	char *kprop_keytab;	      /* NULL = the krb5 default keytab */

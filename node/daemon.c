@@ -142,15 +142,31 @@ static uint64_t next_rand(node_daemon_t *d)
 	return x;
 }
 
-static node_net_opts_t net_opts(const node_conf_t *c)
+/* \p addrs receives the peers' addresses (borrowed from \p c; the net
+ * copies them); the caller frees the array. */
+static node_net_opts_t net_opts(const node_conf_t *c, const char ***addrs)
 {
+	size_t n = 0;
 	node_net_opts_t o = {
 		.limits = { .handshake_timeout_ms = c->handshake_timeout_ms,
 			    .idle_timeout_ms = c->idle_timeout_ms,
 			    .keepalive_ms = c->keepalive_ms,
 			    .write_queue_limit = c->write_queue_limit },
 		.max_connections = (unsigned)c->max_connections,
+		.max_handshakes = (unsigned)c->max_handshakes,
+		.max_per_address = (unsigned)c->max_per_address,
+		/* one link per peer plus one replacing it */
+		.reserved = (unsigned)(c->n_peers + 1 < c->max_connections
+					       ? c->n_peers + 1
+					       : c->max_connections - 1),
 	};
+
+	*addrs = calloc(c->n_peers + 1, sizeof(char *));
+	for (size_t i = 0; *addrs != NULL && i < c->n_peers; i++)
+		if (c->peers[i].address.host != NULL)
+			(*addrs)[n++] = c->peers[i].address.host;
+	o.peer_addrs = *addrs;
+	o.n_peer_addrs = n;
 	return o;
 }
 
@@ -863,9 +879,9 @@ int node_daemon_start(node_daemon_t *d)
 {
 	const node_conf_t *c = d->conf;
 	char path[600];
-	node_net_opts_t o = net_opts(c);
+	const char **addrs = NULL;
+	node_net_opts_t o;
 	int ret;
-	o.owner = d;
 	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT };
 
 	d->start_ms = uv_now(d->loop);
@@ -909,7 +925,12 @@ int node_daemon_start(node_daemon_t *d)
 	ret = node_repl_start(d->repl);
 	if (ret != KS_EOK)
 		return ret;
-	ret = node_net_new(d->loop, d->tls, &o, &conn_cbs, &d->net);
+	o = net_opts(c, &addrs);
+	o.owner = d;
+	ret = addrs == NULL
+		      ? KS_ENOMEM
+		      : node_net_new(d->loop, d->tls, &o, &conn_cbs, &d->net);
+	free(addrs);
 	if (ret != KS_EOK)
 		return ret;
 	d->closing++; /* the net, until its done callback */
@@ -987,6 +1008,7 @@ static int reload(node_daemon_t *d, char *err, size_t errlen)
 {
 	node_conf_t *nc = NULL;
 	node_tls_ctx_t *tls = NULL;
+	const char **addrs = NULL;
 	node_net_opts_t o;
 	int ret;
 
@@ -1009,9 +1031,10 @@ static int reload(node_daemon_t *d, char *err, size_t errlen)
 		goto fail;
 	}
 	/* Everything checked: swap. */
-	o = net_opts(nc);
+	o = net_opts(nc, &addrs);
 	o.owner = d;
 	node_net_reconfigure(d->net, tls, &o);
+	free(addrs);
 	node_tls_ctx_detach(d->tls);
 	d->tls = tls;
 	node_conf_free(d->conf);
@@ -1171,6 +1194,14 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 			ret |= ks_buf_append_json_str(out, d->reload_error);
 		else
 			ret |= ks_buf_appendf(out, "null");
+		if (d->net != NULL)
+			ret |= ks_buf_appendf(
+				out,
+				",\"connections\":{\"handshakes\":%zu,"
+				"\"refused\":%llu,\"evicted\":%llu}",
+				node_net_handshakes(d->net),
+				(unsigned long long)node_net_refused(d->net),
+				(unsigned long long)node_net_evicted(d->net));
 		if (d->repl != NULL)
 			ret |= node_repl_status(d->repl, true, out);
 		ret |= node_kprop_svc_status(d->kprop, true, out);
@@ -1252,6 +1283,14 @@ int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
 			hist, (unsigned long long)meta.last_seq, applied,
 			(unsigned long long)meta.applied_seq,
 			(unsigned long long)meta.record_count);
+	if (d->net != NULL)
+		ret |= ks_buf_appendf(
+			out,
+			"clients:   %zu unauthenticated; refused %llu, "
+			"evicted %llu (admission)\n",
+			node_net_handshakes(d->net),
+			(unsigned long long)node_net_refused(d->net),
+			(unsigned long long)node_net_evicted(d->net));
 	if (d->repl != NULL)
 		ret |= node_repl_status(d->repl, false, out);
 	ret |= node_kprop_svc_status(d->kprop, false, out);

@@ -46,6 +46,7 @@ struct node_conn {
 	int err;
 	char reason[200];
 	char remote[64];
+	char ip[INET6_ADDRSTRLEN]; /* remote address without the port */
 	char *expect;
 	uint64_t bytes_in, bytes_out, frames_in, frames_out;
 	size_t inflight; /* bytes handed to uv_write, not yet completed */
@@ -391,11 +392,13 @@ static void set_remote(node_conn_t *c, const struct sockaddr *sa)
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 		uv_ip4_name(in, ip, sizeof(ip));
+		snprintf(c->ip, sizeof(c->ip), "%s", ip);
 		snprintf(c->remote, sizeof(c->remote), "%s:%u", ip,
 			 ntohs(in->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in = (const struct sockaddr_in6 *)sa;
 		uv_ip6_name(in, ip, sizeof(ip));
+		snprintf(c->ip, sizeof(c->ip), "%s", ip);
 		snprintf(c->remote, sizeof(c->remote), "[%s]:%u", ip,
 			 ntohs(in->sin6_port));
 	}
@@ -418,7 +421,7 @@ static void start_handshake(node_conn_t *c)
 		pump(c, NULL, 0); /* ClientHello */
 }
 
-void node_conn_accept(node_conn_t *c, uv_stream_t *listener)
+int node_conn_accept(node_conn_t *c, uv_stream_t *listener)
 {
 	int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
 	if (rc < 0) {
@@ -426,10 +429,16 @@ void node_conn_accept(node_conn_t *c, uv_stream_t *listener)
 		snprintf(msg, sizeof(msg), "accept failed (%s)",
 			 uv_strerror(rc));
 		node_conn_close(c, KS_ENET, msg);
-		return;
+		return KS_ENET;
 	}
 	set_remote(c, NULL);
-	start_handshake(c);
+	return KS_EOK;
+}
+
+void node_conn_start(node_conn_t *c)
+{
+	if (c->state < NODE_CONN_CLOSING && !c->close_pending)
+		start_handshake(c);
 }
 
 static void on_connected(uv_connect_t *req, int status)
@@ -598,8 +607,11 @@ void node_conn_close(node_conn_t *c, int err, const char *reason)
 		ks_log_notice(NET, "connection %s '%s' lost: %s", c->remote,
 			      peer ? peer : "", reason);
 	else if (c->server)
-		ks_log_notice(NET, "refused connection from %s: %s", c->remote,
-			      reason);
+		/* A client that never authenticated: anyone can cause these,
+		 * at any rate, from any address (the port says nothing). */
+		ks_log_limited(KS_LOG_NET, LOG_NOTICE,
+			       "refused connection from %s: %s",
+			       c->ip[0] ? c->ip : "?", reason);
 	else
 		ks_log_notice(NET, "connection to '%s' (%s) failed: %s",
 			      c->expect ? c->expect : "", c->remote, reason);
@@ -623,6 +635,11 @@ const char *node_conn_peer(const node_conn_t *c)
 const char *node_conn_remote(const node_conn_t *c)
 {
 	return c->remote;
+}
+
+const char *node_conn_remote_ip(const node_conn_t *c)
+{
+	return c->ip;
 }
 
 uint64_t node_conn_bytes_in(const node_conn_t *c)

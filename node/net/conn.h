@@ -84,10 +84,15 @@ int node_conn_new(uv_loop_t *loop, node_tls_ctx_t *tls, bool server,
 		  const node_conn_cbs_t *cbs, void *arg, node_conn_t **out);
 
 /**
- * \brief Accept a pending connection from \p listener and start the
- *        handshake.  On error the closed callback runs (deferred).
+ * \brief Accept a pending connection from \p listener (the remote address
+ *        is known afterwards); node_conn_start() then starts the handshake,
+ *        or node_conn_close() refuses it.
+ * \return 0, or KS_ENET and the closed callback runs (deferred).
  */
-void node_conn_accept(node_conn_t *c, uv_stream_t *listener);
+int node_conn_accept(node_conn_t *c, uv_stream_t *listener);
+
+/** \brief Start the TLS handshake of an accepted connection. */
+void node_conn_start(node_conn_t *c);
 
 /**
  * \brief Resolve \p host, connect to it on \p port and start the
@@ -118,6 +123,9 @@ const char *node_conn_peer(const node_conn_t *c);
 
 /** \brief Remote address as "ip:port" (borrowed), "" if unknown. */
 const char *node_conn_remote(const node_conn_t *c);
+
+/** \brief Remote address without the port (borrowed), "" if unknown. */
+const char *node_conn_remote_ip(const node_conn_t *c);
 
 /** \brief Ciphertext bytes received and sent on the socket. */
 uint64_t node_conn_bytes_in(const node_conn_t *c);

@@ -7,6 +7,10 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "node/net/admit.h"
+
+/* Addresses that authenticated as a peer, remembered (least recent out). */
+#define LEARNED_MAX 32
 
 typedef struct entry {
 	struct entry *prev, *next;
@@ -14,7 +18,14 @@ typedef struct entry {
 	node_conn_t *conn;
 	void *arg; /* owner's */
 	bool accepted;
+	bool established; /* accepted: authenticated */
+	bool known;	  /* accepted: from a known address */
 } entry_t;
+
+typedef struct learned {
+	char ip[INET6_ADDRSTRLEN];
+	uint64_t used; /* n->tick when last seen */
+} learned_t;
 
 struct node_net {
 	uv_loop_t *loop;
@@ -25,14 +36,84 @@ struct node_net {
 	node_tls_ctx_t *tls;
 	node_net_opts_t opts;
 	node_conn_cbs_t owner;
-	entry_t head; /* circular list of live connections */
+	entry_t head; /* circular list of live connections, oldest first */
 	size_t count, accepted;
+	size_t handshakes; /* accepted, not established */
+	char **peer_addrs; /* copy of opts.peer_addrs */
+	learned_t learned[LEARNED_MAX];
+	uint64_t tick;
 	unsigned refusing; /* refused sockets still closing */
-	uint64_t refused;
+	uint64_t refused, evicted;
 	uint16_t port;
 	void (*done)(void *);
 	void *done_arg;
 };
+
+static void free_addrs(node_net_t *n)
+{
+	if (n->peer_addrs != NULL)
+		for (size_t i = 0; n->peer_addrs[i] != NULL; i++)
+			free(n->peer_addrs[i]);
+	free(n->peer_addrs);
+	n->peer_addrs = NULL;
+}
+
+/* Copy the opts' address list (NULL-terminated); the opts keep a borrowed
+ * pointer only for the call. */
+static int copy_opts(node_net_t *n, const node_net_opts_t *opts)
+{
+	char **v = calloc(opts->n_peer_addrs + 1, sizeof(char *));
+
+	if (v == NULL)
+		return KS_ENOMEM;
+	for (size_t i = 0; i < opts->n_peer_addrs; i++) {
+		if ((v[i] = strdup(opts->peer_addrs[i])) == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			return KS_ENOMEM;
+		}
+	}
+	free_addrs(n);
+	n->peer_addrs = v;
+	n->opts = *opts;
+	n->opts.peer_addrs = NULL;
+	n->opts.n_peer_addrs = 0;
+	return KS_EOK;
+}
+
+static bool is_known(node_net_t *n, const char *ip)
+{
+	if (ip[0] == '\0')
+		return false;
+	for (size_t i = 0; n->peer_addrs[i] != NULL; i++)
+		if (strcmp(n->peer_addrs[i], ip) == 0)
+			return true;
+	for (size_t i = 0; i < LEARNED_MAX; i++)
+		if (strcmp(n->learned[i].ip, ip) == 0)
+			return true;
+	return false;
+}
+
+/* An address that authenticated as a configured peer. */
+static void learn(node_net_t *n, const char *ip)
+{
+	learned_t *slot = &n->learned[0];
+
+	if (ip[0] == '\0')
+		return;
+	n->tick++;
+	for (size_t i = 0; i < LEARNED_MAX; i++) {
+		if (strcmp(n->learned[i].ip, ip) == 0) {
+			n->learned[i].used = n->tick;
+			return;
+		}
+		if (n->learned[i].used < slot->used)
+			slot = &n->learned[i];
+	}
+	snprintf(slot->ip, sizeof(slot->ip), "%s", ip);
+	slot->used = n->tick;
+}
 
 static void maybe_done(node_net_t *n)
 {
@@ -41,6 +122,7 @@ static void maybe_done(node_net_t *n)
 	void (*done)(void *) = n->done;
 	void *arg = n->done_arg;
 	node_tls_ctx_detach(n->tls);
+	free_addrs(n);
 	free(n);
 	if (done != NULL)
 		done(arg);
@@ -49,6 +131,11 @@ static void maybe_done(node_net_t *n)
 static int fwd_established(node_conn_t *c, const char *peer, void *arg)
 {
 	entry_t *e = arg;
+
+	if (e->accepted && !e->established) {
+		e->established = true;
+		e->net->handshakes--;
+	}
 	return e->net->owner.established
 		       ? e->net->owner.established(c, peer, e->arg)
 		       : KS_EOK;
@@ -80,6 +167,8 @@ static void fwd_closed(node_conn_t *c, int err, const char *reason, void *arg)
 	n->count--;
 	if (e->accepted)
 		n->accepted--;
+	if (e->accepted && !e->established)
+		n->handshakes--;
 	free(e);
 	maybe_done(n);
 }
@@ -99,8 +188,11 @@ int node_net_new(uv_loop_t *loop, node_tls_ctx_t *tls,
 	if (n == NULL)
 		return KS_ENOMEM;
 	n->loop = loop;
+	if (copy_opts(n, opts) != KS_EOK) {
+		free(n);
+		return KS_ENOMEM;
+	}
 	n->tls = node_tls_ctx_attach(tls);
-	n->opts = *opts;
 	n->owner = *cbs;
 	n->head.next = n->head.prev = &n->head;
 	*out = n;
@@ -129,8 +221,10 @@ static int add_conn(node_net_t *n, bool server, const char *expect, void *arg,
 	n->head.prev->next = e;
 	n->head.prev = e;
 	n->count++;
-	if (server)
+	if (server) {
 		n->accepted++;
+		n->handshakes++;
+	}
 	*out = e;
 	return KS_EOK;
 }
@@ -143,7 +237,7 @@ static void on_refused_close(uv_handle_t *h)
 	maybe_done(n);
 }
 
-/* Accept and drop a connection over the cap. */
+/* Accept and drop a connection we cannot even set up (out of memory). */
 static void refuse(node_net_t *n, uv_stream_t *server)
 {
 	uv_tcp_t *t = malloc(sizeof(*t));
@@ -164,11 +258,77 @@ static void refuse(node_net_t *n, uv_stream_t *server)
 		else
 			uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
 	}
-	ks_log_warn(
-		NET,
-		"refused connection from '%s': connection limit %u reached (tls.max_connections)",
-		ip, n->opts.max_connections);
+	ks_log_limited(KS_LOG_NET, LOG_WARNING,
+		       "refused connection from %s: cannot set up a connection",
+		       ip);
 	uv_close((uv_handle_t *)t, on_refused_close);
+}
+
+/* The oldest handshake from an unknown address, or NULL. */
+static entry_t *oldest_unknown(node_net_t *n, const entry_t *not_this)
+{
+	for (entry_t *e = n->head.next; e != &n->head; e = e->next)
+		if (e != not_this && e->accepted && !e->established &&
+		    !e->known &&
+		    node_conn_state(e->conn) == NODE_CONN_HANDSHAKE)
+			return e;
+	return NULL;
+}
+
+static node_admit_limits_t admit_limits(const node_net_t *n)
+{
+	const node_net_opts_t *o = &n->opts;
+	node_admit_limits_t l = {
+		.max_connections = o->max_connections,
+		.max_handshakes = o->max_handshakes ? o->max_handshakes
+						    : o->max_connections,
+		.max_per_address = o->max_per_address ? o->max_per_address
+						      : o->max_connections,
+		.reserved = o->reserved,
+	};
+	return l;
+}
+
+/* Admission of the accepted connection \p ne (counted already). */
+static void admit(node_net_t *n, entry_t *ne)
+{
+	const char *ip = node_conn_remote_ip(ne->conn);
+	node_admit_limits_t lim = admit_limits(n);
+	node_admit_in_t in = { .known = is_known(n, ip) };
+	enum node_admit a;
+	entry_t *victim;
+
+	ne->known = in.known;
+	for (entry_t *e = n->head.next; e != &n->head; e = e->next) {
+		if (!e->accepted || e == ne)
+			continue;
+		if (e->established)
+			in.established++;
+		else if (e->known)
+			in.known_handshakes++;
+		else
+			in.handshakes++;
+		if (!e->established &&
+		    strcmp(node_conn_remote_ip(e->conn), ip) == 0)
+			in.from_address++;
+	}
+	victim = oldest_unknown(n, ne);
+	in.evictable = victim != NULL;
+	a = node_admit_decide(&lim, &in);
+	switch (a) {
+	case NODE_ADMIT_ACCEPT:
+		node_conn_start(ne->conn);
+		return;
+	case NODE_ADMIT_EVICT:
+		n->evicted++;
+		node_conn_close(victim->conn, KS_ELIMIT, node_admit_reason(a));
+		node_conn_start(ne->conn);
+		return;
+	default:
+		n->refused++;
+		node_conn_close(ne->conn, KS_ELIMIT, node_admit_reason(a));
+		return;
+	}
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -178,15 +338,12 @@ static void on_connection(uv_stream_t *server, int status)
 	int ret;
 
 	if (status < 0) {
-		ks_log_warn(NET, "accept error (%s)", uv_strerror(status));
+		ks_log_limited(KS_LOG_NET, LOG_WARNING, "accept error (%s)",
+			       uv_strerror(status));
 		return;
 	}
 	if (n->closing)
 		return;
-	if (n->accepted >= n->opts.max_connections) {
-		refuse(n, server);
-		return;
-	}
 	ret = add_conn(n, true, NULL, NULL, &e);
 	if (ret != KS_EOK) {
 		ks_log_err(NET, "cannot set up connection (%s)",
@@ -194,7 +351,8 @@ static void on_connection(uv_stream_t *server, int status)
 		refuse(n, server);
 		return;
 	}
-	node_conn_accept(e->conn, server);
+	if (node_conn_accept(e->conn, server) == KS_EOK)
+		admit(n, e);
 }
 
 static void on_listener_close(uv_handle_t *h)
@@ -272,15 +430,22 @@ void node_net_set_arg(node_conn_t *c, void *arg)
 	/* The connection's own arg is our entry. */
 	entry_t *e = node_conn_arg(c);
 	e->arg = arg;
+	/* The owner adopts an accepted connection once it has checked the
+	 * peer: its address is a peer's from now on. */
+	if (e->accepted && arg != NULL)
+		learn(e->net, node_conn_remote_ip(c));
 }
 
 void node_net_reconfigure(node_net_t *n, node_tls_ctx_t *tls,
 			  const node_net_opts_t *opts)
 {
 	node_tls_ctx_t *old = n->tls;
+	if (copy_opts(n, opts) != KS_EOK) {
+		ks_log_err(NET, "out of memory: connection limits not changed");
+		return;
+	}
 	n->tls = node_tls_ctx_attach(tls);
 	node_tls_ctx_detach(old);
-	n->opts = *opts;
 }
 
 size_t node_net_count(const node_net_t *n)
@@ -291,6 +456,16 @@ size_t node_net_count(const node_net_t *n)
 uint64_t node_net_refused(const node_net_t *n)
 {
 	return n->refused;
+}
+
+uint64_t node_net_evicted(const node_net_t *n)
+{
+	return n->evicted;
+}
+
+size_t node_net_handshakes(const node_net_t *n)
+{
+	return n->handshakes;
 }
 
 void node_net_close(node_net_t *n, void (*done)(void *arg), void *arg)

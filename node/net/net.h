@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The set of connections of one node: a TLS listener with a cap on
- * simultaneous connections, outgoing dials, the TLS context used for new
+ * The set of connections of one node: a TLS listener whose accepted
+ * connections pass admission (admit.h: handshakes bounded apart from
+ * established links, per source address, room kept for peers' addresses),
+ * outgoing dials, the TLS context used for new
  * connections (swappable on reload), and "close everything" for shutdown.
  * Each connection callback is forwarded to the owner with the owner's
  * per-connection pointer (node_net_set_arg), so the owner never sees the
@@ -27,7 +29,15 @@ typedef struct node_net node_net_t;
 typedef struct node_net_opts {
 	node_conn_limits_t limits;
 	unsigned max_connections; /* accepted connections alive at once */
-	void *owner;		  /* see node_net_owner() */
+	unsigned max_handshakes; /* unauthenticated ones; 0 = max_connections */
+	unsigned max_per_address; /* unauthenticated from one address; 0 = no
+				     limit of its own */
+	unsigned reserved;	  /* slots only known addresses take */
+	/* Numeric addresses of the configured peers (copied): known from the
+	 * start; an address that authenticates as a peer becomes known too. */
+	const char *const *peer_addrs;
+	size_t n_peer_addrs;
+	void *owner; /* see node_net_owner() */
 } node_net_opts_t;
 
 /**
@@ -74,8 +84,14 @@ void node_net_reconfigure(node_net_t *n, node_tls_ctx_t *tls,
 /** \brief Live connections (accepted + dialled). */
 size_t node_net_count(const node_net_t *n);
 
-/** \brief Accepted connections refused because of the cap, so far. */
+/** \brief Accepted connections refused by admission, so far. */
 uint64_t node_net_refused(const node_net_t *n);
+
+/** \brief Unauthenticated connections evicted for newcomers, so far. */
+uint64_t node_net_evicted(const node_net_t *n);
+
+/** \brief Accepted connections still in the handshake. */
+size_t node_net_handshakes(const node_net_t *n);
 
 /**
  * \brief Close the listener and every connection; \p done(arg) runs once all

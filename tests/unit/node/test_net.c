@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -242,6 +243,21 @@ static void round_trip(uint64_t seq)
 }
 
 /* A raw socket client: connect, send bytes, keep it open. */
+/* A plain TCP connection from source address \p from (a loopback one). */
+static int raw_connect_from(const char *from, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port) };
+	struct sockaddr_in src = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	inet_pton(AF_INET, from, &src.sin_addr);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
 static int raw_connect(uint16_t port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET,
@@ -443,26 +459,102 @@ static void test_keepalive_and_idle(void **st)
 	stop_side(&srv);
 }
 
-/* Connections beyond max_connections are accepted and dropped at once. */
-static void test_connection_cap(void **st)
+/* Whether the server closed fd (EOF or reset) within \p ms. */
+static bool closed_by_server(int fd, uint64_t ms)
+{
+	char byte;
+	uint64_t until = uv_now(&loop) + ms;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	while (uv_now(&loop) < until) {
+		ssize_t r = read(fd, &byte, 1);
+		if (r == 0 || (r < 0 && errno != EAGAIN))
+			return true;
+		run_for(20);
+	}
+	return false;
+}
+
+/*
+ * Admission on real sockets: handshakes from one address are capped, the
+ * oldest unknown handshake is evicted for a newcomer, a configured peer's
+ * address always gets in, and an address that authenticated as a peer is
+ * known from then on.
+ */
+static void test_admission(void **st)
 {
 	(void)st;
-	start_server(opts(1000, 5000, 2));
-	int a = raw_connect(node_net_port(srv.net));
-	int b = raw_connect(node_net_port(srv.net));
+	node_net_opts_t o = opts(1000, 5000, 5);
+	const char *peer_addrs[] = { "127.0.0.3" };
+	o.max_handshakes = 2;
+	o.max_per_address = 2;
+	o.reserved = 2;
+	o.peer_addrs = peer_addrs;
+	o.n_peer_addrs = 1;
+	start_server(o);
+	uint16_t port = node_net_port(srv.net);
+
+	int a = raw_connect_from("127.0.0.2", port);
+	int b = raw_connect_from("127.0.0.2", port);
 	run_for(100);
-	assert_int_equal(node_net_count(srv.net), 2);
+	assert_int_equal(node_net_handshakes(srv.net), 2);
+	/* a third from the same address: refused, the first two stay */
 	log_begin();
-	int c = raw_connect(node_net_port(srv.net));
+	int c = raw_connect_from("127.0.0.2", port);
 	RUN_UNTIL(node_net_refused(srv.net) == 1, 2000);
+	assert_true(closed_by_server(c, 2000));
 	char *log = log_end();
-	assert_non_null(strstr(log, "connection limit 2 reached"));
-	char byte;
-	assert_int_equal(read(c, &byte, 1), 0); /* closed by the server */
-	close(a);
-	close(b);
-	close(c);
-	RUN_UNTIL(node_net_count(srv.net) == 0, 2000);
+	assert_non_null(strstr(log, "refused connection from 127.0.0.2: too "
+				    "many unauthenticated connections"));
+	/* another address: the handshake slots are full, the oldest goes */
+	int d = raw_connect_from("127.0.0.4", port);
+	RUN_UNTIL(node_net_evicted(srv.net) == 1, 2000);
+	assert_true(closed_by_server(a, 2000));
+	assert_false(closed_by_server(b, 100));
+	assert_false(closed_by_server(d, 100));
+	/* the configured peer's address: in while any slot is free (3 of
+	 * 5: b, d, e), then by evicting unknown handshakes (b, then d) */
+	int e = raw_connect_from("127.0.0.3", port);
+	int f = raw_connect_from("127.0.0.3", port);
+	int g = raw_connect_from("127.0.0.3", port);
+	run_for(200);
+	assert_int_equal(node_net_count(srv.net), 5);
+	int h = raw_connect_from("127.0.0.3", port);
+	RUN_UNTIL(node_net_evicted(srv.net) == 2, 2000);
+	assert_true(closed_by_server(b, 2000));
+	int i = raw_connect_from("127.0.0.3", port);
+	RUN_UNTIL(node_net_evicted(srv.net) == 3, 2000);
+	assert_true(closed_by_server(d, 2000));
+	/* full of known handshakes: nothing to evict, refused */
+	int j = raw_connect_from("127.0.0.3", port);
+	RUN_UNTIL(node_net_refused(srv.net) == 2, 2000);
+	assert_true(closed_by_server(j, 2000));
+	assert_false(closed_by_server(e, 50));
+	int fds[] = { a, b, c, d, e, f, g, h, i, j };
+	for (size_t k = 0; k < sizeof(fds) / sizeof(fds[0]); k++)
+		close(fds[k]);
+	RUN_UNTIL(node_net_count(srv.net) == 0, 3000);
+
+	/* a peer that authenticates from 127.0.0.1 makes that address known:
+	 * with its link up and unknown handshakes at their cap, another
+	 * connection from it is still let in */
+	start_client("beta", test_ca_file(ca), opts(1000, 5000, 16));
+	assert_ks_ok(node_net_dial(cli.net, "alpha.test", "127.0.0.1", port,
+				   &cli, NULL));
+	RUN_UNTIL(cli.established == 1 && srv.established == 1, 3000);
+	int u1 = raw_connect_from("127.0.0.5", port);
+	int u2 = raw_connect_from("127.0.0.6", port);
+	run_for(100);
+	uint64_t ev = node_net_evicted(srv.net);
+	int k1 = raw_connect_from("127.0.0.1", port);
+	run_for(200);
+	assert_int_equal(node_net_evicted(srv.net), ev);
+	assert_int_equal(node_net_handshakes(srv.net), 3);
+	assert_false(closed_by_server(k1, 50));
+	round_trip(1); /* the established link is untouched */
+	close(u1);
+	close(u2);
+	close(k1);
+	stop_side(&cli);
 	stop_side(&srv);
 }
 
@@ -526,6 +618,8 @@ static int setup(void **st)
 {
 	(void)st;
 	ks_log_set_level_all(LOG_INFO);
+	/* every refusal's line is checked here; test_log_limit tests limits */
+	ks_log_set_limit(0, 60000);
 	dir = test_mkdtemp("ks-net");
 	ca = test_ca_new(dir, "ca");
 	other_ca = test_ca_new(dir, "otherca");
@@ -555,7 +649,7 @@ int main(void)
 		cmocka_unit_test(test_good_pair_and_refusals),
 		cmocka_unit_test(test_client_side_refusals),
 		cmocka_unit_test(test_keepalive_and_idle),
-		cmocka_unit_test(test_connection_cap),
+		cmocka_unit_test(test_admission),
 		cmocka_unit_test(test_back_pressure),
 		cmocka_unit_test(test_cycles_no_leak),
 	};
