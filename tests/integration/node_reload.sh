@@ -84,7 +84,7 @@ cp "$T/primary.good" "$T/primary.conf"
 sed -i "/^\t$R = {/,/^\t}/d" "$T/primary.conf"
 reload_expect "configuration reloaded"
 wait_for 10 grep -q "peer removed from the configuration" "$T/primary.log" || fail "removed peer kept its link"
-wait_for 10 grep -q "refused connection from 127.0.0.1:[0-9]*: peer certificate names no configured peer" "$T/primary.log" ||
+wait_for 10 grep -q "refused connection from 127.0.0.1: peer certificate names no configured peer" "$T/primary.log" ||
 	fail "removed peer not refused"
 "$KDCSYNC" -c "$T/primary.conf" status | grep -q "$R" && fail "removed peer still in status"
 # and back
