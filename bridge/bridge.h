@@ -81,9 +81,11 @@ void bridge_close(bridge_t *b);
 typedef struct bridge_scan_stats {
 	uint64_t principals, policies; /* objects seen in the KDB */
 	uint64_t puts, dels;	       /* changes handed to store_commit */
-	uint64_t skipped;	       /* names too long for a store key */
-	uint64_t first_seq, last_seq;  /* as reported by store_commit */
-	uint64_t max_lock_us;	       /* longest hold of our shared DB lock */
+	uint64_t skipped; /* principals with a name over BRIDGE_NAME_MAX
+			     (65534) bytes, more than a store key holds
+			     (each logged; MIT cannot dump them either) */
+	uint64_t first_seq, last_seq; /* as reported by store_commit */
+	uint64_t max_lock_us;	      /* longest hold of our shared DB lock */
 } bridge_scan_stats_t;
 
 /**

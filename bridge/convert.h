@@ -41,7 +41,11 @@
 
 /* Bounds beyond the format's own (the MIT loader reads policy names with
  * %1023s and keysalt strings with %512s). */
-#define BRIDGE_NAME_MAX	    4096 /* unparsed principal name, bytes */
+#define BRIDGE_NAME_MAX                                                        \
+	65534u /* unparsed principal name, bytes: a
+					  store key is 'P' + name, at most
+					  STORE_MAX_KEY bytes (MIT's own dump
+					  fails on names above some 32 KB) */
 #define BRIDGE_POLNAME_MAX  1023
 #define BRIDGE_KEYSALTS_MAX KRB5_KDB_MAX_ALLOWED_KS_LEN
 #define BRIDGE_LINE_MAX	    (8u << 20) /* one record value */

@@ -5,7 +5,7 @@
 # directory.  For tests, the demo and benchmarks; NOT a production setup.
 #
 #   deploy/pair.sh up DIR [-n COUNT] [--replicate-lockout] [--scan-interval D]
-#                         [--log-retain ENTRIES]
+#                         [--log-retain ENTRIES] [--load DUMP]
 #       Makes, in DIR (created; must not hold a running pair):
 #         DIR/primary/  realm REALM (krb5.conf, kdc.conf with the kadm5_hook
 #                       plugin, DB, stash), krb5kdc, kdcsyncd (role primary)
@@ -27,6 +27,9 @@
 #         DIR/pids      what was started: "name pid" per line
 #       -n COUNT preloads COUNT extra principals (user00001 ...) on the
 #       primary before its node starts (fast: one kdb5_util load).
+#       --load DUMP loads a dump of principals (`kdb5_util load -update`,
+#       e.g. from bench/gen_realm.py, made for REALM and MASTER_PW) into the
+#       primary before its node starts.
 #       Returns when the replica follows the primary (initial sync done).
 #   deploy/pair.sh down DIR
 #       Stops exactly what DIR/pids lists, by pid (TERM, then KILL after
@@ -262,13 +265,14 @@ load_env() {
 }
 
 cmd_up() {
-	local count=0
+	local count=0 load=
 	LOCKOUT=false
 	SCAN=60s
 	RETAIN=1000000
 	while [ $# -gt 0 ]; do
 		case $1 in
 		-n) count=$2; shift 2 ;;
+		--load) load=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
 		--replicate-lockout) LOCKOUT=true; shift ;;
 		--scan-interval) SCAN=$2; shift 2 ;;
 		--log-retain) RETAIN=$2; shift 2 ;;
@@ -298,6 +302,11 @@ cmd_up() {
 	make_realm "$DIR/primary" "$pport" "$HOOK"
 	make_realm "$DIR/replica" "$rport" "$HOOK"
 	preload "$DIR/primary" "$count"
+	if [ -n "$load" ]; then
+		KRB5_CONFIG=$DIR/primary/krb5.conf KRB5_KDC_PROFILE=$DIR/primary/kdc.conf \
+			kdb5_util -r "$REALM" load -update "$load" >"$DIR/load.log" 2>&1 ||
+			{ cat "$DIR/load.log" >&2; die "loading $load failed"; }
+	fi
 	node_conf primary replica
 	node_conf replica primary
 	cat >"$DIR/env" <<EOF

@@ -62,7 +62,7 @@ typedef struct proto_limits {
 
 #define PROTO_LIMIT_OPS_DEFAULT	  100000u
 #define PROTO_LIMIT_RAW_DEFAULT	  (64u * 1024u * 1024u)
-#define PROTO_LIMIT_KEY_DEFAULT	  1024u
+#define PROTO_LIMIT_KEY_DEFAULT	  65535u /* any record key (u16) */
 #define PROTO_LIMIT_VALUE_DEFAULT (1024u * 1024u)
 
 /* zstd level used when the caller passes 0.  Level 1 measured both faster

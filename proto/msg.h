@@ -120,7 +120,7 @@ typedef struct proto_error {
  */
 #define PROTO_DIGEST_BUCKETS   1024u /* = STORE_BUCKETS */
 #define PROTO_DIGEST_PARTS_MAX 64u   /* sub-ranges per RANGES request */
-#define PROTO_DIGEST_KEY_MAX   1024u /* key length in a LIST entry */
+#define PROTO_DIGEST_KEY_MAX   65535u /* key length in a LIST entry (u16) */
 #define PROTO_DIGEST_HASH_LEN  32u
 
 enum proto_digest_kind {

@@ -188,15 +188,14 @@ int store_bucket_foreach(store_txn_t *t, uint32_t lo, uint32_t hi,
 	if (!t || !cb || lo > hi || hi > STORE_BUCKETS)
 		return KS_EINVAL;
 	dg_ctx_t *dg;
-	db_cur_t cur;
+	store__rec_iter_t it;
 	ks_view_t k, v;
 	uint8_t h[32];
 	int ret = dg_ctx_new(&dg);
 	if (ret)
 		return ret;
-	if (db_cur_open(&t->txn, rec_db(t->m.live), &cur)) {
-		for (bool ok = db_cur_first(&cur, &k, &v); ok;
-		     ok = db_cur_next(&cur, &k, &v)) {
+	if (store__rec_iter_open(&t->txn, t->m.live, (ks_view_t){ 0 }, &it)) {
+		while (store__rec_iter_next(&it, &k, &v)) {
 			uint32_t b = dg_bucket(k);
 			if (b < lo || b >= hi)
 				continue;
@@ -204,8 +203,8 @@ int store_bucket_foreach(store_txn_t *t, uint32_t lo, uint32_t hi,
 			    (ret = cb(b, k, v, h, ctx)) != 0)
 				break;
 		}
-		db_cur_close(&cur);
 	}
+	int iret = store__rec_iter_close(&it);
 	dg_ctx_free(dg);
-	return ret ? ret : t->txn.ret;
+	return ret ? ret : iret ? iret : t->txn.ret;
 }

@@ -108,7 +108,7 @@ static int check_log(store_txn_t *t)
 		if (store__log_parse(k, v, &e) != 0 ||
 		    !keyset_add(&seen, e.key))
 			continue;
-		bool had = db_get(txn, rec_db(m->live), e.key, &rec);
+		bool had = store__rec_get(txn, m->live, e.key, &rec);
 		if (txn->ret)
 			break;
 		if (e.op == STORE_DEL && had)
@@ -135,7 +135,7 @@ static int check_set(store_txn_t *t, dg_ctx_t *dg, unsigned set)
 	db_txn_t *txn = &t->txn;
 	db_cur_t cur = { 0 };
 	ks_view_t k, v;
-	uint8_t h[32];
+	uint8_t h[32], lform[STORE_LMDB_KEY];
 	int ret = KS_EOK;
 	dg256_t *bd = calloc(STORE_BUCKETS, sizeof(*bd));
 	uint64_t *bc = calloc(STORE_BUCKETS, sizeof(*bc));
@@ -151,13 +151,22 @@ static int check_set(store_txn_t *t, dg_ctx_t *dg, unsigned set)
 		goto fail_txn;
 	for (bool ok = db_cur_first(&cur, &k, &v); ok;
 	     ok = db_cur_next(&cur, &k, &v)) {
-		if (k.len == 0 || k.len > STORE_MAX_KEY)
-			FAIL("set %u has a key of %zu bytes", set, k.len);
-		if ((ret = dg_record_hash(dg, k, v, h)) != 0)
+		ks_view_t rk, rv;
+		if (store__rec_decode(k, v, &rk, &rv) != 0)
+			FAIL("set %u has a malformed record (LMDB key of %zu bytes)",
+			     set, k.len);
+		if (store__lkey_is_long(k)) {
+			if ((ret = store__key_long_form(rk, lform)) != 0)
+				goto fail;
+			if (memcmp(lform, k.ptr, STORE_LMDB_KEY - 1) != 0)
+				FAIL("set %u: long key of %zu bytes under the wrong LMDB key",
+				     set, rk.len);
+		}
+		if ((ret = dg_record_hash(dg, rk, rv, h)) != 0)
 			goto fail;
 		dg256_t x;
 		dg_from_bytes(&x, h);
-		uint32_t b = dg_bucket(k);
+		uint32_t b = dg_bucket(rk);
 		dg_add(&bd[b], &x);
 		dg_add(&total, &x);
 		bc[b]++;

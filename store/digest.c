@@ -76,6 +76,16 @@ int dg_record_hash(dg_ctx_t *c, ks_view_t key, ks_view_t value, uint8_t out[32])
 	return KS_EOK;
 }
 
+int dg_sha256(ks_view_t data, uint8_t out[32])
+{
+	unsigned int olen = 0;
+	if (EVP_Digest(data.ptr, data.len, out, &olen, EVP_sha256(), NULL) !=
+		    1 ||
+	    olen != 32)
+		return dg_ossl_err("SHA-256");
+	return KS_EOK;
+}
+
 void dg_from_bytes(dg256_t *d, const uint8_t in[32])
 {
 	for (int i = 0; i < 4; i++)

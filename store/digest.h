@@ -27,6 +27,9 @@ void dg_ctx_free(dg_ctx_t *ctx);
 int dg_record_hash(dg_ctx_t *ctx, ks_view_t key, ks_view_t value,
 		   uint8_t out[32]);
 
+/** \brief out = SHA-256(data), one shot, any thread.  \retval KS_ECRYPTO */
+int dg_sha256(ks_view_t data, uint8_t out[32]);
+
 void dg_from_bytes(dg256_t *d, const uint8_t in[32]); /* big-endian */
 void dg_to_bytes(const dg256_t *d, uint8_t out[32]);
 void dg_add(dg256_t *acc, const dg256_t *x); /* acc += x mod 2^256 */

@@ -5,6 +5,7 @@
  * names).  Who does what:
  *   store.c   open/close, the write-transaction runner, change validation
  *   meta.c    the meta database, history ids (new store, new history)
+ *   key.c     long keys: LMDB form, lookup, iteration in full-key order
  *   set.c     writes to a record set (one cursor, key order, append)
  *   bucket.c  bucket tables: per-txn deltas, range digests, listings
  *   commit.c  primary commits, replica applies, adopting a history
@@ -28,6 +29,11 @@
 
 /* Log value header: u8 op, u64be commit time, u32be key length. */
 #define STORE_LOG_HDR 13u
+
+/* LMDB's maximum key size, and the bytes of a long key its LMDB form keeps
+ * (see "Long keys" in store.h). */
+#define STORE_LMDB_KEY	 511u
+#define STORE_KEY_PREFIX 478u
 
 /* Everything in "meta", loaded at the start of each txn. */
 typedef struct meta {
@@ -145,7 +151,7 @@ typedef struct set_writer {
 	unsigned set;
 	bool empty; /* the set had no key at all when opened */
 	size_t last_len;
-	uint8_t last[STORE_MAX_KEY];
+	uint8_t last[STORE_LMDB_KEY];
 } set_writer_t;
 
 /** \brief Open a writer on record set \p set; false on error (txn->ret). */
@@ -164,6 +170,75 @@ int store__set_apply(store_t *s, db_txn_t *txn, set_writer_t *w,
  */
 int store__set_apply_sorted(store_t *s, db_txn_t *txn, unsigned set,
 			    const store_change_t *ch, size_t n);
+
+/* --- key.c --- */
+
+/* Tests only: long-key hashes all zero, so every long key with the same
+ * prefix collides (exercises the slots).  Set before opening a store. */
+extern bool store__key_weak_hash;
+
+/** \brief Whether a record key is stored in long form. */
+bool store__key_is_long(ks_view_t key);
+
+/** \brief Whether an LMDB key of a record set is a long key's form. */
+bool store__lkey_is_long(ks_view_t lkey);
+
+/** \brief A long key's LMDB form with slot 0.  \retval KS_ECRYPTO */
+int store__key_long_form(ks_view_t key, uint8_t out[STORE_LMDB_KEY]);
+
+/** \brief Size and bytes of a long key's LMDB value (key, then value). */
+size_t store__long_value_len(ks_view_t key, ks_view_t value);
+void store__long_value_write(uint8_t *dst, ks_view_t key, ks_view_t value);
+
+/** \brief A record set entry's full key and value (views into \p lv for a
+ *        long key).  \retval KS_ECORRUPT a malformed long-key entry */
+int store__rec_decode(ks_view_t lk, ks_view_t lv, ks_view_t *key,
+		      ks_view_t *value);
+
+/* Where a record key is, or would go, in a record set. */
+typedef struct store__rec_pos {
+	uint8_t lkey[STORE_LMDB_KEY]; /* its LMDB key (free slot if absent) */
+	size_t lkey_len;
+	bool found;
+	ks_view_t value; /* found: the record's value, into the map */
+} store__rec_pos_t;
+
+/**
+ * \brief Find \p key through \p cur (a cursor on a record set); when found,
+ *        the cursor is on it.  \retval KS_ELIMIT absent and 256 keys share
+ *        its long form's prefix and hash (no free slot).
+ */
+int store__rec_locate(db_cur_t *cur, ks_view_t key, store__rec_pos_t *pos);
+
+/** \brief Point read in record set \p set (any key length); false if
+ *        absent (txn->ret 0) or on error (txn->ret set). */
+bool store__rec_get(db_txn_t *txn, unsigned set, ks_view_t key,
+		    ks_view_t *value);
+
+typedef struct store__rec_ent {
+	ks_view_t key, value;
+} store__rec_ent_t;
+
+/* Iterator over a record set in full-key byte order (read txns). */
+typedef struct store__rec_iter {
+	db_cur_t cur;
+	ks_view_t from, seek;
+	bool started, done, have_peek;
+	ks_view_t pk, pv;      /* peeked raw entry */
+	store__rec_ent_t *grp; /* current group, sorted */
+	size_t n, pos, cap;
+	int err;
+} store__rec_iter_t;
+
+/** \brief Start at the first key >= \p from (empty: the first); false on
+ *        error (txn->ret).  Close it whatever the result. */
+bool store__rec_iter_open(db_txn_t *txn, unsigned set, ks_view_t from,
+			  store__rec_iter_t *it);
+/** \brief Next record; false at the end or on error (see close). */
+bool store__rec_iter_next(store__rec_iter_t *it, ks_view_t *key,
+			  ks_view_t *value);
+/** \brief Free the iterator; returns the first error, 0 if none. */
+int store__rec_iter_close(store__rec_iter_t *it);
 
 /* --- log.c --- */
 

@@ -41,9 +41,9 @@ void store_read_end(store_txn_t *t)
 
 int store_get(store_txn_t *t, ks_view_t key, ks_view_t *value)
 {
-	if (!t || !value || key.len == 0 || key.len > STORE_MAX_KEY)
+	if (!t || !value || key.len == 0 || key.len > STORE_MAX_KEY || !key.ptr)
 		return KS_EINVAL;
-	if (db_get(&t->txn, rec_db(t->m.live), key, value))
+	if (store__rec_get(&t->txn, t->m.live, key, value))
 		return KS_EOK;
 	return t->txn.ret ? t->txn.ret : KS_ENOENT;
 }
@@ -53,16 +53,15 @@ int store_records_foreach(store_txn_t *t, ks_view_t from_key,
 {
 	if (!t || !cb || from_key.len > STORE_MAX_KEY)
 		return KS_EINVAL;
-	db_cur_t cur;
+	store__rec_iter_t it;
 	ks_view_t k, v;
 	int ret = 0;
-	if (!db_cur_open(&t->txn, rec_db(t->m.live), &cur))
-		return t->txn.ret;
-	for (bool ok = db_cur_seek(&cur, from_key, &k, &v); ok;
-	     ok = db_cur_next(&cur, &k, &v)) {
-		if ((ret = cb(k, v, ctx)) != 0)
-			break;
+	if (store__rec_iter_open(&t->txn, t->m.live, from_key, &it)) {
+		while (store__rec_iter_next(&it, &k, &v)) {
+			if ((ret = cb(k, v, ctx)) != 0)
+				break;
+		}
 	}
-	db_cur_close(&cur);
-	return ret ? ret : t->txn.ret;
+	int iret = store__rec_iter_close(&it);
+	return ret ? ret : iret ? iret : t->txn.ret;
 }

@@ -21,7 +21,7 @@ bool store__set_writer_open(db_txn_t *txn, unsigned set, set_writer_t *w)
 	if (!db_cur_open(txn, rec_db(set), &w->cur))
 		return false;
 	if (db_cur_last(&w->cur, &k, NULL)) {
-		if (k.len > STORE_MAX_KEY) {
+		if (k.len > STORE_LMDB_KEY) {
 			ks_log_err(STORE, "record key of %zu bytes", k.len);
 			db_txn_fail(txn, KS_ECORRUPT);
 			return false;
@@ -46,19 +46,21 @@ static bool key_after_last(const set_writer_t *w, ks_view_t key)
 }
 
 /*
- * Apply one change through \p w, noting the digest deltas; *changed tells
- * whether anything changed.
+ * Apply one change through \p w, noting the digest deltas (over the full
+ * key); *changed tells whether anything changed.  A long key is written in
+ * its LMDB form, with the full key in front of the value.
  */
 int store__set_apply(store_t *s, db_txn_t *txn, set_writer_t *w,
 		     const store_change_t *c, bool *changed)
 {
-	ks_view_t old;
+	store__rec_pos_t pos;
 	uint8_t h[32];
 	int ret;
 	*changed = false;
-	bool had = db_cur_find(&w->cur, c->key, &old);
-	if (txn->ret)
-		return txn->ret;
+	if ((ret = store__rec_locate(&w->cur, c->key, &pos)) != 0)
+		return ret;
+	bool had = pos.found;
+	ks_view_t old = pos.value;
 	if (c->op == STORE_PUT && had && old.len == c->value.len &&
 	    (old.len == 0 || memcmp(old.ptr, c->value.ptr, old.len) == 0))
 		return KS_EOK;
@@ -74,11 +76,22 @@ int store__set_apply(store_t *s, db_txn_t *txn, set_writer_t *w,
 		if ((ret = dg_record_hash(s->dg, c->key, c->value, h)) != 0)
 			return ret;
 		store__delta_note(s, b, h, true);
-		bool append = !had && key_after_last(w, c->key);
-		db_cur_put(&w->cur, c->key, c->value, append);
+		ks_view_t lk = bv(pos.lkey, pos.lkey_len);
+		bool append = !had && key_after_last(w, lk);
+		if (!store__key_is_long(c->key)) {
+			db_cur_put(&w->cur, lk, c->value, append);
+		} else {
+			/* (the old value is not read after this point) */
+			uint8_t *dst = db_cur_put_reserve(
+				&w->cur, lk,
+				store__long_value_len(c->key, c->value),
+				append);
+			if (dst)
+				store__long_value_write(dst, c->key, c->value);
+		}
 		if (append) {
-			memcpy(w->last, c->key.ptr, c->key.len);
-			w->last_len = c->key.len;
+			memcpy(w->last, lk.ptr, lk.len);
+			w->last_len = lk.len;
 			w->empty = false;
 		}
 	} else {

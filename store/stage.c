@@ -171,24 +171,41 @@ static int stage_merge_fn(store_t *s, db_txn_t *txn, void *arg)
 	return txn->ret;
 }
 
-/* One staged key: where its bytes are in the arena, its arrival number. */
+/*
+ * One staged record: its LMDB key (the record key, or a long key's LMDB
+ * form) in the arena, its arrival number, and its value in the map (valid
+ * while the collect txn is open), right after its full key of klen bytes
+ * in the stage-log entry.
+ */
 typedef struct stage_item {
 	uint64_t seq;
 	size_t off;
-	uint32_t len;
-	ks_view_t val; /* into the map, valid while the collect txn is open */
+	uint32_t len, klen;
+	ks_view_t val;
 } stage_item_t;
 
+static ks_view_t item_key(const stage_item_t *it)
+{
+	return bv(it->val.ptr - it->klen, it->klen);
+}
+
+static int view_cmp(ks_view_t a, ks_view_t b)
+{
+	size_t n = a.len < b.len ? a.len : b.len;
+	int c = memcmp(a.ptr, b.ptr, n);
+	return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+/* LMDB key, then full key (long keys whose forms collide), then arrival. */
 static int stage_item_cmp(const void *a, const void *b, void *arena)
 {
 	const stage_item_t *x = a, *y = b;
 	const uint8_t *base = arena;
-	size_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(base + x->off, base + y->off, n);
+	int c = view_cmp(bv(base + x->off, x->len), bv(base + y->off, y->len));
+	if (c == 0 && x->len == STORE_LMDB_KEY)
+		c = view_cmp(item_key(x), item_key(y));
 	if (c)
 		return c;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -270,14 +287,18 @@ static int stage_build_fn(store_t *s, db_txn_t *txn, void *arg)
 	}
 	for (size_t i = c->from; i < c->to && txn->ret == 0; i++) {
 		const stage_item_t *it = &c->items[i];
-		ks_view_t rk = bv(c->arena + it->off, it->len), rv = it->val;
+		ks_view_t lk = bv(c->arena + it->off, it->len), rv = it->val;
+		ks_view_t rk = item_key(it);
+		bool is_long = store__key_is_long(rk);
 		uint8_t h[32];
 		if ((ret = dg_record_hash(s->dg, rk, rv, h)) != 0)
 			return ret;
 		store__delta_note(s, dg_bucket(rk), h, true);
-		uint8_t *dst =
-			db_put_reserve(txn, rec_db(st), rk, rv.len, true);
-		if (dst && rv.len)
+		size_t len = is_long ? store__long_value_len(rk, rv) : rv.len;
+		uint8_t *dst = db_put_reserve(txn, rec_db(st), lk, len, true);
+		if (dst && is_long)
+			store__long_value_write(dst, rk, rv);
+		else if (dst && rv.len)
 			memcpy(dst, rv.ptr, rv.len);
 	}
 	if (txn->ret)
@@ -301,6 +322,7 @@ static int stage_collect(store_t *s, ks_buf_t *arena, stage_item_t **out,
 	store_txn_t *t = NULL;
 	db_cur_t cur = { 0 };
 	ks_view_t k, v, rk, rv;
+	uint8_t lform[STORE_LMDB_KEY];
 	stage_item_t *items = NULL;
 	uint64_t n = 0;
 	size_t got = 0;
@@ -326,11 +348,18 @@ static int stage_collect(store_t *s, ks_buf_t *arena, stage_item_t **out,
 			ks_log_err(STORE, "stage entry malformed");
 			goto fail;
 		}
+		ks_view_t lk = rk;
+		if (store__key_is_long(rk)) {
+			if ((ret = store__key_long_form(rk, lform)) != 0)
+				goto fail;
+			lk = bv(lform, STORE_LMDB_KEY);
+		}
 		items[got] = (stage_item_t){ .seq = ks_get_u64be(k.ptr),
 					     .off = arena->len,
-					     .len = (uint32_t)rk.len,
+					     .len = (uint32_t)lk.len,
+					     .klen = (uint32_t)rk.len,
 					     .val = rv };
-		if ((ret = ks_buf_append(arena, rk.ptr, rk.len)) != 0)
+		if ((ret = ks_buf_append(arena, lk.ptr, lk.len)) != 0)
 			goto fail;
 		got++;
 	}
@@ -349,14 +378,33 @@ fail:
 		free(items);
 		return ret;
 	}
-	/* keep the last arrival of each key */
+	/* keep the last arrival of each key; long keys whose forms collide
+	 * take the next slots, in key order */
 	size_t w = 0;
 	for (size_t i = 0; i < got; i++) {
-		if (i + 1 < got && items[i].len == items[i + 1].len &&
-		    memcmp(arena->data + items[i].off,
-			   arena->data + items[i + 1].off, items[i].len) == 0)
+		if (i + 1 < got &&
+		    view_cmp(item_key(&items[i]), item_key(&items[i + 1])) == 0)
 			continue;
 		items[w++] = items[i];
+	}
+	for (size_t i = 1; i < w; i++) {
+		uint8_t *lk = arena->data + items[i].off;
+		const uint8_t *prev = arena->data + items[i - 1].off;
+		if (items[i].len != STORE_LMDB_KEY ||
+		    items[i - 1].len != STORE_LMDB_KEY ||
+		    !store__lkey_is_long(bv(lk, STORE_LMDB_KEY)) ||
+		    memcmp(lk, prev, STORE_LMDB_KEY - 1) != 0)
+			continue;
+		if (prev[STORE_LMDB_KEY - 1] == UINT8_MAX) {
+			ks_log_err(
+				STORE,
+				"256 staged long keys share one prefix and hash");
+			store_read_end(t);
+			free(items);
+			return KS_ELIMIT;
+		}
+		lk[STORE_LMDB_KEY - 1] =
+			(uint8_t)(prev[STORE_LMDB_KEY - 1] + 1);
 	}
 	*out = items;
 	*count = w;

@@ -62,12 +62,32 @@
  * (key = peer name, value = u64be acked seq), "stage" (pending snapshot
  * puts: key = u64be arrival number, value = u32be key length, key, value)
  * and two record sets "rec0" / "rec1" (key = record key, value = record
- * bytes) each with a bucket table "bkt0" / "bkt1" (key = u16be bucket,
- * value = 32-byte digest, u64be count; empty buckets have no entry).
+ * bytes; a long key as below) each with a bucket table "bkt0" / "bkt1"
+ * (key = u16be bucket, value = 32-byte digest, u64be count; empty buckets
+ * have no entry).
  * The data file is preallocated ahead of use (fallocate, KEEP_SIZE, a
  * quarter of its size between 16 and 256 MiB) so that durable commits of a
  * growing store write into allocated blocks.
  * Meta "live" names the live set; the other one is the staging set.
+ *
+ * Long keys.  Record keys may have up to STORE_MAX_KEY bytes (MIT accepts
+ * principal names far longer than LMDB's 511-byte key limit).  A key is
+ * "long" if it has more than 511 bytes, or exactly 511 with byte 478 zero;
+ * a long key k is stored under the 511-byte LMDB key
+ *     k[0..478) || 0x00 || SHA-256(k)[0..31) || slot
+ * with the value u32be len(k) || k || record bytes.  Short keys are stored
+ * as they are (they never have that length with a zero at 478, so the two
+ * forms cannot be confused; principal and policy names contain no NUL).
+ * slot is 0 unless different long keys share the first 510 bytes of the
+ * form (a SHA-256 collision, or forced in tests): then each takes the
+ * lowest free slot, and a lookup compares the full keys stored in the
+ * values of every slot (at most 256).  Everything above the LMDB layer
+ * sees full keys only: commits, applies, the log, staging, reads and
+ * iteration; digests and buckets are computed over full keys, so a long
+ * key's form never reaches another node.  Iteration stays in full-key
+ * byte order: LMDB keeps every key sharing the first 478 bytes together,
+ * and such a run (two or more entries only when names share 478 bytes) is
+ * sorted by full key before it is handed out.
  */
 #pragma once
 
@@ -86,7 +106,7 @@
 #define STORE_DEFAULT_RETAIN_COUNT 1000000u
 #define STORE_DEFAULT_RETAIN_BYTES ((uint64_t)1 << 30) /* 1 GiB */
 #define STORE_DEFAULT_HARD_CAP	   ((uint64_t)8 << 30) /* 8 GiB */
-#define STORE_MAX_KEY		   511u /* LMDB's default maximum key size */
+#define STORE_MAX_KEY		   65535u /* bytes of a record key (u16 on the wire) */
 #define STORE_MAX_VALUE		   ((size_t)64 << 20) /* 64 MiB per record */
 #define STORE_MAX_PEER_NAME	   255u
 

@@ -8,6 +8,7 @@ ks_add_fuzz_target(store_ops_fuzz
 		${PROJECT_SOURCE_DIR}/store/commit.c
 		${PROJECT_SOURCE_DIR}/store/db.c
 		${PROJECT_SOURCE_DIR}/store/digest.c
+		${PROJECT_SOURCE_DIR}/store/key.c
 		${PROJECT_SOURCE_DIR}/store/log.c
 		${PROJECT_SOURCE_DIR}/store/meta.c
 		${PROJECT_SOURCE_DIR}/store/peers.c

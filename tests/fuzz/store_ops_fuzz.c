@@ -28,7 +28,10 @@ typedef struct model {
 } model_t;
 
 static char *dir;
-static char key_buf[NKEYS][8];
+/* Keys 0..9 short; 10..15 longer than LMDB keys or sharing their first
+ * 478 bytes (store.h, "Long keys"), so every path handles both forms. */
+static uint8_t key_buf[NKEYS][2100];
+static size_t key_len[NKEYS];
 
 static void die(const char *what, int ret)
 {
@@ -70,15 +73,28 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!dir)
 		abort();
 	atexit(cleanup);
-	for (int i = 0; i < NKEYS; i++)
-		snprintf(key_buf[i], sizeof(key_buf[i]), "Pk%02d", i);
+	static const size_t lens[NKEYS - 10] = {
+		479, 511, 511, 600, 601, 2000
+	};
+	for (int i = 0; i < NKEYS; i++) {
+		if (i < 10) {
+			key_len[i] = (size_t)snprintf((char *)key_buf[i], 8,
+						      "Pk%02d", i);
+			continue;
+		}
+		key_len[i] = lens[i - 10];
+		memset(key_buf[i], 'x', key_len[i]);
+		key_buf[i][0] = 'P';
+		key_buf[i][key_len[i] - 1] = (uint8_t)('a' + i);
+	}
+	key_buf[12][478] = 0; /* 511 bytes, long form */
 	ks_log_set_level_all(LOG_CRIT);
 	return 0;
 }
 
 static ks_view_t key_of(unsigned id)
 {
-	return (ks_view_t){ (const uint8_t *)key_buf[id], strlen(key_buf[id]) };
+	return (ks_view_t){ key_buf[id], key_len[id] };
 }
 
 static void meta(store_t *s, store_meta_t *m)
@@ -132,7 +148,11 @@ static void model_change(model_t *m, const store_change_t *c, unsigned id)
 static int log_cb(const store_log_entry_t *e, void *ctx)
 {
 	uint64_t *next = ctx;
-	if (e->seq != *next || e->key.len != 4 ||
+	bool known = false;
+	for (unsigned i = 0; i < NKEYS && !known; i++)
+		known = e->key.len == key_len[i] &&
+			memcmp(e->key.ptr, key_buf[i], key_len[i]) == 0;
+	if (e->seq != *next || !known ||
 	    (e->op == STORE_DEL && e->value.len != 0))
 		die("log entry out of order or malformed", KS_ECORRUPT);
 	(*next)++;

@@ -1,0 +1,279 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Scale benchmark (issue 11): a realistic realm of N principals (each with
+# its own random key bytes and a varied name, bench/gen_realm.py) on a
+# loopback pair (deploy/pair.sh), stock tools side by side in the same run.
+# Never asserts on time.
+#
+#   KS_BUILD_DIR=/path/to/release-build bench/scale_bench.sh [N...]
+#       (default N = 100000 1000000; the build needs bench/as_loop)
+#   env: IDLE_SECONDS (default 60; 0 skips the idle-CPU measurement),
+#        SAMPLE_MS (status-latency sampling interval, default 50)
+#
+# For each N:
+#   full copy   the replica's node is stopped, its state directory emptied
+#               and the node started again (its KDB keeps the old copy and
+#               keeps serving); time from the start until the replica
+#               streams and has applied the primary's last seq (kdcsync
+#               status --json, polled every 0.1 s); bytes the primary sent
+#               to the replica meanwhile (status bytes_out).
+#   memory      peak RssAnon of each kdcsyncd during the copy (sampled
+#               every 0.1 s from /proc/PID/status), and after it.
+#   status      `kdcsync status --json` latency on each node, sampled every
+#               SAMPLE_MS during the copy and on the primary during a scan
+#               (`kdcsync snapshot`): p50 / p99 / max (a CLI run each, so
+#               process start-up, ~2-5 ms, is included).
+#   AS probe    bench/as_loop: a whole kinit (password, pre-auth) for a
+#               probe principal every 10 ms against the replica's KDC
+#               during the copy; requests and failures.
+#   idle CPU    the primary's kdcsyncd over IDLE_SECONDS at rest
+#               (/proc/PID/stat utime + stime), percent of one core.
+#   stock       the same dump loaded into a stock primary; kdb5_util dump +
+#               kprop to a stock kpropd (which loads it with kdb5_util
+#               load before it acknowledges); time, bytes (the dump), peak
+#               RSS of kdb5_util dump; the same AS probe against the stock
+#               replica's KDC.
+# Prints a table and one JSON line per N.
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+: "${KS_BUILD_DIR:?path to a (Release) build with bench/as_loop}"
+export KS_BUILD_DIR KS_SOURCE_DIR=$SRC
+AS_LOOP=$KS_BUILD_DIR/bench/as_loop
+[ -x "$AS_LOOP" ] || { echo "no $AS_LOOP: build the bench targets" >&2; exit 1; }
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000)
+IDLE_SECONDS=${IDLE_SECONDS:-60}
+SAMPLE_MS=${SAMPLE_MS:-50}
+REALM=${PAIR_REALM:-PAIR.TEST}
+MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
+export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW
+PROBE_PW=probe-Pass-1
+HOST=$(hostname)
+W=$(mktemp -d "${TMPDIR:-/tmp}/ks-scale.XXXXXX")
+# shellcheck source=../tests/integration/lib/realm.sh
+. "$SRC/tests/integration/lib/realm.sh"
+BG=()
+cleanup() {
+	local pid
+	for pid in "${BG[@]}"; do kill "$pid" 2>/dev/null || true; done
+	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
+	realm_cleanup
+	rm -rf "$W"
+}
+trap cleanup EXIT
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+log() { echo "== $*" >&2; }
+
+# pct FILE P: the P-th percentile (nearest rank) of the numbers in FILE.
+pct() {
+	[ -s "$1" ] || { echo "-"; return; }
+	sort -n "$1" | awk -v p="$2" '{ a[NR] = $1 } END { i = int((p / 100) * NR + 0.999999); if (i < 1) i = 1; printf "%.1f", a[i] }'
+}
+
+# node_pid primary|replica (from the pair's pid file)
+node_pid() { sed -n "s/^node-$1 //p" "$W/pair/pids"; }
+
+# json_field CONF EXPR: a value from `kdcsync status --json` (python EXPR on d)
+status_field() {
+	"$KDCSYNC" -c "$1" status --json |
+		python3 -c "import json,sys; d=json.load(sys.stdin); print($2)"
+}
+
+# rss_sampler OUT: peak RssAnon (kB) per role, every 0.1 s, until OUT.stop
+rss_sampler() {
+	local out=$1 role pid kb
+	declare -A peak=([primary]=0 [replica]=0)
+	while [ ! -e "$out.stop" ]; do
+		for role in primary replica; do
+			pid=$(node_pid "$role")
+			[ -n "$pid" ] || continue
+			kb=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+			[ -n "$kb" ] && [ "$kb" -gt "${peak[$role]}" ] && peak[$role]=$kb
+		done
+		sleep 0.1
+	done
+	echo "${peak[primary]} ${peak[replica]}" >"$out"
+}
+
+# lat_sampler CONF OUT: status latency (ms, one per line) until OUT.stop
+lat_sampler() {
+	python3 - "$KDCSYNC" "$1" "$2" "$SAMPLE_MS" <<'PY'
+import os, subprocess, sys, time
+kdcsync, conf, out, every = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+with open(out, "w") as f:
+    while not os.path.exists(out + ".stop"):
+        t0 = time.monotonic()
+        r = subprocess.run([kdcsync, "-c", conf, "status", "--json"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        dt = (time.monotonic() - t0) * 1000
+        if r.returncode == 0:
+            f.write("%.2f\n" % dt)
+        else:
+            f.write("fail\n")
+        f.flush()
+        time.sleep(max(0, every / 1000 - dt / 1000))
+PY
+}
+
+# cpu_ticks PID: utime + stime
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# as_start KRB5_CONFIG NAME: start as_loop (fd 7 its stdin), AS_OUT its output
+as_start() {
+	AS_OUT=$W/as.$RANDOM
+	exec 7> >(KRB5_CONFIG=$1 exec "$AS_LOOP" "$2@$REALM" "$PROBE_PW" 10 >"$AS_OUT")
+	AS_PID=$!
+}
+as_stop() { # prints "requests failures"
+	exec 7>&-
+	local i
+	for i in $(seq 1 100); do
+		grep -q '^requests' "$AS_OUT" 2>/dev/null && break
+		sleep 0.1
+	done
+	awk '/^requests/ { print $2, $4 }' "$AS_OUT"
+	grep '^fail' "$AS_OUT" | head -n 3 >&2 || true
+}
+
+RESULTS=()
+JSON=()
+for N in "${SIZES[@]}"; do
+	rm -rf "$W/pair" "$W/tmpl" "$W/sp" "$W/sr"
+	log "N = $N: template realm and generated dump"
+	realm_init "$W/tmpl" "$REALM" "$MASTER_PW"
+	(realm_env "$W/tmpl" &&
+		kadmin.local -r "$REALM" -q "addprinc -randkey -e aes256-cts-hmac-sha1-96:normal,aes128-cts-hmac-sha1-96:normal +requires_preauth gen-tmpl-user" &&
+		kadmin.local -r "$REALM" -q "addprinc -randkey -e aes256-cts-hmac-sha384-192:normal,aes128-cts-hmac-sha256-128:normal,aes256-cts-hmac-sha1-96:normal gen-tmpl-svc" &&
+		kdb5_util -r "$REALM" dump "$W/tmpl.dump") >/dev/null 2>&1
+	t0=$(now_ms)
+	python3 "$SRC/bench/gen_realm.py" "$W/tmpl.dump" "$W/gen.dump" "$N"
+	gen_ms=$(($(now_ms) - t0))
+	gen_bytes=$(stat -c %s "$W/gen.dump")
+
+	log "N = $N: pair up (primary loads the dump, first full copy)"
+	t0=$(now_ms)
+	PAIR_TIMEOUT=1800 "$SRC/deploy/pair.sh" up "$W/pair" --load "$W/gen.dump" >/dev/null
+	up_ms=$(($(now_ms) - t0))
+	# shellcheck disable=SC1091
+	. "$W/pair/env"
+	KRB5_CONFIG=$PRIMARY_KRB5_CONFIG KRB5_KDC_PROFILE=$PRIMARY_KDC_PROFILE \
+		kadmin.local -r "$REALM" -q "addprinc -pw $PROBE_PW probe1" >/dev/null 2>&1
+	"$SRC/deploy/pair.sh" wait "$W/pair" 600
+	printf '%s\n' "$PROBE_PW" | KRB5_CONFIG=$REPLICA_KRB5_CONFIG KRB5CCNAME=FILE:$W/cc \
+		kinit "probe1@$REALM" >/dev/null || { echo "probe1 cannot kinit at the replica" >&2; exit 1; }
+
+	log "N = $N: full copy into an empty replica state directory"
+	b0=$(status_field "$PRIMARY_NODE_CONF" '[p for p in d["peers"] if p["name"]=="replica"][0]["bytes_out"]')
+	rm -f "$W"/*.stop
+	rss_sampler "$W/rss" &
+	BG+=($!)
+	lat_sampler "$PRIMARY_NODE_CONF" "$W/lat_p" &
+	BG+=($!)
+	as_start "$REPLICA_KRB5_CONFIG" probe1
+	"$SRC/deploy/pair.sh" node-stop "$W/pair" replica
+	rm -rf "${REPLICA_DIR:?}/node/"*
+	t0=$(now_ms)
+	"$SRC/deploy/pair.sh" node-start "$W/pair" replica
+	lat_sampler "$REPLICA_NODE_CONF" "$W/lat_r" &
+	BG+=($!)
+	"$SRC/deploy/pair.sh" wait "$W/pair" 1800
+	copy_ms=$(($(now_ms) - t0))
+	read -r as_n as_fail <<<"$(as_stop)"
+	touch "$W/rss.stop" "$W/lat_p.stop" "$W/lat_r.stop"
+	wait "${BG[@]}" 2>/dev/null || true
+	BG=()
+	read -r rss_p rss_r <"$W/rss"
+	b1=$(status_field "$PRIMARY_NODE_CONF" '[p for p in d["peers"] if p["name"]=="replica"][0]["bytes_out"]')
+	copy_bytes=$((b1 - b0))
+	after_p=$(awk '/^RssAnon:/ { print $2 }' "/proc/$(node_pid primary)/status")
+	after_r=$(awk '/^RssAnon:/ { print $2 }' "/proc/$(node_pid replica)/status")
+
+	log "N = $N: status latency during a scan"
+	rm -f "$W/lat_s.stop"
+	lat_sampler "$PRIMARY_NODE_CONF" "$W/lat_s" &
+	BG+=($!)
+	sleep 0.3
+	t0=$(now_ms)
+	"$KDCSYNC" -c "$PRIMARY_NODE_CONF" snapshot >/dev/null
+	scan_ms=$(($(now_ms) - t0))
+	sleep 0.3
+	touch "$W/lat_s.stop"
+	wait "${BG[@]}" 2>/dev/null || true
+	BG=()
+
+	idle_pct=-
+	if [ "$IDLE_SECONDS" -gt 0 ]; then
+		log "N = $N: primary idle CPU over $IDLE_SECONDS s"
+		pid=$(node_pid primary)
+		c0=$(cpu_ticks "$pid")
+		sleep "$IDLE_SECONDS"
+		c1=$(cpu_ticks "$pid")
+		idle_pct=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$IDLE_SECONDS" 'BEGIN { printf "%.2f", 100 * d / hz / s }')
+	fi
+	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null
+
+	log "N = $N: stock kdb5_util dump + kprop + kpropd load"
+	realm_init "$W/sp" "$REALM" "$MASTER_PW"
+	realm_init "$W/sr" "$REALM" "$MASTER_PW"
+	kp=$(realm_free_port)
+	(realm_env "$W/sp" &&
+		kdb5_util -r "$REALM" load -update "$W/gen.dump" &&
+		kadmin.local -r "$REALM" -q "addprinc -pw $PROBE_PW probe1" &&
+		kadmin.local -r "$REALM" -q "addprinc -randkey host/$HOST" &&
+		kadmin.local -r "$REALM" -q "ktadd -k $W/host.keytab host/$HOST") >/dev/null 2>&1
+	echo "host/$HOST@$REALM" >"$W/sr/kpropd.acl"
+	realm_kdc_start "$W/sp"
+	realm_kdc_start "$W/sr"
+	(realm_env "$W/sr" && exec kpropd -D -P "$kp" -s "$W/host.keytab" -r "$REALM" \
+		-f "$W/sr/from_master" -a "$W/sr/kpropd.acl" -p /usr/sbin/kdb5_util \
+		>"$W/kpropd.log" 2>&1) &
+	BG+=($!)
+	for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$kp") 2>/dev/null && break; sleep 0.05; done
+	stock_cycle() {
+		(realm_env "$W/sp" && /usr/bin/time -f %M -o "$W/dump.rss" kdb5_util -r "$REALM" dump "$W/p.dump" &&
+			kprop -r "$REALM" -f "$W/p.dump" -P "$kp" -s "$W/host.keytab" "$HOST" >/dev/null)
+	}
+	stock_cycle # the stock replica holds the realm before the measured cycle
+	as_start "$W/sr/krb5.conf" probe1
+	t0=$(now_ms)
+	stock_cycle
+	stock_ms=$(($(now_ms) - t0))
+	read -r s_as_n s_as_fail <<<"$(as_stop)"
+	stock_bytes=$(stat -c %s "$W/p.dump")
+	stock_rss=$(cat "$W/dump.rss")
+	for pid in "${BG[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait "${BG[@]}" 2>/dev/null || true
+	BG=()
+	realm_cleanup
+	REALM_KDC_PIDS=()
+
+	lp="$(pct "$W/lat_p" 50) $(pct "$W/lat_p" 99) $(pct "$W/lat_p" 100)"
+	lr="$(pct "$W/lat_r" 50) $(pct "$W/lat_r" 99) $(pct "$W/lat_r" 100)"
+	ls="$(pct "$W/lat_s" 50) $(pct "$W/lat_s" 99) $(pct "$W/lat_s" 100)"
+	read -r lp50 lp99 lpmax <<<"$lp"
+	read -r lr50 lr99 lrmax <<<"$lr"
+	read -r ls50 ls99 lsmax <<<"$ls"
+	mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
+	kbmb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+	sec() { awk -v m="$1" 'BEGIN { printf "%.2f", m / 1000 }'; }
+	RESULTS+=("$N $(sec "$copy_ms") $(mb "$copy_bytes") $(kbmb "$rss_p") $(kbmb "$rss_r") $(kbmb "$after_p") $(kbmb "$after_r") $lp50/$lp99/$lpmax $lr50/$lr99/$lrmax $ls50/$ls99/$lsmax $(sec "$scan_ms") $as_fail/$as_n $idle_pct $(sec "$stock_ms") $(mb "$stock_bytes") $(kbmb "$stock_rss") $s_as_fail/$s_as_n")
+	J=$(printf '{"bench":"scale","principals":%s,"dump_bytes":%s,"gen_ms":%s,"pair_up_ms":%s,"kdcsync":{"full_copy_ms":%s,"wire_bytes":%s,"peak_rss_anon_kb":{"primary":%s,"replica":%s},"rss_anon_after_kb":{"primary":%s,"replica":%s},"status_ms_during_copy":{"primary":{"p50":"%s","p99":"%s","max":"%s","samples":%s},"replica":{"p50":"%s","p99":"%s","max":"%s","samples":%s}},"status_ms_during_scan":{"p50":"%s","p99":"%s","max":"%s","samples":%s},"scan_command_ms":%s,"as_requests":%s,"as_failures":%s,"primary_idle_cpu_pct":"%s","idle_seconds":%s},"stock_dump_kprop":{"cycle_ms":%s,"wire_bytes":%s,"dump_peak_rss_kb":%s,"as_requests":%s,"as_failures":%s}}' \
+		"$N" "$gen_bytes" "$gen_ms" "$up_ms" "$copy_ms" "$copy_bytes" "$rss_p" "$rss_r" "$after_p" "$after_r" \
+		"$lp50" "$lp99" "$lpmax" "$(wc -l <"$W/lat_p")" "$lr50" "$lr99" "$lrmax" "$(wc -l <"$W/lat_r")" \
+		"$ls50" "$ls99" "$lsmax" "$(wc -l <"$W/lat_s")" "$scan_ms" "$as_n" "$as_fail" "$idle_pct" "$IDLE_SECONDS" \
+		"$stock_ms" "$stock_bytes" "$stock_rss" "$s_as_n" "$s_as_fail")
+	JSON+=("$J")
+	echo "$J"
+done
+
+echo
+printf '%-9s | %-58s | %-30s | %-26s | %-8s | %-30s\n' "" "kdcsync full copy (empty replica state dir)" "kdcsync status ms p50/p99/max" "during a scan" "primary" "stock dump+kprop+load"
+printf '%-9s | %7s %7s %8s %8s %8s %8s %6s | %14s %15s | %18s %7s | %8s | %7s %7s %7s %6s\n' \
+	principals copy_s wire_MB pk_P_MB pk_R_MB aft_P_MB aft_R_MB AS_f/n primary replica primary scan_s idle_%cpu cycle_s wire_MB dumpRSS AS_f/n
+for r in "${RESULTS[@]}"; do
+	read -r n a b c d e f g h i j k l m o p q s <<<"$r"
+	printf '%-9s | %7s %7s %8s %8s %8s %8s %6s | %14s %15s | %18s %7s | %8s | %7s %7s %7s %6s\n' "$n" "$a" "$b" "$c" "$d" "$e" "$f" "$l" "$h" "$i" "$j" "$k" "$m" "$o" "$p" "$q" "$s"
+done
+echo "(pk_*: peak RssAnon during the copy; aft_*: RssAnon after it; AS_f/n: failed/total AS requests"
+echo " (kinit with password every 10 ms) at the replica's KDC during the copy; status latency includes"
+echo " the CLI's start-up; stock dumpRSS: peak RSS (MB) of kdb5_util dump)"
