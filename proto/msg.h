@@ -118,8 +118,8 @@ typedef struct proto_error {
  * Content comparison (PROTOCOL.md §3.8): digests of bucket ranges of the
  * store's record set (store.h, "Bisection"), then a bucket's key listing.
  */
-#define PROTO_DIGEST_BUCKETS   1024u /* = STORE_BUCKETS */
-#define PROTO_DIGEST_PARTS_MAX 64u   /* sub-ranges per RANGES request */
+#define PROTO_DIGEST_BUCKETS   1024u  /* = STORE_BUCKETS */
+#define PROTO_DIGEST_PARTS_MAX 64u    /* sub-ranges per RANGES request */
 #define PROTO_DIGEST_KEY_MAX   65535u /* key length in a LIST entry (u16) */
 #define PROTO_DIGEST_HASH_LEN  32u
 
