@@ -8,20 +8,27 @@
  *
  * Each request is a whole initial-ticket exchange with the password
  * (pre-authentication included, so the KDC reads and decrypts the
- * principal's keys).  Runs until stdin reaches end of file, then prints
- * "requests N failures F" and, for the first failures, one line
- * "fail MS_SINCE_START MESSAGE" each.
+ * principal's keys), one every INTERVAL_MS (default 10).  Runs until
+ * SIGTERM or SIGINT, then prints "requests N failures F" and, for the first
+ * failures, one line "fail MS_SINCE_START MESSAGE" each.
  */
-#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <krb5.h>
 
 #define MAX_REPORTED 20
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
 
 static long long mono_ms(void)
 {
@@ -49,13 +56,15 @@ int main(int argc, char **argv)
 			argv[1]);
 		return 1;
 	}
-	for (;;) {
-		struct pollfd pfd = { .fd = 0, .events = POLLIN };
-		if (poll(&pfd, 1, interval) > 0) {
-			char c;
-			if (read(0, &c, 1) <= 0)
-				break;
-		}
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	while (!stop) {
+		struct timespec ts = { interval / 1000,
+				       (long)(interval % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+		if (stop)
+			break;
 		krb5_creds creds;
 		memset(&creds, 0, sizeof(creds));
 		krb5_error_code code = krb5_get_init_creds_password(

@@ -118,20 +118,16 @@ PY
 # cpu_ticks PID: utime + stime
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# as_start KRB5_CONFIG NAME: start as_loop (fd 7 its stdin), AS_OUT its output
+# as_start KRB5_CONFIG NAME: start as_loop; AS_PID, AS_OUT
 as_start() {
 	AS_OUT=$W/as.$RANDOM
-	exec 7> >(KRB5_CONFIG=$1 exec "$AS_LOOP" "$2@$REALM" "$PROBE_PW" 10 >"$AS_OUT")
+	KRB5_CONFIG=$1 "$AS_LOOP" "$2@$REALM" "$PROBE_PW" 10 >"$AS_OUT" 2>&1 &
 	AS_PID=$!
 }
-as_stop() { # prints "requests failures"
-	exec 7>&-
-	local i
-	for i in $(seq 1 100); do
-		grep -q '^requests' "$AS_OUT" 2>/dev/null && break
-		sleep 0.1
-	done
-	awk '/^requests/ { print $2, $4 }' "$AS_OUT"
+as_stop() { # sets AS_N AS_FAIL
+	kill -TERM "$AS_PID" 2>/dev/null || true
+	wait "$AS_PID" 2>/dev/null || true
+	read -r AS_N AS_FAIL <<<"$(awk '/^requests/ { print $2, $4 }' "$AS_OUT")"
 	grep '^fail' "$AS_OUT" | head -n 3 >&2 || true
 }
 
@@ -178,7 +174,8 @@ for N in "${SIZES[@]}"; do
 	BG+=($!)
 	"$SRC/deploy/pair.sh" wait "$W/pair" 1800
 	copy_ms=$(($(now_ms) - t0))
-	read -r as_n as_fail <<<"$(as_stop)"
+	as_stop
+	as_n=$AS_N as_fail=$AS_FAIL
 	touch "$W/rss.stop" "$W/lat_p.stop" "$W/lat_r.stop"
 	wait "${BG[@]}" 2>/dev/null || true
 	BG=()
@@ -238,7 +235,8 @@ for N in "${SIZES[@]}"; do
 	t0=$(now_ms)
 	stock_cycle
 	stock_ms=$(($(now_ms) - t0))
-	read -r s_as_n s_as_fail <<<"$(as_stop)"
+	as_stop
+	s_as_n=$AS_N s_as_fail=$AS_FAIL
 	stock_bytes=$(stat -c %s "$W/p.dump")
 	stock_rss=$(cat "$W/dump.rss")
 	for pid in "${BG[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -271,8 +269,8 @@ printf '%-9s | %-58s | %-30s | %-26s | %-8s | %-30s\n' "" "kdcsync full copy (em
 printf '%-9s | %7s %7s %8s %8s %8s %8s %6s | %14s %15s | %18s %7s | %8s | %7s %7s %7s %6s\n' \
 	principals copy_s wire_MB pk_P_MB pk_R_MB aft_P_MB aft_R_MB AS_f/n primary replica primary scan_s idle_%cpu cycle_s wire_MB dumpRSS AS_f/n
 for r in "${RESULTS[@]}"; do
-	read -r n a b c d e f g h i j k l m o p q s <<<"$r"
-	printf '%-9s | %7s %7s %8s %8s %8s %8s %6s | %14s %15s | %18s %7s | %8s | %7s %7s %7s %6s\n' "$n" "$a" "$b" "$c" "$d" "$e" "$f" "$l" "$h" "$i" "$j" "$k" "$m" "$o" "$p" "$q" "$s"
+	read -r n a b c d e f g h i j k l m o p q <<<"$r"
+	printf '%-9s | %7s %7s %8s %8s %8s %8s %6s | %14s %15s | %18s %7s | %8s | %7s %7s %7s %6s\n' "$n" "$a" "$b" "$c" "$d" "$e" "$f" "$k" "$g" "$h" "$i" "$j" "$l" "$m" "$o" "$p" "$q"
 done
 echo "(pk_*: peak RssAnon during the copy; aft_*: RssAnon after it; AS_f/n: failed/total AS requests"
 echo " (kinit with password every 10 ms) at the replica's KDC during the copy; status latency includes"

@@ -106,6 +106,17 @@ static void commit_recs(store_t *s, rec_t *r, size_t n, const bool *sel,
 	free(ch);
 }
 
+/* PUT all records in \p k commits (record i in commit i % k). */
+static void commit_in_batches(store_t *s, rec_t *r, size_t n, bool *sel,
+			      size_t k)
+{
+	for (size_t b = 0; b < k; b++) {
+		for (size_t i = 0; i < n; i++)
+			sel[i] = i % k == b;
+		commit_recs(s, r, n, sel, STORE_PUT);
+	}
+}
+
 /* 256-bit big-endian sum of the record hashes: the documented digest. */
 static void add256(uint8_t acc[32], const uint8_t x[32])
 {
@@ -296,11 +307,7 @@ static void test_long_order(void **state)
 	}
 	bool *sel = calloc(n, sizeof(*sel));
 	assert_non_null(sel);
-	for (size_t b = 0; b < 4; b++) {
-		for (size_t i = 0; i < n; i++)
-			sel[i] = i % 4 == b;
-		commit_recs(s, r, n, sel, STORE_PUT);
-	}
+	commit_in_batches(s, r, n, sel, 4);
 	verify(s, r, n, true);
 	for (size_t i = 0; i < n; i++)
 		sel[i] = i % 3 == 0;
@@ -389,11 +396,7 @@ static void test_long_collisions(void **state)
 		snprintf(r[i].val, sizeof(r[i].val), "c%zu;\n", i);
 	}
 	bool sel[N];
-	for (size_t b = 0; b < 3; b++) {
-		for (size_t i = 0; i < N; i++)
-			sel[i] = i % 3 == b;
-		commit_recs(s, r, N, sel, STORE_PUT);
-	}
+	commit_in_batches(s, r, N, sel, 3);
 	verify(s, r, N, true);
 	/* delete some (holes in the slots), then add them back changed */
 	for (size_t i = 0; i < N; i++)
