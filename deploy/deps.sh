@@ -18,6 +18,8 @@ PACKAGES=(
 	krb5-kdc krb5-admin-server krb5-kpropd krb5-user
 	# lmdb utilities, openssl CLI for the test CA, python3 and git for test scripts
 	lmdb-utils openssl python3 git
+	# the fail-over test: keepalived (VRRP) in network namespaces (ip)
+	keepalived iproute2
 )
 
 missing=()

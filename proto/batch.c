@@ -56,6 +56,9 @@ static int check_hdr(const proto_batch_hdr_t *h)
 			return KS_EMALF;
 		if (h->last_seq - h->first_seq != (uint64_t)h->op_count - 1)
 			return KS_ECOUNT;
+	} else if (h->kind == PROTO_BLOB_VALUES) {
+		if (h->last_seq < h->first_seq)
+			return KS_EMALF;
 	} else if (h->kind != PROTO_BLOB_CHUNK) {
 		return KS_ETYPE;
 	}
@@ -104,7 +107,8 @@ int proto_batch_peek(ks_view_t blob, proto_batch_hdr_t *out)
 		return w.err;
 	if (version != PROTO_BLOB_VERSION)
 		return KS_EVERSION;
-	if (h.kind != PROTO_BLOB_BATCH && h.kind != PROTO_BLOB_CHUNK)
+	if (h.kind != PROTO_BLOB_BATCH && h.kind != PROTO_BLOB_CHUNK &&
+	    h.kind != PROTO_BLOB_VALUES)
 		return KS_ETYPE;
 	if (flags != 0)
 		return KS_EMALF;

@@ -38,6 +38,7 @@ enum proto_blob_kind {
 	PROTO_BLOB_BATCH = 1,
 	PROTO_BLOB_CHUNK = 2,
 	PROTO_BLOB_SNAP_END = 3,
+	PROTO_BLOB_VALUES = 4, /* rewind: current values of fetched keys */
 };
 
 /* Op types; same values as the store's enum store_op. */
@@ -75,6 +76,9 @@ void proto_limits_default(proto_limits_t *lim);
 /*
  * Header of a batch or chunk blob.  For kind CHUNK, first_seq is the
  * snapshot's position and last_seq the 0-based chunk index (PROTOCOL.md §4.3).
+ * For kind VALUES (§4.5), first_seq is the fork point of a rewind and
+ * last_seq the primary's last seq when it read the values; ops are PUT
+ * (the record) or DEL (no such record), any number.
  */
 typedef struct proto_batch_hdr {
 	uint8_t kind; /* PROTO_BLOB_BATCH or PROTO_BLOB_CHUNK */

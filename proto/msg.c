@@ -37,6 +37,10 @@ const char *proto_msg_type_name(int type)
 		return "digest-req";
 	case PROTO_MSG_DIGEST_RSP:
 		return "digest-rsp";
+	case PROTO_MSG_FETCH:
+		return "fetch";
+	case PROTO_MSG_VALUES:
+		return "values";
 	default:
 		return "?";
 	}
@@ -142,6 +146,10 @@ static int decode_answer(ks_wire_t *w, proto_answer_t *a)
 		if (a->from_seq != 0 || a->reason >= 0)
 			return KS_EMALF;
 		break;
+	case PROTO_ANSWER_REWIND:
+		if (a->from_seq == 0 || a->reason != 0 || a->text.len != 0)
+			return KS_EMALF;
+		break;
 	default:
 		return KS_EMALF;
 	}
@@ -198,6 +206,60 @@ static int decode_digest_req(ks_wire_t *w, proto_digest_req_t *r)
 	if (r->parts == 0 || r->parts > r->hi - r->lo)
 		return KS_EMALF;
 	return r->parts > PROTO_DIGEST_PARTS_MAX ? KS_ELIMIT : KS_EOK;
+}
+
+bool proto_fetch_next(ks_view_t body, size_t *pos, ks_view_t *key)
+{
+	size_t p = *pos;
+	if (body.len < 2 || p > body.len - 2)
+		return false;
+	size_t kl = ((size_t)body.ptr[p] << 8) | body.ptr[p + 1];
+	if (kl == 0 || kl > body.len - p - 2)
+		return false;
+	*key = (ks_view_t){ .ptr = body.ptr + p + 2, .len = kl };
+	*pos = p + 2 + kl;
+	return true;
+}
+
+int proto_fetch_add(ks_buf_t *body, ks_view_t key)
+{
+	uint8_t len[2] = { (uint8_t)(key.len >> 8), (uint8_t)key.len };
+	if (key.len == 0 || key.len > PROTO_DIGEST_KEY_MAX)
+		return KS_EINVAL;
+	int ret = ks_buf_append(body, len, 2);
+	return ret == KS_EOK ? ks_buf_append(body, key.ptr, key.len) : ret;
+}
+
+static int decode_fetch(ks_wire_t *w, proto_fetch_t *f)
+{
+	size_t pos = 0, n = 0;
+	ks_view_t key;
+
+	f->seq = ks_wire_read_u64(w);
+	f->count = ks_wire_read_u32(w);
+	if (w->err)
+		return w->err;
+	if (f->count == 0)
+		return KS_EMALF;
+	if (f->count > PROTO_FETCH_KEYS_MAX)
+		return KS_ELIMIT;
+	f->body.len = ks_wire_left(w);
+	f->body.ptr = ks_wire_read_view(w, f->body.len);
+	while (pos < f->body.len) {
+		if (f->body.len - pos < 2)
+			return KS_ETRUNC;
+		size_t kl =
+			((size_t)f->body.ptr[pos] << 8) | f->body.ptr[pos + 1];
+		if (kl == 0)
+			return KS_EMALF;
+		if (kl > PROTO_DIGEST_KEY_MAX)
+			return KS_ELIMIT;
+		if (!proto_fetch_next(f->body, &pos, &key))
+			return KS_ETRUNC;
+		if (++n > f->count)
+			return KS_ECOUNT;
+	}
+	return n == f->count ? w->err : KS_ECOUNT;
 }
 
 /* Walk a LIST body: every entry well-formed, keys strictly ascending. */
@@ -308,6 +370,7 @@ int proto_msg_decode(ks_view_t frame, proto_msg_t *out)
 	case PROTO_MSG_SNAP_CHUNK:
 	case PROTO_MSG_SNAP_END:
 	case PROTO_MSG_BATCH:
+	case PROTO_MSG_VALUES:
 		/* The signed blob is the rest of the frame; batch.c checks it. */
 		m.u.blob.len = ks_wire_left(&w);
 		m.u.blob.ptr = ks_wire_read_view(&w, m.u.blob.len);
@@ -330,6 +393,9 @@ int proto_msg_decode(ks_view_t frame, proto_msg_t *out)
 		break;
 	case PROTO_MSG_DIGEST_RSP:
 		ret = decode_digest_rsp(&w, &m.u.digest_rsp);
+		break;
+	case PROTO_MSG_FETCH:
+		ret = decode_fetch(&w, &m.u.fetch);
 		break;
 	default:
 		ret = KS_ETYPE;
@@ -368,6 +434,7 @@ static size_t payload_size(const proto_msg_t *m)
 	case PROTO_MSG_SNAP_CHUNK:
 	case PROTO_MSG_SNAP_END:
 	case PROTO_MSG_BATCH:
+	case PROTO_MSG_VALUES:
 		return m->u.blob.len;
 	case PROTO_MSG_ACK:
 		return PROTO_HISTORY_LEN + 8;
@@ -382,6 +449,8 @@ static size_t payload_size(const proto_msg_t *m)
 	case PROTO_MSG_DIGEST_RSP:
 		return 4 + 1 + 2 + 2 + PROTO_HISTORY_LEN + 8 + 4 +
 		       m->u.digest_rsp.body.len;
+	case PROTO_MSG_FETCH:
+		return 8 + 4 + m->u.fetch.body.len;
 	default:
 		return 0;
 	}
@@ -436,7 +505,14 @@ int proto_msg_encode(const proto_msg_t *m, ks_buf_t *out)
 	case PROTO_MSG_SNAP_CHUNK:
 	case PROTO_MSG_SNAP_END:
 	case PROTO_MSG_BATCH:
+	case PROTO_MSG_VALUES:
 		ks_wire_write_bytes(&w, m->u.blob.ptr, m->u.blob.len);
+		break;
+	case PROTO_MSG_FETCH:
+		ks_wire_write_u64(&w, m->u.fetch.seq);
+		ks_wire_write_u32(&w, m->u.fetch.count);
+		ks_wire_write_bytes(&w, m->u.fetch.body.ptr,
+				    m->u.fetch.body.len);
 		break;
 	case PROTO_MSG_ACK:
 		ks_wire_write_bytes(&w, m->u.ack.history, PROTO_HISTORY_LEN);

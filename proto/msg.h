@@ -52,6 +52,8 @@ enum proto_msg_type {
 	PROTO_MSG_ERROR = 0x09,
 	PROTO_MSG_DIGEST_REQ = 0x0a, /* only to a peer with PROTO_CAP_DIGEST */
 	PROTO_MSG_DIGEST_RSP = 0x0b,
+	PROTO_MSG_FETCH = 0x0c,	 /* rewind: keys the replica changed */
+	PROTO_MSG_VALUES = 0x0d, /* rewind: signed values blob (kind 4) */
 };
 
 /** \brief Name of a message type for logs ("hello", ...; "?" if unknown). */
@@ -66,12 +68,14 @@ enum proto_role {
 /* Capability bits in HELLO (others must be sent as 0 and ignored). */
 #define PROTO_CAP_ZSTD	 0x00000001u
 #define PROTO_CAP_DIGEST 0x00000002u /* answers DIGEST_REQ (§3.8) */
+#define PROTO_CAP_REWIND 0x00000004u /* replica: can rewind (§3.9) */
 
 /* Answer modes (primary -> replica). */
 enum proto_answer_mode {
 	PROTO_ANSWER_INCREMENTAL = 1, /* batches from from_seq follow */
 	PROTO_ANSWER_SNAPSHOT = 2,    /* a full snapshot follows */
 	PROTO_ANSWER_REFUSED = 3,     /* reason + text; connection closes */
+	PROTO_ANSWER_REWIND = 4,      /* rewind to from_seq - 1 (§3.9) */
 };
 
 typedef struct proto_hello {
@@ -165,7 +169,33 @@ bool proto_digest_list_next(ks_view_t body, size_t *pos, ks_view_t *key,
 			    const uint8_t **hash);
 
 /*
- * A decoded message.  For SNAP_CHUNK, SNAP_END and BATCH, `blob` is the
+ * Rewind (PROTOCOL.md §3.9): the replica names the keys it changed after
+ * the fork point `seq`; `body` is `count` entries of (u16 key length
+ * 1..PROTO_DIGEST_KEY_MAX, key).  The decoder checks the whole body;
+ * proto_fetch_next() walks it.
+ */
+#define PROTO_FETCH_KEYS_MAX 100000u
+
+typedef struct proto_fetch {
+	uint64_t seq; /* the fork point: the answer's from_seq - 1 */
+	uint32_t count;
+	ks_view_t body;
+} proto_fetch_t;
+
+/**
+ * \brief Next key of a decoded FETCH body: \p *pos starts at 0.
+ * \return true with \p key (borrowing the body), false at the end.
+ */
+bool proto_fetch_next(ks_view_t body, size_t *pos, ks_view_t *key);
+
+/**
+ * \brief Append one key to a FETCH body being built in \p body.
+ * \return KS_EOK, KS_EINVAL (empty or over PROTO_DIGEST_KEY_MAX), KS_ENOMEM.
+ */
+int proto_fetch_add(ks_buf_t *body, ks_view_t key);
+
+/*
+ * A decoded message.  For SNAP_CHUNK, SNAP_END, BATCH and VALUES, `blob` is the
  * signed object (proto/batch.h) borrowed from the frame.
  */
 typedef struct proto_msg {
@@ -180,6 +210,7 @@ typedef struct proto_msg {
 		proto_error_t error;
 		proto_digest_req_t digest_req;
 		proto_digest_rsp_t digest_rsp;
+		proto_fetch_t fetch;
 	} u;
 } proto_msg_t;
 

@@ -149,6 +149,42 @@ static void test_roundtrip_batch(void **state)
 	}
 }
 
+/* VALUES blobs (rewind): any op count with DELs, fork point 0 allowed,
+ * not accepted as a batch, last_seq below first_seq refused. */
+static void test_values_blob(void **state)
+{
+	fixture_t *fx = *state;
+	proto_batch_hdr_t h = { .kind = PROTO_BLOB_VALUES,
+				.first_seq = 0,
+				.last_seq = 900 };
+	ks_buf_t b = KS_BUF_INIT;
+	proto_batch_t got = { 0 };
+
+	memcpy(h.history, HIST, 16);
+	assert_ks_ok(proto_batch_encode(&h, fx->ops, 10, fx->key, 0, &b));
+	assert_ks_ok(proto_batch_open(view(&b), PROTO_BLOB_VALUES, fx->trust,
+				      NULL, &got));
+	assert_int_equal(got.hdr.op_count, 10);
+	assert_true(got.hdr.last_seq == 900);
+	assert_int_equal(got.ops[3].type, PROTO_OP_DEL);
+	assert_ops_eq(got.ops, fx->ops, 10);
+	proto_batch_deinit(&got);
+	assert_ks_err(proto_batch_open(view(&b), PROTO_BLOB_BATCH, fx->trust,
+				       NULL, &got),
+		      KS_ETYPE);
+	/* untrusted signer */
+	ks_buf_reset(&b);
+	assert_ks_ok(proto_batch_encode(&h, fx->ops, 10, fx->other, 0, &b));
+	assert_ks_err(proto_batch_open(view(&b), PROTO_BLOB_VALUES, fx->trust,
+				       NULL, &got),
+		      KS_EUNTRUSTED);
+	ks_buf_reset(&b);
+	h.first_seq = 901;
+	assert_ks_err(proto_batch_encode(&h, fx->ops, 10, fx->key, 0, &b),
+		      KS_EINVAL);
+	ks_buf_free(&b);
+}
+
 static void test_roundtrip_chunk_and_snapshot(void **state)
 {
 	fixture_t *fx = *state;
@@ -843,6 +879,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_batch),
+		cmocka_unit_test(test_values_blob),
 		cmocka_unit_test(test_roundtrip_chunk_and_snapshot),
 		cmocka_unit_test(test_snap_rx_rejects),
 		cmocka_unit_test(test_tampered),

@@ -269,7 +269,7 @@ static void test_short_and_long(void **state)
 static void test_bad_type(void **state)
 {
 	(void)state;
-	static const uint8_t types[] = { 0x00, 0x0c, 0x7f, 0xff };
+	static const uint8_t types[] = { 0x00, 0x0e, 0x7f, 0xff };
 	for (size_t i = 0; i < sizeof(types); i++) {
 		uint8_t fr[32] = { types[i] };
 		proto_msg_t got;
@@ -321,7 +321,7 @@ static void test_bad_fields(void **state)
 	expect_patched(incr, 2, 2, KS_EVERSION);
 	expect_patched(incr, 1, 1, KS_EVERSION);
 	expect_patched(incr, 3, 0, KS_EMALF);
-	expect_patched(incr, 3, 4, KS_EMALF);
+	expect_patched(incr, 3, 5, KS_EMALF);	  /* 4 = REWIND is valid */
 	expect_patched(incr, 27, 0, KS_EMALF);	  /* from_seq 0 */
 	expect_patched(incr, 31, 1, KS_EMALF);	  /* reason on success */
 	expect_patched(snap, 27, 1, KS_EMALF);	  /* from_seq with snapshot */
@@ -555,6 +555,73 @@ static void test_digest_messages(void **state)
 	ks_buf_free(&rsp_frame);
 }
 
+/* FETCH (rewind): round trip, every key walked, malformed bodies. */
+static void test_fetch(void **state)
+{
+	(void)state;
+	ks_buf_t body = KS_BUF_INIT, b = KS_BUF_INIT;
+	proto_msg_t m = { .type = PROTO_MSG_FETCH }, got;
+	const char *keys[] = { "Palice@R", "Obig-policy", "Pbob@R" };
+	ks_view_t k;
+	size_t pos = 0, n = 0;
+
+	for (size_t i = 0; i < 3; i++)
+		assert_ks_ok(proto_fetch_add(
+			&body, (ks_view_t){ (const uint8_t *)keys[i],
+					    strlen(keys[i]) }));
+	assert_ks_err(proto_fetch_add(&body, (ks_view_t){ 0 }), KS_EINVAL);
+	m.u.fetch = (proto_fetch_t){ .seq = 41,
+				     .count = 3,
+				     .body = { body.data, body.len } };
+	assert_ks_ok(proto_msg_encode(&m, &b));
+	assert_ks_ok(proto_msg_decode(frame_of(&b), &got));
+	assert_int_equal(got.type, PROTO_MSG_FETCH);
+	assert_int_equal(got.u.fetch.seq, 41);
+	assert_int_equal(got.u.fetch.count, 3);
+	while (proto_fetch_next(got.u.fetch.body, &pos, &k)) {
+		assert_int_equal(k.len, strlen(keys[n]));
+		assert_memory_equal(k.ptr, keys[n], k.len);
+		n++;
+	}
+	assert_int_equal(n, 3);
+	assert_string_equal(proto_msg_type_name(PROTO_MSG_FETCH), "fetch");
+	/* count that does not match the body, zero count, truncated key */
+	ks_buf_reset(&b);
+	m.u.fetch.count = 4;
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	m.u.fetch.count = 2;
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	m.u.fetch.count = 0;
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	m.u.fetch.count = 3;
+	m.u.fetch.body.len--;
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	uint8_t fr[] = {
+		PROTO_MSG_FETCH, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0
+	}; /* one key of length 0 */
+	assert_ks_err(proto_msg_decode((ks_view_t){ fr, sizeof(fr) }, &got),
+		      KS_EMALF);
+	uint8_t big[] = {
+		PROTO_MSG_FETCH, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff
+	};
+	assert_ks_err(proto_msg_decode((ks_view_t){ big, sizeof(big) }, &got),
+		      KS_ELIMIT);
+	/* ANSWER(REWIND) needs a from_seq */
+	proto_msg_t a = { .type = PROTO_MSG_ANSWER };
+	a.u.answer = (proto_answer_t){ .version = 1,
+				       .mode = PROTO_ANSWER_REWIND,
+				       .from_seq = 6 };
+	memset(a.u.answer.history, 7, 16);
+	ks_buf_reset(&b);
+	assert_ks_ok(proto_msg_encode(&a, &b));
+	assert_ks_ok(proto_msg_decode(frame_of(&b), &got));
+	assert_int_equal(got.u.answer.mode, PROTO_ANSWER_REWIND);
+	a.u.answer.from_seq = 0;
+	assert_ks_err(proto_msg_encode(&a, &b), KS_EINVAL);
+	ks_buf_free(&b);
+	ks_buf_free(&body);
+}
+
 static void test_version_negotiate(void **state)
 {
 	(void)state;
@@ -587,6 +654,7 @@ int main(void)
 		cmocka_unit_test(test_bad_fields),
 		cmocka_unit_test(test_encode_refuses_invalid),
 		cmocka_unit_test(test_version_negotiate),
+		cmocka_unit_test(test_fetch),
 	};
 	return test_run_group(tests, NULL, NULL);
 }
