@@ -84,7 +84,10 @@ static int send_hello(node_repl_link_t *l)
 		.version_min = PROTO_VERSION_MIN,
 		.version_max = PROTO_VERSION_MAX,
 		.role = (uint8_t)r->role,
-		.caps = PROTO_CAP_ZSTD | PROTO_CAP_DIGEST,
+		.caps = PROTO_CAP_ZSTD | PROTO_CAP_DIGEST |
+			(r->role == REPL_ROLE_REPLICA && !r->no_rewind
+				 ? PROTO_CAP_REWIND
+				 : 0),
 		.name = { (const uint8_t *)r->name, strlen(r->name) },
 	};
 	if (r->role == REPL_ROLE_PRIMARY) {
@@ -151,6 +154,16 @@ static int send_answer(node_repl_link_t *l, const repl_sm_action_t *act)
 	if (ret != KS_EOK)
 		return ret;
 	p->incremental_sessions++;
+	if (act->answer_mode == PROTO_ANSWER_REWIND) {
+		snprintf(p->last_session, sizeof(p->last_session),
+			 "rewound to seq %" PRIu64 ", incremental after",
+			 act->seq - 1);
+		ks_log_notice(REPL,
+			      "'%s': rewinding it to seq %" PRIu64
+			      ", then incrementally",
+			      p->name, act->seq - 1);
+		return KS_EOK;
+	}
 	snprintf(p->last_session, sizeof(p->last_session),
 		 "incremental from seq %" PRIu64, act->seq);
 	ks_log_notice(REPL, "'%s': resuming incrementally from seq %" PRIu64,
@@ -193,6 +206,9 @@ void node_repl__do_action(node_repl_link_t *l, repl_sm_action_t *act)
 		break;
 	case REPL_ACT_STAGE_BEGIN:
 		ret = node_repl__stage_begin(l, act->seq);
+		break;
+	case REPL_ACT_SEND_FETCH:
+		ret = node_repl__send_fetch(l, act->seq);
 		break;
 	case REPL_ACT_SEND_ACK:
 		m = (proto_msg_t){ .type = PROTO_MSG_ACK };
@@ -238,6 +254,10 @@ int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
 	case PROTO_MSG_SNAP_CHUNK:
 	case PROTO_MSG_SNAP_END:
 		return node_repl__on_blob(l, &m, now);
+	case PROTO_MSG_FETCH:
+		return node_repl__on_fetch(l, &m, now);
+	case PROTO_MSG_VALUES:
+		return node_repl__on_values(l, &m, now);
 	case PROTO_MSG_DIGEST_REQ:
 		return node_repl__digest_req(l, &m.u.digest_req);
 	case PROTO_MSG_DIGEST_RSP:
@@ -261,8 +281,9 @@ int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
 				       &why);
 		ks_log_notice(REPL, "'%s' at seq %" PRIu64 ": %s (%s)",
 			      l->peer->name, m.u.hello.seq,
-			      d == REPL_RESUME_FULL ? "full snapshot"
-						    : "incremental",
+			      d == REPL_RESUME_FULL	? "full snapshot"
+			      : d == REPL_RESUME_REWIND ? "rewind"
+							: "incremental",
 			      why);
 	}
 	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_HELLO)

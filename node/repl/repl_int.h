@@ -18,6 +18,9 @@
  *   compare.c  `kdcsync verify PEER`: digest requests and responses
  *   ctl.c      control requests: dump, local verify (KDB against store)
  *   promote.c  `kdcsync promote`: a replica's store starts a new history
+ *   rewind.c   rewind (PROTOCOL.md §3.9): a replica past the fork point
+ *              goes back to it (diverged file, values put back) instead
+ *              of taking a full copy; the primary's VALUES
  *   status.c   status reports
  *
  * Words (one per concept):
@@ -120,6 +123,8 @@ struct node_repl {
 	char hook_path[600];
 	bool started, stopping;
 	bool promoted;	    /* replica promoted: follows no primary */
+	bool no_rewind;	    /* replica: cannot rewind (rewind.c): HELLO
+			       without PROTO_CAP_REWIND, so a full copy */
 	char disabled[300]; /* why replication is off, "" when on */
 	int closing;	    /* handles still closing after stop */
 	void (*done)(void *);
@@ -215,6 +220,20 @@ void node_repl__load_abort(node_repl_link_t *l);
 /** \brief REPL_ACT_ADOPT_HISTORY. */
 int node_repl__adopt_history(node_repl_link_t *l, const uint8_t history[16],
 			     uint64_t seq);
+
+/* --- rewind.c ------------------------------------------------------------ */
+
+/** \brief Replica, REPL_ACT_SEND_FETCH: name the keys changed since \p seq
+ *         (or give up rewinding: r->no_rewind, the caller resets). */
+int node_repl__send_fetch(node_repl_link_t *l, uint64_t seq);
+
+/** \brief Replica: a VALUES frame (decoded, not opened). */
+int node_repl__on_values(node_repl_link_t *l, const proto_msg_t *m,
+			 uint64_t now);
+
+/** \brief Primary: a FETCH frame. */
+int node_repl__on_fetch(node_repl_link_t *l, const proto_msg_t *m,
+			uint64_t now);
 
 /* --- capture.c ----------------------------------------------------------- */
 

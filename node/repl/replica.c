@@ -228,6 +228,7 @@ static int installed(node_repl_link_t *l, const proto_snap_end_t *e,
 		return ret;
 	node_repl__note_peer_last(l, e->seq);
 	p->full_transfers++;
+	l->r->no_rewind = false; /* the new position is the primary's */
 	snprintf(p->last_session, sizeof(p->last_session),
 		 "full snapshot at seq %" PRIu64 " (%" PRIu64
 		 " records, %" PRIu64 " ms)",

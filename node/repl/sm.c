@@ -48,6 +48,10 @@ static const char *const state_names[REPL_ST_COUNT] = {
 	[REPL_ST_SNAP_RECV] = "snapshot-receive",
 	[REPL_ST_SNAP_INSTALL] = "snapshot-install",
 	[REPL_ST_SNAP_SEND] = "snapshot-send",
+	[REPL_ST_REWIND_WAIT] = "rewind-wait",
+	[REPL_ST_REWIND_SEND] = "rewind-send",
+	[REPL_ST_REWIND_RECV] = "rewind-receive",
+	[REPL_ST_REWIND_APPLY] = "rewind-apply",
 	[REPL_ST_STREAM] = "stream",
 };
 
@@ -96,8 +100,8 @@ int repl_sm_decide(const repl_sm_window_t *w,
 	}
 	if (hist_eq(history, w->history)) {
 		if (seq > w->last_seq) {
-			*why = "replica is ahead of the primary";
-			return REPL_RESUME_FULL;
+			*why = "replica is ahead of the primary: rewind";
+			return REPL_RESUME_REWIND;
 		}
 		/* Entries seq+1 .. last must still be in the log. */
 		if (seq < w->last_seq && seq + 1 < w->oldest_seq) {
@@ -110,8 +114,15 @@ int repl_sm_decide(const repl_sm_window_t *w,
 	if (!repl_sm_history_zero(w->prev_history) &&
 	    hist_eq(history, w->prev_history)) {
 		if (seq > w->prev_last_seq) {
-			*why = "replica diverged from the previous history";
-			return REPL_RESUME_FULL;
+			uint64_t f = w->prev_last_seq;
+			if (f < w->last_seq && f + 1 < w->oldest_seq) {
+				*why = "replica diverged before the retained "
+				       "log";
+				return REPL_RESUME_FULL;
+			}
+			*why = "replica diverged from the previous history: "
+			       "rewind";
+			return REPL_RESUME_REWIND;
 		}
 		if (seq < w->last_seq && seq + 1 < w->oldest_seq) {
 			*why = "position outside the retained log";
@@ -122,6 +133,12 @@ int repl_sm_decide(const repl_sm_window_t *w,
 	}
 	*why = "unknown history";
 	return REPL_RESUME_FULL;
+}
+
+uint64_t repl_sm_fork_seq(const repl_sm_window_t *w,
+			  const uint8_t history[PROTO_HISTORY_LEN])
+{
+	return hist_eq(history, w->history) ? w->last_seq : w->prev_last_seq;
 }
 
 static void enter(repl_sm_t *sm, enum repl_sm_state st, uint64_t now)
@@ -196,6 +213,17 @@ static int timeout_check(repl_sm_t *sm, uint64_t now, repl_sm_action_t *act)
 			return reset(sm, now, KS_ETIMEDOUT, true,
 				     "snapshot not acknowledged in time", act);
 		break;
+	case REPL_ST_REWIND_WAIT:
+	case REPL_ST_REWIND_RECV:
+		if (to->handshake_ms && in_state > to->handshake_ms)
+			return reset(sm, now, KS_ETIMEDOUT, true,
+				     "rewind exchange timed out", act);
+		break;
+	case REPL_ST_REWIND_SEND:
+		if (to->transfer_ms && in_state > to->transfer_ms)
+			return reset(sm, now, KS_ETIMEDOUT, true,
+				     "rewind not acknowledged in time", act);
+		break;
 	case REPL_ST_STREAM:
 		if (sm->role == REPL_ROLE_PRIMARY && to->ack_ms &&
 		    sm->pos < sm->sent && now - sm->sent_at_ms > to->ack_ms)
@@ -226,7 +254,23 @@ static int primary_msg(repl_sm_t *sm, const repl_sm_event_t *ev,
 			return reset(sm, now, ret, true, reason, act);
 		const repl_sm_window_t *w = ev->window;
 		int d = repl_sm_decide(w, h->history, h->seq, NULL);
-		if (d == REPL_RESUME_FULL) {
+		if (d == REPL_RESUME_REWIND && (h->caps & PROTO_CAP_REWIND)) {
+			uint64_t f = repl_sm_fork_seq(w, h->history);
+			memcpy(sm->history, w->history, PROTO_HISTORY_LEN);
+			sm->snap_seq = f;
+			sm->pos = 0;
+			sm->sent = f;
+			sm->full = false;
+			enter(sm, REPL_ST_REWIND_WAIT, now);
+			*act = (repl_sm_action_t){
+				.type = REPL_ACT_SEND_ANSWER,
+				.answer_mode = PROTO_ANSWER_REWIND,
+				.seq = f + 1,
+			};
+			memcpy(act->history, w->history, PROTO_HISTORY_LEN);
+			return act->type;
+		}
+		if (d != REPL_RESUME_INCREMENTAL && d != REPL_RESUME_PREVIOUS) {
 			memcpy(sm->history, w->history, PROTO_HISTORY_LEN);
 			sm->snap_seq = w->last_seq;
 			sm->pos = 0;
@@ -256,16 +300,29 @@ static int primary_msg(repl_sm_t *sm, const repl_sm_event_t *ev,
 		       PROTO_HISTORY_LEN);
 		return act->type;
 	}
+	case PROTO_MSG_FETCH:
+		if (sm->state != REPL_ST_REWIND_WAIT)
+			break;
+		if (m->u.fetch.seq != sm->snap_seq)
+			return reset(sm, now, KS_EMALF, true,
+				     "fetch for another fork point", act);
+		enter(sm, REPL_ST_REWIND_SEND, now);
+		*act = (repl_sm_action_t){ .type = REPL_ACT_SEND_VALUES,
+					   .seq = sm->snap_seq };
+		memcpy(act->history, sm->history, PROTO_HISTORY_LEN);
+		return act->type;
 	case PROTO_MSG_ACK: {
 		const proto_ack_t *a = &m->u.ack;
 		if (sm->state != REPL_ST_STREAM &&
-		    sm->state != REPL_ST_SNAP_SEND)
+		    sm->state != REPL_ST_SNAP_SEND &&
+		    sm->state != REPL_ST_REWIND_SEND)
 			break;
 		if (!hist_eq(a->history, sm->history))
 			return reset(sm, now, KS_EHISTORY, true,
 				     "acknowledgement for another history",
 				     act);
-		if (sm->state == REPL_ST_SNAP_SEND) {
+		if (sm->state == REPL_ST_SNAP_SEND ||
+		    sm->state == REPL_ST_REWIND_SEND) {
 			if (a->seq != sm->snap_seq)
 				return reset(
 					sm, now, KS_ESTATE, true,
@@ -322,6 +379,24 @@ static int replica_msg(repl_sm_t *sm, const repl_sm_event_t *ev,
 			return reset(sm, now,
 				     a->reason < 0 ? a->reason : KS_EPEER,
 				     false, "refused by the primary", act);
+		if (a->mode == PROTO_ANSWER_REWIND) {
+			/* from_seq >= 1 (decoder): the fork point is below */
+			if (repl_sm_history_zero(sm->history) ||
+			    a->from_seq - 1 >= sm->pos)
+				return reset(sm, now, KS_EMALF, true,
+					     "rewind answer not behind this "
+					     "replica's position",
+					     act);
+			sm->full = false;
+			sm->snap_seq = a->from_seq - 1;
+			memcpy(sm->rewind_history, a->history,
+			       PROTO_HISTORY_LEN);
+			enter(sm, REPL_ST_REWIND_RECV, now);
+			*act = (repl_sm_action_t){ .type = REPL_ACT_SEND_FETCH,
+						   .seq = sm->snap_seq };
+			memcpy(act->history, a->history, PROTO_HISTORY_LEN);
+			return act->type;
+		}
 		if (a->mode == PROTO_ANSWER_SNAPSHOT) {
 			sm->full = true;
 			enter(sm, REPL_ST_SNAP_WAIT, now);
@@ -383,6 +458,18 @@ static int replica_msg(repl_sm_t *sm, const repl_sm_event_t *ev,
 		*act = (repl_sm_action_t){ .type = REPL_ACT_INSTALL,
 					   .seq = ev->end->seq };
 		memcpy(act->history, ev->end->history, PROTO_HISTORY_LEN);
+		return act->type;
+	case PROTO_MSG_VALUES:
+		if (sm->state != REPL_ST_REWIND_RECV || ev->hdr == NULL)
+			break;
+		if (!hist_eq(ev->hdr->history, sm->rewind_history) ||
+		    ev->hdr->first_seq != sm->snap_seq)
+			return reset(sm, now, KS_EHISTORY, true,
+				     "values for another rewind", act);
+		enter(sm, REPL_ST_REWIND_APPLY, now);
+		*act = (repl_sm_action_t){ .type = REPL_ACT_REWIND,
+					   .seq = sm->snap_seq };
+		memcpy(act->history, sm->rewind_history, PROTO_HISTORY_LEN);
 		return act->type;
 	case PROTO_MSG_BATCH:
 		if (sm->state != REPL_ST_STREAM || ev->hdr == NULL)
@@ -452,12 +539,14 @@ int repl_sm_step(repl_sm_t *sm, const repl_sm_event_t *ev,
 	case REPL_EV_APPLIED:
 		if (sm->role != REPL_ROLE_REPLICA || ev->history == NULL ||
 		    (sm->state != REPL_ST_STREAM &&
-		     sm->state != REPL_ST_SNAP_INSTALL))
+		     sm->state != REPL_ST_SNAP_INSTALL &&
+		     sm->state != REPL_ST_REWIND_APPLY))
 			return reset(sm, now, KS_ESTATE, true,
 				     "applied outside a transfer", act);
 		memcpy(sm->history, ev->history, PROTO_HISTORY_LEN);
 		sm->pos = ev->seq;
-		if (sm->state == REPL_ST_SNAP_INSTALL)
+		if (sm->state == REPL_ST_SNAP_INSTALL ||
+		    sm->state == REPL_ST_REWIND_APPLY)
 			enter(sm, REPL_ST_STREAM, now);
 		*act = (repl_sm_action_t){ .type = REPL_ACT_SEND_ACK,
 					   .seq = sm->pos };

@@ -41,6 +41,11 @@ enum repl_sm_state {
 	REPL_ST_SNAP_RECV,    /* replica: receiving chunks */
 	REPL_ST_SNAP_INSTALL, /* replica: SNAP_END ok, install running */
 	REPL_ST_SNAP_SEND,    /* primary: snapshot sent, waiting for ACK */
+	/* rewind (PROTOCOL.md §3.9) */
+	REPL_ST_REWIND_WAIT,  /* primary: ANSWER(REWIND) sent, wait FETCH */
+	REPL_ST_REWIND_SEND,  /* primary: VALUES sent, waiting for ACK */
+	REPL_ST_REWIND_RECV,  /* replica: FETCH sent, waiting for VALUES */
+	REPL_ST_REWIND_APPLY, /* replica: VALUES ok, rewind running */
 	/* streaming */
 	REPL_ST_STREAM, /* batches flow (primary sends, replica applies) */
 	REPL_ST_COUNT
@@ -89,12 +94,13 @@ typedef struct repl_sm {
 	/* primary: highest seq queued to the peer (STREAM) */
 	uint64_t sent;
 	uint64_t sent_at_ms; /* when `sent` last moved past `pos` */
-	/* full transfer (either side) */
+	/* full transfer (either side); rewind: the fork point */
 	uint64_t snap_seq;
-	proto_snap_rx_t rx; /* replica */
-	uint16_t version;   /* negotiated */
-	bool full;	    /* this session began with a full transfer */
-	int last_err;	    /* reason of the last reset, 0 if none */
+	uint8_t rewind_history[PROTO_HISTORY_LEN]; /* replica: to follow */
+	proto_snap_rx_t rx;			   /* replica */
+	uint16_t version;			   /* negotiated */
+	bool full;    /* this session began with a full transfer */
+	int last_err; /* reason of the last reset, 0 if none */
 } repl_sm_t;
 
 /* What happened. */
@@ -114,8 +120,8 @@ typedef struct repl_sm_event {
 	uint64_t now_ms;
 	/* REPL_EV_MSG */
 	const proto_msg_t *msg;
-	/* REPL_EV_MSG with BATCH / SNAP_CHUNK: the verified header (the I/O
-	 * layer opened the blob); SNAP_END: the verified end. */
+	/* REPL_EV_MSG with BATCH / SNAP_CHUNK / VALUES: the verified header
+	 * (the I/O layer opened the blob); SNAP_END: the verified end. */
 	const proto_batch_hdr_t *hdr;
 	const proto_snap_end_t *end;
 	/* primary: REPL_EV_MSG(HELLO), REPL_EV_LOG_GREW */
@@ -151,6 +157,13 @@ enum repl_sm_action_type {
 				    staged store in at (history, seq) */
 	REPL_ACT_APPLY_BATCH,	/* replica: KDB then store, then APPLIED */
 	REPL_ACT_SEND_ACK,	/* replica: ACK(history, seq) */
+	REPL_ACT_SEND_FETCH,	/* replica: FETCH(seq) with the keys of its
+				    own log after `seq` */
+	REPL_ACT_SEND_VALUES,	/* primary: VALUES(history, fork `seq`) for
+				    the FETCH's keys, then wait for ACK */
+	REPL_ACT_REWIND,	/* replica: keep the diverged changes, put
+				    back the values, go back to `seq` and
+				    follow `history`, then APPLIED */
 	REPL_ACT_RESET,		/* send ERROR(code) if `send_error`, close,
 				    discard partial transfer state */
 };
@@ -181,6 +194,9 @@ int repl_sm_step(repl_sm_t *sm, const repl_sm_event_t *ev,
 enum repl_sm_resume {
 	REPL_RESUME_INCREMENTAL, /* same history, inside the window */
 	REPL_RESUME_PREVIOUS,	 /* previous history, at or before its end */
+	REPL_RESUME_REWIND,	 /* ahead of where the histories part, which
+				    is inside the log: the replica goes back
+				    (repl_sm_fork_seq) if it can */
 	REPL_RESUME_FULL,	 /* anything else */
 };
 
@@ -191,6 +207,14 @@ enum repl_sm_resume {
 int repl_sm_decide(const repl_sm_window_t *w,
 		   const uint8_t history[PROTO_HISTORY_LEN], uint64_t seq,
 		   const char **why);
+
+/**
+ * \brief Where a replica at \p history, which repl_sm_decide() would
+ *        rewind, parts from the primary's log: the primary's last seq
+ *        (same history) or the end of its previous history.
+ */
+uint64_t repl_sm_fork_seq(const repl_sm_window_t *w,
+			  const uint8_t history[PROTO_HISTORY_LEN]);
 
 /** \brief Whether a history id is all zero ("none"). */
 bool repl_sm_history_zero(const uint8_t h[PROTO_HISTORY_LEN]);

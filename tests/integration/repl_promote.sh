@@ -126,7 +126,8 @@ kq replica "addprinc -pw Promote-pass-3 pr3"
 has primary pr3 || fail "pr3 did not reach the follower"
 echo "2: old primary followed incrementally; roles kept across restarts"
 
-# 3. The other way round, with a change the follower made after the fork.
+# 3. The other way round, with a change the follower made after the fork:
+# it rewinds (no full copy): the change goes to diverged-*.dump.
 "$PAIR" node-stop "$P" replica KILL
 "$KDCSYNC" -c "$PRIMARY_NODE_CONF" promote >"$T/out" 2>"$T/err" ||
 	fail "promote of the old primary failed: $(cat "$T/err")"
@@ -135,17 +136,27 @@ kq primary "addprinc -pw Promote-pass-4 pr4"
 [ "$(json_field "$(status_json replica)" role)" = primary ] || fail "the promoted node lost its role"
 last=$(json_field "$(status_json replica)" last_seq)
 kq replica "addprinc -pw Lost-pass-1 lost1"
-wait_seq_above replica "$last"
+kq replica "modprinc -maxlife \"3 hours\" pr1"
+wait_seq_above replica "$((last + 1))"
+fulls=$(count_in_log replica 'receiving a full snapshot')
 "$KDCSYNC" -c "$REPLICA_NODE_CONF" follow primary >"$T/out" 2>"$T/err" ||
 	fail "second follow failed: $(cat "$T/err")"
 cat "$T/out"
-kept=$(sed -n 's/^this node.s data before following: //p' "$T/out")
-[ -f "$kept" ] || fail "no before-follow dump named"
-[ "$(stat -c %a "$kept")" = 600 ] || fail "the dump is not mode 0600"
-grep -q "	lost1@$REALM	" "$kept" || fail "lost1 not in the kept dump"
 "$PAIR" wait "$P" 60 || fail "the second follower did not catch up"
+div=$(find "$REPLICA_DIR/node" -maxdepth 1 -name "diverged-*-$last.dump" | head -n 1)
+[ -f "$div" ] || fail "no diverged-*-$last.dump in the follower's state_dir"
+[ "$(stat -c %a "$div")" = 600 ] || fail "the diverged file is not mode 0600"
+head -n 1 "$div" | grep -q "^kdb5_util load_dump version 7" || fail "the diverged file has no dump header"
+grep -q "	lost1@$REALM	" "$div" || fail "lost1 not in the diverged file"
+grep -q "	pr1@$REALM	" "$div" || fail "pr1 (modified after the fork) not in the diverged file"
+grep -q "rewinding to seq $last" "$P/replica/node.log" || fail "the follower did not rewind to $last"
+[ "$(count_in_log replica 'receiving a full snapshot')" = "$fulls" ] || fail "the follower got a full copy"
+[ "$(peer_repl "$(status_json primary)" replica full_transfers)" = 0 ] || fail "full_transfers is not 0"
 has replica pr4 || fail "pr4 did not reach the second follower"
 has replica lost1 && fail "lost1 still in the follower's KDB"
+dump_of primary "$T/p3.dump"
+dump_of replica "$T/r3.dump"
+cmp -s "$T/p3.dump" "$T/r3.dump" || fail "the KDBs differ after the rewind"
 kinit_at replica pr4 Promote-pass-4 || fail "kinit pr4 at the follower's KDC"
-echo "3: follower's own change kept in $kept, gone from its KDB; pr4 arrived"
+echo "3: the follower rewound to $last: lost1 and pr1's change kept in $div, gone from its KDB; pr4 arrived; KDBs equal"
 echo "PASS: online promote, follow without a full copy, roles kept across restarts, either side primary"

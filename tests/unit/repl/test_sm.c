@@ -875,8 +875,11 @@ static void test_decide_previous_history(void **state)
 	assert_int_equal(repl_sm_decide(&w, H1, 3, &why), REPL_RESUME_FULL);
 	assert_string_equal(why, "position outside the retained log");
 	/* past the previous history's end: it saw changes we never had */
-	assert_int_equal(repl_sm_decide(&w, H1, 21, &why), REPL_RESUME_FULL);
-	assert_string_equal(why, "replica diverged from the previous history");
+	assert_int_equal(repl_sm_decide(&w, H1, 21, &why), REPL_RESUME_REWIND);
+	assert_string_equal(why, "replica diverged from the previous history: "
+				 "rewind");
+	assert_int_equal(repl_sm_fork_seq(&w, H1), 20);
+	assert_int_equal(repl_sm_fork_seq(&w, H2), 24);
 	/* the new history itself still resumes as usual */
 	assert_int_equal(repl_sm_decide(&w, H2, 22, &why),
 			 REPL_RESUME_INCREMENTAL);
@@ -943,6 +946,158 @@ static void test_state_names(void **state)
 	assert_string_equal(repl_sm_state_name(REPL_ST_COUNT), "?");
 }
 
+/* --- rewind (PROTOCOL.md §3.9) -------------------------------------------- */
+
+static void test_decide_rewind(void **state)
+{
+	const char *why = NULL;
+	(void)state;
+	/* same history, replica ahead: rewind to our last seq */
+	repl_sm_window_t w = window(H1, 5, 20);
+	assert_int_equal(repl_sm_decide(&w, H1, 25, &why), REPL_RESUME_REWIND);
+	assert_int_equal(repl_sm_fork_seq(&w, H1), 20);
+	/* promoted at 10, the fork's successors (11..) trimmed: full */
+	w = window(H2, 12, 30);
+	memcpy(w.prev_history, H1, 16);
+	w.prev_last_seq = 10;
+	assert_int_equal(repl_sm_decide(&w, H1, 14, &why), REPL_RESUME_FULL);
+	assert_string_equal(why, "replica diverged before the retained log");
+	w.oldest_seq = 11;
+	assert_int_equal(repl_sm_decide(&w, H1, 14, &why), REPL_RESUME_REWIND);
+}
+
+/* A primary at (H2, 5..24, previous H1 ended at 20) and a replica at
+ * (H1, 23): ANSWER(REWIND from 21), FETCH(20), VALUES, ACK(H2, 20). */
+static void test_rewind_primary(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	repl_sm_window_t w = window(H2, 5, 24);
+	proto_msg_t m = hello(PROTO_ROLE_REPLICA, H1, 23);
+	(void)state;
+	memcpy(w.prev_history, H1, 16);
+	w.prev_last_seq = 20;
+	/* without the capability: a full snapshot, as before */
+	primary_connected(&sm);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &m,
+						 .window = &w },
+			      &act),
+			 REPL_ACT_SEND_SNAPSHOT);
+	m.u.hello.caps |= PROTO_CAP_REWIND;
+	primary_connected(&sm);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &m,
+						 .window = &w },
+			      &act),
+			 REPL_ACT_SEND_ANSWER);
+	assert_int_equal(act.answer_mode, PROTO_ANSWER_REWIND);
+	assert_int_equal(act.seq, 21);
+	assert_memory_equal(act.history, H2, 16);
+	assert_int_equal(sm.state, REPL_ST_REWIND_WAIT);
+	/* an ACK or a FETCH for another fork point is refused */
+	proto_msg_t f = { .type = PROTO_MSG_FETCH };
+	f.u.fetch.seq = 19;
+	repl_sm_t copy = sm;
+	assert_int_equal(msg(&copy, &f, &act), REPL_ACT_RESET);
+	copy = sm;
+	proto_msg_t a = ack(H2, 20);
+	assert_int_equal(msg(&copy, &a, &act), REPL_ACT_RESET);
+	f.u.fetch.seq = 20;
+	assert_int_equal(msg(&sm, &f, &act), REPL_ACT_SEND_VALUES);
+	assert_int_equal(act.seq, 20);
+	assert_memory_equal(act.history, H2, 16);
+	assert_int_equal(sm.state, REPL_ST_REWIND_SEND);
+	a = ack(H2, 21);
+	copy = sm;
+	assert_int_equal(msg(&copy, &a, &act), REPL_ACT_RESET);
+	a = ack(H2, 20);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_RECORD_ACK);
+	assert_int_equal(act.seq, 20);
+	assert_int_equal(sm.state, REPL_ST_STREAM);
+	/* then the log from 21 */
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_LOG_GREW,
+						 .window = &w },
+			      &act),
+			 REPL_ACT_SEND_FROM);
+	assert_int_equal(act.seq, 21);
+}
+
+static void test_rewind_replica(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	/* at (H1, 23): a rewind to a point not behind it is refused */
+	replica_hello(&sm, H1, 23);
+	proto_msg_t a = answer(PROTO_ANSWER_REWIND, H2, 24);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_RESET);
+	replica_hello(&sm, H1, 23);
+	a = answer(PROTO_ANSWER_REWIND, H2, 21);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_SEND_FETCH);
+	assert_int_equal(act.seq, 20);
+	assert_memory_equal(act.history, H2, 16);
+	assert_int_equal(sm.state, REPL_ST_REWIND_RECV);
+	/* a batch now, or values for another rewind, are refused */
+	proto_msg_t v = { .type = PROTO_MSG_VALUES };
+	proto_batch_hdr_t hd = { .kind = PROTO_BLOB_VALUES,
+				 .first_seq = 19,
+				 .last_seq = 30,
+				 .op_count = 2 };
+	memcpy(hd.history, H2, 16);
+	repl_sm_t copy = sm;
+	assert_int_equal(step(&copy,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &v,
+						 .hdr = &hd },
+			      &act),
+			 REPL_ACT_RESET);
+	hd.first_seq = 20;
+	memcpy(hd.history, H1, 16);
+	copy = sm;
+	assert_int_equal(step(&copy,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &v,
+						 .hdr = &hd },
+			      &act),
+			 REPL_ACT_RESET);
+	memcpy(hd.history, H2, 16);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &v,
+						 .hdr = &hd },
+			      &act),
+			 REPL_ACT_REWIND);
+	assert_int_equal(act.seq, 20);
+	assert_memory_equal(act.history, H2, 16);
+	assert_int_equal(sm.state, REPL_ST_REWIND_APPLY);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_APPLIED,
+						 .history = H2,
+						 .seq = 20 },
+			      &act),
+			 REPL_ACT_SEND_ACK);
+	assert_int_equal(act.seq, 20);
+	assert_memory_equal(act.history, H2, 16);
+	assert_int_equal(sm.state, REPL_ST_STREAM);
+	assert_int_equal(sm.pos, 20);
+	/* the rewind exchange times out like a handshake */
+	replica_hello(&sm, H1, 23);
+	a = answer(PROTO_ANSWER_REWIND, H2, 21);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_SEND_FETCH);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){
+			     .type = REPL_EV_TICK,
+			     .now_ms = 1 + REPL_SM_HANDSHAKE_MS_DEFAULT + 1 },
+		     &act),
+		REPL_ACT_RESET);
+	assert_string_equal(act.reason, "rewind exchange timed out");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -952,6 +1107,9 @@ int main(void)
 		cmocka_unit_test(test_primary_hello_other_history_full),
 		cmocka_unit_test(test_primary_hello_empty_replica_full),
 		cmocka_unit_test(test_primary_hello_ahead_full),
+		cmocka_unit_test(test_decide_rewind),
+		cmocka_unit_test(test_rewind_primary),
+		cmocka_unit_test(test_rewind_replica),
 		cmocka_unit_test(test_primary_hello_previous_history),
 		cmocka_unit_test(test_primary_hello_wrong_role_resets),
 		cmocka_unit_test(test_primary_hello_no_zstd_resets),
