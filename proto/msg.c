@@ -230,11 +230,9 @@ int proto_fetch_add(ks_buf_t *body, ks_view_t key)
 	return ret == KS_EOK ? ks_buf_append(body, key.ptr, key.len) : ret;
 }
 
+/* Exactly `count` entries; bytes after them are the caller's KS_ETRAILING. */
 static int decode_fetch(ks_wire_t *w, proto_fetch_t *f)
 {
-	size_t pos = 0, n = 0;
-	ks_view_t key;
-
 	f->seq = ks_wire_read_u64(w);
 	f->count = ks_wire_read_u32(w);
 	if (w->err)
@@ -243,23 +241,21 @@ static int decode_fetch(ks_wire_t *w, proto_fetch_t *f)
 		return KS_EMALF;
 	if (f->count > PROTO_FETCH_KEYS_MAX)
 		return KS_ELIMIT;
-	f->body.len = ks_wire_left(w);
-	f->body.ptr = ks_wire_read_view(w, f->body.len);
-	while (pos < f->body.len) {
-		if (f->body.len - pos < 2)
-			return KS_ETRUNC;
-		size_t kl =
-			((size_t)f->body.ptr[pos] << 8) | f->body.ptr[pos + 1];
+	const uint8_t *start = w->pos;
+	for (uint32_t i = 0; i < f->count; i++) {
+		uint16_t kl = ks_wire_read_u16(w);
+		if (w->err)
+			return w->err;
 		if (kl == 0)
 			return KS_EMALF;
 		if (kl > PROTO_DIGEST_KEY_MAX)
 			return KS_ELIMIT;
-		if (!proto_fetch_next(f->body, &pos, &key))
+		if (kl > ks_wire_left(w))
 			return KS_ETRUNC;
-		if (++n > f->count)
-			return KS_ECOUNT;
+		(void)ks_wire_read_view(w, kl);
 	}
-	return n == f->count ? w->err : KS_ECOUNT;
+	f->body = (ks_view_t){ .ptr = start, .len = (size_t)(w->pos - start) };
+	return w->err;
 }
 
 /* Walk a LIST body: every entry well-formed, keys strictly ascending. */

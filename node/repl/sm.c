@@ -26,6 +26,15 @@
  *     |                                           STREAM --APPLIED/send ACK--> STREAM
  *     |                                           STREAM --BATCH already applied/ACK-->
  *
+ *  Rewind (PROTOCOL.md §3.9), decide() = REWIND and the replica announced
+ *  PROTO_CAP_REWIND (else FULL):
+ *    PRIMARY  HELLO/send ANSWER(REWIND, F+1) --> REWIND_WAIT
+ *             REWIND_WAIT --FETCH(F)/send VALUES--> REWIND_SEND
+ *             REWIND_SEND --ACK(hist, F)/record ack--> STREAM (log from F+1)
+ *    REPLICA  ANSWER_WAIT --ANSWER(REWIND, F+1 <= pos)/send FETCH(F)-->
+ *             REWIND_RECV --VALUES(hist, F)/rewind--> REWIND_APPLY
+ *             REWIND_APPLY --APPLIED(hist, F)/send ACK--> STREAM
+ *
  *  Both roles, every state:
  *    ERROR from the peer            -> reset (nothing sent back)
  *    a message not valid now, a bad

@@ -59,6 +59,20 @@ static size_t samples(proto_msg_t *m)
 	m[n] = (proto_msg_t){ .type = PROTO_MSG_ERROR };
 	m[n].u.error.code = KS_EGAP;
 	m[n++].u.error.text = V("sequence gap after 41");
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_ANSWER };
+	m[n].u.answer = (proto_answer_t){ .version = 1,
+					  .mode = PROTO_ANSWER_REWIND,
+					  .from_seq = 42 };
+	memcpy(m[n++].u.answer.history, HIST, 16);
+	static const uint8_t fetch_body[] = { 0, 3, 'P', 'a', '@',
+					      0, 2, 'O', 'p' };
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_FETCH };
+	m[n++].u.fetch =
+		(proto_fetch_t){ .seq = 41,
+				 .count = 2,
+				 .body = { fetch_body, sizeof(fetch_body) } };
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_VALUES };
+	m[n++].u.blob = (ks_view_t){ .ptr = BLOB, .len = sizeof(BLOB) };
 	return n;
 }
 
@@ -101,7 +115,13 @@ static void assert_msg_eq(const proto_msg_t *a, const proto_msg_t *b)
 	case PROTO_MSG_SNAP_CHUNK:
 	case PROTO_MSG_SNAP_END:
 	case PROTO_MSG_BATCH:
+	case PROTO_MSG_VALUES:
 		assert_view_eq(a->u.blob, b->u.blob);
+		break;
+	case PROTO_MSG_FETCH:
+		assert_true(a->u.fetch.seq == b->u.fetch.seq);
+		assert_int_equal(a->u.fetch.count, b->u.fetch.count);
+		assert_view_eq(a->u.fetch.body, b->u.fetch.body);
 		break;
 	case PROTO_MSG_ACK:
 		assert_memory_equal(a->u.ack.history, b->u.ack.history, 16);
@@ -134,7 +154,7 @@ static void test_roundtrip_every_type(void **state)
 	proto_msg_t m[16];
 	size_t n = samples(m);
 	int types_seen = 0;
-	assert_int_equal(n, 11);
+	assert_int_equal(n, 14);
 	for (size_t i = 0; i < n; i++) {
 		ks_buf_t b = KS_BUF_INIT;
 		proto_msg_t got;
@@ -145,8 +165,8 @@ static void test_roundtrip_every_type(void **state)
 		types_seen |= 1 << got.type;
 		ks_buf_free(&b);
 	}
-	/* Every type 1..9 was covered. */
-	assert_int_equal(types_seen, 0x3fe);
+	/* Every type 1..9, 0x0c and 0x0d was covered. */
+	assert_int_equal(types_seen, 0x33fe);
 }
 
 /* The exact bytes of a HELLO, as PROTOCOL.md §3.2 lays them out. */
@@ -238,7 +258,8 @@ static void test_short_and_long(void **state)
 		ks_view_t fr = frame_of(&b);
 		bool blob = m[i].type == PROTO_MSG_SNAP_CHUNK ||
 			    m[i].type == PROTO_MSG_SNAP_END ||
-			    m[i].type == PROTO_MSG_BATCH;
+			    m[i].type == PROTO_MSG_BATCH ||
+			    m[i].type == PROTO_MSG_VALUES;
 		for (size_t len = 0; len < fr.len; len++) {
 			ks_view_t cut = { .ptr = fr.ptr, .len = len };
 			int ret = proto_msg_decode(cut, &got);
