@@ -247,9 +247,7 @@ static int decode_fetch(ks_wire_t *w, proto_fetch_t *f)
 		if (w->err)
 			return w->err;
 		if (kl == 0)
-			return KS_EMALF;
-		if (kl > PROTO_DIGEST_KEY_MAX)
-			return KS_ELIMIT;
+			return KS_EMALF; /* (a u16 is within the key limit) */
 		if (kl > ks_wire_left(w))
 			return KS_ETRUNC;
 		(void)ks_wire_read_view(w, kl);
