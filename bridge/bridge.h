@@ -21,6 +21,10 @@
  *   and fail_auth_count of the target entry; module-internal (negative)
  *   tl-data are replaced like any other tl-data (a full load's merge_nra
  *   keeps them too, as `kdb5_util load -i` does).
+ * - When the realm's [dbmodules] db_library is the kdcsync KDB module
+ *   (KS_REPORT_MODULE, bridge/kdbmod), every database opened here passes
+ *   it KS_REPORT_QUIET_ARG: the node's own writes are never reported back
+ *   to the node as captures.
  * - Nothing here writes the MIT iprop ulog (the DB is opened with plain
  *   krb5_db_open; logging is never mapped).
  *

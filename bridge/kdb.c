@@ -17,6 +17,7 @@
 
 #include "bridge/convert.h"
 #include "bridge/err.h"
+#include "bridge/report.h"
 #include "common/errors.h"
 #include "common/log.h"
 
@@ -30,6 +31,7 @@ struct bridge {
 	char *kdc_profile; /* owned, may be NULL */
 	bool lockout;
 	bool read_only;
+	bool quiet; /* the KDB module is in the way: pass KS_REPORT_QUIET_ARG */
 	uint32_t lock_batch;
 };
 
@@ -97,10 +99,40 @@ static char *dup_opt(const char *s, int *ret)
 	return d;
 }
 
+/*
+ * Does the realm's KDB go through the kdcsync KDB module?  Then every DB
+ * this bridge opens passes it "kdcsync_quiet", so the node's own writes
+ * (applies, full loads) are not reported back to the node (no echo); a
+ * plain back end would refuse that argument.
+ */
+static bool via_kdcsync_module(krb5_context ctx)
+{
+	profile_t prof = NULL;
+	char *realm = NULL, *section = NULL, *lib = NULL;
+	bool yes = false;
+
+	if (krb5_get_default_realm(ctx, &realm) != 0)
+		return false;
+	if (krb5_get_profile(ctx, &prof) == 0 &&
+	    profile_get_string(prof, KDB_REALM_SECTION, realm,
+			       KDB_MODULE_POINTER, realm, &section) == 0 &&
+	    profile_get_string(prof, KDB_MODULE_SECTION, section,
+			       KDB_LIB_POINTER, "db2", &lib) == 0)
+		yes = lib != NULL && strcmp(lib, KS_REPORT_MODULE) == 0;
+	profile_release_string(lib);
+	profile_release_string(section);
+	if (prof)
+		profile_release(prof);
+	krb5_free_default_realm(ctx, realm);
+	return yes;
+}
+
+static char arg_quiet[] = KS_REPORT_QUIET_ARG;
+
 int bridge_open(const bridge_opts_t *opts, bridge_t **out)
 {
 	static char arg_unlockiter[] = "unlockiter";
-	char *db_args[] = { arg_unlockiter, NULL };
+	char *db_args[] = { arg_unlockiter, NULL, NULL };
 	int ret = KS_EOK;
 	bridge_t *b = calloc(1, sizeof(*b));
 	if (b == NULL)
@@ -116,6 +148,9 @@ int bridge_open(const bridge_opts_t *opts, bridge_t **out)
 	ret = make_context(b->kdc_profile, b->realm, &b->ctx);
 	if (ret != KS_EOK)
 		goto fail;
+	b->quiet = via_kdcsync_module(b->ctx);
+	if (b->quiet)
+		db_args[1] = arg_quiet;
 	int mode = (b->read_only ? KRB5_KDB_OPEN_RO : KRB5_KDB_OPEN_RW) |
 		   KRB5_KDB_SRV_TYPE_ADMIN;
 	krb5_error_code code = krb5_db_open(b->ctx, db_args, mode);
@@ -922,7 +957,7 @@ out:
 struct bridge_load {
 	bridge_t *b;
 	krb5_context ctx;
-	char *args[3];
+	char *args[4];
 	uint64_t n;
 };
 
@@ -937,6 +972,8 @@ int bridge_load_begin(bridge_t *b, bridge_load_t **out)
 	l->b = b;
 	l->args[0] = arg_temporary;
 	l->args[1] = b->lockout ? NULL : arg_merge_nra;
+	if (b->quiet)
+		l->args[l->args[1] ? 2 : 1] = arg_quiet;
 	int ret = make_context(b->kdc_profile, b->realm, &l->ctx);
 	if (ret != KS_EOK) {
 		free(l);

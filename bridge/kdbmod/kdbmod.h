@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside the KDB module "kdcsync" (bridge/kdbmod): the interface between
+ * the vtable that wraps the real back end (module.c) and the sender of
+ * capture reports to the local node (send.c).
+ *
+ * Everything here is process-wide state of the MIT program that loaded the
+ * module (krb5kdc, kadmind, kadmin.local, kdb5_util, kpropd, kdcsyncd),
+ * guarded by its own mutex, so any thread may call any function.  Nothing
+ * here ever blocks a write or returns an error to one.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Default socket of a node whose [node] state_dir is /var/lib/kdcsync. */
+#define KDBMOD_DEFAULT_SOCKET "/var/lib/kdcsync/capture.sock"
+/* The environment variable that overrides [dbmodules] kdcsync_socket. */
+#define KDBMOD_SOCKET_ENV "KDCSYNC_CAPTURE_SOCKET"
+
+/**
+ * \brief Set the node's socket path unless one is set already (the first
+ *        database opened in the process decides; the environment variable
+ *        wins over every profile).  \p path borrowed; NULL = the default.
+ *        A path too long for sockaddr_un disables reporting.
+ */
+void kdbmod_send_configure(const char *path);
+
+/**
+ * \brief Report one change (kind from bridge/report.h).  Non-blocking:
+ *        connects at the first report (and again after a node restart),
+ *        sends with MSG_DONTWAIT; a full socket buffer counts the report as
+ *        dropped (the next message that gets through carries the count, so
+ *        the node scans); no listening node means nothing is sent (the
+ *        node's start-up scan catches up).  A name too long for a report
+ *        becomes a KS_REPORT_LOST report.
+ * \param name borrowed; may be NULL for kinds without a name.
+ */
+void kdbmod_send(uint8_t kind, const char *name, size_t len);
+
+/**
+ * \brief At database close: if reports were dropped and none got through
+ *        since, try (for at most ~100 ms, never during a write) to deliver
+ *        a KS_REPORT_LOST so the node knows to scan.
+ */
+void kdbmod_send_flush(void);
+
+/** \brief Close the connection (module unload). */
+void kdbmod_send_close(void);
