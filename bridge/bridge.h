@@ -82,6 +82,28 @@ int bridge_open(const bridge_opts_t *opts, bridge_t **out);
 /** \brief Close the DB and free everything.  NULL is fine. */
 void bridge_close(bridge_t *b);
 
+/*
+ * The KDB files' identity and last change (DB2: the principal file and its
+ * ".kadm5" policy file; device, inode, size, mtime, ctime).  Equal stamps
+ * mean no process wrote the KDB in between (a load renames new files in:
+ * another inode), so a periodic scan can be skipped.
+ */
+typedef struct bridge_kdb_stamp {
+	uint64_t principal[5], policy[5];
+} bridge_kdb_stamp_t;
+
+/**
+ * \brief Stat the KDB files (a missing file stamps as zeros).
+ * \retval KS_ENOTSUP the database path is unknown (a back end other than
+ *         db2, or no database_name): never skip then
+ * \return or -errno from stat
+ */
+int bridge_kdb_stamp(bridge_t *b, bridge_kdb_stamp_t *out);
+
+/** \brief Same files, unchanged? */
+bool bridge_kdb_stamp_eq(const bridge_kdb_stamp_t *a,
+			 const bridge_kdb_stamp_t *b);
+
 typedef struct bridge_scan_stats {
 	uint64_t principals, policies; /* objects seen in the KDB */
 	uint64_t puts, dels;	       /* changes handed to store_commit */
@@ -130,6 +152,31 @@ int bridge_capture_principal(bridge_t *b, store_t *s, const char *name,
 int bridge_capture_principals(bridge_t *b, store_t *s, const char *const *names,
 			      size_t n, uint64_t *first_seq,
 			      uint64_t *last_seq);
+
+/** A principal or policy to capture by name. */
+typedef struct bridge_ref {
+	uint8_t type;	  /* STORE_KEY_PRINCIPAL or STORE_KEY_POLICY */
+	const char *name; /* unparsed principal name (with realm), or policy
+			     name; borrowed */
+} bridge_ref_t;
+
+/**
+ * \brief Targeted capture of principals and policies (e.g. everything the
+ *        KDB module reported since the last wake-up) in ONE store commit.
+ *        Each object is read as it is now: PUT if it exists and differs
+ *        from the store, DEL if it is gone, nothing if unchanged.
+ *        Order in the change set (and so on every replica): the policies
+ *        that exist, then the principals in the order given, then the
+ *        policies that are gone; so a principal never arrives before the
+ *        policy it names, and a policy is deleted only after the principals
+ *        that left it.  Nothing is committed on error.
+ * \param refs borrowed for the call; an object may appear twice.
+ * \retval KS_EINVAL a ref of another type
+ * \retval KS_ELIMIT a name too long for a store key
+ * \return or a KDB/store error (logged)
+ */
+int bridge_capture(bridge_t *b, store_t *s, const bridge_ref_t *refs, size_t n,
+		   uint64_t *first_seq, uint64_t *last_seq);
 
 /**
  * \brief The store key of a record value (a dump line): 'P' + principal name

@@ -4,7 +4,8 @@
 # rename, delete, cpw, setstr, policy create/modify/delete) a second scan
 # logs exactly those records and nothing else; applying that change set
 # incrementally to a loaded copy makes the dumps equal again; re-applying it
-# changes nothing (idempotent); targeted capture logs one principal.
+# changes nothing (idempotent); targeted capture logs one principal, and
+# typed captures of principals and policies come out in dependency order.
 . "$(dirname "$0")/bridge_common.sh"
 src=$WORK/src dst=$WORK/dst
 R=BRIDGE.TEST
@@ -91,5 +92,33 @@ tool "$src" capture "$WORK/store" dated@$R >"$WORK/cap" 2>/dev/null
 [ "$(cat "$WORK/cap")" = "DEL P dated@$R" ] || fail "capture of deleted dated: $(cat "$WORK/cap")"
 tool "$src" capture "$WORK/store" dated@$R >"$WORK/cap" 2>/dev/null
 [ ! -s "$WORK/cap" ] || fail "repeated capture logged again"
+# Typed capture in one commit, in dependency order whatever the order
+# given: existing policies, then principals, then deleted policies.
+realm_kadmin "$src" "addpol ordpol" "addprinc -randkey -policy ordpol orduser" \
+	"addpol gonepol" "addprinc -randkey -policy gonepol leaver"
+tool "$src" capture "$WORK/store" "P:orduser@$R" "P:leaver@$R" O:gonepol O:ordpol >"$WORK/cap" 2>/dev/null
+printf 'PUT O gonepol\nPUT O ordpol\nPUT P orduser@%s\nPUT P leaver@%s\n' $R $R >"$WORK/want"
+diff "$WORK/want" "$WORK/cap" || fail "typed capture order (create)"
+realm_kadmin "$src" "modprinc -clearpolicy leaver" "delpol -force gonepol" "modpol -maxlife \"3 hours\" ordpol"
+tool "$src" capture "$WORK/store" O:gonepol "P:leaver@$R" O:ordpol O:nosuchpol >"$WORK/cap" 2>/dev/null
+printf 'PUT O ordpol\nPUT P leaver@%s\nDEL O gonepol\n' $R >"$WORK/want"
+diff "$WORK/want" "$WORK/cap" || fail "typed capture order (delete)"
 [ "$(tool "$src" scan "$WORK/store" 2>/dev/null | wc -l)" -eq 0 ] || fail "scan after captures found more"
-echo "oracle 3 ok: change set exact, incremental apply converges, idempotent"
+# The KDB files' stamp: unchanged by scans and reads, changed by a
+# principal write, a policy write and a load.
+tool "$src" stamp >"$WORK/st1" 2>/dev/null
+tool "$src" scan "$WORK/store" >/dev/null 2>&1
+tool "$src" records >/dev/null 2>&1
+tool "$src" stamp >"$WORK/st2" 2>/dev/null
+cmp -s "$WORK/st1" "$WORK/st2" || fail "a scan changed the KDB stamp"
+[ "$(wc -l <"$WORK/st1")" = 5 ] && ! grep -q "^0 0$" "$WORK/st1" || fail "stamp incomplete: $(cat "$WORK/st1")"
+realm_kadmin "$src" "modprinc -maxlife \"4 hours\" alice"
+tool "$src" stamp >"$WORK/st3" 2>/dev/null
+cmp -s "$WORK/st2" "$WORK/st3" && fail "a principal write left the stamp"
+realm_kadmin "$src" "modpol -maxlife \"5 hours\" ordpol"
+tool "$src" stamp >"$WORK/st4" 2>/dev/null
+cmp -s "$WORK/st3" "$WORK/st4" && fail "a policy write left the stamp"
+(realm_env "$src" && kdb5_util dump "$WORK/f.full" && kdb5_util load "$WORK/f.full")
+tool "$src" stamp >"$WORK/st5" 2>/dev/null
+cmp -s "$WORK/st4" "$WORK/st5" && fail "a load left the stamp"
+echo "oracle 3 ok: change set exact, incremental apply converges, idempotent, captures in dependency order, stamp"

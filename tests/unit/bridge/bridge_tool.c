@@ -5,13 +5,17 @@
  * with the MIT tools.  The realm comes from KRB5_CONFIG/KRB5_KDC_PROFILE.
  *
  *   bridge_tool [-l] records              every record value, KDB order
+ *   bridge_tool stamp                     the KDB files' stamp (5 lines)
  *   bridge_tool [-l] scan STOREDIR        scan into the store; prints the
  *                                         logged change set ("PUT key" /
  *                                         "DEL key", one a line)
  *   bridge_tool [-l] load STOREDIR        full load of the store into the KDB
  *   bridge_tool [-l] apply STOREDIR SEQ   apply log entries SEQ.. to the KDB
  *   bridge_tool [-l] get NAME             one principal's record
- *   bridge_tool [-l] capture STOREDIR NAME  targeted capture of one principal
+ *   bridge_tool [-l] capture STOREDIR NAME...  targeted capture in one
+ *                                         commit (NAME: a principal;
+ *                                         P:NAME / O:NAME typed); prints
+ *                                         the logged change set
  *   bridge_tool [-l] storedump STOREDIR   every stored value, key order
  *   bridge_tool [-l] storeinfo STOREDIR   "last_seq N records M"
  *   bridge_tool [-l] loadfail STOREDIR    full load that fails after the
@@ -252,7 +256,14 @@ int main(int argc, char **argv)
 	int ret = bridge_open(&o, &b);
 	if (ret != KS_EOK)
 		goto out;
-	if (strcmp(cmd, "records") == 0) {
+	if (strcmp(cmd, "stamp") == 0) {
+		bridge_kdb_stamp_t st;
+		ret = bridge_kdb_stamp(b, &st);
+		for (int i = 0; ret == KS_EOK && i < 5; i++)
+			printf("%llu %llu\n",
+			       (unsigned long long)st.principal[i],
+			       (unsigned long long)st.policy[i]);
+	} else if (strcmp(cmd, "records") == 0) {
 		ret = bridge_foreach_record(b, print_record, NULL);
 	} else if (strcmp(cmd, "get") == 0 && ai < argc) {
 		ks_buf_t v = KS_BUF_INIT;
@@ -285,8 +296,21 @@ int main(int argc, char **argv)
 				(unsigned long long)st.puts,
 				(unsigned long long)st.dels);
 		} else if (strcmp(cmd, "capture") == 0 && ai < argc) {
+			/* NAME = a principal; P:NAME / O:NAME = typed refs */
 			uint64_t f, l;
-			ret = bridge_capture_principal(b, s, argv[ai], &f, &l);
+			size_t n = (size_t)(argc - ai);
+			bridge_ref_t *refs = calloc(n, sizeof(*refs));
+			for (size_t i = 0; refs && i < n; i++) {
+				const char *a = argv[ai + (int)i];
+				bool typed = (a[0] == 'P' || a[0] == 'O') &&
+					     a[1] == ':';
+				refs[i].type = typed ? (uint8_t)a[0]
+						     : STORE_KEY_PRINCIPAL;
+				refs[i].name = typed ? a + 2 : a;
+			}
+			ret = refs ? bridge_capture(b, s, refs, n, &f, &l)
+				   : KS_ENOMEM;
+			free(refs);
 			if (ret == KS_EOK && l >= f) {
 				ret = store_read_begin(s, &t);
 				if (ret == KS_EOK)

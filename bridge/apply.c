@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Writing to the KDB: incremental apply of change sets (replica) and the
+ * atomic full load through a side database.  Rules: bridge/bridge.h.
+ */
+#include "bridge/bridge.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <krb5.h>
+#include <kdb.h>
+#include <profile.h>
+
+#include "bridge/convert.h"
+#include "bridge/err.h"
+#include "bridge/internal.h"
+#include "bridge/report.h"
+#include "common/errors.h"
+#include "common/log.h"
+
+/* --- apply --------------------------------------------------------------- */
+
+/* One parsed change. */
+typedef struct item {
+	enum store_op op;
+	bool policy;
+	krb5_db_entry *e;      /* principal PUT */
+	osa_policy_ent_rec *p; /* policy PUT */
+	krb5_principal princ;  /* principal DEL */
+	char *polname;	       /* policy DEL */
+} item_t;
+
+static void item_free(krb5_context ctx, item_t *it)
+{
+	bridge_convert_princ_free(ctx, it->e);
+	bridge_convert_policy_free(it->p);
+	krb5_free_principal(ctx, it->princ);
+	free(it->polname);
+	*it = (item_t){ 0 };
+}
+
+/* Parse one change and check that its key names its value. */
+static int item_parse(krb5_context ctx, const store_change_t *c, item_t *it)
+{
+	if (c->key.len < 2 || (c->op != STORE_PUT && c->op != STORE_DEL) ||
+	    (c->key.ptr[0] != STORE_KEY_PRINCIPAL &&
+	     c->key.ptr[0] != STORE_KEY_POLICY)) {
+		ks_log_warn(KDB, "malformed change: bad op or key");
+		return KS_EMALF;
+	}
+	const char *kname = (const char *)c->key.ptr + 1;
+	size_t klen = c->key.len - 1;
+	it->op = c->op;
+	it->policy = c->key.ptr[0] == STORE_KEY_POLICY;
+	if (memchr(kname, '\0', klen)) {
+		ks_log_warn(KDB, "malformed change: NUL in key");
+		return KS_EMALF;
+	}
+	if (c->op == STORE_PUT) {
+		const char *name;
+		size_t nlen;
+		bool is_pol;
+		int ret = bridge_convert_line_name((const char *)c->value.ptr,
+						   c->value.len, &name, &nlen,
+						   &is_pol);
+		if (ret != KS_EOK)
+			return ret;
+		if (is_pol != it->policy || nlen != klen ||
+		    memcmp(name, kname, klen)) {
+			ks_log_warn(KDB,
+				    "malformed change: key '%.*s' does "
+				    "not match its record",
+				    (int)(klen > 200 ? 200 : klen), kname);
+			return KS_EMALF;
+		}
+		if (it->policy)
+			return bridge_convert_policy_parse(
+				(const char *)c->value.ptr, c->value.len,
+				&it->p);
+		return bridge_convert_princ_parse(
+			ctx, (const char *)c->value.ptr, c->value.len, &it->e);
+	}
+	char *name = malloc(klen + 1);
+	if (name == NULL)
+		return KS_ENOMEM;
+	memcpy(name, kname, klen);
+	name[klen] = '\0';
+	if (it->policy) {
+		it->polname = name;
+		return KS_EOK;
+	}
+	krb5_error_code code = krb5_parse_name_flags(
+		ctx, name, KRB5_PRINCIPAL_PARSE_REQUIRE_REALM, &it->princ);
+	free(name);
+	if (code) {
+		ks_log_warn(KDB, "malformed change: bad principal key");
+		return KS_EMALF;
+	}
+	return KS_EOK;
+}
+
+/* Keep the target's own lockout fields (replicate_lockout = false). */
+static int keep_nra(bridge_t *b, krb5_context ctx, krb5_db_entry *e)
+{
+	if (b->lockout)
+		return KS_EOK;
+	krb5_db_entry *cur = NULL;
+	krb5_error_code code = krb5_db_get_principal(ctx, e->princ, 0, &cur);
+	if (code == KRB5_KDB_NOENTRY)
+		return KS_EOK;
+	if (code)
+		return bridge__err(ctx, code, "krb5_db_get_principal");
+	e->last_success = cur->last_success;
+	e->last_failed = cur->last_failed;
+	e->fail_auth_count = cur->fail_auth_count;
+	krb5_db_free_principal(ctx, cur);
+	return KS_EOK;
+}
+
+static int put_policy(krb5_context ctx, osa_policy_ent_rec *p)
+{
+	osa_policy_ent_t cur = NULL;
+	krb5_error_code code = krb5_db_get_policy(ctx, p->name, &cur);
+	if (code == 0) {
+		krb5_db_free_policy(ctx, cur);
+		code = krb5_db_put_policy(ctx, p);
+	} else if (bridge__err_quiet(code) == KS_ENOENT) {
+		code = krb5_db_create_policy(ctx, p);
+	}
+	return bridge__err(ctx, code, "storing a policy");
+}
+
+static int item_apply(bridge_t *b, item_t *it)
+{
+	krb5_context ctx = b->ctx;
+	krb5_error_code code;
+	if (it->op == STORE_PUT && !it->policy) {
+		int ret = keep_nra(b, ctx, it->e);
+		if (ret != KS_EOK)
+			return ret;
+		code = krb5_db_put_principal(ctx, it->e);
+		return bridge__err(ctx, code, "krb5_db_put_principal");
+	}
+	if (it->op == STORE_PUT)
+		return put_policy(ctx, it->p);
+	if (it->policy)
+		code = krb5_db_delete_policy(ctx, it->polname);
+	else
+		code = krb5_db_delete_principal(ctx, it->princ);
+	if (bridge__err_quiet(code) == KS_ENOENT)
+		return KS_EOK; /* already gone: idempotent */
+	return bridge__err(ctx, code, "deleting a record");
+}
+
+int bridge_apply(bridge_t *b, const store_change_t *ch, size_t n)
+{
+	int ret = KS_EOK;
+	bool locked = false;
+	item_t *items = n ? calloc(n, sizeof(*items)) : NULL;
+	if (n && items == NULL)
+		return KS_ENOMEM;
+	for (size_t i = 0; i < n && ret == KS_EOK; i++)
+		ret = item_parse(b->ctx, &ch[i], &items[i]);
+	if (ret != KS_EOK)
+		goto out;
+	krb5_error_code code = krb5_db_lock(b->ctx, KRB5_DB_LOCKMODE_EXCLUSIVE);
+	if (code) {
+		ret = bridge__err(b->ctx, code, "krb5_db_lock");
+		goto out;
+	}
+	locked = true;
+	for (size_t i = 0; i < n && ret == KS_EOK; i++) {
+		ret = item_apply(b, &items[i]);
+		/* A long batch lets the KDC in every lock_batch records: each
+		 * record is complete on its own, so readers may see a prefix
+		 * of the batch (as they do of a kadmind session). */
+		if (ret == KS_EOK && b->lock_batch != UINT32_MAX &&
+		    (i + 1) % b->lock_batch == 0 && i + 1 < n) {
+			krb5_db_unlock(b->ctx);
+			locked = false;
+			code = krb5_db_lock(b->ctx, KRB5_DB_LOCKMODE_EXCLUSIVE);
+			if (code)
+				ret = bridge__err(b->ctx, code, "krb5_db_lock");
+			else
+				locked = true;
+		}
+	}
+out:
+	if (locked)
+		krb5_db_unlock(b->ctx);
+	for (size_t i = 0; i < n; i++)
+		item_free(b->ctx, &items[i]);
+	free(items);
+	return ret;
+}
+
+/* --- full load ----------------------------------------------------------- */
+
+struct bridge_load {
+	bridge_t *b;
+	krb5_context ctx;
+	char *args[4];
+	uint64_t n;
+};
+
+static char arg_temporary[] = "temporary";
+static char arg_merge_nra[] = "merge_nra";
+
+int bridge_load_begin(bridge_t *b, bridge_load_t **out)
+{
+	bridge_load_t *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return KS_ENOMEM;
+	l->b = b;
+	l->args[0] = arg_temporary;
+	l->args[1] = b->lockout ? NULL : arg_merge_nra;
+	if (b->quiet)
+		l->args[l->args[1] ? 2 : 1] = bridge__arg_quiet;
+	int ret = bridge__make_context(b->kdc_profile, b->realm, &l->ctx);
+	if (ret != KS_EOK) {
+		free(l);
+		return ret;
+	}
+	krb5_error_code code = krb5_db_create(l->ctx, l->args);
+	if (code) {
+		ret = bridge__err(l->ctx, code, "creating the side database");
+		krb5_free_context(l->ctx);
+		free(l);
+		return ret;
+	}
+	*out = l;
+	return KS_EOK;
+}
+
+int bridge_load_put(bridge_load_t *l, ks_view_t key, ks_view_t value)
+{
+	store_change_t c = { .op = STORE_PUT, .key = key, .value = value };
+	item_t it = { 0 };
+	int ret = item_parse(l->ctx, &c, &it);
+	if (ret == KS_EOK) {
+		if (it.policy) {
+			ret = bridge__err(l->ctx,
+					  krb5_db_create_policy(l->ctx, it.p),
+					  "krb5_db_create_policy");
+		} else {
+			ret = bridge__err(l->ctx,
+					  krb5_db_put_principal(l->ctx, it.e),
+					  "krb5_db_put_principal");
+		}
+	}
+	item_free(l->ctx, &it);
+	if (ret == KS_EOK)
+		l->n++;
+	return ret;
+}
+
+static void load_free(bridge_load_t *l)
+{
+	krb5_db_fini(l->ctx);
+	krb5_free_context(l->ctx);
+	free(l);
+}
+
+void bridge_load_abort(bridge_load_t *l)
+{
+	if (l == NULL)
+		return;
+	/* DB2 keeps a temporary DB open and locked for its lifetime and its
+	 * fini does not close that handle: release the lock first so the
+	 * handle is closed, then destroy the files. */
+	(void)krb5_db_unlock(l->ctx);
+	krb5_error_code code = krb5_db_destroy(l->ctx, l->args);
+	if (code && code != KRB5_PLUGIN_OP_NOTSUPP)
+		bridge__err(l->ctx, code, "destroying the side database");
+	load_free(l);
+}
+
+int bridge_load_commit(bridge_load_t *l)
+{
+	krb5_error_code code = krb5_db_promote(l->ctx, l->args);
+	if (code) {
+		int ret = bridge__err(l->ctx, code,
+				      "promoting the side database");
+		bridge_load_abort(l);
+		return ret;
+	}
+	ks_log_info(KDB, "full load: %llu records promoted",
+		    (unsigned long long)l->n);
+	load_free(l);
+	return KS_EOK;
+}
+
+static int load_store_cb(ks_view_t key, ks_view_t value, void *arg)
+{
+	return bridge_load_put(arg, key, value);
+}
+
+int bridge_load_from_store(bridge_t *b, store_t *s)
+{
+	bridge_load_t *l = NULL;
+	store_txn_t *t = NULL;
+	int ret = bridge_load_begin(b, &l);
+	if (ret != KS_EOK)
+		return ret;
+	ret = store_read_begin(s, &t);
+	if (ret == KS_EOK)
+		ret = store_records_foreach(t, (ks_view_t){ 0 }, load_store_cb,
+					    l);
+	if (t)
+		store_read_end(t);
+	if (ret != KS_EOK) {
+		bridge_load_abort(l);
+		return ret;
+	}
+	return bridge_load_commit(l);
+}

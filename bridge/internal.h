@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to bridge/: the bridge handle and the helpers its files share
+ * (double-underscore names).  Same threading rule as bridge.h: one thread
+ * at a time per bridge_t.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <krb5.h>
+#include <kdb.h>
+
+#include "bridge/bridge.h"
+#include "common/buf.h"
+#include "store/store.h"
+
+#define DEFAULT_LOCK_BATCH 4096u
+#define DEFAULT_DB_PATH	   "/var/lib/krb5kdc/principal" /* db2's, Debian */
+
+struct bridge {
+	krb5_context ctx;
+	char *realm;	   /* owned, may be NULL */
+	char *kdc_profile; /* owned, may be NULL */
+	bool lockout;
+	bool read_only;
+	bool quiet; /* the KDB module is in the way: pass KS_REPORT_QUIET_ARG */
+	char *db_path; /* owned; the database file, NULL if unknown */
+	uint32_t lock_batch;
+};
+
+/* The extra db_arg of every DB the bridge opens when b->quiet. */
+extern char bridge__arg_quiet[];
+
+/** \brief A context reading kdc.conf on top of krb5.conf, as kdb5_util. */
+int bridge__make_context(const char *kdc_profile, const char *realm,
+			 krb5_context *out);
+
+/** \brief Encode entry \p e into \p line and its store key into \p key
+ *         (both reset first). */
+int bridge__encode_princ(bridge_t *b, krb5_db_entry *e, ks_buf_t *key,
+			 ks_buf_t *line);
+
+/** \brief The same for a policy. */
+int bridge__encode_policy(osa_policy_ent_t p, ks_buf_t *key, ks_buf_t *line);
+
+/** \brief Are the bytes of \p a those of \p b? */
+bool bridge__view_eq(ks_view_t a, const ks_buf_t *b);
+
+/** \brief Wall-clock and monotonic microseconds. */
+uint64_t bridge__now_us(void);
+uint64_t bridge__mono_us(void);
+
+/*
+ * A change list: owned copies of keys and values, committed to the store
+ * in the order added.
+ */
+typedef struct chg {
+	enum store_op op;
+	size_t key_off, key_len, val_off, val_len;
+} chg_t;
+
+typedef struct chglist {
+	ks_buf_t arena;
+	chg_t *v;
+	size_t n, cap;
+} chglist_t;
+
+/** \brief Append a change (copies \p key and \p val; \p val NULL for DEL). */
+int bridge__chg_add(chglist_t *l, enum store_op op, const ks_buf_t *key,
+		    const ks_buf_t *val);
+
+/** \brief Free the list's memory and empty it. */
+void bridge__chg_free(chglist_t *l);
+
+/** \brief store_commit() the list as one change set, stamped now. */
+int bridge__chg_commit(store_t *s, chglist_t *l, uint64_t *first,
+		       uint64_t *last);
