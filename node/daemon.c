@@ -21,6 +21,7 @@
 #include "node/ctl.h"
 #include "node/kprop/svc.h"
 #include "node/net/net.h"
+#include "node/preflight.h"
 #include "node/notify.h"
 #include "node/repl/repl.h"
 #include "proto/msg.h"
@@ -258,6 +259,7 @@ static int on_established(node_conn_t *c, const char *name, void *arg)
 		return KS_EBUSY;
 	p->connects++;
 	p->up_since_ms = uv_now(p->d->loop);
+	p->last_error[0] = '\0'; /* whatever broke the last link is over */
 	/* NULL when native replication is disabled (status says why) */
 	if (p->mode == NODE_PEER_NATIVE && p->d->repl != NULL)
 		p->link = node_repl_link_up(p->d->repl, c, p->name);
@@ -886,6 +888,11 @@ int node_daemon_start(node_daemon_t *d)
 
 	d->start_ms = uv_now(d->loop);
 	ks_log_set_level_all(c->log_level);
+	ret = node_preflight(c, path, sizeof(path));
+	if (ret != KS_EOK) {
+		ks_log_err(CONF, "%s", path);
+		return ret;
+	}
 	ret = node_notify_new(d->loop, notify_status, d, &d->notify);
 	if (ret != KS_EOK)
 		return ret;
@@ -895,9 +902,6 @@ int node_daemon_start(node_daemon_t *d)
 		return ks_errno(errno);
 	}
 	warn_mode(c->state_dir, "[node] state_dir");
-	warn_mode(c->tls_key, "[tls] key");
-	if (c->signing_key != NULL)
-		warn_mode(c->signing_key, "[node] signing_key");
 	ret = lock_pidfile(d);
 	if (ret != KS_EOK)
 		return ret;
@@ -976,8 +980,11 @@ int node_daemon_start(node_daemon_t *d)
 int node_daemon_check(const node_conf_t *conf, char *err, size_t errlen)
 {
 	node_tls_ctx_t *tls = NULL;
-	int ret = build_tls(conf, &tls);
+	int ret = node_preflight(conf, err, errlen);
 
+	if (ret != KS_EOK)
+		return ret;
+	ret = build_tls(conf, &tls);
 	if (ret != KS_EOK)
 		snprintf(
 			err, errlen,
@@ -1020,6 +1027,9 @@ static int reload(node_daemon_t *d, char *err, size_t errlen)
 	if (ret != KS_EOK)
 		return ret;
 	ret = node_conf_reloadable(d->conf, nc, err, errlen);
+	if (ret != KS_EOK)
+		goto fail;
+	ret = node_preflight(nc, err, errlen);
 	if (ret != KS_EOK)
 		goto fail;
 	ret = build_tls(nc, &tls);

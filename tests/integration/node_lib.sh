@@ -47,7 +47,10 @@ make_certs() {
 
 # from_sample SAMPLE OUT STATE PORT: a sample with test paths and ports.
 from_sample() {
+	# a KDC profile of the test's own (never the system's)
+	[ -f "$T/kdc.conf" ] || : >"$T/kdc.conf"
 	sed -e "s|/var/lib/kdcsync|$3|" \
+		-e "s|^\([[:space:]]*\)#\?kdc_profile = /etc/krb5kdc/kdc.conf|\1kdc_profile = $T/kdc.conf|" \
 		-e "s|/etc/kdcsync/tls|$T/certs|g" \
 		-e "s|0\.0\.0\.0:7541|127.0.0.1:$4|" \
 		-e "s|kdc1\.example\.com:7541|127.0.0.1:$4|" \

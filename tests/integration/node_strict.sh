@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Strict start-up: every file the configuration names must be usable, or
+# `kdcsyncd -t` and the daemon fail with one line naming the key and the
+# file (and a reload naming such a file is rejected, the node running on).
+# Cases: missing kdc_profile; signing key world-readable, public-only,
+# garbage; TLS key readable by group; garbage trusted key; missing kprop
+# keytab and acl file.
+. "$(dirname "$0")/node_lib.sh"
+
+P=kdc1.example.com
+make_certs "$P" kdc2.example.com
+"$KDCSYNC" keygen -o "$T/signing" >/dev/null
+port=$(free_port)
+from_sample primary.conf.sample "$T/good.conf" "$T/p" "$port"
+sed -i "s|#signing_key = /etc/kdcsync/signing.key|signing_key = $T/signing.key|" "$T/good.conf"
+grep -q "^	signing_key = $T/signing.key" "$T/good.conf" || fail "sample has no signing_key line"
+"$KDCSYNCD" -c "$T/good.conf" -t | grep -q "configuration OK" || fail "-t on the good configuration"
+
+# expect_bad NAME CONF KEY FILE WORDS: -t and the daemon refuse CONF with one
+# line naming KEY and FILE and saying WORDS.
+expect_bad() {
+	local name=$1 conf=$2 key=$3 file=$4 words=$5 rc=0
+	"$KDCSYNCD" -c "$conf" -t >"$T/$name.out" 2>"$T/$name.err" && fail "$name: -t passed"
+	# one verdict line (library detail may precede it in the log format)
+	grep '^kdcsyncd: ' "$T/$name.err" >"$T/$name.line" || true
+	[ "$(wc -l <"$T/$name.line")" = 1 ] || fail "$name: -t verdict lines: $(cat "$T/$name.err")"
+	grep -qF "$key: " "$T/$name.line" || fail "$name: -t does not name $key: $(cat "$T/$name.err")"
+	grep -qF "'$file'" "$T/$name.line" || fail "$name: -t does not name '$file': $(cat "$T/$name.err")"
+	grep -q "$words" "$T/$name.line" || fail "$name: -t does not say '$words': $(cat "$T/$name.err")"
+	timeout 20 "$KDCSYNCD" -c "$conf" -f >"$T/$name.log" 2>&1 || rc=$?
+	if [ $rc -eq 0 ] || [ $rc -eq 124 ]; then fail "$name: the daemon ran (exit $rc)"; fi
+	grep -F "$key: " "$T/$name.log" | grep -qF "'$file'" ||
+		fail "$name: the daemon's log does not name $key and '$file'"
+	! grep -q 'started as' "$T/$name.log" || fail "$name: the daemon started"
+	echo "$name: $(cat "$T/$name.line")"
+}
+
+# the KDC profile is missing: no fallback to a default KDB
+sed "s|kdc_profile = .*|kdc_profile = $T/missing/kdc.conf|" "$T/good.conf" >"$T/c1.conf"
+expect_bad missing_profile "$T/c1.conf" "[node] kdc_profile" "$T/missing/kdc.conf" "No such file"
+
+# signing key readable by everyone
+cp "$T/signing.key" "$T/open.key"
+chmod 644 "$T/open.key"
+sed "s|signing_key = .*|signing_key = $T/open.key|" "$T/good.conf" >"$T/c2.conf"
+expect_bad open_key "$T/c2.conf" "[node] signing_key" "$T/open.key" "accessible to group or others (mode 0644)"
+
+# the public half given as the signing key
+cp "$T/signing.pub" "$T/pub-only.key"
+chmod 600 "$T/pub-only.key"
+sed "s|signing_key = .*|signing_key = $T/pub-only.key|" "$T/good.conf" >"$T/c3.conf"
+expect_bad public_key "$T/c3.conf" "[node] signing_key" "$T/pub-only.key" "only a public key"
+
+# garbage
+head -c 300 /dev/urandom >"$T/garbage.key"
+chmod 600 "$T/garbage.key"
+sed "s|signing_key = .*|signing_key = $T/garbage.key|" "$T/good.conf" >"$T/c4.conf"
+expect_bad garbage_key "$T/c4.conf" "[node] signing_key" "$T/garbage.key" "not an Ed25519 key"
+
+# TLS private key readable by the group
+cp "$T/certs/$P.key" "$T/group.key"
+chmod 640 "$T/group.key"
+sed "s|key = $T/certs/$P.key|key = $T/group.key|" "$T/good.conf" >"$T/c5.conf"
+expect_bad tls_key "$T/c5.conf" "[tls] key" "$T/group.key" "accessible to group or others"
+
+# a replica's trusted key that is not a key
+from_sample replica.conf.sample "$T/r.conf" "$T/r" "$port"
+printf 'not a key\n' >"$T/bad.pub"
+sed -i "s|#trusted_keys = /etc/kdcsync/signing.pub|trusted_keys = $T/bad.pub|" "$T/r.conf"
+expect_bad trusted_key "$T/r.conf" "[node] trusted_keys" "$T/bad.pub" "not an Ed25519 key"
+
+# kprop files: a keytab that is not there, an acl file missing for a listener
+{ cat "$T/good.conf"; printf '[kprop]\n\tkeytab = FILE:%s/none.keytab\n' "$T"; } >"$T/c6.conf"
+expect_bad kprop_keytab "$T/c6.conf" "[kprop] keytab" "$T/none.keytab" "No such file"
+kport=$(free_port)
+{ cat "$T/good.conf"; printf '[kprop]\n\tlisten = 127.0.0.1:%s\n\tacl_file = %s/none.acl\n' "$kport" "$T"; } >"$T/c7.conf"
+expect_bad kprop_acl "$T/c7.conf" "[kprop] acl_file" "$T/none.acl" "No such file"
+
+# a running node rejects a reload that names a bad file, and runs on
+cp "$T/good.conf" "$T/live.conf"
+start primary "$T/live.conf"
+wait_for 15 "$KDCSYNC" -c "$T/live.conf" status || fail "the good configuration did not start"
+sed -i "s|signing_key = .*|signing_key = $T/open.key|" "$T/live.conf"
+kill -HUP "${PIDS[primary]}"
+wait_for 10 grep -q "reload rejected.*\[node\] signing_key: private key '$T/open.key'" "$T/primary.log" ||
+	fail "the reload with a world-readable key was not rejected"
+alive primary || fail "the node died on the rejected reload"
+stop primary
+echo "strict start-up: ok"
