@@ -204,9 +204,10 @@ static int db_grow_to(db_env_t *e, uint64_t min)
 		if ((uint64_t)cur >= limit) {
 			ks_log_err(
 				STORE,
-				"map is full at %zu bytes and the file system has %llu bytes free",
-				cur, (unsigned long long)avail);
-			return KS_ESPACE;
+				"map is full at %zu bytes and the file system has %llu bytes free (%s)",
+				cur, (unsigned long long)avail,
+				ks_strerror(KS_ENOSPC));
+			return KS_ENOSPC;
 		}
 		if ((uint64_t)want > limit)
 			want = (size_t)limit;
@@ -259,6 +260,16 @@ bool db_bytes(db_txn_t *t, enum db_name db, uint64_t *bytes)
  * without fallocate, or a full disk, just keeps the slow path (a full disk
  * surfaces from LMDB itself).
  */
+/* Whether the store's file system is (all but) out of space: less than
+ * what one more commit of a few pages would need. */
+static bool fs_full(db_env_t *e)
+{
+	struct statvfs vfs;
+
+	return statvfs(e->dir, &vfs) == 0 &&
+	       (uint64_t)vfs.f_bavail * vfs.f_frsize < ((uint64_t)1 << 20);
+}
+
 static void db_prealloc(db_env_t *e)
 {
 	MDB_envinfo info;
@@ -348,6 +359,10 @@ int db_txn_commit(db_txn_t *t)
 	db_txn_done(t);
 	if (rc == MDB_MAP_FULL)
 		t->map_full = true;
+	/* LMDB reports a short page write as EIO: on a full file system
+	 * that is ENOSPC, and the operator must read that. */
+	if (rc == EIO && fs_full(t->env))
+		rc = ENOSPC;
 	t->ret = db_err(rc, "txn_commit");
 	if (rc == 0 && !t->rdonly)
 		db_prealloc(t->env);

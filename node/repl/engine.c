@@ -107,6 +107,10 @@ void node_repl__feed(node_repl_link_t *l, const repl_sm_event_t *ev)
 	repl_sm_action_t act;
 
 	repl_sm_step(&l->sm, ev, &act);
+	/* Streaming again: the error that broke an earlier link is over
+	 * (cleared before the action, which may end the link). */
+	if (l->sm.state == REPL_ST_STREAM)
+		l->peer->last_error[0] = '\0';
 	node_repl__do_action(l, &act);
 }
 
