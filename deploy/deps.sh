@@ -20,6 +20,8 @@ PACKAGES=(
 	lmdb-utils openssl python3 git
 	# the fail-over test: keepalived (VRRP) in network namespaces (ip)
 	keepalived iproute2
+	# the fault suite: veth links and packet loss rules in namespaces
+	nftables
 )
 
 missing=()
