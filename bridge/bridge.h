@@ -212,6 +212,37 @@ int bridge_foreach_record(bridge_t *b, bridge_record_cb cb, void *ctx);
 int bridge_apply(bridge_t *b, const store_change_t *ch, size_t n);
 
 /*
+ * Room on the KDB's file system, checked before each apply: DB2 given a
+ * write the file system cannot hold leaves a torn database that libkdb5
+ * then crashes on, so a batch is applied only when the worst case it can
+ * need is free.  The worst case of one PUT in DB2's btree: the record on
+ * fresh pages (a record larger than a page goes to whole overflow pages,
+ * and an update of a different size is written anew, the old pages freed
+ * only for later reuse), plus one new page per tree level when the insert
+ * splits pages all the way up (BRIDGE_ROOM_LEVELS; 4 levels of 4 KiB pages
+ * hold far more than a million principals).  A DEL needs nothing.  On top
+ * of the batch, BRIDGE_ROOM_RESERVE stays free for the KDC's own writes
+ * (lockout counters) and for an operator's kadmin.local.
+ */
+#define BRIDGE_ROOM_LEVELS  4
+#define BRIDGE_ROOM_RESERVE ((uint64_t)1 << 20)
+
+/**
+ * \brief Bytes of free space a batch needs before it is applied (pure).
+ * \param page the file system's block size (at least 4096 is used).
+ */
+uint64_t bridge_room_needed(const store_change_t *ch, size_t n, uint64_t page);
+
+/**
+ * \brief Check the KDB's file system for bridge_room_needed() bytes.
+ * \param avail, need receive the bytes free and needed (may be NULL).
+ * \return 0 (also when the KDB's path is unknown), KS_EKDBFULL (logged with
+ *         both numbers and the directory).
+ */
+int bridge_kdb_room(bridge_t *b, const store_change_t *ch, size_t n,
+		    uint64_t *avail, uint64_t *need);
+
+/*
  * Full load: bridge_load_begin() creates an empty side database next to the
  * live one (DB2 "temporary": principal~ and friends, exclusively locked for
  * its lifetime), bridge_load_put() adds records to it, bridge_load_commit()

@@ -83,6 +83,7 @@
 	XX(EACL, -1403, "client not authorised by ACL")                        \
 	XX(EAUTH, -1404, "authentication failed")                              \
 	XX(EKDBLOCK, -1405, "Kerberos database is locked")                     \
+	XX(EKDBFULL, -1406, "KDB filesystem full")                             \
 	/* configuration */                                                    \
 	XX(ECONFIG, -1500, "configuration error")                              \
 	XX(ECONFKEY, -1501, "unknown configuration key")                       \

@@ -126,6 +126,8 @@ struct node_repl {
 	bool no_rewind;	    /* replica: cannot rewind (rewind.c): HELLO
 			       without PROTO_CAP_REWIND, so a full copy */
 	char disabled[300]; /* why replication is off, "" when on */
+	char kdb_full[200]; /* replica: why the last apply waited for room on
+			       the KDB's file system, "" once one worked */
 	int closing;	    /* handles still closing after stop */
 	void (*done)(void *);
 	void *done_arg;

@@ -93,11 +93,22 @@ static int apply_batch(node_repl_link_t *l, const proto_batch_t *b)
 	store_change_t *ch = NULL;
 	store_batch_t sb = { .first_seq = b->hdr.first_seq,
 			     .commit_time_us = b->hdr.commit_time_us };
+	uint64_t avail, need;
 	int ret = to_changes(b, &ch);
 
 	if (ret != KS_EOK)
 		return ret;
-	ret = bridge_apply(r->bridge, ch, b->hdr.op_count);
+	/* Never a write the KDB's file system cannot hold (bridge.h). */
+	ret = bridge_kdb_room(r->bridge, ch, b->hdr.op_count, &avail, &need);
+	if (ret == KS_EKDBFULL)
+		snprintf(r->kdb_full, sizeof(r->kdb_full),
+			 "KDB filesystem full (%" PRIu64 " bytes free, %" PRIu64
+			 " needed): not applying until there is room",
+			 avail, need);
+	else
+		ret = bridge_apply(r->bridge, ch, b->hdr.op_count);
+	if (ret == KS_EOK)
+		r->kdb_full[0] = '\0';
 	if (ret != KS_EOK) {
 		ks_log_err(REPL,
 			   "'%s': applying batch %" PRIu64 "..%" PRIu64

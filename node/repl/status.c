@@ -22,6 +22,15 @@ int node_repl_status(node_repl_t *r, bool json, ks_buf_t *out)
 	if (r->disabled[0])
 		return ks_buf_appendf(out, "replication: DISABLED: %s\n",
 				      r->disabled);
+	if (r->kdb_full[0]) {
+		ret = json ? ks_buf_appendf(out, ",\"kdb_full\":")
+			   : ks_buf_appendf(out, "kdb:       %s\n",
+					    r->kdb_full);
+		if (ret == KS_EOK && json)
+			ret = ks_buf_append_json_str(out, r->kdb_full);
+		if (ret != KS_EOK)
+			return ret;
+	}
 	if (json)
 		return ks_buf_appendf(out,
 				      ",\"capture\":{\"scans\":%" PRIu64

@@ -18,3 +18,11 @@ if(TARGET kdcsync_hook)
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_verify.sh
 		TIMEOUT 180)
 endif()
+
+# The replica's KDB on a full tmpfs (private mount namespace; 77 = skipped).
+if(TARGET kdcsync_hook)
+	ks_add_integration_test(repl_kdbfull
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_kdbfull.sh
+		TIMEOUT 180)
+	set_tests_properties(repl_kdbfull PROPERTIES SKIP_RETURN_CODE 77)
+endif()

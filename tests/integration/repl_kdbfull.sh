@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The replica's KDB on a full file system (a 3 MiB tmpfs in a private mount
+# namespace of this test): changes made on the primary are not applied
+# (never a torn KDB), status says "KDB filesystem full", the node stays up
+# and its KDB stays readable; once space is freed the replica catches up by
+# itself and the dumps are equal.  Skipped (77) where mounts are not allowed.
+if [ -z "${KS_IN_MNTNS:-}" ]; then
+	if ! unshare -m --propagation private true 2>/dev/null; then
+		echo "SKIP: cannot make a private mount namespace"
+		exit 77
+	fi
+	KS_IN_MNTNS=1 exec unshare -m --propagation private bash "$0" "$@"
+fi
+. "$(dirname "$0")/repl_lib.sh"
+
+pair_up
+rpid() { sed -n 's/^node-replica //p' "$P/pids"; }
+
+# move the replica's KDB onto a small tmpfs
+"$PAIR" node-stop "$P" replica || fail "replica stop"
+mkdir "$T/kdbfs"
+mount -t tmpfs -o size=3m,mode=0700 tmpfs "$T/kdbfs" || fail "tmpfs mount"
+umount_kdbfs() { umount "$T/kdbfs" 2>/dev/null || true; }
+trap 'umount_kdbfs; cleanup' EXIT
+cp -a "$REPLICA_DIR"/principal* "$T/kdbfs/"
+sed -i "s|database_name = .*|database_name = $T/kdbfs/principal|" "$REPLICA_KDC_PROFILE"
+# leave 600 KiB: less than any batch needs (the 1 MiB reserve)
+avail=$(($(stat -f -c '%a * %S' "$T/kdbfs")))
+fallocate -l $((avail - 600 * 1024)) "$T/kdbfs/filler" || fail "fallocate"
+"$PAIR" node-start "$P" replica || fail "replica start"
+pid=$(rpid)
+
+for i in $(seq 1 15); do
+	pkq "addprinc -randkey full/p$i"
+done
+"$KDCSYNC" -c "$PRIMARY_NODE_CONF" snapshot >/dev/null || true
+wait_for_full() {
+	status_json replica | grep -q '"kdb_full":"KDB filesystem full'
+}
+deadline=$((SECONDS + 30))
+until wait_for_full; do
+	[ $SECONDS -lt $deadline ] || fail "status never said 'KDB filesystem full': $(status_json replica)"
+	sleep 0.3
+done
+"$KDCSYNC" -c "$REPLICA_NODE_CONF" status | grep "^kdb:"
+grep -q "KDB filesystem full: '$T/kdbfs' has [0-9]* bytes free" "$REPLICA_DIR/node.log" ||
+	fail "no log line about the full KDB file system"
+sleep 3
+{ [ "$(rpid)" = "$pid" ] && kill -0 "$pid"; } || fail "the replica node died"
+dump_of replica "$T/r-full.dump" # readable: not torn
+! grep -q "full/p" "$T/r-full.dump" || fail "changes applied to a full KDB"
+
+# space returns: the replica catches up without help
+rm -f "$T/kdbfs/filler"
+t0=$SECONDS
+converge 60
+echo "caught up $((SECONDS - t0)) s after space was freed"
+! status_json replica | grep -q '"kdb_full"' || fail "status still says the KDB is full"
+replica_has full/p15 || fail "full/p15 missing on the replica"
+[ "$(rpid)" = "$pid" ] || fail "the replica node was restarted"
+"$PAIR" down "$P"
+umount_kdbfs
+! grep -q 'ERROR: AddressSanitizer\|runtime error' "$REPLICA_DIR/node.log" || fail "sanitizer report"
+echo "kdb full: ok"
