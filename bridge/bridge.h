@@ -41,7 +41,7 @@
  *   seen under both names or only the new one.  A record that looks
  *   deleted is confirmed by a point lookup before a DEL is logged, so a
  *   scan never logs a spurious deletion; anything missed is logged by the
- *   next scan (or by the kadm5_hook capture).  Policies are read first,
+ *   next scan (or by a targeted capture).  Policies are read first,
  *   under the same shared lock.
  */
 #pragma once
@@ -134,24 +134,6 @@ int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats);
  * \retval KS_ENOENT no such principal
  */
 int bridge_read_principal(bridge_t *b, const char *name, ks_buf_t *value);
-
-/**
- * \brief Targeted capture: read one principal and commit PUT (exists and
- *        differs) or DEL (gone) to the store; nothing if unchanged.
- */
-int bridge_capture_principal(bridge_t *b, store_t *s, const char *name,
-			     uint64_t *first_seq, uint64_t *last_seq);
-
-/**
- * \brief Targeted capture of several principals (e.g. the names the
- *        kadm5_hook sent since the last wake-up) in ONE store commit: one
- *        fsync for the lot.  Nothing is committed on error.
- * \param names borrowed for the call; a name may appear twice (the later
- *        read wins, and an unchanged record is skipped by the store).
- */
-int bridge_capture_principals(bridge_t *b, store_t *s, const char *const *names,
-			      size_t n, uint64_t *first_seq,
-			      uint64_t *last_seq);
 
 /** A principal or policy to capture by name. */
 typedef struct bridge_ref {

@@ -162,23 +162,3 @@ int bridge_capture(bridge_t *b, store_t *s, const bridge_ref_t *refs, size_t n,
 	free(gone);
 	return ret;
 }
-
-int bridge_capture_principal(bridge_t *b, store_t *s, const char *name,
-			     uint64_t *first_seq, uint64_t *last_seq)
-{
-	return bridge_capture_principals(b, s, &name, 1, first_seq, last_seq);
-}
-
-int bridge_capture_principals(bridge_t *b, store_t *s, const char *const *names,
-			      size_t n, uint64_t *first_seq, uint64_t *last_seq)
-{
-	chglist_t chg = { 0 };
-	int ret = KS_EOK;
-
-	for (size_t i = 0; ret == KS_EOK && i < n; i++)
-		ret = capture_one(b, names[i], &chg);
-	if (ret == KS_EOK)
-		ret = bridge__chg_commit(s, &chg, first_seq, last_seq);
-	bridge__chg_free(&chg);
-	return ret;
-}

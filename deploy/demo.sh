@@ -35,12 +35,12 @@ fi
 echo "all present"
 
 say "build ($KS_BUILD_DIR)"
-if [ ! -x "$KS_BUILD_DIR/node/kdcsyncd" ] || [ ! -f "$KS_BUILD_DIR/bridge/hook/kdcsync_hook.so" ]; then
+if [ ! -x "$KS_BUILD_DIR/node/kdcsyncd" ] || [ ! -f "$KS_BUILD_DIR/bridge/kdbmod/kdcsync.so" ]; then
 	cmake -S "$SRC" -B "$KS_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DKS_BUILD_TESTS=OFF -DKS_BUILD_BENCH=OFF >/dev/null
 fi
 ninja -C "$KS_BUILD_DIR" -j2 >/dev/null
-echo "kdcsyncd, kdcsync and the kadm5_hook module are built"
+echo "kdcsyncd, kdcsync and the kdcsync KDB module are built"
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/kdcsync-demo.XXXXXX")
 cleanup() {

@@ -7,8 +7,9 @@
 #   deploy/pair.sh up DIR [-n COUNT] [--replicate-lockout] [--scan-interval D]
 #                         [--log-retain ENTRIES] [--load DUMP]
 #       Makes, in DIR (created; must not hold a running pair):
-#         DIR/primary/  realm REALM (krb5.conf, kdc.conf with the kadm5_hook
-#                       plugin, DB, stash), krb5kdc, kdcsyncd (role primary)
+#         DIR/primary/  realm REALM (krb5.conf, kdc.conf whose [dbmodules]
+#                       puts the kdcsync KDB module in front of db2, DB,
+#                       stash), krb5kdc, kdcsyncd (role primary)
 #         DIR/replica/  the same realm name and master key, krb5kdc serving,
 #                       kdcsyncd (role replica) dialling the primary
 #         Either node can be the primary ('kdcsync promote' / 'follow'):
@@ -45,8 +46,8 @@
 #
 # Binaries: $KS_BUILD_DIR (a build tree) if set, else build/pair/ under the
 # checkout holding this script; if that has no node/kdcsyncd it is
-# configured and built there (cmake + ninja, -j2).  The kadm5_hook module is
-# KS_BUILD_DIR/bridge/hook/kdcsync_hook.so.
+# configured and built there (cmake + ninja, -j2).  The KDB module is
+# BUILD/bridge/kdbmod/kdcsync.so (found through [dbmodules] db_module_dir).
 # Needs: krb5-kdc krb5-admin-server krb5-user openssl python3 (deploy/deps.sh).
 # Loopback only; no system file (/etc/krb5.conf, /var/lib/krb5kdc) is read
 # or written: KRB5_CONFIG/KRB5_KDC_PROFILE point into DIR.
@@ -63,8 +64,8 @@ die() {
 find_build() {
 	BUILD=${KS_BUILD_DIR:-$SRC/build/pair}
 	if [ ! -x "$BUILD/node/kdcsyncd" ] ||
-		[ ! -f "$BUILD/bridge/hook/kdcsync_hook.so" ]; then
-		[ -n "${KS_BUILD_DIR:-}" ] && die "no kdcsyncd/hook in KS_BUILD_DIR=$BUILD"
+		[ ! -f "$BUILD/bridge/kdbmod/kdcsync.so" ]; then
+		[ -n "${KS_BUILD_DIR:-}" ] && die "no kdcsyncd/kdcsync.so in KS_BUILD_DIR=$BUILD"
 		echo "pair.sh: building kdcsync in $BUILD" >&2
 		cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 			-DKS_BUILD_TESTS=OFF -DKS_BUILD_BENCH=OFF >"$BUILD.log" 2>&1 ||
@@ -74,7 +75,7 @@ find_build() {
 	fi
 	KDCSYNCD=$BUILD/node/kdcsyncd
 	KDCSYNC=$BUILD/node/kdcsync
-	HOOK=$BUILD/bridge/hook/kdcsync_hook.so
+	MODDIR=$BUILD/bridge/kdbmod
 }
 
 free_port() {
@@ -82,9 +83,10 @@ free_port() {
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# realm DIR PORT [HOOK]: krb5.conf + kdc.conf + DB.
+# realm DIR PORT [MODDIR]: krb5.conf + kdc.conf (with the KDB module from
+# MODDIR in front of db2, reporting to DIR/node/capture.sock) + DB.
 make_realm() {
-	local d=$1 port=$2 hook=${3:-}
+	local d=$1 port=$2 moddir=${3:-}
 	mkdir -p "$d"
 	cat >"$d/krb5.conf" <<EOF
 [libdefaults]
@@ -121,14 +123,15 @@ EOF
 	admin_server = FILE:$d/kadmin.log
 	default = FILE:$d/krb5lib.log
 EOF
-	if [ -n "$hook" ]; then
+	if [ -n "$moddir" ]; then
 		cat >>"$d/kdc.conf" <<EOF
-[plugins]
-	kadm5_hook = {
-		module = kdcsync:$hook
+[dbmodules]
+	db_module_dir = $moddir
+	$REALM = {
+		db_library = kdcsync
+		kdcsync_backend = db2
+		kdcsync_socket = $d/node/capture.sock
 	}
-[kdcsync]
-	hook_socket = $d/node/hook.sock
 EOF
 	fi
 	: >"$d/kadm5.acl"
@@ -267,7 +270,7 @@ load_env() {
 cmd_up() {
 	local count=0 load=
 	LOCKOUT=false
-	SCAN=60s
+	SCAN=10min
 	RETAIN=1000000
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -299,8 +302,8 @@ cmd_up() {
 	mkdir -p "$DIR/bin"
 	ln -sf "$KDCSYNC" "$DIR/bin/kdcsync"
 	ln -sf "$KDCSYNCD" "$DIR/bin/kdcsyncd"
-	make_realm "$DIR/primary" "$pport" "$HOOK"
-	make_realm "$DIR/replica" "$rport" "$HOOK"
+	make_realm "$DIR/primary" "$pport" "$MODDIR"
+	make_realm "$DIR/replica" "$rport" "$MODDIR"
 	preload "$DIR/primary" "$count"
 	if [ -n "$load" ]; then
 		KRB5_CONFIG=$DIR/primary/krb5.conf KRB5_KDC_PROFILE=$DIR/primary/kdc.conf \

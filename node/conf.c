@@ -68,7 +68,7 @@ static const key_t_ keys[] = {
 	{ "node", "primary", K_NAME, NULL, 0, 0, false, F(primary), NULL },
 	{ "node", "kdc_profile", K_PATH, "/etc/krb5kdc/kdc.conf", 0, 0, false,
 	  F(kdc_profile), NULL },
-	{ "node", "scan_interval", K_DURATION, "60s", SEC(1), SEC(86400), false,
+	{ "node", "scan_interval", K_DURATION, "10min", SEC(1), SEC(86400), false,
 	  F(scan_interval_ms), NULL },
 	{ "node", "replicate_lockout", K_BOOL, "false", 0, 0, false,
 	  F(replicate_lockout), NULL },

@@ -920,7 +920,7 @@ int node_daemon_start(node_daemon_t *d)
 		return ret;
 	}
 	load_role(d);
-	/* Replication: keys, KDB, first scan (primary), hook socket. */
+	/* Replication: keys, KDB, first scan (primary), capture socket. */
 	node_conf_t ec = engine_conf(d);
 	ret = node_repl_new(d->loop, &ec, d->store, &d->repl);
 	if (ret != KS_EOK)

@@ -184,7 +184,7 @@ static int ctl_scan(node_repl_t *r, ks_buf_t *out)
 		return KS_ENOTAVAIL;
 	if (r->role != REPL_ROLE_PRIMARY)
 		return KS_ESTATE;
-	ret = node_repl__scan(r, &st);
+	ret = node_repl__scan(r, "snapshot", &st);
 	if (ret != KS_EOK)
 		return ret;
 	return ks_buf_appendf(out,

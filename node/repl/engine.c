@@ -413,7 +413,7 @@ int node_repl_new(uv_loop_t *loop, const node_conf_t *conf, store_t *store,
 		return KS_ENOMEM;
 	r->loop = loop;
 	r->store = store;
-	r->hook_fd = -1;
+	r->cap_fd = -1;
 	if (copy_conf(r, conf) != KS_EOK) {
 		node_repl_free(r);
 		return KS_ENOMEM;
@@ -498,7 +498,7 @@ int node_repl_start(node_repl_t *r)
 	/*
 	 * Without keys or a KDB the node still runs (TLS links, status,
 	 * kprop-compat peers) but replicates nothing natively; status says
-	 * why.  Only a broken hook socket or a failing first scan is fatal.
+	 * why.  Only a broken capture socket or a failing first scan is fatal.
 	 */
 	if (ret == KS_ECONFIG || ret == KS_EKEY || ret == KS_EKDB ||
 	    ret == KS_EKRB5 || ret == KS_ENOENT || ret == KS_EACCES) {

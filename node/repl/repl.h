@@ -6,10 +6,14 @@
  * layer performs them against the store (store/), the KDB (bridge/), the
  * signing keys (proto/sign.h) and the link (node/net/conn.h).
  *
- * Primary:  a full scan of the KDB at start, every [node] scan_interval and
- *           on `kdcsync snapshot`; targeted re-reads of the principals the
- *           kadm5_hook plugin names on STATE_DIR/hook.sock (a Unix
- *           SOCK_SEQPACKET listener, one name per message).  Every connected replica gets the batches after its
+ * Primary:  targeted re-reads of the principals and policies the KDB
+ *           module (bridge/kdbmod) reports on STATE_DIR/capture.sock (a
+ *           Unix SOCK_SEQPACKET listener, one report per message,
+ *           bridge/report.h), in dependency order; a full scan of the KDB
+ *           at start, on `kdcsync snapshot`, when a report says reports
+ *           were lost or a whole DB was loaded, and every [node]
+ *           scan_interval as an audit, skipped while the KDB files are
+ *           unchanged.  Every connected replica gets the batches after its
  *           position; batch frames are signed once and cached, so replicas
  *           at the same position share them.  A replica outside the
  *           retained log or under another history gets a full snapshot.
@@ -47,7 +51,7 @@
 typedef struct node_repl node_repl_t;
 typedef struct node_repl_link node_repl_link_t;
 
-#define NODE_REPL_HOOK_SOCKET "hook.sock" /* in [node] state_dir */
+#define NODE_REPL_CAPTURE_SOCKET "capture.sock" /* in [node] state_dir */
 
 /**
  * \brief Create the replication engine.
@@ -60,7 +64,7 @@ int node_repl_new(uv_loop_t *loop, const node_conf_t *conf, store_t *store,
 
 /**
  * \brief Load keys, open the KDB, run the first scan (primary), open the
- *        hook socket and start the timers.  Errors name the key to fix.
+ *        capture socket and start the timers.  Errors name the key to fix.
  */
 int node_repl_start(node_repl_t *r);
 
@@ -68,7 +72,7 @@ int node_repl_start(node_repl_t *r);
 void node_repl_reconfigure(node_repl_t *r, const node_conf_t *conf);
 
 /**
- * \brief Close the timers and the hook socket; \p done(arg) runs from the
+ * \brief Close the timers and the capture socket; \p done(arg) runs from the
  *        loop when everything is closed.  Links are closed by the daemon.
  */
 void node_repl_stop(node_repl_t *r, void (*done)(void *), void *arg);

@@ -14,7 +14,7 @@
  *              (the KDB load committed, then the staged store switched in),
  *              history adoption
  *   capture.c  the primary's capture: KDB scans (timer, start, `kdcsync
- *              snapshot`) and the kadm5_hook socket
+ *              snapshot`, audits) and the KDB module's capture socket
  *   compare.c  `kdcsync verify PEER`: digest requests and responses
  *   ctl.c      control requests: dump, local verify (KDB against store)
  *   promote.c  `kdcsync promote`: a replica's store starts a new history
@@ -46,6 +46,7 @@
 #include "bridge/bridge.h"
 #include "common/buf.h"
 #include "node/repl/repl.h"
+#include "node/repl/reports.h"
 #include "node/repl/sm.h"
 #include "proto/msg.h"
 #include "proto/sign.h"
@@ -103,7 +104,7 @@ typedef struct repl_compare {
 	ks_buf_t report; /* one line per differing key */
 } repl_compare_t;
 
-struct hook_client;
+struct cap_client;
 
 struct node_repl {
 	uv_loop_t *loop;
@@ -117,10 +118,10 @@ struct node_repl {
 	bool replicate_lockout;
 	uint64_t scan_interval_ms;
 	uv_timer_t tick, scan;
-	uv_poll_t hook;
-	int hook_fd;
-	struct hook_client *hook_clients;
-	char hook_path[600];
+	uv_poll_t cap_poll; /* the capture socket (KDB module reports) */
+	int cap_fd;
+	struct cap_client *cap_clients;
+	char cap_path[600];
 	bool started, stopping;
 	bool promoted;	    /* replica promoted: follows no primary */
 	bool no_rewind;	    /* replica: cannot rewind (rewind.c): HELLO
@@ -136,10 +137,19 @@ struct node_repl {
 	repl_cached_batch_t cache[REPL_CACHE_SLOTS];
 	unsigned cache_next;
 	uint8_t cache_history[16];
-	/* capture statistics */
-	uint64_t scans, hook_msgs, hook_changes, last_scan_ms;
-	uint64_t last_scan_us;
-	repl_compare_t compare; /* kdcsync verify PEER: one at a time */
+	/* capture state and statistics (capture.c; status.c shows them) */
+	uint64_t scans, last_scan_ms, last_scan_us;
+	uint64_t scans_skipped;	     /* audits skipped: KDB files unchanged */
+	uint64_t scan_changes;	     /* changes logged by scans */
+	uint64_t scan_skipped_names; /* last scan: names too long to store */
+	uint64_t cap_changes;	     /* changes logged from module reports */
+	uint64_t cap_failed;	     /* objects a report named, not captured */
+	repl_report_stats_t reports; /* reports received, by kind */
+	char last_scan_reason[32];   /* start, audit, snapshot, report:... */
+	bool scan_due;		     /* a capture failed: the audit must run */
+	bool have_scan_stamp;
+	bridge_kdb_stamp_t scan_stamp; /* KDB files when the last scan began */
+	repl_compare_t compare;	       /* kdcsync verify PEER: one at a time */
 };
 
 struct node_repl_link {
@@ -239,19 +249,22 @@ int node_repl__on_fetch(node_repl_link_t *l, const proto_msg_t *m,
 
 /* --- capture.c ----------------------------------------------------------- */
 
-/** \brief Scan the KDB into the store now, then trim and fan out. */
-int node_repl__scan(node_repl_t *r, bridge_scan_stats_t *st);
+/** \brief Scan the KDB into the store now, then trim and fan out;
+ *         \p reason (static text: "start", "snapshot", "audit", ...) is
+ *         shown by status. */
+int node_repl__scan(node_repl_t *r, const char *reason,
+		    bridge_scan_stats_t *st);
 
-/** \brief Primary: the first scan, the scan timer, the hook socket. */
+/** \brief Primary: the capture socket, the first scan, the scan timer. */
 int node_repl__capture_start(node_repl_t *r);
 
 /** \brief A new scan interval. */
 void node_repl__capture_reconfigure(node_repl_t *r, uint64_t interval_ms);
 
-/** \brief Close the hook socket and its clients (counted in closing). */
+/** \brief Close the capture socket and its clients (counted in closing). */
 void node_repl__capture_stop(node_repl_t *r);
 
-/** \brief Close the hook socket's descriptor and unlink it (free). */
+/** \brief Close the capture socket's descriptor and unlink it (free). */
 void node_repl__capture_free(node_repl_t *r);
 
 /* --- compare.c ----------------------------------------------------------- */

@@ -10,6 +10,47 @@
 #include "common/time.h"
 #include "node/repl/repl_int.h"
 
+/*
+ * The "capture" object.  hook_notifications and hook_changes (from the
+ * retired kadm5_hook) keep their names and now count the KDB module's
+ * reports and the changes they logged; everything else was added with the
+ * module.
+ */
+static int capture_json(node_repl_t *r, ks_buf_t *out)
+{
+	const repl_report_stats_t *st = &r->reports;
+	int ret = ks_buf_appendf(
+		out,
+		",\"capture\":{\"scans\":%" PRIu64 ",\"last_scan_ms\":%" PRIu64
+		",\"hook_notifications\":%" PRIu64 ",\"hook_changes\":%" PRIu64
+		",\"module_reports\":%" PRIu64 ",\"module_changes\":%" PRIu64
+		",\"reports\":{",
+		r->scans, r->last_scan_us / 1000, st->messages, r->cap_changes,
+		st->messages, r->cap_changes);
+	for (unsigned k = 1; ret == KS_EOK && k < KS_REPORT_KIND_COUNT; k++)
+		ret = ks_buf_appendf(out, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",
+				     ks_report_kind_name(k), st->by_kind[k]);
+	if (ret == KS_EOK)
+		ret = ks_buf_appendf(out,
+				     "},\"reports_dropped\":%" PRIu64
+				     ",\"reports_malformed\":%" PRIu64
+				     ",\"lockout_ignored\":%" PRIu64
+				     ",\"capture_failed\":%" PRIu64
+				     ",\"scan_changes\":%" PRIu64
+				     ",\"scans_skipped\":%" PRIu64
+				     ",\"scan_skipped_names\":%" PRIu64
+				     ",\"last_scan_reason\":",
+				     st->dropped, st->malformed,
+				     st->lockout_ignored, r->cap_failed,
+				     r->scan_changes, r->scans_skipped,
+				     r->scan_skipped_names);
+	if (ret == KS_EOK)
+		ret = ks_buf_append_json_str(out, r->last_scan_reason);
+	if (ret == KS_EOK)
+		ret = ks_buf_appendf(out, "}");
+	return ret;
+}
+
 int node_repl_status(node_repl_t *r, bool json, ks_buf_t *out)
 {
 	int ret;
@@ -32,21 +73,33 @@ int node_repl_status(node_repl_t *r, bool json, ks_buf_t *out)
 			return ret;
 	}
 	if (json)
-		return ks_buf_appendf(out,
-				      ",\"capture\":{\"scans\":%" PRIu64
-				      ",\"last_scan_ms\":%" PRIu64
-				      ",\"hook_notifications\":%" PRIu64
-				      ",\"hook_changes\":%" PRIu64 "}",
-				      r->scans, r->last_scan_us / 1000,
-				      r->hook_msgs, r->hook_changes);
+		return capture_json(r, out);
 	if (r->role != REPL_ROLE_PRIMARY)
 		return KS_EOK;
-	return ks_buf_appendf(out,
-			      "capture:   %" PRIu64 " scans (last %" PRIu64
-			      " ms), hook: %" PRIu64 " notifications, %" PRIu64
-			      " changes\n",
-			      r->scans, r->last_scan_us / 1000, r->hook_msgs,
-			      r->hook_changes);
+	const repl_report_stats_t *st = &r->reports;
+	return ks_buf_appendf(
+		out,
+		"capture:   module: %" PRIu64 " reports, %" PRIu64
+		" changes logged (%" PRIu64 " principal, %" PRIu64
+		" policy, %" PRIu64 " lockout, %" PRIu64 " master key, %" PRIu64
+		" load reports); %" PRIu64 " dropped by modules, %" PRIu64
+		" malformed, %" PRIu64 " lockout ignored (replicate_lockout "
+		"off), %" PRIu64 " not captured\n"
+		"           scans: %" PRIu64 " (last: %s, %" PRIu64
+		" ms), %" PRIu64 " changes logged, %" PRIu64
+		" audits skipped (KDB unchanged), %" PRIu64
+		" names skipped (too long)\n",
+		st->messages, r->cap_changes,
+		st->by_kind[KS_REPORT_PRINC_PUT] +
+			st->by_kind[KS_REPORT_PRINC_DEL],
+		st->by_kind[KS_REPORT_POLICY_PUT] +
+			st->by_kind[KS_REPORT_POLICY_DEL],
+		st->by_kind[KS_REPORT_LOCKOUT], st->by_kind[KS_REPORT_MKEY],
+		st->by_kind[KS_REPORT_LOAD], st->dropped, st->malformed,
+		st->lockout_ignored, r->cap_failed, r->scans,
+		r->last_scan_reason[0] ? r->last_scan_reason : "none",
+		r->last_scan_us / 1000, r->scan_changes, r->scans_skipped,
+		r->scan_skipped_names);
 }
 
 int node_repl_peer_status(node_repl_t *r, const char *name, bool json,

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Faults: connection floods on loopback (and, where namespaces can be made,
 # kernel-level network faults between two namespaces).
-if(TARGET kdcsync_hook)
+if(TARGET kdcsync_kdb)
 	ks_add_integration_test(net_flood
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/net_flood.sh
 		TIMEOUT 240)

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
-# Replication end to end (node/repl, bridge/hook, deploy/pair.sh) against
+# Replication end to end (node/repl, bridge/kdbmod, deploy/pair.sh) against
 # real MIT KDCs.
-# (the tests need the hook module: bridge/CMakeLists.txt adds it)
-foreach(t hook initial stream restart history trust crash promote longname)
-	if(TARGET kdcsync_hook AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh)
+# (the tests need the KDB module: bridge/CMakeLists.txt adds it)
+foreach(t initial stream restart history trust crash promote longname capture)
+	if(TARGET kdcsync_kdb AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh)
 		ks_add_integration_test(repl_${t}
 			COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh
 			TIMEOUT 180)
@@ -13,7 +13,7 @@ endforeach()
 # kdcsync verify PEER's test changes a stopped replica's store with this.
 add_executable(store_poke ${CMAKE_CURRENT_SOURCE_DIR}/store_poke.c)
 target_link_libraries(store_poke PRIVATE ks_store ks_common ks_warnings)
-if(TARGET kdcsync_hook)
+if(TARGET kdcsync_kdb)
 	ks_add_integration_test(repl_verify
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_verify.sh
 		TIMEOUT 180)

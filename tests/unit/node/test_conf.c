@@ -133,7 +133,7 @@ static void test_defaults(void **st)
 	int ret = load(&c, err, sizeof(err));
 	if (ret != 0)
 		fail_msg("%s", err);
-	assert_int_equal(c->scan_interval_ms, 60000);
+	assert_int_equal(c->scan_interval_ms, 600000);
 	assert_false(c->replicate_lockout);
 	assert_int_equal(c->log_level, LOG_INFO);
 	assert_int_equal(c->handshake_timeout_ms, 10000);
