@@ -15,13 +15,10 @@
 # write that no module reported is found by the next audit.
 . "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
 
-KADMIND_PID=
+. "$KS_SOURCE_DIR/tests/integration/lib/kadmind.sh"
 repl_capture_cleanup() {
 	local rc=$?
-	if [ -n "$KADMIND_PID" ]; then
-		kill "$KADMIND_PID" 2>/dev/null || true
-		wait "$KADMIND_PID" 2>/dev/null || true
-	fi
+	kadmind_stop
 	(exit $rc)
 	cleanup
 }
@@ -83,28 +80,10 @@ pkq "addpol polx" "modpol -maxlife \"2 days\" polx" \
 synced "modpol, user moves and leaves, delpol"
 
 # 3. remote kadmin and kpasswd through a running kadmind
-APORT=$(python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-PWPORT=$(python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-sed -i "s|^\t\tkdc = 127.0.0.1:$PRIMARY_KDC_PORT\$|&\n\t\tadmin_server = 127.0.0.1:$APORT\n\t\tkpasswd_server = 127.0.0.1:$PWPORT|" \
-	"$PRIMARY_KRB5_CONFIG"
-grep -q "admin_server = 127.0.0.1:$APORT" "$PRIMARY_KRB5_CONFIG" || fail "krb5.conf edit"
-sed -i "s|^\t\tacl_file = .*|&\n\t\tkadmind_listen = 127.0.0.1:$APORT\n\t\tkpasswd_listen = 127.0.0.1:$PWPORT|" \
-	"$PRIMARY_KDC_PROFILE"
-echo "admin/admin@$REALM *" >"$PRIMARY_DIR/kadm5.acl"
-pkq "addprinc -pw Admin-pass-1 admin/admin" "addprinc -pw Kp-pass-1 +requires_preauth kp1"
-(export KRB5_CONFIG=$PRIMARY_KRB5_CONFIG KRB5_KDC_PROFILE=$PRIMARY_KDC_PROFILE \
-	KRB5RCACHEDIR=$PRIMARY_DIR && exec kadmind -nofork -r "$REALM") >>"$T/kadmind.out" 2>&1 &
-KADMIND_PID=$!
-for _ in $(seq 100); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$APORT") 2>/dev/null && break
-	sleep 0.1
-done
+pkq "addprinc -pw Kp-pass-1 +requires_preauth kp1"
+kadmind_start "$T" Admin-pass-1 || { cat "$T/kadmind.out" >&2; fail "kadmind did not start"; }
 rk() {
-	KRB5_CONFIG=$PRIMARY_KRB5_CONFIG KRB5CCNAME=FILE:$T/cc.admin \
-		kadmin -r "$REALM" -p "admin/admin@$REALM" -w Admin-pass-1 -q "$1" >>"$T/rkadmin.out" 2>&1 ||
-		fail "kadmin -q $1"
+	rkadmin "$T/cc.admin" Admin-pass-1 "$1" >>"$T/rkadmin.out" 2>&1 || fail "kadmin -q $1"
 	if tail -n 2 "$T/rkadmin.out" | grep -qiE 'error|while|usage|unable|invalid'; then
 		tail -n 2 "$T/rkadmin.out" >&2
 		fail "kadmin reported an error: $1"
@@ -123,7 +102,6 @@ synced "kpasswd through kadmind"
 kinit_at replica kp1 Kp-pass-2 || fail "kinit kp1 with the kpasswd password against the replica"
 
 # 4. kdb5_util load -update, then a whole load
-pk -q "getprinc c1" >/dev/null
 KRB5_CONFIG=$PRIMARY_KRB5_CONFIG KRB5_KDC_PROFILE=$PRIMARY_KDC_PROFILE \
 	kdb5_util -r "$REALM" dump "$T/full.dump"
 awk -F'\t' -v OFS='\t' -v r="$REALM" 'NR == 1 { print; next }
