@@ -3,7 +3,8 @@
 # Kernel-level network faults between a primary and a replica in two network
 # namespaces (faults_lib.sh): random loss both ways, a silent partition
 # longer than idle_timeout, asymmetric loss, a link flapping every second,
-# and 200 ms +- 50 added delay (userspace relay).  For each: a writer makes
+# 200 ms +- 50 added delay (userspace relay), and the replica's KDB file
+# system full (a tmpfs, where mounts are allowed).  For each: a writer makes
 # changes on the primary with kadmin.local, the fault is injected, then
 # removed; the replica must converge (applied the primary's last seq, equal
 # sorted dumps) within 10 s of the removal.  Prints the recovery times.
@@ -43,6 +44,16 @@ done
 run_fault "asymmetric loss 50% replica->primary" asym_on fault_clear
 run_fault "link flapping every 1 s" fault_flap_start fault_flap_stop
 run_fault "delay 200 ms +- 50 (relay)" delay_on delay_off
+if [ "$KDBFS" = 1 ]; then
+	kdbfull_check() {
+		status_of replica | grep -q '"kdb_full":"KDB filesystem full' ||
+			fail "status does not say 'KDB filesystem full' during the fault"
+		kdbfull_off
+	}
+	run_fault "replica KDB filesystem full" kdbfull_on kdbfull_check
+else
+	echo "(no private mount namespace: KDB-full fault not run)"
+fi
 grep -q . "$T/writer.err" 2>/dev/null && fail "kadmin.local failed: $(head -n 3 "$T/writer.err")"
 print_results
 node_stop replica

@@ -9,6 +9,12 @@
 # Exits 77 (ctest SKIP_RETURN_CODE) when namespaces cannot be made here.
 set -euo pipefail
 
+# A private mount namespace (when allowed) for the replica's KDB on a small
+# tmpfs: the "KDB filesystem full" fault.  Mounts vanish with it.
+if [ -z "${KS_IN_MNTNS:-}" ] && unshare -m --propagation private true 2>/dev/null; then
+	KS_IN_MNTNS=1 exec unshare -m --propagation private bash "$0" "$@"
+fi
+
 : "${KS_BUILD_DIR:?set by ctest}"
 : "${KS_SOURCE_DIR:?set by ctest}"
 KDCSYNCD=$KS_BUILD_DIR/node/kdcsyncd
@@ -42,6 +48,7 @@ faults_cleanup() {
 		wait "${PIDS[$name]}" 2>/dev/null || true
 	done
 	netns_down
+	[ "$KDBFS" = 0 ] || umount "$T/r" 2>/dev/null || true
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		for f in "$T"/primary.log "$T"/replica.log; do
 			[ -f "$f" ] && { echo "== $f"; tail -n 40 "$f"; }
@@ -61,6 +68,12 @@ now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 
 # --- realms, keys, configurations ----------------------------------------
+# the replica's KDB on a 64 MiB tmpfs where mounts are allowed
+KDBFS=0
+mkdir -p "$T/r"
+if [ -n "${KS_IN_MNTNS:-}" ] && mount -t tmpfs -o size=64m,mode=0700 tmpfs "$T/r"; then
+	KDBFS=1
+fi
 realm_init "$T/p" "$REALM" faults-master-pw-1
 realm_init "$T/r" "$REALM" faults-master-pw-1
 "$KS_SOURCE_DIR/deploy/make-certs.sh" "$T/pki" primary replica >/dev/null
@@ -228,6 +241,16 @@ connects() {
 }
 CONNECTS_BEFORE=0
 mark() { CONNECTS_BEFORE=$(connects); }
+
+# The replica's KDB file system full (600 KiB left: below any batch's
+# need) and freed again; a no-op without the tmpfs.
+kdbfull_on() {
+	[ "$KDBFS" = 1 ] || return 0
+	local avail
+	avail=$(($(stat -f -c '%a * %S' "$T/r")))
+	fallocate -l $((avail - 600 * 1024)) "$T/r/filler"
+}
+kdbfull_off() { rm -f "$T/r/filler"; }
 
 # record NAME SECONDS: one row of the results table (with the reconnects
 # since mark).

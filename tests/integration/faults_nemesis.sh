@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The nemesis: for a bounded time (NEMESIS_SECS, default 90, at most 120)
-# random faults from faults_each.sh's set, mixed with SIGSTOP/SIGCONT and
+# random faults from faults_each.sh's set (KDB filesystem full included),
+# mixed with SIGSTOP/SIGCONT and
 # SIGKILL (then restart) of either node, while a writer makes changes on
 # the primary.  The seed is printed (NEMESIS_SEED replays a run).  After the
 # last fault is removed the replica must converge within 10 s.
@@ -24,8 +25,8 @@ n=0
 while [ $SECONDS -lt $deadline ]; do
 	hold=$((1 + RANDOM % 5))
 	# one fault, or a network fault and a process fault at once
-	picks=($((RANDOM % 9)))
-	if [ "${picks[0]}" -lt 5 ] && [ $((RANDOM % 3)) -eq 0 ]; then
+	picks=($((RANDOM % 10)))
+	if { [ "${picks[0]}" -lt 5 ] || [ "${picks[0]}" = 9 ]; } && [ $((RANDOM % 3)) -eq 0 ]; then
 		picks+=($((5 + RANDOM % 4)))
 	fi
 	what=
@@ -40,6 +41,7 @@ while [ $SECONDS -lt $deadline ]; do
 		6) what+=" SIGSTOP replica"; kill -STOP "${PIDS[replica]}" ;;
 		7) what+=" SIGKILL primary"; node_stop primary KILL ;;
 		8) what+=" SIGKILL replica"; node_stop replica KILL ;;
+		9) what+=" KDB filesystem full"; kdbfull_on ;;
 		esac
 	done
 	n=$((n + 1))
@@ -48,6 +50,7 @@ while [ $SECONDS -lt $deadline ]; do
 	fault_clear
 	fault_flap_stop
 	delay_off
+	kdbfull_off
 	for role in primary replica; do
 		if [ -n "${PIDS[$role]:-}" ]; then
 			kill -CONT "${PIDS[$role]}"
