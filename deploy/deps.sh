@@ -14,6 +14,8 @@ PACKAGES=(
 	libkrb5-dev krb5-multidev
 	# sd_notify (systemd readiness, watchdog)
 	libsystemd-dev
+	# the [metrics] HTTP endpoint
+	libmicrohttpd-dev
 	# MIT Kerberos tools used by tests, the demo and kprop compatibility
 	krb5-kdc krb5-admin-server krb5-kpropd krb5-user
 	# lmdb utilities, openssl CLI for the test CA, python3 and git for test scripts
@@ -22,6 +24,9 @@ PACKAGES=(
 	keepalived iproute2
 	# the fault suite: veth links and packet loss rules in namespaces
 	nftables
+	# promtool (check metrics / rules in tests/integration/repl_metrics.sh);
+	# ~19 MB download, ~100 MB installed with its web assets
+	prometheus
 )
 
 missing=()

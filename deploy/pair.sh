@@ -23,7 +23,9 @@
 #                       PRIMARY_KDC_PORT PRIMARY_NODE_CONF, the same four
 #                       REPLICA_*, PRIMARY_DIR REPLICA_DIR, NODE_PORT (the
 #                       primary's), PRIMARY_NODE_PORT REPLICA_NODE_PORT,
-#                       KDCSYNC KDCSYNCD,
+#                       KDCSYNC KDCSYNCD, PRIMARY_METRICS_URL
+#                       REPLICA_METRICS_URL (each node's [metrics]
+#                       endpoint, http://127.0.0.1:PORT/metrics),
 #                       and PATH with DIR/bin (kdcsync, kdcsyncd) first
 #         DIR/pids      what was started: "name pid" per line
 #       -n COUNT preloads COUNT extra principals (user00001 ...) on the
@@ -191,10 +193,11 @@ start_node() {
 # the other with its address; the config role is where it starts.
 node_conf() {
 	local role=$1 other=$2 d=$DIR/$1 port oport
+	local mport
 	if [ "$role" = primary ]; then
-		port=$NODE_PORT oport=$REPLICA_NODE_PORT
+		port=$NODE_PORT oport=$REPLICA_NODE_PORT mport=$PRIMARY_METRICS_PORT
 	else
-		port=$REPLICA_NODE_PORT oport=$NODE_PORT
+		port=$REPLICA_NODE_PORT oport=$NODE_PORT mport=$REPLICA_METRICS_PORT
 	fi
 	mkdir -p "$d/node"
 	chmod 700 "$d/node"
@@ -225,6 +228,8 @@ node_conf() {
 		echo "		address = 127.0.0.1:$oport"
 		echo "		mode = native"
 		echo "	}"
+		echo "[metrics]"
+		echo "	listen = 127.0.0.1:$mport"
 	} >"$d/node.conf"
 }
 
@@ -295,6 +300,8 @@ cmd_up() {
 	NODE_PORT=$(free_port)
 	REPLICA_NODE_PORT=$(free_port)
 	while [ "$REPLICA_NODE_PORT" = "$NODE_PORT" ]; do REPLICA_NODE_PORT=$(free_port); done
+	PRIMARY_METRICS_PORT=$(free_port)
+	REPLICA_METRICS_PORT=$(free_port)
 	rm -rf "$DIR/pki" "$DIR/primary" "$DIR/replica"
 	"$SRC/deploy/make-certs.sh" "$DIR/pki" primary replica >/dev/null
 	"$KDCSYNC" keygen -o "$DIR/pki/signing" >/dev/null
@@ -329,6 +336,8 @@ PRIMARY_NODE_PORT=$NODE_PORT
 REPLICA_NODE_PORT=$REPLICA_NODE_PORT
 KDCSYNC=$KDCSYNC
 KDCSYNCD=$KDCSYNCD
+PRIMARY_METRICS_URL=http://127.0.0.1:$PRIMARY_METRICS_PORT/metrics
+REPLICA_METRICS_URL=http://127.0.0.1:$REPLICA_METRICS_PORT/metrics
 PATH=$DIR/bin:\$PATH
 EOF
 	start_kdc "$DIR/primary" kdc-primary "$pport"

@@ -115,6 +115,9 @@ static const key_t_ keys[] = {
 	  F(kprop_timeout_ms), NULL },
 	{ "kprop", "push_interval", K_DURATION, "1h", SEC(1), SEC(86400 * 7),
 	  false, F(kprop_push_interval_ms), NULL },
+	/* Prometheus endpoint (node/metrics.h) */
+	{ "metrics", "listen", K_HOSTPORT, NULL, 0, 0, false, F(metrics_listen),
+	  NULL },
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -711,10 +714,10 @@ int node_conf_load(const char *path, node_conf_t **out, char *err,
 	       name != NULL) {
 		if (strcmp(name, "node") != 0 && strcmp(name, "tls") != 0 &&
 		    strcmp(name, "peers") != 0 && strcmp(name, "kprop") != 0 &&
-		    ret == KS_EOK)
+		    strcmp(name, "metrics") != 0 && ret == KS_EOK)
 			ret = say(
 				&l, KS_ECONFKEY,
-				"unknown section [%s] (expected [node], [tls], [peers], [kprop])",
+				"unknown section [%s] (expected [node], [tls], [peers], [kprop], [metrics])",
 				name);
 		profile_release_string(name);
 		profile_release_string(value);
@@ -728,6 +731,7 @@ int node_conf_load(const char *path, node_conf_t **out, char *err,
 	if ((ret = load_section(&l, "node")) != KS_EOK ||
 	    (ret = load_section(&l, "tls")) != KS_EOK ||
 	    (ret = load_section(&l, "kprop")) != KS_EOK ||
+	    (ret = load_section(&l, "metrics")) != KS_EOK ||
 	    (ret = load_peers(&l)) != KS_EOK)
 		goto fail;
 	/* Defaults, then required keys. */
@@ -849,6 +853,9 @@ int node_conf_reloadable(const node_conf_t *cur, const node_conf_t *next,
 	else if (!str_eq(cur->listen.host, next->listen.host) ||
 		 cur->listen.port != next->listen.port)
 		key = "[node] listen";
+	else if (!str_eq(cur->metrics_listen.host, next->metrics_listen.host) ||
+		 cur->metrics_listen.port != next->metrics_listen.port)
+		key = "[metrics] listen";
 	if (key == NULL)
 		return KS_EOK;
 	if (err != NULL && errlen > 0)

@@ -14,6 +14,7 @@
  *   [peers]  NAME = { address = HOST:PORT  mode = native|kprop }
  *   [kprop]  keytab, principal, realm, listen, acl_file, timeout,
  *            push_interval
+ *   [metrics] listen
  *
  * Any unknown section or key, a bad value, a duplicated key, an unreadable
  * file or an inconsistent combination is an error whose message names the
@@ -91,6 +92,8 @@ typedef struct node_conf {
 	char *kprop_acl_file;
 	uint64_t kprop_timeout_ms;
 	uint64_t kprop_push_interval_ms;
+	/* [metrics] (node/metrics.h) */
+	node_hostport_t metrics_listen; /* unset = no HTTP endpoint */
 	/* [peers] */
 	node_peer_conf_t *peers;
 	size_t n_peers;
@@ -125,7 +128,8 @@ const node_peer_conf_t *node_conf_peer(const node_conf_t *c, const char *name);
 
 /**
  * \brief Check that \p next may replace \p cur at run time (SIGHUP): the
- *        node's name, role, state_dir and listen address need a restart.
+ *        node's name, role, state_dir, listen and [metrics] listen
+ *        addresses need a restart.
  * \return 0, or KS_ECONFIG with a message naming the key in \p err.
  */
 int node_conf_reloadable(const node_conf_t *cur, const node_conf_t *next,

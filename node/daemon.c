@@ -20,10 +20,12 @@
 #include "node/backoff.h"
 #include "node/ctl.h"
 #include "node/kprop/svc.h"
+#include "node/metrics.h"
 #include "node/net/net.h"
 #include "node/preflight.h"
 #include "node/notify.h"
 #include "node/repl/repl.h"
+#include "node/status.h"
 #include "proto/msg.h"
 #include "store/store.h"
 
@@ -63,7 +65,8 @@ struct node_daemon {
 	store_t *store;
 	node_kprop_svc_t *kprop; /* kprop pushers and listener threads */
 	node_repl_t *repl;
-	node_notify_t *notify; /* systemd READY/STATUS/WATCHDOG */
+	node_notify_t *notify;	 /* systemd READY/STATUS/WATCHDOG */
+	node_metrics_t *metrics; /* [metrics] listen, NULL when unset */
 	uv_signal_t sig[3];
 	int nsig;
 	peer_t *peers;
@@ -715,9 +718,11 @@ static int ctl_handler(const char *req, ks_buf_t *out, void *arg)
 		return ctl_follow(d, req + 7, out);
 
 	if (strcmp(req, "status") == 0)
-		return node_daemon_status(d, false, out);
+		return node_daemon_status(d, NODE_STATUS_TEXT, out);
 	if (strcmp(req, "status json") == 0)
-		return node_daemon_status(d, true, out);
+		return node_daemon_status(d, NODE_STATUS_JSON, out);
+	if (strcmp(req, "metrics") == 0)
+		return node_daemon_status(d, NODE_STATUS_PROM, out);
 	if (d->repl != NULL) {
 		int ret = node_repl_ctl(d->repl, req, out);
 		if (ret != KS_ENOTSUP)
@@ -803,28 +808,40 @@ static void warn_mode(const char *path, const char *key)
 			S_ISDIR(st.st_mode) ? "700" : "600");
 }
 
-/* systemd's STATUS= line: role, position, each peer's link. */
+static int status_fill(node_daemon_t *d, node_status_t *st);
+
+/* systemd's STATUS= line: role, position, each peer's link and lag. */
 static void notify_status(ks_buf_t *out, void *arg)
 {
 	node_daemon_t *d = arg;
-	const node_conf_t *c = d->conf;
-	store_txn_t *t = NULL;
-	store_meta_t m;
-	bool have = false;
+	node_status_t st = { 0 };
 
-	if (d->store != NULL && store_read_begin(d->store, &t) == KS_EOK) {
-		have = store_meta_get(t, &m) == KS_EOK;
-		store_read_end(t);
+	if (status_fill(d, &st) != KS_EOK) {
+		node_status_free(&st);
+		ks_buf_appendf(out, "%s", node_role_name(d->role));
+		return;
 	}
-	(void)c;
-	ks_buf_appendf(out, "%s (from %s)", node_role_name(d->role),
-		       role_source_name(d->role_source));
-	if (have)
+	ks_buf_appendf(out, "%s (from %s)", st.role, st.role_source);
+	if (st.have_meta)
 		ks_buf_appendf(out, ", last seq %llu, applied %llu",
-			       (unsigned long long)m.last_seq,
-			       (unsigned long long)m.applied_seq);
-	for (peer_t *p = d->peers; p != NULL; p = p->next)
-		ks_buf_appendf(out, "; %s: %s", p->name, peer_state(p));
+			       (unsigned long long)st.last_seq,
+			       (unsigned long long)st.applied_seq);
+	for (size_t i = 0; i < st.n_peers; i++) {
+		const node_status_peer_t *p = &st.peers[i];
+		ks_buf_appendf(out, "; %s: %s", p->name,
+			       p->repl.present && p->link_up ? p->repl.state
+							     : p->state);
+		if (p->repl.present && p->link_up)
+			ks_buf_appendf(out, ", lag %llu changes %llu s",
+				       (unsigned long long)p->repl.lag_changes,
+				       (unsigned long long)p->repl.lag_s);
+	}
+	node_status_free(&st);
+}
+
+static int render_metrics(ks_buf_t *out, void *arg)
+{
+	return node_daemon_status(arg, NODE_STATUS_PROM, out);
 }
 
 /* The role a promote or follow left in the store wins over the config. */
@@ -954,6 +971,14 @@ int node_daemon_start(node_daemon_t *d)
 	ret = node_ctl_open(d->loop, d->ctl_path, ctl_handler, d, &d->ctl);
 	if (ret != KS_EOK)
 		return ret;
+	if (c->metrics_listen.host != NULL) {
+		ret = node_metrics_open(d->loop, c->metrics_listen.host,
+					c->metrics_listen.port, render_metrics,
+					d, &d->metrics);
+		if (ret != KS_EOK)
+			return ret;
+		d->closing++;
+	}
 	ret = node_kprop_svc_start(c, d->store, &d->kprop);
 	if (ret != KS_EOK)
 		return ret;
@@ -1116,6 +1141,9 @@ void node_daemon_stop(node_daemon_t *d)
 		node_repl_stop(d->repl, component_closed, d);
 	if (d->ctl != NULL)
 		node_ctl_close(d->ctl, component_closed, d);
+	if (d->metrics != NULL)
+		node_metrics_close(d->metrics, component_closed, d);
+	d->metrics = NULL;
 	if (d->net != NULL)
 		node_net_close(d->net, component_closed, d);
 	d->ctl = NULL;
@@ -1156,182 +1184,103 @@ static const char *peer_state(const peer_t *p)
 	return p->dial ? "disconnected" : "not connected";
 }
 
-int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out)
+/* The node's part and each peer link (status.h); repl and kprop fill
+ * theirs. */
+static int status_fill(node_daemon_t *d, node_status_t *st)
 {
 	const node_conf_t *c = d->conf;
 	uint64_t now = uv_now(d->loop);
 	store_meta_t meta;
 	store_txn_t *t = NULL;
-	bool have_meta = false;
-	char hist[33] = "", applied[33] = "";
-	int ret = KS_EOK;
+	size_t n = 0;
+	int ret;
 
+	snprintf(st->name, sizeof(st->name), "%s", c->name);
+	st->role = node_role_name(d->role);
+	st->role_source = role_source_name(d->role_source);
+	st->promoted = d->role_source == ROLE_FROM_PROMOTE;
+	st->pid = (long)getpid();
+	st->uptime_s = (now - d->start_ms) / 1000;
+	if (c->listen.host)
+		snprintf(st->listen, sizeof(st->listen), "%s:%u",
+			 c->listen.host, c->listen.port);
+	snprintf(st->config, sizeof(st->config), "%s", c->path);
+	st->reloads = d->reloads_ok;
+	st->reloads_rejected = d->reloads_failed;
+	st->reload_at = d->reload_at;
+	snprintf(st->reload_error, sizeof(st->reload_error), "%s",
+		 d->reload_error);
 	if (d->store != NULL && store_read_begin(d->store, &t) == KS_EOK) {
-		have_meta = store_meta_get(t, &meta) == KS_EOK;
+		st->have_meta = store_meta_get(t, &meta) == KS_EOK;
 		store_read_end(t);
 	}
-	if (have_meta) {
-		ks_hex_encode(meta.history, 16, hist);
-		ks_hex_encode(meta.applied_history, 16, applied);
+	if (st->have_meta) {
+		ks_hex_encode(meta.history, 16, st->history);
+		ks_hex_encode(meta.applied_history, 16, st->applied_history);
+		st->last_seq = meta.last_seq;
+		st->applied_seq = meta.applied_seq;
+		st->records = meta.record_count;
 	}
-	if (json) {
-		ret |= ks_buf_appendf(out, "{\"node\":");
-		ret |= ks_buf_append_json_str(out, c->name);
-		ret |= ks_buf_appendf(
-			out,
-			",\"role\":\"%s\",\"role_source\":\"%s\","
-			"\"promoted\":%s,\"pid\":%ld,\"uptime_s\":%llu",
-			node_role_name(d->role),
-			role_source_name(d->role_source),
-			d->role_source == ROLE_FROM_PROMOTE ? "true" : "false",
-			(long)getpid(),
-			(unsigned long long)(now - d->start_ms) / 1000);
-		if (have_meta)
-			ret |= ks_buf_appendf(
-				out,
-				",\"history\":\"%s\",\"last_seq\":%llu,\"applied_history\":\"%s\",\"applied_seq\":%llu,\"records\":%llu",
-				hist, (unsigned long long)meta.last_seq,
-				applied, (unsigned long long)meta.applied_seq,
-				(unsigned long long)meta.record_count);
-		ret |= ks_buf_appendf(out, ",\"config\":");
-		ret |= ks_buf_append_json_str(out, c->path);
-		ret |= ks_buf_appendf(
-			out,
-			",\"reloads\":%llu,\"reloads_rejected\":%llu,\"last_reload_error\":",
-			(unsigned long long)d->reloads_ok,
-			(unsigned long long)d->reloads_failed);
-		if (d->reload_error[0])
-			ret |= ks_buf_append_json_str(out, d->reload_error);
-		else
-			ret |= ks_buf_appendf(out, "null");
-		if (d->net != NULL)
-			ret |= ks_buf_appendf(
-				out,
-				",\"connections\":{\"handshakes\":%zu,"
-				"\"refused\":%llu,\"evicted\":%llu}",
-				node_net_handshakes(d->net),
-				(unsigned long long)node_net_refused(d->net),
-				(unsigned long long)node_net_evicted(d->net));
-		if (d->repl != NULL)
-			ret |= node_repl_status(d->repl, true, out);
-		ret |= node_kprop_svc_status(d->kprop, true, out);
-		ret |= ks_buf_appendf(out, ",\"peers\":[");
-		for (peer_t *p = d->peers; p != NULL; p = p->next) {
-			uint64_t in = p->bytes_in, outb = p->bytes_out;
-			if (p->conn) {
-				in += node_conn_bytes_in(p->conn);
-				outb += node_conn_bytes_out(p->conn);
-			}
-			ret |= ks_buf_appendf(
-				out, "%s{\"name\":", p == d->peers ? "" : ",");
-			ret |= ks_buf_append_json_str(out, p->name);
-			ret |= ks_buf_appendf(out,
-					      ",\"mode\":\"%s\",\"state\":",
-					      node_peer_mode_name(p->mode));
-			ret |= ks_buf_append_json_str(out, peer_state(p));
-			ret |= ks_buf_appendf(out, ",\"direction\":\"%s\"",
-					      p->conn == NULL ? "none"
-					      : p->inbound    ? "inbound"
-							      : "outbound");
-			ret |= ks_buf_appendf(out, ",\"remote\":");
-			ret |= ks_buf_append_json_str(
-				out, p->conn ? node_conn_remote(p->conn) : "");
-			ret |= ks_buf_appendf(
-				out,
-				",\"connected_s\":%llu,\"connects\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,\"last_error\":",
-				p->conn && node_conn_state(p->conn) ==
-							NODE_CONN_IO
-					? (unsigned long long)(now -
-							       p->up_since_ms) /
-						  1000
-					: 0ull,
-				(unsigned long long)p->connects,
-				(unsigned long long)in,
-				(unsigned long long)outb);
-			if (p->last_error[0])
-				ret |= ks_buf_append_json_str(out,
-							      p->last_error);
-			else
-				ret |= ks_buf_appendf(out, "null");
-			if (d->repl != NULL)
-				ret |= node_repl_peer_status(d->repl, p->name,
-							     true, out);
-			ret |= ks_buf_appendf(out, "}");
-		}
-		ret |= ks_buf_appendf(out, "]}\n");
-		return ret ? KS_ENOMEM : KS_EOK;
+	if (d->net != NULL) {
+		st->have_net = true;
+		st->handshakes = node_net_handshakes(d->net);
+		st->refused = node_net_refused(d->net);
+		st->evicted = node_net_evicted(d->net);
 	}
-	ret |= ks_buf_appendf(
-		out,
-		"node:      %s\nrole:      %s%s\npid:       %ld\nuptime:    %llus\n",
-		c->name, node_role_name(d->role),
-		d->role_source == ROLE_FROM_PROMOTE  ? " (by kdcsync promote)"
-		: d->role_source == ROLE_FROM_FOLLOW ? " (by kdcsync follow)"
-						     : "",
-		(long)getpid(), (unsigned long long)(now - d->start_ms) / 1000);
-	if (c->listen.host)
-		ret |= ks_buf_appendf(out, "listen:    %s:%u\n", c->listen.host,
-				      c->listen.port);
-	ret |= ks_buf_appendf(out, "config:    %s", c->path);
-	if (d->reload_at != 0) {
-		char when[32];
-		struct tm tm;
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
-			 gmtime_r(&d->reload_at, &tm));
-		if (d->reload_error[0])
-			ret |= ks_buf_appendf(out,
-					      " (last reload %s REJECTED: %s)",
-					      when, d->reload_error);
-		else
-			ret |= ks_buf_appendf(out, " (reloaded %s)", when);
+	if (d->store != NULL) {
+		store_usage(d->store, &st->store_map_bytes,
+			    &st->store_used_bytes);
+		st->have_usage = true;
 	}
-	ret |= ks_buf_appendf(out, "\n");
-	if (have_meta)
-		ret |= ks_buf_appendf(
-			out,
-			"history:   %s\nlast seq:  %llu\napplied:   %s seq %llu\nrecords:   %llu\n",
-			hist, (unsigned long long)meta.last_seq, applied,
-			(unsigned long long)meta.applied_seq,
-			(unsigned long long)meta.record_count);
-	if (d->net != NULL)
-		ret |= ks_buf_appendf(
-			out,
-			"clients:   %zu unauthenticated; refused %llu, "
-			"evicted %llu (admission)\n",
-			node_net_handshakes(d->net),
-			(unsigned long long)node_net_refused(d->net),
-			(unsigned long long)node_net_evicted(d->net));
-	if (d->repl != NULL)
-		ret |= node_repl_status(d->repl, false, out);
-	ret |= node_kprop_svc_status(d->kprop, false, out);
-	ret |= ks_buf_appendf(out, "peers:     %s\n", d->peers ? "" : "(none)");
+	if (d->repl != NULL &&
+	    (ret = node_repl_status(d->repl, &st->repl)) != KS_EOK)
+		return ret;
+	if ((ret = node_kprop_svc_status(d->kprop, &st->kprop)) != KS_EOK)
+		return ret;
+	for (peer_t *p = d->peers; p != NULL; p = p->next)
+		n++;
+	if (n > 0 && (st->peers = calloc(n, sizeof(*st->peers))) == NULL)
+		return KS_ENOMEM;
 	for (peer_t *p = d->peers; p != NULL; p = p->next) {
-		uint64_t in = p->bytes_in, outb = p->bytes_out;
-		if (p->conn) {
-			in += node_conn_bytes_in(p->conn);
-			outb += node_conn_bytes_out(p->conn);
+		node_status_peer_t *o = &st->peers[st->n_peers++];
+		snprintf(o->name, sizeof(o->name), "%s", p->name);
+		o->mode = node_peer_mode_name(p->mode);
+		snprintf(o->state, sizeof(o->state), "%s", peer_state(p));
+		o->direction = p->conn == NULL ? "none"
+			       : p->inbound    ? "inbound"
+					       : "outbound";
+		o->bytes_in = p->bytes_in;
+		o->bytes_out = p->bytes_out;
+		if (p->conn != NULL) {
+			snprintf(o->remote, sizeof(o->remote), "%s",
+				 node_conn_remote(p->conn));
+			o->bytes_in += node_conn_bytes_in(p->conn);
+			o->bytes_out += node_conn_bytes_out(p->conn);
+			o->link_up = node_conn_state(p->conn) == NODE_CONN_IO;
 		}
-		ret |= ks_buf_appendf(out, "  %s (%s): %s", p->name,
-				      node_peer_mode_name(p->mode),
-				      peer_state(p));
-		if (p->conn)
-			ret |= ks_buf_appendf(out, ", %s %s",
-					      p->inbound ? "from" : "to",
-					      node_conn_remote(p->conn));
-		if (p->conn && node_conn_state(p->conn) == NODE_CONN_IO)
-			ret |= ks_buf_appendf(
-				out, ", up %llus",
-				(unsigned long long)(now - p->up_since_ms) /
-					1000);
-		ret |= ks_buf_appendf(
-			out,
-			"\n    bytes in %llu, out %llu; connects %llu; last error: %s\n",
-			(unsigned long long)in, (unsigned long long)outb,
-			(unsigned long long)p->connects,
-			p->last_error[0] ? p->last_error : "none");
-		if (d->repl != NULL)
-			ret |= node_repl_peer_status(d->repl, p->name, false,
-						     out);
+		if (o->link_up)
+			o->connected_s = (now - p->up_since_ms) / 1000;
+		o->connects = p->connects;
+		snprintf(o->last_error, sizeof(o->last_error), "%s",
+			 p->last_error);
+		if (d->repl != NULL &&
+		    (ret = node_repl_peer_status(d->repl, p->name, &o->repl)) !=
+			    KS_EOK)
+			return ret;
 	}
-	return ret ? KS_ENOMEM : KS_EOK;
+	return KS_EOK;
+}
+
+int node_daemon_status(node_daemon_t *d, enum node_status_format fmt,
+		       ks_buf_t *out)
+{
+	node_status_t st = { 0 };
+	int ret = status_fill(d, &st);
+
+	if (ret == KS_EOK)
+		ret = fmt == NODE_STATUS_JSON	? node_status_json(&st, out)
+		      : fmt == NODE_STATUS_PROM ? node_status_prom(&st, out)
+						: node_status_text(&st, out);
+	node_status_free(&st);
+	return ret;
 }

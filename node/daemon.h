@@ -56,8 +56,19 @@ int node_daemon_reload(node_daemon_t *d, char *err, size_t errlen);
 /** \brief Begin the orderly shutdown (idempotent). */
 void node_daemon_stop(node_daemon_t *d);
 
-/** \brief Append the status report (text or JSON) to \p out. */
-int node_daemon_status(node_daemon_t *d, bool json, ks_buf_t *out);
+enum node_status_format {
+	NODE_STATUS_TEXT, /* kdcsync status */
+	NODE_STATUS_JSON, /* kdcsync status --json */
+	NODE_STATUS_PROM, /* kdcsync metrics, [metrics] listen */
+};
+
+/**
+ * \brief Append the status report to \p out: filled as data by each
+ *        component (node/status.h) and rendered in \p fmt.  Reads memory
+ *        and the store's metadata page only, never the KDB.
+ */
+int node_daemon_status(node_daemon_t *d, enum node_status_format fmt,
+		       ks_buf_t *out);
 
 /** \brief The running configuration (borrowed until the next reload). */
 const node_conf_t *node_daemon_conf(const node_daemon_t *d);

@@ -2,7 +2,7 @@
 /*
  * kdcsync: the operator's tool.
  *
- *   kdcsync -c FILE status [--json]
+ *   kdcsync -c FILE status [--json] | metrics
  *   kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]
  *                   | kpropd [--once]
  *                   | verify [PEER] | promote | follow PEER
@@ -33,7 +33,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: kdcsync -c FILE status [--json]\n"
+		"usage: kdcsync -c FILE status [--json] | metrics\n"
 		"       kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]\n"
 		"                       | kpropd [--once] [--port-file F]\n"
 		"                       | verify [PEER] | promote | follow PEER\n"
@@ -447,7 +447,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "snapshot") == 0 ||
 	    strcmp(cmd, "dump") == 0 || strcmp(cmd, "kprop") == 0 ||
 	    strcmp(cmd, "verify") == 0 || strcmp(cmd, "promote") == 0 ||
-	    strcmp(cmd, "follow") == 0 || strcmp(cmd, "kpropd") == 0) {
+	    strcmp(cmd, "follow") == 0 || strcmp(cmd, "kpropd") == 0 ||
+	    strcmp(cmd, "metrics") == 0) {
 		if (path == NULL) {
 			fprintf(stderr, "kdcsync: '%s' needs -c FILE\n", cmd);
 			return 1;
@@ -458,6 +459,8 @@ int main(int argc, char **argv)
 			return node_kprop_cmd_push(path, argc - i, argv + i);
 		if (strcmp(cmd, "kpropd") == 0)
 			return node_kprop_cmd_serve(path, argc - i, argv + i);
+		if (strcmp(cmd, "metrics") == 0 && argc == i)
+			return ctl_simple(path, "metrics", NULL, 0, false);
 		if (strcmp(cmd, "snapshot") == 0 && argc == i)
 			return ctl_simple(path, "snapshot", NULL, 0, false);
 		if (strcmp(cmd, "dump") == 0)

@@ -168,6 +168,16 @@ size_t db_map_size(db_env_t *e)
 	return info.me_mapsize;
 }
 
+uint64_t db_used_bytes(db_env_t *e)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	if (mdb_env_info(e->env, &info) != 0 || mdb_env_stat(e->env, &st) != 0)
+		return 0;
+	return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+}
+
 static bool txn_rc(db_txn_t *t, int rc, const char *what);
 
 /* Grow the map to at least \p min bytes (at least doubling it). */

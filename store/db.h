@@ -62,6 +62,9 @@ void db_close(db_env_t *env);
 /** \brief Current map size in bytes. */
 size_t db_map_size(db_env_t *env);
 
+/** Bytes of the map in use (pages up to the last one written). */
+uint64_t db_used_bytes(db_env_t *env);
+
 /**
  * \brief Double the map (after a write txn failed with map_full and was
  *        aborted).  \retval KS_ESPACE the file system cannot hold it

@@ -452,3 +452,10 @@ int store_bucket_foreach(store_txn_t *t, uint32_t lo, uint32_t hi,
  * \retval KS_ECORRUPT  the first violated invariant, logged with details
  */
 int store_check(store_t *s);
+
+/**
+ * \brief Size of the LMDB map and the bytes of it in use, from the
+ *        environment's info page: no transaction, no record read (what
+ *        status and metrics show at any database size).
+ */
+void store_usage(store_t *s, uint64_t *map_bytes, uint64_t *used_bytes);

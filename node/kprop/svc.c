@@ -397,92 +397,48 @@ void node_kprop_svc_stop(node_kprop_svc_t *svc)
 	free(svc);
 }
 
-static void iso(time_t t, char *buf, size_t len)
+int node_kprop_svc_status(node_kprop_svc_t *svc, node_status_kprop_t *out)
 {
-	struct tm tm;
-	if (t == 0) {
-		snprintf(buf, len, "never");
-		return;
-	}
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-}
-
-int node_kprop_svc_status(node_kprop_svc_t *svc, bool json, ks_buf_t *out)
-{
-	int ret = 0;
-	char when[32];
+	*out = (node_status_kprop_t){ 0 };
 	if (svc == NULL)
 		return KS_EOK;
 	pthread_mutex_lock(&svc->mu);
-	if (json) {
-		ret |= ks_buf_appendf(out, ",\"kprop\":{\"peers\":[");
-		for (size_t i = 0; i < svc->n; i++) {
-			pusher_t *p = &svc->p[i];
-			iso(p->last_start, when, sizeof(when));
-			ret |= ks_buf_appendf(out,
-					      "%s{\"name\":", i ? "," : "");
-			ret |= ks_buf_append_json_str(out, p->name);
-			ret |= ks_buf_appendf(out, ",\"address\":");
-			ret |= ks_buf_append_json_str(out, p->host);
-			ret |= ks_buf_appendf(
-				out,
-				",\"port\":%u,\"running\":%s,\"last_push\":\"%s\",\"last_duration_ms\":%llu,\"last_bytes\":%llu,\"pushes\":%llu,\"failures\":%llu,\"last_result\":",
-				p->port, p->running ? "true" : "false", when,
-				(unsigned long long)p->last_us / 1000,
-				(unsigned long long)p->last_bytes,
-				(unsigned long long)p->pushes,
-				(unsigned long long)p->failures);
-			ret |= ks_buf_append_json_str(
-				out, p->pushes ? p->last_reason : "none");
-			ret |= ks_buf_appendf(out, "}");
-		}
-		ret |= ks_buf_appendf(out, "]");
-		if (svc->listen_fd >= 0) {
-			iso(svc->last_recv_at, when, sizeof(when));
-			ret |= ks_buf_appendf(
-				out,
-				",\"listener\":{\"port\":%u,\"transfers\":%llu,\"refused\":%llu,\"last_at\":\"%s\",\"last_result\":",
-				svc->listen_port,
-				(unsigned long long)svc->transfers,
-				(unsigned long long)svc->refusals, when);
-			ret |= ks_buf_append_json_str(
-				out, svc->last_recv_at == 0 ? "none"
-				     : svc->last_recv.error == KS_EOK
-					     ? "loaded"
-					     : svc->last_recv.reason);
-			ret |= ks_buf_appendf(out, "}");
-		}
-		ret |= ks_buf_appendf(out, "}");
-	} else {
-		ret |= ks_buf_appendf(out, "kprop:\n");
-		for (size_t i = 0; i < svc->n; i++) {
-			pusher_t *p = &svc->p[i];
-			iso(p->last_start, when, sizeof(when));
-			ret |= ks_buf_appendf(
-				out,
-				"  push %s (%s:%u)%s: last %s, %llu ms, %llu bytes, %s (pushes %llu, failed %llu)\n",
-				p->name, p->host, p->port,
-				p->running ? " [pushing]" : "", when,
-				(unsigned long long)p->last_us / 1000,
-				(unsigned long long)p->last_bytes,
-				p->pushes ? p->last_reason : "none",
-				(unsigned long long)p->pushes,
-				(unsigned long long)p->failures);
-		}
-		if (svc->listen_fd >= 0) {
-			iso(svc->last_recv_at, when, sizeof(when));
-			ret |= ks_buf_appendf(
-				out,
-				"  listener %s:%u: %llu loaded, %llu refused; last %s: %s\n",
-				svc->listen_host, svc->listen_port,
-				(unsigned long long)svc->transfers,
-				(unsigned long long)svc->refusals, when,
-				svc->last_recv_at == 0 ? "none"
-				: svc->last_recv.error == KS_EOK
-					? "loaded"
-					: svc->last_recv.reason);
-		}
+	out->present = true;
+	if (svc->n > 0 &&
+	    (out->peers = calloc(svc->n, sizeof(*out->peers))) == NULL) {
+		pthread_mutex_unlock(&svc->mu);
+		return KS_ENOMEM;
+	}
+	out->n_peers = svc->n;
+	for (size_t i = 0; i < svc->n; i++) {
+		const pusher_t *p = &svc->p[i];
+		node_status_kprop_peer_t *o = &out->peers[i];
+		snprintf(o->name, sizeof(o->name), "%s", p->name);
+		snprintf(o->host, sizeof(o->host), "%s", p->host);
+		o->port = p->port;
+		o->running = p->running;
+		o->last_start = p->last_start;
+		o->last_ms = p->last_us / 1000;
+		o->last_bytes = p->last_bytes;
+		o->pushes = p->pushes;
+		o->failures = p->failures;
+		snprintf(o->last_result, sizeof(o->last_result), "%s",
+			 p->pushes ? p->last_reason : "none");
+	}
+	if (svc->listen_fd >= 0) {
+		out->listening = true;
+		snprintf(out->listen_host, sizeof(out->listen_host), "%s",
+			 svc->listen_host);
+		out->listen_port = svc->listen_port;
+		out->transfers = svc->transfers;
+		out->refused = svc->refusals;
+		out->last_at = svc->last_recv_at;
+		snprintf(out->last_result, sizeof(out->last_result), "%s",
+			 svc->last_recv_at == 0 ? "none"
+			 : svc->last_recv.error == KS_EOK
+				 ? "loaded"
+				 : svc->last_recv.reason);
 	}
 	pthread_mutex_unlock(&svc->mu);
-	return ret ? KS_ENOMEM : KS_EOK;
+	return KS_EOK;
 }

@@ -24,6 +24,7 @@
 
 #include "common/buf.h"
 #include "node/conf.h"
+#include "node/status.h"
 #include "store/store.h"
 
 typedef struct node_kprop_svc node_kprop_svc_t;
@@ -49,8 +50,11 @@ int node_kprop_svc_reload(node_kprop_svc_t **svc, const node_conf_t *conf,
 void node_kprop_svc_stop(node_kprop_svc_t *svc);
 
 /**
- * \brief Append the status: text ("kprop:" block: per peer last push
- *        time, duration, bytes, result; the listener's last transfer) or
- *        JSON (",\"kprop\":{...}").  NULL svc appends nothing.
+ * \brief Fill the kprop part of the node's status (node/status.h): per
+ *        peer last push time, duration, bytes, result and counts; the
+ *        listener's transfers.  Copied under the service's lock, so the
+ *        pusher and listener threads may run meanwhile.  NULL svc fills
+ *        nothing (present = false).
+ * \return 0, KS_ENOMEM.
  */
-int node_kprop_svc_status(node_kprop_svc_t *svc, bool json, ks_buf_t *out);
+int node_kprop_svc_status(node_kprop_svc_t *svc, node_status_kprop_t *out);

@@ -50,6 +50,7 @@ int node_repl__scan(node_repl_t *r, const char *reason, bridge_scan_stats_t *st)
 	r->scan_due = false;
 	r->scan_stamp = stamp;
 	r->have_scan_stamp = have_stamp;
+	ks_hist_observe(&r->scan_hist, r->last_scan_us);
 	node_repl__trim(r);
 	if (st->puts || st->dels)
 		ks_log_notice(KDB,

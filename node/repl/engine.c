@@ -331,6 +331,7 @@ node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
 		ev.seq = m.applied_seq;
 	}
 	repl_sm_step(&l->sm, &ev, &(repl_sm_action_t){ 0 });
+	node_repl__session_begin(l);
 	if (send_hello(l) != KS_EOK)
 		node_conn_close(c, KS_ENOMEM, "cannot send hello");
 	return l;
@@ -353,6 +354,7 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason)
 	if (err != KS_EOK && reason != NULL && l->peer->last_error[0] == '\0')
 		snprintf(l->peer->last_error, sizeof(l->peer->last_error), "%s",
 			 reason);
+	node_repl__session_end(l, err, reason);
 	node_repl__load_abort(l);
 	node_repl__compare_link_down(l);
 	if (l->peer->link == l)

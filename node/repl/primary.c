@@ -208,6 +208,7 @@ typedef struct snap_ctx {
 	ks_buf_t *buf;
 	node_conn_t *conn;
 	int err;
+	uint64_t bytes; /* frames handed to the connection */
 } snap_ctx_t;
 
 static int snap_cb(ks_view_t key, ks_view_t value, void *arg)
@@ -216,6 +217,7 @@ static int snap_cb(ks_view_t key, ks_view_t value, void *arg)
 	int ret = proto_snap_tx_add(&s->tx, key, value, s->buf);
 
 	if (ret == KS_EOK && s->buf->len >= SNAP_FLUSH) {
+		s->bytes += s->buf->len;
 		ret = node_conn_send(s->conn, s->buf->data, s->buf->len);
 		ks_buf_reset(s->buf);
 	}
@@ -263,6 +265,7 @@ int node_repl__send_snapshot(node_repl_link_t *l, const uint8_t history[16],
 	if (ret == KS_EOK)
 		ret = proto_snap_tx_finish(&s.tx, m.digest, &buf);
 	store_read_end(t);
+	s.bytes += buf.len;
 	if (ret == KS_EOK && buf.len)
 		ret = node_conn_send(l->conn, buf.data, buf.len);
 	proto_snap_tx_deinit(&s.tx);
@@ -277,6 +280,8 @@ int node_repl__send_snapshot(node_repl_link_t *l, const uint8_t history[16],
 			      "'%s': full snapshot sent at seq %" PRIu64
 			      " (%" PRIu64 " records)",
 			      l->peer->name, seq, m.record_count);
+		node_repl__log_transfer(l, "send", history, seq, m.record_count,
+					s.bytes, (ks_mono_ns() - t0) / 1000000);
 	}
 	return ret;
 }

@@ -46,6 +46,7 @@
 #include "common/buf.h"
 #include "node/conf.h"
 #include "node/net/conn.h"
+#include "node/status.h"
 #include "store/store.h"
 
 typedef struct node_repl node_repl_t;
@@ -140,11 +141,11 @@ bool node_repl_store_promoted(const store_meta_t *m);
  *         a remaining link close it, new links are refused. */
 void node_repl_stop_following(node_repl_t *r);
 
-/** \brief Append the engine's status (JSON: `"repl":{...}` members
- *         preceded by a comma). */
-int node_repl_status(node_repl_t *r, bool json, ks_buf_t *out);
+/** \brief Fill the engine's part of the status (node/status.h): capture
+ *         counters, or why replication is disabled. */
+int node_repl_status(node_repl_t *r, node_status_repl_t *out);
 
-/** \brief Append one peer's replication status (JSON: `,"repl":{...}`;
- *         text: one indented line).  Nothing for an unknown peer. */
-int node_repl_peer_status(node_repl_t *r, const char *peer, bool json,
-			  ks_buf_t *out);
+/** \brief Fill one peer's replication status; present = false for a
+ *         peer the engine does not know. */
+int node_repl_peer_status(node_repl_t *r, const char *peer,
+			  node_status_repl_peer_t *out);

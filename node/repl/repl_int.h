@@ -70,6 +70,13 @@ typedef struct repl_peer {
 	uint64_t peer_last_seq;	 /* replica: the primary's last seq known */
 	char last_error[200];
 	char last_session[160]; /* "incremental from 5", "full snapshot ..." */
+	/* metrics (node/status.h) */
+	node_status_reason_t errors[NODE_STATUS_ERR_REASONS]; /* links
+								 that ended in
+								 an error */
+	size_t n_errors;
+	ks_hist_t propagation; /* replica: batch commit -> applied here */
+	ks_hist_t apply;       /* replica: apply time of one batch */
 } repl_peer_t;
 
 /* One signed BATCH frame, shared by every link that needs it. */
@@ -149,6 +156,7 @@ struct node_repl {
 	bool scan_due;		     /* a capture failed: the audit must run */
 	bool have_scan_stamp;
 	bridge_kdb_stamp_t scan_stamp; /* KDB files when the last scan began */
+	ks_hist_t scan_hist;	       /* full scan durations */
 	repl_compare_t compare;	       /* kdcsync verify PEER: one at a time */
 };
 
@@ -162,6 +170,9 @@ struct node_repl_link {
 	bool hello_seen;
 	uint64_t snap_records;
 	uint64_t t_session_us;
+	uint64_t snap_bytes; /* snapshot chunk bytes received (signed blobs) */
+	/* the session (this link) for its key=value log line */
+	uint64_t sess_t0_ns, sess_seq0, sess_batches0, sess_ops0;
 	ks_buf_t out; /* scratch for encoding */
 };
 
@@ -286,3 +297,25 @@ void node_repl__compare_link_down(node_repl_link_t *l);
 
 /** \brief Free the comparison's memory. */
 void node_repl__compare_free(node_repl_t *r);
+
+/* --- logs.c --------------------------------------------------------------- */
+
+/**
+ * \brief One key=value line for a full snapshot sent or received:
+ *        "transfer peer= direction=send|receive kind=full history= to_seq=
+ *        records= bytes= ms= result=ok".
+ */
+void node_repl__log_transfer(node_repl_link_t *l, const char *direction,
+			     const uint8_t history[16], uint64_t seq,
+			     uint64_t records, uint64_t bytes, uint64_t ms);
+
+/** \brief Note where a session (link) starts, for its log line. */
+void node_repl__session_begin(node_repl_link_t *l);
+
+/**
+ * \brief One key=value line when a session (link) ends: "session peer=
+ *        role= history= from_seq= to_seq= batches= changes= bytes_in=
+ *        bytes_out= ms= result=ok|ERRNAME [reason=...]"; counts the error
+ *        by reason for the metrics.
+ */
+void node_repl__session_end(node_repl_link_t *l, int err, const char *reason);

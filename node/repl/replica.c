@@ -58,6 +58,7 @@ int node_repl__stage_begin(node_repl_link_t *l, uint64_t seq)
 	node_repl__load_abort(l);
 	l->snap_records = 0;
 	l->t_session_us = ks_real_us();
+	l->snap_bytes = 0;
 	ret = store_stage_begin(r->store);
 	if (ret == KS_EOK)
 		ret = bridge_load_begin(r->bridge, &l->load);
@@ -209,6 +210,7 @@ static void rejected(node_repl_link_t *l, const proto_msg_t *m, int code,
 static int applied_batch(node_repl_link_t *l, const proto_batch_t *b,
 			 uint64_t now)
 {
+	uint64_t t0 = ks_mono_ns();
 	int ret = apply_batch(l, b);
 
 	if (ret != KS_EOK)
@@ -217,6 +219,13 @@ static int applied_batch(node_repl_link_t *l, const proto_batch_t *b,
 	l->peer->ops += b->hdr.op_count;
 	l->peer->last_commit_us = b->hdr.commit_time_us;
 	l->peer->last_apply_us = ks_real_us();
+	ks_hist_observe(&l->peer->apply, (ks_mono_ns() - t0) / 1000);
+	/* capture -> applied, as this replica sees it (its clock against
+	 * the primary's commit time in the batch header) */
+	ks_hist_observe(&l->peer->propagation,
+			l->peer->last_apply_us > b->hdr.commit_time_us
+				? l->peer->last_apply_us - b->hdr.commit_time_us
+				: 0);
 	ks_log_info(REPL,
 		    "'%s': applied batch %" PRIu64 "..%" PRIu64 " (%u changes)",
 		    l->peer->name, b->hdr.first_seq, b->hdr.last_seq,
@@ -246,6 +255,9 @@ static int installed(node_repl_link_t *l, const proto_snap_end_t *e,
 		 e->seq, e->record_count,
 		 (ks_real_us() - l->t_session_us) / 1000);
 	ks_log_notice(REPL, "'%s': %s", p->name, p->last_session);
+	node_repl__log_transfer(l, "receive", e->history, e->seq,
+				e->record_count, l->snap_bytes,
+				(ks_real_us() - l->t_session_us) / 1000);
 	repl_sm_event_t ap = { .type = REPL_EV_APPLIED,
 			       .history = e->history,
 			       .seq = e->seq,
@@ -267,6 +279,8 @@ int node_repl__on_blob(node_repl_link_t *l, const proto_msg_t *m, uint64_t now)
 		node_repl__feed(l, &ev); /* not valid at a primary: reset */
 		return KS_EOK;
 	}
+	if (m->type != PROTO_MSG_BATCH)
+		l->snap_bytes += m->u.blob.len;
 	if (m->type == PROTO_MSG_SNAP_END) {
 		ret = proto_snap_end_open(m->u.blob, r->trust, &e);
 		ev.end = &e;

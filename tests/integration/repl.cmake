@@ -2,7 +2,8 @@
 # Replication end to end (node/repl, bridge/kdbmod, deploy/pair.sh) against
 # real MIT KDCs.
 # (the tests need the KDB module: bridge/CMakeLists.txt adds it)
-foreach(t initial stream restart history trust crash promote longname capture)
+foreach(t initial stream restart history trust crash promote longname capture
+	metrics)
 	if(TARGET kdcsync_kdb AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh)
 		ks_add_integration_test(repl_${t}
 			COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh

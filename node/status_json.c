@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `kdcsync status --json`: the JSON renderer of node_status_t.  Member
+ * names and their order are a contract (DESIGN.md §4): new members are
+ * appended, none is renamed or removed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "common/errors.h"
+#include "node/status.h"
+
+static void iso(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == 0)
+		snprintf(buf, len, "never");
+	else
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+}
+
+/* A string member value, or null for "". */
+static int str_or_null(ks_buf_t *out, const char *s)
+{
+	return s[0] ? ks_buf_append_json_str(out, s)
+		    : ks_buf_appendf(out, "null");
+}
+
+static int hist_json(ks_buf_t *out, const char *name, const ks_hist_t *h)
+{
+	int ret = ks_buf_appendf(
+		out, ",\"%s\":{\"count\":%" PRIu64 ",\"sum_ms\":%" PRIu64 "}",
+		name, h->count, h->sum_us / 1000);
+	return ret;
+}
+
+static int repl_json(const node_status_repl_t *r, ks_buf_t *out)
+{
+	int ret;
+
+	if (!r->present)
+		return KS_EOK;
+	if (r->disabled[0]) {
+		ret = ks_buf_appendf(out, ",\"replication_disabled\":");
+		return ret ? ret : ks_buf_append_json_str(out, r->disabled);
+	}
+	if (r->kdb_full[0]) {
+		ret = ks_buf_appendf(out, ",\"kdb_full\":");
+		if (ret == KS_EOK)
+			ret = ks_buf_append_json_str(out, r->kdb_full);
+		if (ret != KS_EOK)
+			return ret;
+	}
+	/* hook_notifications and hook_changes (from the retired kadm5_hook)
+	 * keep their names and count the KDB module's reports */
+	ret = ks_buf_appendf(
+		out,
+		",\"capture\":{\"scans\":%" PRIu64 ",\"last_scan_ms\":%" PRIu64
+		",\"hook_notifications\":%" PRIu64 ",\"hook_changes\":%" PRIu64
+		",\"module_reports\":%" PRIu64 ",\"module_changes\":%" PRIu64
+		",\"reports\":{",
+		r->scans, r->last_scan_us / 1000, r->hook_notifications,
+		r->hook_changes, r->hook_notifications, r->hook_changes);
+	for (unsigned k = 1; ret == KS_EOK && k < KS_REPORT_KIND_COUNT; k++)
+		ret = ks_buf_appendf(out, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",
+				     ks_report_kind_name(k),
+				     r->reports_by_kind[k]);
+	if (ret == KS_EOK)
+		ret = ks_buf_appendf(out,
+				     "},\"reports_dropped\":%" PRIu64
+				     ",\"reports_malformed\":%" PRIu64
+				     ",\"lockout_ignored\":%" PRIu64
+				     ",\"capture_failed\":%" PRIu64
+				     ",\"scan_changes\":%" PRIu64
+				     ",\"scans_skipped\":%" PRIu64
+				     ",\"scan_skipped_names\":%" PRIu64
+				     ",\"last_scan_reason\":",
+				     r->reports_dropped, r->reports_malformed,
+				     r->lockout_ignored, r->capture_failed,
+				     r->scan_changes, r->scans_skipped,
+				     r->scan_skipped_names);
+	if (ret == KS_EOK)
+		ret = ks_buf_append_json_str(out, r->last_scan_reason);
+	if (ret == KS_EOK)
+		ret = ks_buf_appendf(out, "}");
+	return ret;
+}
+
+static int kprop_json(const node_status_kprop_t *k, ks_buf_t *out)
+{
+	char when[32];
+	int ret = 0;
+
+	if (!k->present)
+		return KS_EOK;
+	ret |= ks_buf_appendf(out, ",\"kprop\":{\"peers\":[");
+	for (size_t i = 0; i < k->n_peers; i++) {
+		const node_status_kprop_peer_t *p = &k->peers[i];
+		iso(p->last_start, when, sizeof(when));
+		ret |= ks_buf_appendf(out, "%s{\"name\":", i ? "," : "");
+		ret |= ks_buf_append_json_str(out, p->name);
+		ret |= ks_buf_appendf(out, ",\"address\":");
+		ret |= ks_buf_append_json_str(out, p->host);
+		ret |= ks_buf_appendf(
+			out,
+			",\"port\":%u,\"running\":%s,\"last_push\":\"%s\",\"last_duration_ms\":%" PRIu64
+			",\"last_bytes\":%" PRIu64 ",\"pushes\":%" PRIu64
+			",\"failures\":%" PRIu64 ",\"last_result\":",
+			p->port, p->running ? "true" : "false", when,
+			p->last_ms, p->last_bytes, p->pushes, p->failures);
+		ret |= ks_buf_append_json_str(out, p->last_result);
+		ret |= ks_buf_appendf(out, "}");
+	}
+	ret |= ks_buf_appendf(out, "]");
+	if (k->listening) {
+		iso(k->last_at, when, sizeof(when));
+		ret |= ks_buf_appendf(
+			out,
+			",\"listener\":{\"port\":%u,\"transfers\":%" PRIu64
+			",\"refused\":%" PRIu64
+			",\"last_at\":\"%s\",\"last_result\":",
+			k->listen_port, k->transfers, k->refused, when);
+		ret |= ks_buf_append_json_str(out, k->last_result);
+		ret |= ks_buf_appendf(out, "}");
+	}
+	ret |= ks_buf_appendf(out, "}");
+	return ret ? KS_ENOMEM : KS_EOK;
+}
+
+static int peer_repl_json(const node_status_repl_peer_t *r, ks_buf_t *out)
+{
+	int ret = 0;
+
+	if (!r->present)
+		return KS_EOK;
+	ret |= ks_buf_appendf(
+		out,
+		",\"repl\":{\"state\":\"%s\",\"position\":%" PRIu64
+		",\"peer_last_seq\":%" PRIu64 ",\"lag_changes\":%" PRIu64
+		",\"lag_s\":%" PRIu64 ",\"batches\":%" PRIu64
+		",\"changes\":%" PRIu64 ",\"full_transfers\":%" PRIu64
+		",\"incremental_sessions\":%" PRIu64
+		",\"last_apply_latency_ms\":%" PRIu64 ",\"last_session\":",
+		r->state, r->position, r->peer_last_seq, r->lag_changes,
+		r->lag_s, r->batches, r->changes, r->full_transfers,
+		r->incremental_sessions, r->last_apply_latency_ms);
+	ret |= ks_buf_append_json_str(out, r->last_session);
+	ret |= ks_buf_appendf(out, ",\"last_error\":");
+	ret |= str_or_null(out, r->last_error);
+	ret |= ks_buf_appendf(out, ",\"errors\":{");
+	for (size_t i = 0; i < r->n_errors; i++)
+		ret |= ks_buf_appendf(out, "%s\"%s\":%" PRIu64, i ? "," : "",
+				      ks_errname(r->errors[i].code),
+				      r->errors[i].count);
+	ret |= ks_buf_appendf(out, "}");
+	if (!r->primary) {
+		ret |= hist_json(out, "propagation", &r->propagation);
+		ret |= hist_json(out, "apply", &r->apply);
+	}
+	ret |= ks_buf_appendf(out, "}");
+	return ret ? KS_ENOMEM : KS_EOK;
+}
+
+int node_status_json(const node_status_t *s, ks_buf_t *out)
+{
+	int ret = 0;
+
+	ret |= ks_buf_appendf(out, "{\"node\":");
+	ret |= ks_buf_append_json_str(out, s->name);
+	ret |= ks_buf_appendf(
+		out,
+		",\"role\":\"%s\",\"role_source\":\"%s\","
+		"\"promoted\":%s,\"pid\":%ld,\"uptime_s\":%" PRIu64,
+		s->role, s->role_source, s->promoted ? "true" : "false", s->pid,
+		s->uptime_s);
+	if (s->have_meta)
+		ret |= ks_buf_appendf(
+			out,
+			",\"history\":\"%s\",\"last_seq\":%" PRIu64
+			",\"applied_history\":\"%s\",\"applied_seq\":%" PRIu64
+			",\"records\":%" PRIu64,
+			s->history, s->last_seq, s->applied_history,
+			s->applied_seq, s->records);
+	ret |= ks_buf_appendf(out, ",\"config\":");
+	ret |= ks_buf_append_json_str(out, s->config);
+	ret |= ks_buf_appendf(out,
+			      ",\"reloads\":%" PRIu64
+			      ",\"reloads_rejected\":%" PRIu64
+			      ",\"last_reload_error\":",
+			      s->reloads, s->reloads_rejected);
+	ret |= str_or_null(out, s->reload_error);
+	if (s->have_net)
+		ret |= ks_buf_appendf(
+			out,
+			",\"connections\":{\"handshakes\":%" PRIu64
+			",\"refused\":%" PRIu64 ",\"evicted\":%" PRIu64 "}",
+			s->handshakes, s->refused, s->evicted);
+	if (s->have_usage)
+		ret |= ks_buf_appendf(out,
+				      ",\"store\":{\"map_bytes\":%" PRIu64
+				      ",\"used_bytes\":%" PRIu64 "}",
+				      s->store_map_bytes, s->store_used_bytes);
+	ret |= repl_json(&s->repl, out);
+	ret |= kprop_json(&s->kprop, out);
+	ret |= ks_buf_appendf(out, ",\"peers\":[");
+	for (size_t i = 0; i < s->n_peers; i++) {
+		const node_status_peer_t *p = &s->peers[i];
+		ret |= ks_buf_appendf(out, "%s{\"name\":", i ? "," : "");
+		ret |= ks_buf_append_json_str(out, p->name);
+		ret |= ks_buf_appendf(out,
+				      ",\"mode\":\"%s\",\"state\":", p->mode);
+		ret |= ks_buf_append_json_str(out, p->state);
+		ret |= ks_buf_appendf(
+			out, ",\"direction\":\"%s\",\"remote\":", p->direction);
+		ret |= ks_buf_append_json_str(out, p->remote);
+		ret |= ks_buf_appendf(
+			out,
+			",\"connected_s\":%" PRIu64 ",\"connects\":%" PRIu64
+			",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+			",\"last_error\":",
+			p->link_up ? p->connected_s : 0, p->connects,
+			p->bytes_in, p->bytes_out);
+		ret |= str_or_null(out, p->last_error);
+		ret |= peer_repl_json(&p->repl, out);
+		ret |= ks_buf_appendf(out, "}");
+	}
+	ret |= ks_buf_appendf(out, "]}\n");
+	return ret ? KS_ENOMEM : KS_EOK;
+}

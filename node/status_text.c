@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* `kdcsync status`: the human-readable renderer of node_status_t. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/errors.h"
+#include "node/status.h"
+
+static void iso(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == 0)
+		snprintf(buf, len, "never");
+	else
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+}
+
+static int repl_text(const node_status_repl_t *r, ks_buf_t *out)
+{
+	if (!r->present)
+		return KS_EOK;
+	const uint64_t *k = r->reports_by_kind;
+	int ret;
+
+	if (r->disabled[0])
+		return ks_buf_appendf(out, "replication: DISABLED: %s\n",
+				      r->disabled);
+	if (r->kdb_full[0] && (ret = ks_buf_appendf(out, "kdb:       %s\n",
+						    r->kdb_full)) != KS_EOK)
+		return ret;
+	if (!r->primary)
+		return KS_EOK;
+	return ks_buf_appendf(
+		out,
+		"capture:   module: %" PRIu64 " reports, %" PRIu64
+		" changes logged (%" PRIu64 " principal, %" PRIu64
+		" policy, %" PRIu64 " lockout, %" PRIu64 " master key, %" PRIu64
+		" load reports); %" PRIu64 " dropped by modules, %" PRIu64
+		" malformed, %" PRIu64 " lockout ignored (replicate_lockout "
+		"off), %" PRIu64 " not captured\n"
+		"           scans: %" PRIu64 " (last: %s, %" PRIu64
+		" ms), %" PRIu64 " changes logged, %" PRIu64
+		" audits skipped (KDB unchanged), %" PRIu64
+		" names skipped (too long)\n",
+		r->hook_notifications, r->hook_changes,
+		k[KS_REPORT_PRINC_PUT] + k[KS_REPORT_PRINC_DEL],
+		k[KS_REPORT_POLICY_PUT] + k[KS_REPORT_POLICY_DEL],
+		k[KS_REPORT_LOCKOUT], k[KS_REPORT_MKEY], k[KS_REPORT_LOAD],
+		r->reports_dropped, r->reports_malformed, r->lockout_ignored,
+		r->capture_failed, r->scans,
+		r->last_scan_reason[0] ? r->last_scan_reason : "none",
+		r->last_scan_us / 1000, r->scan_changes, r->scans_skipped,
+		r->scan_skipped_names);
+}
+
+static int kprop_text(const node_status_kprop_t *k, ks_buf_t *out)
+{
+	char when[32];
+	int ret = 0;
+
+	if (!k->present)
+		return KS_EOK;
+	ret |= ks_buf_appendf(out, "kprop:\n");
+	for (size_t i = 0; i < k->n_peers; i++) {
+		const node_status_kprop_peer_t *p = &k->peers[i];
+		iso(p->last_start, when, sizeof(when));
+		ret |= ks_buf_appendf(
+			out,
+			"  push %s (%s:%u)%s: last %s, %" PRIu64 " ms, %" PRIu64
+			" bytes, %s (pushes %" PRIu64 ", failed %" PRIu64 ")\n",
+			p->name, p->host, p->port,
+			p->running ? " [pushing]" : "", when, p->last_ms,
+			p->last_bytes, p->last_result, p->pushes, p->failures);
+	}
+	if (k->listening) {
+		iso(k->last_at, when, sizeof(when));
+		ret |= ks_buf_appendf(
+			out,
+			"  listener %s:%u: %" PRIu64 " loaded, %" PRIu64
+			" refused; last %s: %s\n",
+			k->listen_host, k->listen_port, k->transfers,
+			k->refused, when, k->last_result);
+	}
+	return ret ? KS_ENOMEM : KS_EOK;
+}
+
+static int peer_repl_text(const node_status_repl_peer_t *r, ks_buf_t *out)
+{
+	if (!r->present)
+		return KS_EOK;
+	return ks_buf_appendf(
+		out,
+		"    replication: %s; %s %" PRIu64 " of %" PRIu64
+		" (lag %" PRIu64 " changes, %" PRIu64 " s); %" PRIu64
+		" batches, %" PRIu64 " changes; full %" PRIu64
+		", incremental %" PRIu64
+		"\n    last session: %s\n    replication error: %s\n",
+		r->state, r->primary ? "acked" : "applied", r->position,
+		r->peer_last_seq, r->lag_changes, r->lag_s, r->batches,
+		r->changes, r->full_transfers, r->incremental_sessions,
+		r->last_session[0] ? r->last_session : "none",
+		r->last_error[0] ? r->last_error : "none");
+}
+
+int node_status_text(const node_status_t *s, ks_buf_t *out)
+{
+	int ret = 0;
+
+	ret |= ks_buf_appendf(
+		out,
+		"node:      %s\nrole:      %s%s\npid:       %ld\nuptime:    %" PRIu64
+		"s\n",
+		s->name, s->role,
+		strcmp(s->role_source, "promote") == 0 ? " (by kdcsync promote)"
+		: strcmp(s->role_source, "follow") == 0 ? " (by kdcsync follow)"
+							: "",
+		s->pid, s->uptime_s);
+	if (s->listen[0])
+		ret |= ks_buf_appendf(out, "listen:    %s\n", s->listen);
+	ret |= ks_buf_appendf(out, "config:    %s", s->config);
+	if (s->reload_at != 0) {
+		char when[32];
+		iso(s->reload_at, when, sizeof(when));
+		if (s->reload_error[0])
+			ret |= ks_buf_appendf(out,
+					      " (last reload %s REJECTED: %s)",
+					      when, s->reload_error);
+		else
+			ret |= ks_buf_appendf(out, " (reloaded %s)", when);
+	}
+	ret |= ks_buf_appendf(out, "\n");
+	if (s->have_meta)
+		ret |= ks_buf_appendf(out,
+				      "history:   %s\nlast seq:  %" PRIu64
+				      "\napplied:   %s seq %" PRIu64
+				      "\nrecords:   %" PRIu64 "\n",
+				      s->history, s->last_seq,
+				      s->applied_history, s->applied_seq,
+				      s->records);
+	if (s->have_net)
+		ret |= ks_buf_appendf(out,
+				      "clients:   %" PRIu64
+				      " unauthenticated; refused %" PRIu64
+				      ", evicted %" PRIu64 " (admission)\n",
+				      s->handshakes, s->refused, s->evicted);
+	if (s->have_usage)
+		ret |= ks_buf_appendf(out,
+				      "store:     %" PRIu64 " of %" PRIu64
+				      " bytes of the map in use\n",
+				      s->store_used_bytes, s->store_map_bytes);
+	ret |= repl_text(&s->repl, out);
+	ret |= kprop_text(&s->kprop, out);
+	ret |= ks_buf_appendf(out, "peers:     %s\n",
+			      s->n_peers ? "" : "(none)");
+	for (size_t i = 0; i < s->n_peers; i++) {
+		const node_status_peer_t *p = &s->peers[i];
+		ret |= ks_buf_appendf(out, "  %s (%s): %s", p->name, p->mode,
+				      p->state);
+		if (p->remote[0])
+			ret |= ks_buf_appendf(out, ", %s %s",
+					      p->direction[0] == 'i' ? "from"
+								     : "to",
+					      p->remote);
+		if (p->link_up)
+			ret |= ks_buf_appendf(out, ", up %" PRIu64 "s",
+					      p->connected_s);
+		ret |= ks_buf_appendf(
+			out,
+			"\n    bytes in %" PRIu64 ", out %" PRIu64
+			"; connects %" PRIu64 "; last error: %s\n",
+			p->bytes_in, p->bytes_out, p->connects,
+			p->last_error[0] ? p->last_error : "none");
+		ret |= peer_repl_text(&p->repl, out);
+	}
+	return ret ? KS_ENOMEM : KS_EOK;
+}
