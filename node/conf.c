@@ -875,3 +875,96 @@ const char *node_peer_mode_name(int mode)
 {
 	return mode == NODE_PEER_KPROP ? modes[1] : modes[0];
 }
+
+/* 90000ms -> "90s", 86400000ms -> "1d": the largest exact unit. */
+static void fmt_duration(uint64_t ms, char *buf, size_t len)
+{
+	static const struct {
+		uint64_t mult;
+		const char *unit;
+	} u[] = { { 86400000, "d" },
+		  { 3600000, "h" },
+		  { 60000, "m" },
+		  { 1000, "s" },
+		  { 1, "ms" } };
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+		if (ms % u[i].mult == 0) {
+			snprintf(buf, len, "%llu%s",
+				 (unsigned long long)(ms / u[i].mult),
+				 u[i].unit);
+			return;
+		}
+	}
+}
+
+static void fmt_size(uint64_t b, char *buf, size_t len)
+{
+	static const struct {
+		uint64_t mult;
+		const char *unit;
+	} u[] = { { 1024u * 1024 * 1024, "G" },
+		  { 1024u * 1024, "M" },
+		  { 1024, "K" },
+		  { 1, "" } };
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+		if (b % u[i].mult == 0) {
+			snprintf(buf, len, "%llu%s",
+				 (unsigned long long)(b / u[i].mult),
+				 u[i].unit);
+			return;
+		}
+	}
+}
+
+size_t node_conf_key_count(void)
+{
+	size_t n = 0;
+
+	while (peer_keys[n] != NULL)
+		n++;
+	return N_KEYS + n;
+}
+
+void node_conf_key_describe(size_t i, node_conf_key_info_t *out)
+{
+	static const char *const value[] = {
+		[K_NAME] = "NAME",	    [K_STRING] = "STRING",
+		[K_PATH] = "PATH",	    [K_FILE] = "FILE",
+		[K_FILES] = "FILE",	    [K_ENUM] = "ENUM",
+		[K_BOOL] = "BOOLEAN",	    [K_DURATION] = "DURATION",
+		[K_SIZE] = "SIZE",	    [K_UINT] = "NUMBER",
+		[K_HOSTPORT] = "HOST:PORT", [K_LOGLEVEL] = "LEVEL",
+	};
+	const key_t_ *k;
+	char lo[32], hi[32];
+
+	*out = (node_conf_key_info_t){ 0 };
+	if (i >= N_KEYS) {
+		out->section = "peers";
+		out->name = peer_keys[i - N_KEYS];
+		out->value = strcmp(out->name, "address") == 0 ? "HOST:PORT"
+							       : "ENUM";
+		out->def = strcmp(out->name, "mode") == 0 ? modes[0] : NULL;
+		return;
+	}
+	k = &keys[i];
+	out->section = k->section;
+	out->name = k->name;
+	out->value = value[k->type];
+	out->def = k->def;
+	out->required = k->required;
+	out->repeat = k->type == K_FILES;
+	if (k->type == K_DURATION) {
+		fmt_duration(k->min, lo, sizeof(lo));
+		fmt_duration(k->max, hi, sizeof(hi));
+	} else if (k->type == K_SIZE) {
+		fmt_size(k->min, lo, sizeof(lo));
+		fmt_size(k->max, hi, sizeof(hi));
+	} else if (k->type == K_UINT) {
+		snprintf(lo, sizeof(lo), "%llu", (unsigned long long)k->min);
+		snprintf(hi, sizeof(hi), "%llu", (unsigned long long)k->max);
+	} else {
+		return;
+	}
+	snprintf(out->range, sizeof(out->range), "%s..%s", lo, hi);
+}

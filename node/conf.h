@@ -135,6 +135,27 @@ const node_peer_conf_t *node_conf_peer(const node_conf_t *c, const char *name);
 int node_conf_reloadable(const node_conf_t *cur, const node_conf_t *next,
 			 char *err, size_t errlen);
 
+/*
+ * The key table, for documentation: kdcsync.conf(5) is checked against it
+ * (tests/unit/node/test_conf_doc.c) so the manual cannot drift from what
+ * the loader accepts.
+ */
+typedef struct node_conf_key_info {
+	const char *section; /* "node", "tls", "kprop", "metrics", "peers" */
+	const char *name;
+	const char *value; /* how the manual writes the value: "DURATION" */
+	const char *def;   /* default as text, NULL = none */
+	bool required;
+	bool repeat;	/* may be given more than once */
+	char range[80]; /* "1s..1d", "1..10000"; "" = no range */
+} node_conf_key_info_t;
+
+/** \brief Number of keys (every section, [peers] subsections last). */
+size_t node_conf_key_count(void);
+
+/** \brief Describe key \p i (< node_conf_key_count()). */
+void node_conf_key_describe(size_t i, node_conf_key_info_t *out);
+
 /** \brief "primary" / "replica". */
 const char *node_role_name(int role);
 
