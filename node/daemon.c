@@ -17,6 +17,7 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/logfmt.h"
 #include "node/backoff.h"
 #include "node/ctl.h"
 #include "node/kprop/svc.h"
@@ -1023,8 +1024,12 @@ static int reload(node_daemon_t *d, char *err, size_t errlen);
 
 int node_daemon_reload(node_daemon_t *d, char *err, size_t errlen)
 {
-	int ret = reload(d, err, errlen);
+	uint64_t t0 = uv_hrtime();
+	char file[600], why[700];
+	int ret;
 
+	ks_logfmt(d->conf->path, file, sizeof(file));
+	ret = reload(d, err, errlen);
 	d->reload_at = time(NULL);
 	if (ret == KS_EOK) {
 		d->reloads_ok++;
@@ -1033,6 +1038,12 @@ int node_daemon_reload(node_daemon_t *d, char *err, size_t errlen)
 		d->reloads_failed++;
 		snprintf(d->reload_error, sizeof(d->reload_error), "%s", err);
 	}
+	/* one key=value line per reload for log shippers */
+	ks_log_notice(CONF, "reload file=%s result=%s ms=%llu%s%s", file,
+		      ret == KS_EOK ? "ok" : "rejected",
+		      (unsigned long long)(uv_hrtime() - t0) / 1000000,
+		      ret == KS_EOK ? "" : " reason=",
+		      ret == KS_EOK ? "" : ks_logfmt(err, why, sizeof(why)));
 	return ret;
 }
 
