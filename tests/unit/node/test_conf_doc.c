@@ -86,8 +86,8 @@ static void test_every_key_documented(void **st)
 /* Every "*key* = " entry of a section is a key of the table. */
 static void test_no_stale_keys(void **st)
 {
-	static const char *const sections[] = { "node", "tls", "peers",
-						"kprop", "metrics" };
+	static const char *const sections[] = { "node", "tls", "peers", "kprop",
+						"metrics" };
 	(void)st;
 	for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
 		char *sec = section_text(sections[s]);
