@@ -12,6 +12,7 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/logfmt.h"
 #include "node/kprop/io.h"
 #include "node/kprop/push.h"
 #include "node/kprop/serve.h"
@@ -99,6 +100,27 @@ static int read_digest(store_t *s, uint8_t d[32])
 	return ret;
 }
 
+/* One key=value line per kprop transfer (common/logfmt.h). */
+static void log_transfer(const char *direction, const char *peer,
+			 const char *remote, uint64_t bytes, uint64_t records,
+			 uint64_t us, int ret, const char *reason)
+{
+	char pv[300], rv[300], why[600], rec[40] = "";
+
+	if (strcmp(direction, "receive") == 0) /* a push does not count them */
+		snprintf(rec, sizeof(rec), " records=%llu",
+			 (unsigned long long)records);
+	ks_log_notice(KPROP,
+		      "transfer peer=%s remote=%s direction=%s kind=kprop%s "
+		      "bytes=%llu ms=%llu result=%s%s%s",
+		      ks_logfmt(peer ? peer : "-", pv, sizeof(pv)),
+		      ks_logfmt(remote, rv, sizeof(rv)), direction, rec,
+		      (unsigned long long)bytes, (unsigned long long)us / 1000,
+		      ret == KS_EOK ? "ok" : ks_errname(ret),
+		      ret == KS_EOK ? "" : " reason=",
+		      ret == KS_EOK ? "" : ks_logfmt(reason, why, sizeof(why)));
+}
+
 static void *pusher_main(void *arg)
 {
 	pusher_t *p = arg;
@@ -176,6 +198,8 @@ static void *pusher_main(void *arg)
 				"kprop push to peer %s (%s) failed: %s; retry in %llu ms",
 				p->name, p->host, res->reason,
 				(unsigned long long)backoff);
+		log_transfer("send", p->name, p->host, res->bytes, 0,
+			     res->duration_us, ret, res->reason);
 		free(res);
 	}
 	return NULL;
@@ -214,6 +238,8 @@ static void *listener_main(void *arg)
 		else
 			svc->refusals++;
 		pthread_mutex_unlock(&svc->mu);
+		log_transfer("receive", NULL, res->client, res->bytes,
+			     res->records, res->duration_us, ret, res->reason);
 		free(res);
 	}
 	return NULL;
