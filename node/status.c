@@ -2,6 +2,7 @@
 /* Status data helpers shared by the renderers and the fillers (status.h). */
 #include "node/status.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 void node_status_free(node_status_t *s)
@@ -33,4 +34,14 @@ void node_status_count_error(node_status_reason_t *r, size_t *n, int code)
 	}
 	/* all slots taken: the last one collects the rest */
 	r[NODE_STATUS_ERR_REASONS - 1].count++;
+}
+
+void node_status_iso(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == 0)
+		snprintf(buf, len, "never");
+	else
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
 }

@@ -144,6 +144,9 @@ void node_status_free(node_status_t *s);
  *         rest once all are taken). */
 void node_status_count_error(node_status_reason_t *r, size_t *n, int code);
 
+/** \brief \p t as "2026-11-30T08:43:03Z" (UTC), or "never" for 0. */
+void node_status_iso(time_t t, char *buf, size_t len);
+
 /** \brief `kdcsync status`. */
 int node_status_text(const node_status_t *s, ks_buf_t *out);
 

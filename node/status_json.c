@@ -11,16 +11,6 @@
 #include "common/errors.h"
 #include "node/status.h"
 
-static void iso(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (t == 0)
-		snprintf(buf, len, "never");
-	else
-		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-}
-
 /* A string member value, or null for "". */
 static int str_or_null(ks_buf_t *out, const char *s)
 {
@@ -98,7 +88,7 @@ static int kprop_json(const node_status_kprop_t *k, ks_buf_t *out)
 	ret |= ks_buf_appendf(out, ",\"kprop\":{\"peers\":[");
 	for (size_t i = 0; i < k->n_peers; i++) {
 		const node_status_kprop_peer_t *p = &k->peers[i];
-		iso(p->last_start, when, sizeof(when));
+		node_status_iso(p->last_start, when, sizeof(when));
 		ret |= ks_buf_appendf(out, "%s{\"name\":", i ? "," : "");
 		ret |= ks_buf_append_json_str(out, p->name);
 		ret |= ks_buf_appendf(out, ",\"address\":");
@@ -115,7 +105,7 @@ static int kprop_json(const node_status_kprop_t *k, ks_buf_t *out)
 	}
 	ret |= ks_buf_appendf(out, "]");
 	if (k->listening) {
-		iso(k->last_at, when, sizeof(when));
+		node_status_iso(k->last_at, when, sizeof(when));
 		ret |= ks_buf_appendf(
 			out,
 			",\"listener\":{\"port\":%u,\"transfers\":%" PRIu64

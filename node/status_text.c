@@ -8,16 +8,6 @@
 #include "common/errors.h"
 #include "node/status.h"
 
-static void iso(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (t == 0)
-		snprintf(buf, len, "never");
-	else
-		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-}
-
 static int repl_text(const node_status_repl_t *r, ks_buf_t *out)
 {
 	if (!r->present)
@@ -66,7 +56,7 @@ static int kprop_text(const node_status_kprop_t *k, ks_buf_t *out)
 	ret |= ks_buf_appendf(out, "kprop:\n");
 	for (size_t i = 0; i < k->n_peers; i++) {
 		const node_status_kprop_peer_t *p = &k->peers[i];
-		iso(p->last_start, when, sizeof(when));
+		node_status_iso(p->last_start, when, sizeof(when));
 		ret |= ks_buf_appendf(
 			out,
 			"  push %s (%s:%u)%s: last %s, %" PRIu64 " ms, %" PRIu64
@@ -76,7 +66,7 @@ static int kprop_text(const node_status_kprop_t *k, ks_buf_t *out)
 			p->last_bytes, p->last_result, p->pushes, p->failures);
 	}
 	if (k->listening) {
-		iso(k->last_at, when, sizeof(when));
+		node_status_iso(k->last_at, when, sizeof(when));
 		ret |= ks_buf_appendf(
 			out,
 			"  listener %s:%u: %" PRIu64 " loaded, %" PRIu64
@@ -123,7 +113,7 @@ int node_status_text(const node_status_t *s, ks_buf_t *out)
 	ret |= ks_buf_appendf(out, "config:    %s", s->config);
 	if (s->reload_at != 0) {
 		char when[32];
-		iso(s->reload_at, when, sizeof(when));
+		node_status_iso(s->reload_at, when, sizeof(when));
 		if (s->reload_error[0])
 			ret |= ks_buf_appendf(out,
 					      " (last reload %s REJECTED: %s)",
