@@ -8,7 +8,10 @@
 #   KS_BUILD_DIR=/path/to/release-build bench/scale_bench.sh [N...]
 #       (default N = 100000 1000000; the build needs bench/as_loop)
 #   env: IDLE_SECONDS (default 60; 0 skips the idle-CPU measurement),
-#        SAMPLE_MS (status-latency sampling interval, default 50)
+#        SAMPLE_MS (status-latency sampling interval, default 50),
+#        IDLE_TIMEOUT (the nodes' [tls] idle_timeout, default 10s as in
+#        deploy/pair.sh), COPY_TIMEOUT (seconds a copy may take before it
+#        counts as failed, default 600)
 #
 # For each N:
 #   full copy   the replica's node is stopped, its state directory emptied
@@ -16,7 +19,8 @@
 #               keeps serving); time from the start until the replica
 #               streams and has applied the primary's last seq (kdcsync
 #               status --json, polled every 0.1 s); bytes the primary sent
-#               to the replica meanwhile (status bytes_out).
+#               to the replica meanwhile (status bytes_out); link resets
+#               meanwhile (the primary's "idle timeout" log lines).
 #   memory      peak RssAnon of each kdcsyncd during the copy (sampled
 #               every 0.1 s from /proc/PID/status), and after it.
 #   status      `kdcsync status --json` latency on each node, sampled every
@@ -44,6 +48,8 @@ SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000)
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 SAMPLE_MS=${SAMPLE_MS:-50}
+IDLE_TIMEOUT=${IDLE_TIMEOUT:-10s}
+COPY_TIMEOUT=${COPY_TIMEOUT:-600}
 REALM=${PAIR_REALM:-PAIR.TEST}
 MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
 export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW
@@ -148,7 +154,16 @@ for N in "${SIZES[@]}"; do
 
 	log "N = $N: pair up (primary loads the dump, first full copy)"
 	t0=$(now_ms)
-	PAIR_TIMEOUT=1800 "$SRC/deploy/pair.sh" up "$W/pair" --load "$W/gen.dump" >/dev/null
+	if ! PAIR_TIMEOUT=$COPY_TIMEOUT "$SRC/deploy/pair.sh" up "$W/pair" --load "$W/gen.dump" \
+		--idle-timeout "$IDLE_TIMEOUT" >/dev/null 2>"$W/up.err"; then
+		resets=$(grep -c 'idle timeout' "$W/pair/primary/node.log" || true)
+		"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
+		echo "N = $N: the first copy did not complete in $COPY_TIMEOUT s ($resets link resets by idle timeout)" >&2
+		RESULTS+=("$N fail:${resets}resets - - - - - - - - - - - - - - -")
+		JSON+=("{\"bench\":\"scale\",\"principals\":$N,\"idle_timeout\":\"$IDLE_TIMEOUT\",\"kdcsync\":{\"first_copy\":\"not complete after $COPY_TIMEOUT s\",\"idle_timeout_resets\":$resets}}")
+		echo "${JSON[-1]}"
+		continue
+	fi
 	up_ms=$(($(now_ms) - t0))
 	# shellcheck disable=SC1091
 	. "$W/pair/env"
@@ -160,6 +175,7 @@ for N in "${SIZES[@]}"; do
 
 	log "N = $N: full copy into an empty replica state directory"
 	b0=$(status_field "$PRIMARY_NODE_CONF" '[p for p in d["peers"] if p["name"]=="replica"][0]["bytes_out"]')
+	resets0=$(grep -c 'idle timeout' "$PRIMARY_DIR/node.log" || true)
 	rm -f "$W"/*.stop
 	rss_sampler "$W/rss" &
 	BG+=($!)
@@ -172,8 +188,10 @@ for N in "${SIZES[@]}"; do
 	"$SRC/deploy/pair.sh" node-start "$W/pair" replica
 	lat_sampler "$REPLICA_NODE_CONF" "$W/lat_r" &
 	BG+=($!)
-	"$SRC/deploy/pair.sh" wait "$W/pair" 1800
+	copy_ok=true
+	"$SRC/deploy/pair.sh" wait "$W/pair" "$COPY_TIMEOUT" 2>/dev/null || copy_ok=false
 	copy_ms=$(($(now_ms) - t0))
+	resets=$(($(grep -c 'idle timeout' "$PRIMARY_DIR/node.log" || true) - resets0))
 	as_stop
 	as_n=$AS_N as_fail=$AS_FAIL
 	touch "$W/rss.stop" "$W/lat_p.stop" "$W/lat_r.stop"
@@ -254,9 +272,12 @@ for N in "${SIZES[@]}"; do
 	mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
 	kbmb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 	sec() { awk -v m="$1" 'BEGIN { printf "%.2f", m / 1000 }'; }
-	RESULTS+=("$N $(sec "$copy_ms") $(mb "$copy_bytes") $(kbmb "$rss_p") $(kbmb "$rss_r") $(kbmb "$after_p") $(kbmb "$after_r") $lp50/$lp99/$lpmax $lr50/$lr99/$lrmax $ls50/$ls99/$lsmax $(sec "$scan_ms") $as_fail/$as_n $idle_pct $(sec "$stock_ms") $(mb "$stock_bytes") $(kbmb "$stock_rss") $s_as_fail/$s_as_n")
-	J=$(printf '{"bench":"scale","principals":%s,"dump_bytes":%s,"gen_ms":%s,"pair_up_ms":%s,"kdcsync":{"full_copy_ms":%s,"wire_bytes":%s,"peak_rss_anon_kb":{"primary":%s,"replica":%s},"rss_anon_after_kb":{"primary":%s,"replica":%s},"status_ms_during_copy":{"primary":{"p50":"%s","p99":"%s","max":"%s","samples":%s},"replica":{"p50":"%s","p99":"%s","max":"%s","samples":%s}},"status_ms_during_scan":{"p50":"%s","p99":"%s","max":"%s","samples":%s},"scan_command_ms":%s,"as_requests":%s,"as_failures":%s,"primary_idle_cpu_pct":"%s","idle_seconds":%s},"stock_dump_kprop":{"cycle_ms":%s,"wire_bytes":%s,"dump_peak_rss_kb":%s,"as_requests":%s,"as_failures":%s}}' \
-		"$N" "$gen_bytes" "$gen_ms" "$up_ms" "$copy_ms" "$copy_bytes" "$rss_p" "$rss_r" "$after_p" "$after_r" \
+	copy_s=$(sec "$copy_ms")
+	$copy_ok || copy_s="fail>$COPY_TIMEOUT"
+	[ "$resets" -gt 0 ] && copy_s="$copy_s(${resets}r)"
+	RESULTS+=("$N $copy_s $(mb "$copy_bytes") $(kbmb "$rss_p") $(kbmb "$rss_r") $(kbmb "$after_p") $(kbmb "$after_r") $lp50/$lp99/$lpmax $lr50/$lr99/$lrmax $ls50/$ls99/$lsmax $(sec "$scan_ms") $as_fail/$as_n $idle_pct $(sec "$stock_ms") $(mb "$stock_bytes") $(kbmb "$stock_rss") $s_as_fail/$s_as_n")
+	J=$(printf '{"bench":"scale","principals":%s,"dump_bytes":%s,"gen_ms":%s,"pair_up_ms":%s,"idle_timeout":"%s","kdcsync":{"full_copy_ms":%s,"full_copy_completed":%s,"idle_timeout_resets":%s,"wire_bytes":%s,"peak_rss_anon_kb":{"primary":%s,"replica":%s},"rss_anon_after_kb":{"primary":%s,"replica":%s},"status_ms_during_copy":{"primary":{"p50":"%s","p99":"%s","max":"%s","samples":%s},"replica":{"p50":"%s","p99":"%s","max":"%s","samples":%s}},"status_ms_during_scan":{"p50":"%s","p99":"%s","max":"%s","samples":%s},"scan_command_ms":%s,"as_requests":%s,"as_failures":%s,"primary_idle_cpu_pct":"%s","idle_seconds":%s},"stock_dump_kprop":{"cycle_ms":%s,"wire_bytes":%s,"dump_peak_rss_kb":%s,"as_requests":%s,"as_failures":%s}}' \
+		"$N" "$gen_bytes" "$gen_ms" "$up_ms" "$IDLE_TIMEOUT" "$copy_ms" "$copy_ok" "$resets" "$copy_bytes" "$rss_p" "$rss_r" "$after_p" "$after_r" \
 		"$lp50" "$lp99" "$lpmax" "$(wc -l <"$W/lat_p")" "$lr50" "$lr99" "$lrmax" "$(wc -l <"$W/lat_r")" \
 		"$ls50" "$ls99" "$lsmax" "$(wc -l <"$W/lat_s")" "$scan_ms" "$as_n" "$as_fail" "$idle_pct" "$IDLE_SECONDS" \
 		"$stock_ms" "$stock_bytes" "$stock_rss" "$s_as_n" "$s_as_fail")
@@ -272,6 +293,7 @@ for r in "${RESULTS[@]}"; do
 	read -r n a b c d e f g h i j k l m o p q <<<"$r"
 	printf '%-9s | %7s %7s %8s %8s %8s %8s %6s | %14s %15s | %18s %7s | %8s | %7s %7s %7s %6s\n' "$n" "$a" "$b" "$c" "$d" "$e" "$f" "$k" "$g" "$h" "$i" "$j" "$l" "$m" "$o" "$p" "$q"
 done
-echo "(pk_*: peak RssAnon during the copy; aft_*: RssAnon after it; AS_f/n: failed/total AS requests"
+echo "(idle_timeout $IDLE_TIMEOUT; copy_s: seconds, '(Nr)' = N link resets by idle timeout meanwhile;"
+echo " pk_*: peak RssAnon during the copy; aft_*: RssAnon after it; AS_f/n: failed/total AS requests"
 echo " (kinit with password every 10 ms) at the replica's KDC during the copy; status latency includes"
 echo " the CLI's start-up; stock dumpRSS: peak RSS (MB) of kdb5_util dump)"

@@ -6,6 +6,7 @@
 #
 #   deploy/pair.sh up DIR [-n COUNT] [--replicate-lockout] [--scan-interval D]
 #                         [--log-retain ENTRIES] [--load DUMP]
+#                         [--idle-timeout D]
 #       Makes, in DIR (created; must not hold a running pair):
 #         DIR/primary/  realm REALM (krb5.conf, kdc.conf whose [dbmodules]
 #                       puts the kdcsync KDB module in front of db2, DB,
@@ -33,6 +34,7 @@
 #       --load DUMP loads a dump of principals (`kdb5_util load -update`,
 #       e.g. from bench/gen_realm.py, made for REALM and MASTER_PW) into the
 #       primary before its node starts.
+#       --idle-timeout D: [tls] idle_timeout of both nodes (default 10s).
 #       Returns when the replica follows the primary (initial sync done).
 #   deploy/pair.sh down DIR
 #       Stops exactly what DIR/pids lists, by pid (TERM, then KILL after
@@ -222,7 +224,7 @@ node_conf() {
 		echo "	cert = $DIR/pki/$role.crt"
 		echo "	key = $DIR/pki/$role.key"
 		echo "	keepalive_interval = 2s"
-		echo "	idle_timeout = 10s"
+		echo "	idle_timeout = $IDLE"
 		echo "[peers]"
 		echo "	$other = {"
 		echo "		address = 127.0.0.1:$oport"
@@ -277,6 +279,7 @@ cmd_up() {
 	LOCKOUT=false
 	SCAN=10min
 	RETAIN=1000000
+	IDLE=10s
 	while [ $# -gt 0 ]; do
 		case $1 in
 		-n) count=$2; shift 2 ;;
@@ -284,6 +287,7 @@ cmd_up() {
 		--replicate-lockout) LOCKOUT=true; shift ;;
 		--scan-interval) SCAN=$2; shift 2 ;;
 		--log-retain) RETAIN=$2; shift 2 ;;
+		--idle-timeout) IDLE=$2; shift 2 ;;
 		*) die "unknown option '$1'" ;;
 		esac
 	done
