@@ -140,7 +140,7 @@ as_stop() { # sets AS_N AS_FAIL
 RESULTS=()
 JSON=()
 for N in "${SIZES[@]}"; do
-	rm -rf "$W/pair" "$W/tmpl" "$W/sp" "$W/sr"
+	rm -rf "$W/pair" "$W/tmpl" "$W/sp" "$W/sr" "$W/host.keytab" "$W"/*.dump "$W"/lat_* "$W"/as.*
 	log "N = $N: template realm and generated dump"
 	realm_init "$W/tmpl" "$REALM" "$MASTER_PW"
 	(realm_env "$W/tmpl" &&
