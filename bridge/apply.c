@@ -164,6 +164,11 @@ int bridge_apply(bridge_t *b, const store_change_t *ch, size_t n)
 		return KS_ENOMEM;
 	for (size_t i = 0; i < n && ret == KS_EOK; i++)
 		ret = item_parse(b->ctx, &ch[i], &items[i]);
+	/* A new master key list: this KDC's stash first (bridge/mkey.c). */
+	for (size_t i = 0; i < n && ret == KS_EOK; i++)
+		if (items[i].e != NULL &&
+		    bridge__is_mkey(b, b->ctx, items[i].e))
+			ret = bridge__mkey_follow(b, b->ctx, items[i].e);
 	if (ret != KS_EOK)
 		goto out;
 	krb5_error_code code = krb5_db_lock(b->ctx, KRB5_DB_LOCKMODE_EXCLUSIVE);
@@ -245,6 +250,10 @@ int bridge_load_put(bridge_load_t *l, ks_view_t key, ks_view_t value)
 			ret = bridge__err(l->ctx,
 					  krb5_db_create_policy(l->ctx, it.p),
 					  "krb5_db_create_policy");
+		} else if (bridge__is_mkey(l->b, l->ctx, it.e) &&
+			   (ret = bridge__mkey_follow(l->b, l->ctx, it.e)) !=
+				   KS_EOK) {
+			/* this KDC's stash cannot follow: load nothing */
 		} else {
 			ret = bridge__err(l->ctx,
 					  krb5_db_put_principal(l->ctx, it.e),

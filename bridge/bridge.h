@@ -25,6 +25,12 @@
  *   (KS_REPORT_MODULE, bridge/kdbmod), every database opened here passes
  *   it KS_REPORT_QUIET_ARG: the node's own writes are never reported back
  *   to the node as captures.
+ * - Master-key rollover (bridge/mkey.c): before bridge_apply() or a full
+ *   load writes the master key principal (K/M), this KDC's stash must
+ *   decrypt the record's master key list; when the stash lacks the list's
+ *   latest key the list is written to the stash (atomically, 0600).  A list
+ *   the stash cannot decrypt fails the whole batch or load with KS_EMKEY,
+ *   nothing written.
  * - Nothing here writes the MIT iprop ulog (the DB is opened with plain
  *   krb5_db_open; logging is never mapped).
  *
@@ -190,6 +196,8 @@ int bridge_foreach_record(bridge_t *b, bridge_record_cb cb, void *ctx);
  * \param ch borrowed for the call.
  * \retval KS_EMALF a malformed record (field logged); nothing applied
  * \retval KS_EKDB  a DB write failed part-way (re-apply after fixing)
+ * \retval KS_EMKEY this KDC's stash cannot decrypt the batch's master key
+ *         list (see the rules above); nothing applied
  */
 int bridge_apply(bridge_t *b, const store_change_t *ch, size_t n);
 
@@ -239,7 +247,8 @@ typedef struct bridge_load bridge_load_t;
 /** \param out must point to NULL; ends with commit or abort. */
 int bridge_load_begin(bridge_t *b, bridge_load_t **out);
 
-/** \brief Add one record (key and value borrowed). KS_EMALF: see apply. */
+/** \brief Add one record (key and value borrowed). KS_EMALF, KS_EMKEY:
+ *         see apply. */
 int bridge_load_put(bridge_load_t *l, ks_view_t key, ks_view_t value);
 
 /** \brief Promote the side DB.  Frees \p l whatever the result; on failure

@@ -26,7 +26,9 @@ struct bridge {
 	bool lockout;
 	bool read_only;
 	bool quiet; /* the KDB module is in the way: pass KS_REPORT_QUIET_ARG */
-	char *db_path; /* owned; the database file, NULL if unknown */
+	char *db_path;	      /* owned; the database file, NULL if unknown */
+	krb5_principal mname; /* owned; the master key principal (K/M) */
+	char *stash_path;     /* owned; key_stash_file, NULL = MIT default */
 	uint32_t lock_batch;
 };
 
@@ -47,6 +49,23 @@ int bridge__encode_policy(osa_policy_ent_t p, ks_buf_t *key, ks_buf_t *line);
 
 /** \brief Are the bytes of \p a those of \p b? */
 bool bridge__view_eq(ks_view_t a, const ks_buf_t *b);
+
+/** \brief Read master_key_name and key_stash_file (open). */
+int bridge__mkey_setup(bridge_t *b);
+
+/** \brief Free what bridge__mkey_setup made (close). */
+void bridge__mkey_free(bridge_t *b);
+
+/** \brief Is \p e the master key principal? */
+bool bridge__is_mkey(bridge_t *b, krb5_context ctx, const krb5_db_entry *e);
+
+/**
+ * \brief Before K/M from a primary is written (bridge/mkey.c): check that
+ *        this KDC's stash decrypts its master key list, and write the list
+ *        to the stash when the stash lacks its latest key.
+ * \retval KS_EMKEY the stash cannot decrypt it (logged): do not write it
+ */
+int bridge__mkey_follow(bridge_t *b, krb5_context ctx, krb5_db_entry *km);
 
 /** \brief Wall-clock and monotonic microseconds. */
 uint64_t bridge__now_us(void);

@@ -154,6 +154,8 @@ int bridge_open(const bridge_opts_t *opts, bridge_t **out)
 	if (ret != KS_EOK)
 		goto fail;
 	ret = read_db_config(b);
+	if (ret == KS_EOK)
+		ret = bridge__mkey_setup(b);
 	if (ret != KS_EOK)
 		goto fail;
 	if (b->quiet)
@@ -168,8 +170,10 @@ int bridge_open(const bridge_opts_t *opts, bridge_t **out)
 	*out = b;
 	return KS_EOK;
 fail:
-	if (b->ctx)
+	if (b->ctx) {
+		bridge__mkey_free(b);
 		krb5_free_context(b->ctx);
+	}
 	free(b->db_path);
 	free(b->realm);
 	free(b->kdc_profile);
@@ -182,6 +186,7 @@ void bridge_close(bridge_t *b)
 	if (b == NULL)
 		return;
 	krb5_db_fini(b->ctx);
+	bridge__mkey_free(b);
 	krb5_free_context(b->ctx);
 	free(b->db_path);
 	free(b->realm);

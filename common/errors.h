@@ -84,6 +84,8 @@
 	XX(EAUTH, -1404, "authentication failed")                              \
 	XX(EKDBLOCK, -1405, "Kerberos database is locked")                     \
 	XX(EKDBFULL, -1406, "KDB filesystem full")                             \
+	XX(EMKEY, -1407,                                                       \
+	   "this KDC's stash cannot decrypt the master key list")              \
 	/* configuration */                                                    \
 	XX(ECONFIG, -1500, "configuration error")                              \
 	XX(ECONFKEY, -1501, "unknown configuration key")                       \

@@ -3,7 +3,7 @@
 # real MIT KDCs.
 # (the tests need the KDB module: bridge/CMakeLists.txt adds it)
 foreach(t initial stream restart history trust crash promote longname capture
-	metrics)
+	metrics mkey)
 	if(TARGET kdcsync_kdb AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh)
 		ks_add_integration_test(repl_${t}
 			COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh
@@ -21,7 +21,7 @@ if(TARGET kdcsync_kdb)
 endif()
 
 # The replica's KDB on a full tmpfs (private mount namespace; 77 = skipped).
-if(TARGET kdcsync_hook)
+if(TARGET kdcsync_kdb)
 	ks_add_integration_test(repl_kdbfull
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_kdbfull.sh
 		TIMEOUT 180)

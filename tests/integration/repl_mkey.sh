@@ -1,0 +1,130 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Master-key rollover on the primary, followed by the replica (bridge/mkey.c):
+#   add_mkey -s -> use_mkey 2 -> update_princ_encryption -f -> purge_mkeys -f
+# on the primary, each captured by the KDB module and applied at once; the
+# replica's node writes the new master key list to its own stash (0600)
+# before the purge makes its old key useless, so the replica's kdb5_util,
+# kadmin.local and a RESTARTED krb5kdc keep working (kinit of principals
+# made before and after the rollover).  A replica whose node was down
+# through two rollovers follows each from the log.  A rollover its stash
+# cannot follow (two more while its node is down and its store lost: the
+# full copy's master key list holds none of the keys in its stash) is
+# refused: nothing applied, status and log say why, its tools still work;
+# after the operator puts the new key in its stash, it catches up.
+. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+
+on() { # on primary|replica CMD...: with that side's realm configuration
+	local which=$1
+	shift
+	if [ "$which" = replica ]; then
+		KRB5_CONFIG=$REPLICA_KRB5_CONFIG KRB5_KDC_PROFILE=$REPLICA_KDC_PROFILE "$@"
+	else
+		KRB5_CONFIG=$PRIMARY_KRB5_CONFIG KRB5_KDC_PROFILE=$PRIMARY_KDC_PROFILE "$@"
+	fi
+}
+stash_kvnos() { # the kvnos in a side's stash, sorted
+	klist -k "FILE:$1/stash" | awk '$1 ~ /^[0-9]+$/ { print $1 }' | sort -n | tr '\n' ' '
+}
+synced() {
+	"$PAIR" wait "$P" 30 || fail "$1: replica not in sync"
+	local deadline=$((SECONDS + 20))
+	until dumps_equal; do
+		[ $SECONDS -lt $deadline ] || { diff "$T/p.dump" "$T/r.dump" | head -n 5 | cut -c1-200 >&2; fail "$1: dumps differ"; }
+		sleep 0.1
+	done
+	echo "PASS: $1"
+}
+replica_kdc_restart() {
+	local pid port
+	pid=$(awk '$1 == "kdc-replica" { print $2 }' "$P/pids")
+	kill "$pid"
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+	(export KRB5_CONFIG=$REPLICA_KRB5_CONFIG KRB5_KDC_PROFILE=$REPLICA_KDC_PROFILE \
+		KRB5RCACHEDIR=$REPLICA_DIR && exec krb5kdc -n -r "$REALM" >>"$REPLICA_DIR/kdc.out" 2>&1) &
+	sed -i "/^kdc-replica /d" "$P/pids"
+	echo "kdc-replica $!" >>"$P/pids"
+	port=$REPLICA_KDC_PORT
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	fail "the replica's krb5kdc did not restart: $(tail -n 3 "$REPLICA_DIR/kdc.out")"
+}
+
+pair_up --scan-interval 1h
+pkq "addprinc -pw Before-pass-1 +requires_preauth before"
+[ "$(stash_kvnos "$REPLICA_DIR")" = "1 " ] || fail "replica stash at start: $(stash_kvnos "$REPLICA_DIR")"
+
+# 1. the whole chain, followed
+printf 'second-master-pw\nsecond-master-pw\n' | on primary kdb5_util -r "$REALM" add_mkey -s >/dev/null 2>&1 ||
+	fail "add_mkey"
+synced "add_mkey -s"
+[ "$(stash_kvnos "$REPLICA_DIR")" = "1 2 " ] || fail "replica stash after add_mkey: $(stash_kvnos "$REPLICA_DIR")"
+[ "$(stat -c %a "$REPLICA_DIR/stash")" = 600 ] || fail "replica stash mode $(stat -c %a "$REPLICA_DIR/stash")"
+on primary kdb5_util -r "$REALM" use_mkey 2 >/dev/null 2>&1 || fail "use_mkey"
+synced "use_mkey 2"
+on primary kdb5_util -r "$REALM" update_princ_encryption -f >/dev/null 2>&1 || fail "update_princ_encryption"
+synced "update_princ_encryption -f"
+on primary kdb5_util -r "$REALM" purge_mkeys -f >/dev/null 2>&1 || fail "purge_mkeys"
+synced "purge_mkeys -f"
+pkq "addprinc -pw After-pass-1 +requires_preauth after"
+synced "a principal made under the new master key"
+on replica kdb5_util -r "$REALM" list_mkeys >"$T/lm" 2>&1 || { cat "$T/lm" >&2; fail "replica kdb5_util list_mkeys"; }
+grep -q "KVNO: 2" "$T/lm" || fail "replica list_mkeys: $(cat "$T/lm")"
+on replica kadmin.local -r "$REALM" -q "getprinc after" 2>&1 | grep -q "^Principal: after@" ||
+	fail "replica kadmin.local"
+replica_kdc_restart
+kinit_at replica before Before-pass-1 || fail "kinit (made before the rollover) at the restarted replica KDC"
+kinit_at replica after After-pass-1 || fail "kinit (made after the rollover) at the restarted replica KDC"
+echo "PASS: replica kdb5_util, kadmin.local and a restarted krb5kdc work after the chain"
+
+# rollover KVNO...: whole chains on the primary, one per kvno
+rollover() {
+	local k
+	for k in "$@"; do
+		printf 'master-pw-%s\nmaster-pw-%s\n' "$k" "$k" |
+			on primary kdb5_util -r "$REALM" add_mkey -s >/dev/null 2>&1 || fail "add_mkey $k"
+		on primary kdb5_util -r "$REALM" use_mkey "$k" >/dev/null 2>&1 || fail "use_mkey $k"
+		on primary kdb5_util -r "$REALM" update_princ_encryption -f >/dev/null 2>&1 ||
+			fail "update_princ_encryption $k"
+		on primary kdb5_util -r "$REALM" purge_mkeys -f >/dev/null 2>&1 || fail "purge_mkeys $k"
+	done
+}
+
+# 2. a replica that was down through two rollovers follows each from the log
+"$PAIR" node-stop "$P" replica
+rollover 3 4
+"$PAIR" node-start "$P" replica
+synced "two rollovers made while the replica's node was down"
+case "$(stash_kvnos "$REPLICA_DIR")" in *4*) ;; *) fail "replica stash lacks kvno 4: $(stash_kvnos "$REPLICA_DIR")" ;; esac
+replica_kdc_restart
+kinit_at replica after After-pass-1 || fail "kinit at the restarted replica KDC after two rollovers"
+
+# 3. a rollover the replica's stash cannot follow is refused: two more
+#    while its node is down and its store lost, so it gets a full copy
+#    whose master key list holds none of the keys in its stash
+"$PAIR" node-stop "$P" replica
+stash_before=$(stash_kvnos "$REPLICA_DIR")
+rollover 5 6
+on primary kdb5_util -r "$REALM" list_mkeys 2>&1 | grep -q "KVNO: 4" && fail "kvno 4 survived two purges"
+rm -rf "${REPLICA_DIR:?}/node/store"
+pkq "addprinc -pw Third-pass-1 third"
+"$PAIR" node-start "$P" replica
+for _ in $(seq 100); do
+	status_json replica | grep -q "stash cannot decrypt" && break
+	sleep 0.1
+done
+status_json replica | grep -q "stash cannot decrypt the master key list" ||
+	fail "replica status does not say why: $(status_json replica | head -c 600)"
+grep -q "cannot be decrypted with this KDC's stash" "$P/replica/node.log" || fail "replica log does not say why"
+replica_has third && fail "the refused batch was applied in part"
+on replica kdb5_util -r "$REALM" list_mkeys >/dev/null 2>&1 || fail "replica tools broken by the refused rollover"
+[ "$(stash_kvnos "$REPLICA_DIR")" = "$stash_before" ] || fail "replica stash changed: $(stash_kvnos "$REPLICA_DIR")"
+echo "PASS: an unfollowable rollover refused; status and log say why; the replica keeps working"
+# the operator puts the new key in the replica's stash: it catches up
+cp "$PRIMARY_DIR/stash" "$REPLICA_DIR/stash"
+synced "after the operator's stash fix"
+replica_kdc_restart
+kinit_at replica after After-pass-1 || fail "kinit at the restarted replica KDC after the fix"
+echo "PASS: master-key rollover followed"
