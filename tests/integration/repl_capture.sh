@@ -99,7 +99,6 @@ printf 'Kp-pass-1\nKp-pass-2\nKp-pass-2\n' |
 	KRB5_CONFIG=$PRIMARY_KRB5_CONFIG KRB5CCNAME=FILE:$T/cc.kp kpasswd "kp1@$REALM" >>"$T/kpasswd.out" 2>&1 ||
 	{ cat "$T/kpasswd.out" >&2; fail "kpasswd"; }
 synced "kpasswd through kadmind"
-kinit_at replica kp1 Kp-pass-2 || fail "kinit kp1 with the kpasswd password against the replica"
 
 # 4. kdb5_util load -update, then a whole load
 KRB5_CONFIG=$PRIMARY_KRB5_CONFIG KRB5_KDC_PROFILE=$PRIMARY_KDC_PROFILE \
@@ -163,4 +162,7 @@ synced "a write no module reported, found by the audit"
 [ "$(json_num scans)" -gt "$scans0" ] || fail "no audit scan ran"
 status_json primary | grep -q '"last_scan_reason":"audit"' || fail "last scan not an audit"
 echo "PASS: $skipped idle audits skipped; an unreported write found by the audit"
+# last: a kinit at the replica's KDC writes lockout fields there, which
+# stay there (nothing flows upstream yet), so no dump comparison follows
+kinit_at replica kp1 Kp-pass-2 || fail "kinit kp1 with the kpasswd password against the replica"
 echo "PASS: all write paths"
