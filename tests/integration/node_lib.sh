@@ -86,9 +86,13 @@ wait_for() {
 	done
 }
 
-# established CONF PEER: status shows the link to PEER up.
+# shellcheck source=lib/status.sh
+. "$KS_SOURCE_DIR/tests/integration/lib/status.sh"
+
+# established CONF PEER: status shows the native link to PEER up.
 established() {
-	"$KDCSYNC" -c "$1" status --json | grep -q "\"name\":\"$2\",\"mode\":\"native\",\"state\":\"established\""
+	[ "$(status_get "$1" "peers/$2/mode")" = native ] &&
+		[ "$(status_get "$1" "peers/$2/state")" = established ]
 }
 
 alive() {

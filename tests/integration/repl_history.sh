@@ -24,13 +24,13 @@ converge 60
 echo "a: left behind past retention -> full snapshot -> converged"
 
 # b) a new history
-old=$(status_json primary | sed -n 's/.*"history":"\([0-9a-f]*\)".*/\1/p')
+old=$(status_field primary history)
 "$PAIR" node-stop "$P" primary
 rm -rf "$PRIMARY_DIR/node/store"
 pkq "addprinc -pw History-pass-2 h2" "delprinc -force user00007"
 "$PAIR" node-start "$P" primary
 "$PAIR" wait "$P" 60 || fail "replica did not follow the new history"
-new=$(status_json primary | sed -n 's/.*"history":"\([0-9a-f]*\)".*/\1/p')
+new=$(status_field primary history)
 [ -n "$new" ] && [ "$new" != "$old" ] || fail "primary kept its history"
 grep -q "full snapshot (unknown history)" "$P/primary/node.log" || fail "no full snapshot for the unknown history"
 [ "$(count_in_log replica 'receiving a full snapshot')" = 3 ] || fail "expected a third full snapshot"

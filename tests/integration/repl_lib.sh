@@ -114,6 +114,15 @@ status_json() {
 	"$KDCSYNC" -c "$c" status --json
 }
 
+# status_field primary|replica PATH: one status --json field (lib/status.sh)
+# shellcheck source=lib/status.sh
+. "$KS_SOURCE_DIR/tests/integration/lib/status.sh"
+status_field() {
+	local j
+	j=$(status_json "$1" 2>/dev/null) || return 1
+	json_get "$j" "$2"
+}
+
 count_in_log() { # count_in_log primary|replica PATTERN
 	grep -c -- "$2" "$P/$1/node.log" || true
 }

@@ -14,9 +14,11 @@ command -v promtool >/dev/null || fail "promtool missing (deploy/deps.sh install
 promtool check rules "$KS_SOURCE_DIR/deploy/prometheus/kdcsync.rules.yml" >"$T/rules.out" 2>&1 ||
 	{ cat "$T/rules.out" >&2; fail "promtool check rules"; }
 
+# shellcheck disable=SC2119 # no pair.sh options
 pair_up
-[ -n "${PRIMARY_METRICS_URL:-}" ] && [ -n "${REPLICA_METRICS_URL:-}" ] ||
+if [ -z "${PRIMARY_METRICS_URL:-}" ] || [ -z "${REPLICA_METRICS_URL:-}" ]; then
 	fail "env lacks PRIMARY_METRICS_URL / REPLICA_METRICS_URL"
+fi
 
 scrape() { # scrape URL OUT
 	python3 - "$1" "$2" <<'PY'

@@ -37,7 +37,7 @@ for i in $(seq 1 100); do
 done
 replica_has svc/renamed.example || fail "rename not replicated"
 replica_has gone && fail "delete not replicated"
-scans=$(status_json primary | sed -n 's/.*"scans":\([0-9]*\).*/\1/p')
+scans=$(status_field primary capture/scans)
 [ "$scans" = 1 ] || fail "a scan ran ($scans); the module path was not what replicated"
 # lockout: failed then good kinits against the PRIMARY's KDC
 kinit_at primary s2 wrong-1 && fail "bad password accepted"
@@ -49,7 +49,7 @@ until dumps_equal keep; do
 	[ $SECONDS -lt $deadline ] || { diff "$T/p.dump" "$T/r.dump" | head -n 10 | cut -c1-200 >&2; fail "dumps differ"; }
 	sleep 0.1
 done
-scans=$(status_json primary | sed -n 's/.*"scans":\([0-9]*\).*/\1/p')
+scans=$(status_field primary capture/scans)
 [ "$scans" = 1 ] || fail "a scan ran ($scans) for setstr, policies or lockout"
 [ "$(field_of "$T/r.dump" s2 15)" = 2 ] || fail "fail_auth_count of s2 not replicated"
 ls1=$(field_of "$T/r.dump" s1 13)

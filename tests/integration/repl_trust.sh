@@ -12,7 +12,7 @@ applied() {
 		status_json replica >/dev/null 2>&1 && break
 		sleep 0.1
 	done
-	status_json replica | sed -n 's/.*"applied_seq":\([0-9]*\).*/\1/p'
+	status_field replica applied_seq
 }
 
 # a) wrong trusted key

@@ -40,10 +40,10 @@ echo "equal after sync (both ends)"
 	del "Puser00007@$REALM" \
 	put "Puser00008@$REALM" "modified behind the node's back" >/dev/null ||
 	fail "store_poke"
-before=$(status_json primary | sed -n 's/.*"last_seq":\([0-9]*\).*/\1/p')
+before=$(status_field primary last_seq)
 pkq "addprinc -pw Verify-pass-2 v2" "addprinc -pw Verify-pass-3 v3" "addprinc -pw Verify-pass-4 v4"
 "$KDCSYNC" -c "$PRIMARY_NODE_CONF" snapshot >/dev/null
-after=$(status_json primary | sed -n 's/.*"last_seq":\([0-9]*\).*/\1/p')
+after=$(status_field primary last_seq)
 [ "$after" = $((before + 3)) ] || fail "expected three logged changes ($before -> $after)"
 "$PAIR" node-start "$P" replica
 "$PAIR" wait "$P" 60 || fail "replica did not resume"
