@@ -261,6 +261,7 @@ for N in "${SIZES[@]}"; do
 	wait "${BG[@]}" 2>/dev/null || true
 	BG=()
 	realm_cleanup
+	# shellcheck disable=SC2034 # realm.sh: those are stopped
 	REALM_KDC_PIDS=()
 
 	lp="$(pct "$W/lat_p" 50) $(pct "$W/lat_p" 99) $(pct "$W/lat_p" 100)"

@@ -27,3 +27,10 @@ if(TARGET kdcsync_kdb)
 		TIMEOUT 180)
 	set_tests_properties(repl_kdbfull PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+
+# The scale benchmark's smoke run (500 principals; needs bench/as_loop).
+if(TARGET kdcsync_kdb AND KS_BUILD_BENCH)
+	ks_add_integration_test(bench_scale_smoke
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench_scale_smoke.sh
+		TIMEOUT 120)
+endif()

@@ -33,7 +33,7 @@ pair_up -n 50 --scan-interval 1h
 long600=$(name_of 600 "HTTP/")
 long700=$(name_of 700 "HTTP/")
 long2000=$(name_of 2000 "svc/")
-[ "${#long600}" = 600 ] && [ "${#long2000}" = 2000 ] || fail "name lengths"
+if [ "${#long600}" != 600 ] || [ "${#long2000}" != 2000 ]; then fail "name lengths"; fi
 [ "${long600:0:560}" = "${long700:0:560}" ] || fail "shared prefix"
 n600=${long600%@*} n700=${long700%@*} n2000=${long2000%@*}
 
