@@ -136,11 +136,20 @@ out:
 static int stage_chunk(node_repl_link_t *l, const proto_batch_t *b)
 {
 	store_change_t *ch = NULL;
+	uint64_t avail, need;
 	int ret = to_changes(b, &ch);
 
 	if (ret != KS_EOK)
 		return ret;
-	ret = store_stage_put(l->r->store, ch, b->hdr.op_count);
+	/* the side database grows by this chunk: room for it first */
+	ret = bridge_kdb_room(l->r->bridge, ch, b->hdr.op_count, &avail, &need);
+	if (ret == KS_EKDBFULL)
+		snprintf(l->r->kdb_full, sizeof(l->r->kdb_full),
+			 "KDB filesystem full (%" PRIu64 " bytes free, %" PRIu64
+			 " needed): snapshot abandoned until there is room",
+			 avail, need);
+	if (ret == KS_EOK)
+		ret = store_stage_put(l->r->store, ch, b->hdr.op_count);
 	for (uint32_t i = 0; ret == KS_EOK && i < b->hdr.op_count; i++)
 		ret = bridge_load_put(l->load, ch[i].key, ch[i].value);
 	l->snap_records += b->hdr.op_count;
@@ -247,6 +256,7 @@ static int installed(node_repl_link_t *l, const proto_snap_end_t *e,
 	if (ret != KS_EOK)
 		return ret;
 	node_repl__note_peer_last(l, e->seq);
+	l->r->kdb_full[0] = '\0';
 	p->full_transfers++;
 	l->r->no_rewind = false; /* the new position is the primary's */
 	snprintf(p->last_session, sizeof(p->last_session),

@@ -4,7 +4,7 @@
 # namespace of this test): changes made on the primary are not applied
 # (never a torn KDB), status says "KDB filesystem full", the node stays up
 # and its KDB stays readable; once space is freed the replica catches up by
-# itself and the dumps are equal.  Skipped (77) where mounts are not allowed.
+# itself and the dumps are equal.  The same for a full copy (snapshot).  Skipped (77) where mounts are not allowed.
 if [ -z "${KS_IN_MNTNS:-}" ]; then
 	if ! unshare -m --propagation private true 2>/dev/null; then
 		echo "SKIP: cannot make a private mount namespace"
@@ -59,6 +59,28 @@ echo "caught up $((SECONDS - t0)) s after space was freed"
 ! status_json replica | grep -q '"kdb_full"' || fail "status still says the KDB is full"
 replica_has full/p15 || fail "full/p15 missing on the replica"
 [ "$(rpid)" = "$pid" ] || fail "the replica node was restarted"
+
+# a full copy (the replica's store removed) into a full KDB file system:
+# abandoned, the KDB left as it was; done once there is room
+"$PAIR" node-stop "$P" replica || fail "replica stop"
+rm -rf "$REPLICA_DIR/node/store"
+pkq "addprinc -randkey full/after"
+avail=$(($(stat -f -c '%a * %S' "$T/kdbfs")))
+fallocate -l $((avail - 600 * 1024)) "$T/kdbfs/filler" || fail "fallocate"
+"$PAIR" node-start "$P" replica || fail "replica start"
+deadline=$((SECONDS + 30))
+until status_json replica | grep -q '"kdb_full":"KDB filesystem full.*snapshot abandoned'; do
+	[ $SECONDS -lt $deadline ] || fail "a full copy into a full KDB file system was not refused: $(status_json replica)"
+	sleep 0.3
+done
+dump_of replica "$T/r-full2.dump"
+! grep -q "full/after" "$T/r-full2.dump" || fail "the full copy reached the KDB"
+! compgen -G "$T/kdbfs/*~*" >/dev/null || fail "a side database was left behind: $(ls "$T/kdbfs")"
+rm -f "$T/kdbfs/filler"
+t0=$SECONDS
+converge 60
+echo "full copy done $((SECONDS - t0)) s after space was freed"
+replica_has full/after || fail "full/after missing on the replica"
 "$PAIR" down "$P"
 umount_kdbfs
 ! grep -q 'ERROR: AddressSanitizer\|runtime error' "$REPLICA_DIR/node.log" || fail "sanitizer report"
