@@ -3,7 +3,7 @@
  * kdcsyncd: the kdcsync node daemon.
  *
  *   kdcsyncd -c FILE [-f]
- *   kdcsyncd -c FILE -t      check the configuration (and its TLS files)
+ *   kdcsyncd -c FILE -t      check the configuration and every file it names
  *
  * -f keeps it in the foreground logging to stderr (what systemd wants);
  * without -f it detaches and logs to syslog.  Exit status 0 after an
@@ -31,7 +31,7 @@ static void usage(FILE *f)
 		"usage: kdcsyncd -c FILE [-f | -t]\n"
 		"  -c FILE  configuration file (krb5 profile syntax)\n"
 		"  -f       stay in the foreground, log to stderr\n"
-		"  -t       check the configuration and its TLS files, then exit\n");
+		"  -t       check the configuration and every file it names, then exit\n");
 }
 
 /* Classic detach: fork, new session, fork, stdio to /dev/null. */
