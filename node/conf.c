@@ -656,6 +656,22 @@ static int cross_check(loader_t *l)
 		return say(l, KS_ECONFIG,
 			   "[peers] %s: a node cannot be its own peer",
 			   c->name);
+	if (c->kprop_listen.host != NULL) {
+		/* A kprop load and a native snapshot would both own the KDB's
+		 * side database and the store's staging area, and a kprop load
+		 * starts a history the native peers do not continue. */
+		const char *native = NULL;
+		if (c->role == NODE_ROLE_REPLICA)
+			native = "[node] role = replica";
+		for (size_t i = 0; native == NULL && i < c->n_peers; i++)
+			if (c->peers[i].mode == NODE_PEER_NATIVE)
+				native = "a [peers] entry with mode = native";
+		if (native != NULL)
+			return say(
+				l, KS_ECONFIG,
+				"[kprop] listen: not on a node that replicates natively (%s): kprop loads and the native stream would both replace the KDB and the store's staged records; run the kprop listener on a node without native peers",
+				native);
+	}
 	if (c->keepalive_ms >= c->idle_timeout_ms)
 		return say(
 			l, KS_ECONFIG,

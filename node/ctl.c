@@ -26,6 +26,7 @@ typedef struct client {
 	struct client *next;
 	int refs;
 	bool answered;
+	bool deferred; /* node_ctl_defer(): answered later */
 	bool closing;
 	size_t len;
 	char req[NODE_CTL_REQ_MAX + 1];
@@ -106,15 +107,13 @@ static void on_written(uv_write_t *req, int status)
 	client_unref(c);
 }
 
-static void answer(client_t *c)
-{
-	node_ctl_t *ctl = c->ctl;
-	uv_buf_t b;
-	int ret;
+/* The client whose request the handler is answering (loop thread only). */
+static client_t *current;
 
-	c->answered = true;
-	uv_read_stop((uv_stream_t *)&c->pipe);
-	ret = ctl->cb(c->req, &c->reply, ctl->arg);
+static void write_reply(client_t *c, int ret)
+{
+	uv_buf_t b;
+
 	if (ret != KS_EOK) {
 		char msg[200];
 		ks_buf_reset(&c->reply);
@@ -130,6 +129,48 @@ static void answer(client_t *c)
 		c->refs++;
 	else
 		client_close(c);
+}
+
+static void answer(client_t *c)
+{
+	node_ctl_t *ctl = c->ctl;
+	int ret;
+
+	c->answered = true;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	current = c;
+	ret = ctl->cb(c->req, &c->reply, ctl->arg);
+	current = NULL;
+	if (!c->deferred)
+		write_reply(c, ret);
+}
+
+node_ctl_wait_t *node_ctl_defer(void)
+{
+	client_t *c = current;
+
+	if (c == NULL || c->deferred)
+		return NULL;
+	c->deferred = true;
+	c->refs++;
+	uv_timer_stop(&c->timer); /* the work takes what it takes */
+	return (node_ctl_wait_t *)c;
+}
+
+void node_ctl_answer(node_ctl_wait_t *w, int ret, ks_view_t reply)
+{
+	client_t *c = (client_t *)w;
+
+	if (c == NULL)
+		return;
+	if (!c->closing) {
+		ks_buf_reset(&c->reply);
+		if (ret == KS_EOK &&
+		    ks_buf_append(&c->reply, reply.ptr, reply.len) != KS_EOK)
+			ret = KS_ENOMEM;
+		write_reply(c, ret);
+	}
+	client_unref(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -280,6 +321,17 @@ void node_ctl_close(node_ctl_t *ctl, void (*done)(void *), void *arg)
 	uv_close((uv_handle_t *)&ctl->server, on_server_close);
 }
 
+/* Requests whose answer waits for database work (a scan, a dump, a local
+ * verify of the whole KDB): the daemon answers when it is done, so the
+ * client waits as long as that may take. */
+static int reply_timeout_ms(const char *request)
+{
+	if (strcmp(request, "snapshot") == 0 ||
+	    strcmp(request, "verify") == 0 || strncmp(request, "dump ", 5) == 0)
+		return 3600 * 1000;
+	return 10000;
+}
+
 int node_ctl_request(const char *path, const char *request, ks_buf_t *out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -306,7 +358,7 @@ int node_ctl_request(const char *path, const char *request, ks_buf_t *out)
 	}
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int pr = poll(&p, 1, 10000);
+		int pr = poll(&p, 1, reply_timeout_ms(request));
 		if (pr == 0) {
 			ret = KS_ETIMEDOUT;
 			goto out;

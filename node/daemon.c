@@ -660,12 +660,12 @@ static int ctl_follow(node_daemon_t *d, const char *peer, ks_buf_t *out)
 	if (memcmp(m.history, m.applied_history, 16) != 0 ||
 	    m.last_seq != m.applied_seq) {
 		ks_buf_t r = KS_BUF_INIT;
-		char req[800];
 		ks_hex_encode(m.history, 16, hist);
 		snprintf(path, sizeof(path), "%s/before-follow-%s-%llu.dump",
 			 c->state_dir, hist, (unsigned long long)m.last_seq);
-		snprintf(req, sizeof(req), "dump %s", path);
-		ret = d->repl ? node_repl_ctl(d->repl, req, &r) : KS_ESTATE;
+		/* on the loop: once, before a role switch (a store read) */
+		ret = node_repl_dump_store(
+			d->store, d->role == NODE_ROLE_PRIMARY, path, &r);
 		if (ret == KS_EOK && chmod(path, 0600) != 0)
 			ret = ks_errno(errno);
 		ks_buf_free(&r);

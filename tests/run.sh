@@ -5,6 +5,10 @@
 # bounded time.  Usage: tests/run.sh [ctest -R regex]
 #   KS_BUILD_ROOT   where build trees go (default: build/ in the checkout)
 #   KS_FUZZ_SECONDS seconds per fuzz target (default 30; 0 skips fuzzing)
+#   KS_TSAN_TESTS   1: also build with ThreadSanitizer and run the tests
+#                   that exercise the node's threads (worker, kprop
+#                   listener, snapshot encoding); any report fails them.
+#                   Off by default (a third build: too slow for CI).
 set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -70,6 +74,24 @@ if [ "$fuzz_seconds" != 0 ] && [ -z "$filter" ] &&
 		{ cat "$root/configure-fuzz.log"; exit 1; }
 	cmake --build "$root/fuzz" -j "$jobs"
 	run_ctest "$root/fuzz" -L fuzz
+fi
+
+if [ "${KS_TSAN_TESTS:-0}" = 1 ] && [ -z "$filter" ]; then
+	echo "== threads: gcc, ThreadSanitizer"
+	cmake -S "$src" -B "$root/tsan" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+		-DKS_WERROR=ON -DKS_TSAN=ON -DKS_BUILD_BENCH=OFF \
+		>"$root/configure-tsan.log" 2>&1 ||
+		{ cat "$root/configure-tsan.log"; exit 1; }
+	cmake --build "$root/tsan" -j "$jobs"
+	reports=$(mktemp -d)
+	TSAN_OPTIONS="log_path=$reports/tsan second_deadlock_stack=1" \
+		run_ctest "$root/tsan" -R 'test_node_ctl|repl_busy|repl_crash|repl_stream|repl_verify|repl_promote|kprop_native|kprop_daemon'
+	if compgen -G "$reports/tsan*" >/dev/null; then
+		cat "$reports"/tsan*
+		echo "ThreadSanitizer reported races (above)"
+		failed=$((failed + 1))
+	fi
+	rm -rf "$reports"
 fi
 
 echo "tests: $passed passed, $failed failed"

@@ -20,7 +20,7 @@ static int wait_fd(int fd, short events, uint64_t timeout_ms,
 	struct pollfd p = { .fd = fd, .events = events };
 	uint64_t left = timeout_ms;
 	for (;;) {
-		if (cancel != NULL && *cancel)
+		if (cancel != NULL && __atomic_load_n(cancel, __ATOMIC_ACQUIRE))
 			return KS_ECANCELED;
 		uint64_t slice = cancel != NULL && left > 200 ? 200 : left;
 		if (slice > INT32_MAX)

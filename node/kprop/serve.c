@@ -15,6 +15,7 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "node/kdb_lock.h"
 #include "node/kprop/io.h"
 #include "node/kprop/krb.h"
 #include "node/kprop/push.h"
@@ -352,6 +353,7 @@ int node_kprop_serve_one(const node_kprop_serve_opts_t *o, store_t *s, int fd,
 	uint64_t timeout = o->timeout_ms ? o->timeout_ms : 300000;
 	char who[64];
 	int ret, io = KS_EOK;
+	bool locked = false;
 
 	memset(res, 0, sizeof(*res));
 	memset(&m, 0, sizeof(m));
@@ -365,8 +367,13 @@ int node_kprop_serve_one(const node_kprop_serve_opts_t *o, store_t *s, int fd,
 	if (ret != KS_EOK)
 		goto done;
 	ret = kprop_krb_set_socket(r.k, fd);
-	if (ret == KS_EOK)
+	if (ret == KS_EOK) {
+		/* the KDB is ours until the end of the transfer (kdb_lock.h):
+		 * the node's other KDB work waits, the event loop does not */
+		node_kdb_lock();
+		locked = true;
 		ret = bridge_open(&o->bridge, &r.b);
+	}
 	if (ret != KS_EOK) {
 		snprintf(res->reason, sizeof(res->reason),
 			 "cannot open the KDB (%s)", ks_strerror(ret));
@@ -449,6 +456,8 @@ done:
 	ks_buf_free(&r.arena);
 	free(r.spans);
 	bridge_close(r.b);
+	if (locked)
+		node_kdb_unlock();
 	kprop_krb_free(r.k);
 	close(fd);
 	return ret;
@@ -458,7 +467,7 @@ int node_kprop_serve_loop(const node_kprop_serve_opts_t *o, store_t *s,
 			  int listen_fd, volatile int *stop, bool once)
 {
 	int last = KS_EOK;
-	while (stop == NULL || !*stop) {
+	while (stop == NULL || !__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
 		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
 		int r = poll(&p, 1, 200);
 		if (r <= 0)

@@ -37,7 +37,7 @@ typedef struct pusher {
 
 struct node_kprop_svc {
 	store_t *s;
-	volatile int stop;
+	volatile int stop; /* set by stop; read with __atomic loads */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	/* copied configuration */
@@ -81,7 +81,7 @@ static void nap(node_kprop_svc_t *svc, uint64_t ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&svc->mu);
-	if (!svc->stop)
+	if (!__atomic_load_n(&svc->stop, __ATOMIC_ACQUIRE))
 		(void)pthread_cond_timedwait(&svc->cv, &svc->mu, &ts);
 	pthread_mutex_unlock(&svc->mu);
 }
@@ -128,7 +128,7 @@ static void *pusher_main(void *arg)
 	uint64_t last_attempt = 0, backoff = 0;
 	bool attempted = false;
 
-	while (!svc->stop) {
+	while (!__atomic_load_n(&svc->stop, __ATOMIC_ACQUIRE)) {
 		uint8_t now_digest[32];
 		uint64_t now = mono_ms();
 		bool due = false;
@@ -219,7 +219,7 @@ static void *listener_main(void *arg)
 			    .replicate_lockout = svc->replicate_lockout },
 		.cancel = &svc->stop,
 	};
-	while (!svc->stop) {
+	while (!__atomic_load_n(&svc->stop, __ATOMIC_ACQUIRE)) {
 		int c = kprop_io_accept(svc->listen_fd, 200);
 		if (c < 0)
 			continue;
@@ -398,7 +398,7 @@ void node_kprop_svc_stop(node_kprop_svc_t *svc)
 	if (svc == NULL)
 		return;
 	pthread_mutex_lock(&svc->mu);
-	svc->stop = 1;
+	__atomic_store_n(&svc->stop, 1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&svc->cv);
 	pthread_mutex_unlock(&svc->mu);
 	for (size_t i = 0; i < svc->n; i++) {

@@ -20,6 +20,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/time.h"
+#include "node/kdb_lock.h"
 #include "node/repl/repl_int.h"
 #include "node/repl/reports.h"
 
@@ -27,31 +28,63 @@
 
 /* --- scans --------------------------------------------------------------- */
 
-int node_repl__scan(node_repl_t *r, const char *reason, bridge_scan_stats_t *st)
-{
-	/* The stamp is taken before: a write during the scan changes it. */
-	bridge_kdb_stamp_t stamp;
-	bool have_stamp = bridge_kdb_stamp(r->bridge, &stamp) == KS_EOK;
-	uint64_t t0 = ks_mono_ns();
-	int ret = bridge_scan(r->bridge, r->store, st);
+#define SCAN_WAITERS 8
 
-	r->last_scan_us = (ks_mono_ns() - t0) / 1000;
+/*
+ * A scan on the worker.  The loop keeps the figures (scans, stamp, reason)
+ * and reads nothing the job writes until its done callback.
+ */
+typedef struct scan_job {
+	node_repl_job_t job;
+	node_repl_t *r;
+	const char *reason; /* static text */
+	bool audit;	    /* skip when the KDB files are unchanged */
+	bool check_stamp;   /* audit: compare with last (copied below) */
+	bridge_kdb_stamp_t last, stamp;
+	bool have_stamp, skipped, started;
+	bridge_scan_stats_t st;
+	uint64_t took_us;
+	/* `kdcsync snapshot` requests answered by this scan (loop only) */
+	node_ctl_wait_t *wait[SCAN_WAITERS];
+	unsigned n_wait;
+} scan_job_t;
+
+static int scan_run(node_repl_job_t *job)
+{
+	scan_job_t *j = (scan_job_t *)job;
+	node_repl_t *r = j->r;
+	uint64_t t0;
+
+	__atomic_store_n(&j->started, true, __ATOMIC_RELEASE);
+	/* The stamp is taken before: a write during the scan changes it. */
+	j->have_stamp = bridge_kdb_stamp(r->bridge, &j->stamp) == KS_EOK;
+	if (j->audit && j->check_stamp && j->have_stamp &&
+	    bridge_kdb_stamp_eq(&j->stamp, &j->last)) {
+		j->skipped = true;
+		return KS_EOK;
+	}
+	t0 = ks_mono_ns();
+	int ret = bridge_scan(r->bridge, r->store, &j->st);
+	j->took_us = (ks_mono_ns() - t0) / 1000;
+	return ret;
+}
+
+/* The figures of a scan that ran (loop). */
+static void scan_account(node_repl_t *r, const char *reason,
+			 const bridge_scan_stats_t *st, uint64_t took_us,
+			 bool have_stamp, const bridge_kdb_stamp_t *stamp)
+{
+	r->last_scan_us = took_us;
 	r->last_scan_ms = uv_now(r->loop);
 	snprintf(r->last_scan_reason, sizeof(r->last_scan_reason), "%s",
 		 reason);
-	if (ret != KS_EOK) {
-		ks_log_err(KDB, "scan of the KDB failed (%s)",
-			   ks_strerror(ret));
-		return ret;
-	}
 	r->scans++;
 	r->scan_changes += st->puts + st->dels;
 	r->scan_skipped_names = st->skipped;
 	r->scan_due = false;
-	r->scan_stamp = stamp;
+	r->scan_stamp = *stamp;
 	r->have_scan_stamp = have_stamp;
 	ks_hist_observe(&r->scan_hist, r->last_scan_us);
-	node_repl__trim(r);
 	if (st->puts || st->dels)
 		ks_log_notice(KDB,
 			      "scan (%s): %" PRIu64 " principals, %" PRIu64
@@ -65,32 +98,121 @@ int node_repl__scan(node_repl_t *r, const char *reason, bridge_scan_stats_t *st)
 		ks_log_debug(KDB,
 			     "scan (%s): no change (%" PRIu64 " principals)",
 			     reason, st->principals);
-	node_repl__all_log_grew(r);
-	return KS_EOK;
+}
+
+static void scan_done(node_repl_job_t *job, int ret)
+{
+	scan_job_t *j = (scan_job_t *)job;
+	node_repl_t *r = j->r;
+	ks_buf_t out = KS_BUF_INIT;
+
+	r->scans_pending--;
+	if (r->scan_queued == j)
+		r->scan_queued = NULL;
+	if (ret == KS_EOK && j->skipped) {
+		r->scans_skipped++;
+		ks_log_debug(KDB, "audit scan skipped: KDB files unchanged");
+	} else if (ret == KS_EOK) {
+		scan_account(r, j->reason, &j->st, j->took_us, j->have_stamp,
+			     &j->stamp);
+		node_repl__trim(r);
+		node_repl__all_log_grew(r);
+		ret = ks_buf_appendf(&out,
+				     "scanned %" PRIu64
+				     " principals and %" PRIu64
+				     " policies: %" PRIu64 " puts, %" PRIu64
+				     " deletes logged\n",
+				     j->st.principals, j->st.policies,
+				     j->st.puts, j->st.dels);
+	} else if (ret != KS_ECANCELED) {
+		snprintf(r->last_scan_reason, sizeof(r->last_scan_reason), "%s",
+			 j->reason);
+		ks_log_err(KDB, "scan of the KDB failed (%s)",
+			   ks_strerror(ret));
+	}
+	for (unsigned i = 0; i < j->n_wait; i++)
+		node_ctl_answer(j->wait[i], ret, ks_buf_view(&out));
+	ks_buf_free(&out);
+	free(j);
+}
+
+void node_repl__scan(node_repl_t *r, const char *reason, bool audit,
+		     node_ctl_wait_t *w)
+{
+	scan_job_t *j = r->scan_queued;
+
+	if (audit && r->scans_pending > 0)
+		return; /* an audit is a safety net: the pending scan will do */
+	/* a scan that has not started yet sees every change made before
+	 * this request: it answers for this one too */
+	if (j != NULL && !j->audit && (w == NULL || j->n_wait < SCAN_WAITERS) &&
+	    !__atomic_load_n(&j->started, __ATOMIC_ACQUIRE)) {
+		if (w != NULL)
+			j->wait[j->n_wait++] = w;
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		node_ctl_answer(w, KS_ENOMEM, (ks_view_t){ 0 });
+		return;
+	}
+	*j = (scan_job_t){ .job = { .run = scan_run, .done = scan_done },
+			   .r = r,
+			   .reason = reason,
+			   .audit = audit,
+			   .check_stamp =
+				   audit && !r->scan_due && r->have_scan_stamp,
+			   .last = r->scan_stamp };
+	if (w != NULL)
+		j->wait[j->n_wait++] = w;
+	if (!node_repl__job(r, &j->job)) {
+		node_ctl_answer(w, KS_ECANCELED, (ks_view_t){ 0 });
+		free(j);
+		return;
+	}
+	r->scans_pending++;
+	r->scan_queued = j;
+}
+
+/* The first scan, at start, before any job: its failure fails the start. */
+static int scan_first(node_repl_t *r)
+{
+	bridge_scan_stats_t st;
+	bridge_kdb_stamp_t stamp;
+	uint64_t t0;
+	bool have_stamp;
+	int ret;
+
+	node_kdb_lock(); /* a kprop listener may be loading (kdb_lock.h) */
+	have_stamp = bridge_kdb_stamp(r->bridge, &stamp) == KS_EOK;
+	t0 = ks_mono_ns();
+	ret = bridge_scan(r->bridge, r->store, &st);
+	node_kdb_unlock();
+	if (ret != KS_EOK) {
+		snprintf(r->last_scan_reason, sizeof(r->last_scan_reason),
+			 "start");
+		ks_log_err(KDB, "scan of the KDB failed (%s)",
+			   ks_strerror(ret));
+		return ret;
+	}
+	scan_account(r, "start", &st, (ks_mono_ns() - t0) / 1000, have_stamp,
+		     &stamp);
+	return store_log_trim(r->store, UINT64_MAX); /* no replica yet */
 }
 
 /*
  * The periodic audit: every write reaches the node through the KDB module,
  * so the scan is a safety net (a program not using the module, a report
  * lost while the node was busy).  It is skipped when no process can have
- * written the KDB since the last scan (the KDB files' stamp is unchanged)
- * and no capture failed since.
+ * written the KDB since the last scan (the KDB files' stamp, taken on the
+ * worker, is unchanged) and no capture failed since.
  */
 static void on_scan(uv_timer_t *t)
 {
 	node_repl_t *r = t->data;
-	bridge_scan_stats_t st;
-	bridge_kdb_stamp_t now;
 
-	if (!r->scan_due && r->have_scan_stamp &&
-	    bridge_kdb_stamp(r->bridge, &now) == KS_EOK &&
-	    bridge_kdb_stamp_eq(&now, &r->scan_stamp)) {
-		r->scans_skipped++;
-		ks_log_debug(KDB, "audit scan skipped: KDB files unchanged");
-		return;
-	}
-	(void)node_repl__scan(r, r->scan_due ? "audit:capture-failed" : "audit",
-			      &st);
+	node_repl__scan(r, r->scan_due ? "audit:capture-failed" : "audit", true,
+			NULL);
 }
 
 /*
@@ -170,16 +292,30 @@ static void client_drain(cap_client_t *c, repl_reports_t *rs)
 	}
 }
 
-/* Capture one plan: one commit in dependency order; if it fails, each
- * object alone so that one bad name does not hold back the others. */
-static void capture_refs(node_repl_t *r, const bridge_ref_t *refs, size_t n)
+/* One plan captured on the worker: one commit in dependency order; if it
+ * fails, each object alone so that one bad name does not hold back the
+ * others.  The reports (names, plan) move into the job. */
+typedef struct capture_job {
+	node_repl_job_t job;
+	node_repl_t *r;
+	repl_reports_t rs;
+	const bridge_ref_t *refs;
+	size_t n;
+	uint64_t changes, failed;
+} capture_job_t;
+
+static int capture_run(node_repl_job_t *job)
 {
+	capture_job_t *j = (capture_job_t *)job;
+	node_repl_t *r = j->r;
+	const bridge_ref_t *refs = j->refs;
+	size_t n = j->n;
 	uint64_t first = 0, last = 0;
 	int ret = bridge_capture(r->bridge, r->store, refs, n, &first, &last);
 
 	if (ret == KS_EOK) {
 		if (last >= first && last != 0) {
-			r->cap_changes += last - first + 1;
+			j->changes += last - first + 1;
 			if (n == 1)
 				ks_log_info(KDB,
 					    "capture: '%s' logged as seq "
@@ -191,7 +327,7 @@ static void capture_refs(node_repl_t *r, const bridge_ref_t *refs, size_t n)
 					    "%" PRIu64 "..%" PRIu64,
 					    n, first, last);
 		}
-		return;
+		return KS_EOK;
 	}
 	ks_log_warn(KDB, "capture of %zu objects failed (%s); one by one", n,
 		    ks_strerror(ret));
@@ -199,7 +335,7 @@ static void capture_refs(node_repl_t *r, const bridge_ref_t *refs, size_t n)
 		ret = bridge_capture(r->bridge, r->store, &refs[i], 1, &first,
 				     &last);
 		if (ret != KS_EOK) {
-			r->cap_failed++;
+			j->failed++;
 			ks_log_warn(KDB,
 				    "capture: cannot capture %s '%s' (%s); "
 				    "the next scan will",
@@ -207,35 +343,67 @@ static void capture_refs(node_repl_t *r, const bridge_ref_t *refs, size_t n)
 					    ? "policy"
 					    : "principal",
 				    refs[i].name, ks_strerror(ret));
-			r->scan_due = true;
 		} else if (last >= first && last != 0) {
-			r->cap_changes += last - first + 1;
+			j->changes += last - first + 1;
 		}
 	}
+	return KS_EOK;
+}
+
+static void capture_done(node_repl_job_t *job, int ret)
+{
+	capture_job_t *j = (capture_job_t *)job;
+	node_repl_t *r = j->r;
+
+	if (ret == KS_EOK) {
+		r->cap_changes += j->changes;
+		r->cap_failed += j->failed;
+		if (j->failed > 0)
+			r->scan_due = true;
+		node_repl__all_log_grew(r);
+	}
+	repl_reports_deinit(&j->rs);
+	free(j);
 }
 
 static void capture_now(node_repl_t *r, repl_reports_t *rs)
 {
 	const bridge_ref_t *refs = NULL;
 	size_t n = 0;
+	capture_job_t *j;
 
 	if (rs->scan) {
-		bridge_scan_stats_t st;
 		const char *why =
 			rs->scan_why ? rs->scan_why : "report:out-of-memory";
 		ks_log_info(KDB,
 			    "capture: a module report asks for a scan (%s)",
 			    why);
-		(void)node_repl__scan(r, why, &st);
+		node_repl__scan(r, why, false, NULL);
 		return;
 	}
 	if (repl_reports_plan(rs, &refs, &n) != KS_EOK) {
 		r->scan_due = true;
 		return;
 	}
-	if (n > 0)
-		capture_refs(r, refs, n);
-	node_repl__all_log_grew(r);
+	if (n == 0)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		r->scan_due = true;
+		return;
+	}
+	/* the plan and its names live in rs's heap blocks: move rs */
+	*j = (capture_job_t){ .job = { .run = capture_run,
+				       .done = capture_done },
+			      .r = r,
+			      .rs = *rs,
+			      .refs = refs,
+			      .n = n };
+	repl_reports_init(rs);
+	if (!node_repl__job(r, &j->job)) {
+		repl_reports_deinit(&j->rs);
+		free(j);
+	}
 }
 
 static void on_cap_client(uv_poll_t *h, int status, int events)
@@ -329,13 +497,12 @@ static int cap_open(node_repl_t *r)
 
 int node_repl__capture_start(node_repl_t *r)
 {
-	bridge_scan_stats_t st;
 	/* Listen first: a write made during the start-up scan is reported
 	 * (and captured after it) rather than missed. */
 	int ret = cap_open(r);
 
 	if (ret == KS_EOK)
-		ret = node_repl__scan(r, "start", &st);
+		ret = scan_first(r);
 	if (ret != KS_EOK)
 		return ret;
 	uv_timer_start(&r->scan, on_scan, r->scan_interval_ms,

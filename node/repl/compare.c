@@ -134,14 +134,113 @@ static int ranges_body(store_txn_t *t, uint16_t lo, uint16_t hi, uint16_t parts,
 	return KS_EOK;
 }
 
+/* A bucket listing (either side) or our ranges' digests: built on the
+ * worker for LIST (a scan of the record set), on the loop for RANGES. */
+typedef struct list_job {
+	node_repl_job_t job;
+	node_repl_link_t *l;
+	node_repl_t *r;
+	bool answer;	      /* true: answer a request; false: compare */
+	proto_digest_req_t q; /* answer: the request */
+	proto_digest_rsp_t a; /* compare: the peer's response (body is
+				     theirs, copied) */
+	ks_buf_t theirs;      /* compare: their body */
+	ks_buf_t body;	      /* our listing */
+	uint8_t history[16];  /* answer: our position */
+	uint64_t seq, count;
+} list_job_t;
+
+/* Our listing of buckets [lo, hi) and, for an answer, our position. */
+static int list_run(node_repl_job_t *job)
+{
+	list_job_t *j = (list_job_t *)job;
+	uint16_t lo = j->answer ? j->q.lo : j->a.lo;
+	uint16_t hi = j->answer ? j->q.hi : j->a.hi;
+	list_ctx_t c = { .b = &j->body };
+	store_txn_t *t = NULL;
+	store_meta_t meta;
+	int ret = store_read_begin(j->r->store, &t);
+
+	if (ret != KS_EOK)
+		return ret;
+	ret = store_meta_get(t, &meta);
+	if (ret == KS_EOK && j->answer)
+		own_position(j->r, &meta, j->history, &j->seq);
+	if (ret == KS_EOK)
+		ret = store_bucket_foreach(t, lo, hi, list_cb, &c);
+	store_read_end(t);
+	j->count = c.count;
+	return ret;
+}
+
+static int send_rsp(node_repl_link_t *l, const proto_digest_req_t *q,
+		    const uint8_t history[16], uint64_t seq, uint32_t count,
+		    const ks_buf_t *body)
+{
+	proto_msg_t m = { .type = PROTO_MSG_DIGEST_RSP };
+	proto_digest_rsp_t *a = &m.u.digest_rsp;
+
+	*a = (proto_digest_rsp_t){ .id = q->id,
+				   .kind = q->kind,
+				   .lo = q->lo,
+				   .hi = q->hi,
+				   .seq = seq,
+				   .count = count,
+				   .body = ks_buf_view(body) };
+	memcpy(a->history, history, 16);
+	return node_repl__send_msg(l, &m);
+}
+
+static int compare_listed(node_repl_link_t *l, list_job_t *j);
+
+static void list_done(node_repl_job_t *job, int ret)
+{
+	list_job_t *j = (list_job_t *)job;
+	node_repl_link_t *l = j->l;
+
+	if (!l->down && ret != KS_ECANCELED) {
+		if (j->answer && ret == KS_EOK)
+			ret = send_rsp(l, &j->q, j->history, j->seq,
+				       (uint32_t)j->count, &j->body);
+		else if (!j->answer)
+			ret = compare_listed(l, j);
+		if (ret != KS_EOK) {
+			ks_log_err(REPL,
+				   "'%s': cannot answer a digest request (%s)",
+				   l->peer->name, ks_strerror(ret));
+			node_conn_close(l->conn, ret,
+					"cannot answer a digest request");
+		}
+	}
+	ks_buf_free(&j->body);
+	ks_buf_free(&j->theirs);
+	free(j);
+	node_repl__link_job_end(l);
+}
+
+static list_job_t *list_job_new(node_repl_link_t *l, bool answer)
+{
+	list_job_t *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	*j = (list_job_t){ .job = { .run = list_run, .done = list_done },
+			   .l = l,
+			   .r = l->r,
+			   .answer = answer,
+			   .theirs = KS_BUF_INIT,
+			   .body = KS_BUF_INIT };
+	return j;
+}
+
 int node_repl__digest_req(node_repl_link_t *l, const proto_digest_req_t *q)
 {
 	node_repl_t *r = l->r;
-	proto_msg_t m = { .type = PROTO_MSG_DIGEST_RSP };
-	proto_digest_rsp_t *a = &m.u.digest_rsp;
 	ks_buf_t body = KS_BUF_INIT;
 	store_txn_t *t = NULL;
 	store_meta_t meta;
+	uint8_t history[16];
+	uint64_t seq;
 	int ret;
 
 	if (!l->hello_seen) {
@@ -149,33 +248,26 @@ int node_repl__digest_req(node_repl_link_t *l, const proto_digest_req_t *q)
 			 "digest request before HELLO");
 		return KS_ESTATE;
 	}
-	*a = (proto_digest_rsp_t){
-		.id = q->id, .kind = q->kind, .lo = q->lo, .hi = q->hi
-	};
+	if (q->kind != PROTO_DIGEST_RANGES) {
+		list_job_t *j = list_job_new(l, true);
+		if (j == NULL)
+			return KS_ENOMEM;
+		j->q = *q;
+		node_repl__link_job(l, &j->job);
+		return KS_EOK;
+	}
 	ret = store_read_begin(r->store, &t);
 	if (ret != KS_EOK)
 		goto fail;
 	ret = store_meta_get(t, &meta);
-	if (ret != KS_EOK)
-		goto fail;
-	own_position(r, &meta, a->history, &a->seq);
-	if (q->kind == PROTO_DIGEST_RANGES) {
+	if (ret == KS_EOK) {
+		own_position(r, &meta, history, &seq);
 		ret = ranges_body(t, q->lo, q->hi, q->parts, &body);
-		a->count = q->parts;
-	} else {
-		list_ctx_t c = { .b = &body };
-		ret = store_bucket_foreach(t, q->lo, q->hi, list_cb, &c);
-		a->count = c.count;
 	}
-	if (ret != KS_EOK)
-		goto fail;
 	store_read_end(t);
-	t = NULL;
-	a->body = (ks_view_t){ body.data, body.len };
-	ret = node_repl__send_msg(l, &m);
+	if (ret == KS_EOK)
+		ret = send_rsp(l, q, history, seq, q->parts, &body);
 fail:
-	if (t != NULL)
-		store_read_end(t);
 	ks_buf_free(&body);
 	if (ret != KS_EOK)
 		ks_log_err(REPL, "'%s': cannot answer a digest request (%s)",
@@ -209,46 +301,50 @@ static int key_cmp(ks_view_t a, ks_view_t b)
 }
 
 /* Merge our listing of a bucket with the peer's (both in key order). */
-static int compare_bucket(node_repl_t *r, const proto_digest_rsp_t *a)
+static int compare_bucket(repl_compare_t *v, ks_view_t mine, ks_view_t body)
 {
-	repl_compare_t *v = &r->compare;
-	ks_buf_t mine = KS_BUF_INIT;
-	list_ctx_t c = { .b = &mine };
-	store_txn_t *t = NULL;
 	char peer_only[300];
-	int ret = store_read_begin(r->store, &t);
-
-	if (ret == KS_EOK) {
-		ret = store_bucket_foreach(t, a->lo, a->hi, list_cb, &c);
-		store_read_end(t);
-	}
-	if (ret != KS_EOK)
-		goto fail;
-	snprintf(peer_only, sizeof(peer_only), "only on %s:", v->peer);
-	ks_view_t ours = { mine.data, mine.len };
+	int ret = KS_EOK;
 	size_t pm = 0, pt = 0;
 	ks_view_t km, kt;
 	const uint8_t *hm, *ht;
-	bool have_m = proto_digest_list_next(ours, &pm, &km, &hm);
-	bool have_t = proto_digest_list_next(a->body, &pt, &kt, &ht);
+
+	snprintf(peer_only, sizeof(peer_only), "only on %s:", v->peer);
+	bool have_m = proto_digest_list_next(mine, &pm, &km, &hm);
+	bool have_t = proto_digest_list_next(body, &pt, &kt, &ht);
 	while (ret == KS_EOK && (have_m || have_t)) {
 		int cmp = !have_m ? 1 : !have_t ? -1 : key_cmp(km, kt);
 		if (cmp < 0) {
 			ret = report_key(v, "only here:", km);
-			have_m = proto_digest_list_next(ours, &pm, &km, &hm);
+			have_m = proto_digest_list_next(mine, &pm, &km, &hm);
 		} else if (cmp > 0) {
 			ret = report_key(v, peer_only, kt);
-			have_t = proto_digest_list_next(a->body, &pt, &kt, &ht);
+			have_t = proto_digest_list_next(body, &pt, &kt, &ht);
 		} else {
 			if (memcmp(hm, ht, PROTO_DIGEST_HASH_LEN) != 0)
 				ret = report_key(v, "differs:", km);
-			have_m = proto_digest_list_next(ours, &pm, &km, &hm);
-			have_t = proto_digest_list_next(a->body, &pt, &kt, &ht);
+			have_m = proto_digest_list_next(mine, &pm, &km, &hm);
+			have_t = proto_digest_list_next(body, &pt, &kt, &ht);
 		}
 	}
-fail:
-	ks_buf_free(&mine);
 	return ret;
+}
+
+/* Our listing came back from the worker: merge, then the next request. */
+static int compare_listed(node_repl_link_t *l, list_job_t *j)
+{
+	repl_compare_t *v = &l->r->compare;
+	int ret;
+
+	if (!v->running || strcmp(v->peer, l->peer->name) != 0)
+		return KS_EOK; /* the comparison ended meanwhile */
+	ret = compare_bucket(v, ks_buf_view(&j->body), ks_buf_view(&j->theirs));
+	if (ret == KS_EOK)
+		return compare_next(l);
+	compare_fail(v, ret, "local failure while comparing");
+	ks_log_err(REPL, "verify with '%s' failed (%s)", v->peer,
+		   ks_strerror(ret));
+	return KS_EOK; /* the link itself is fine */
 }
 
 int node_repl__digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
@@ -272,11 +368,20 @@ int node_repl__digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
 		v->peer_seq = a->seq;
 	}
 	if (a->kind == PROTO_DIGEST_LIST) {
+		list_job_t *j = list_job_new(l, false);
 		v->lists++;
-		ret = compare_bucket(r, a);
-		if (ret != KS_EOK)
+		if (j == NULL || ks_buf_append(&j->theirs, a->body.ptr,
+					       a->body.len) != KS_EOK) {
+			if (j != NULL)
+				ks_buf_free(&j->theirs);
+			free(j);
+			ret = KS_ENOMEM;
 			goto fail;
-		return compare_next(l);
+		}
+		j->a = *a;
+		j->a.body = (ks_view_t){ 0 };
+		node_repl__link_job(l, &j->job);
+		return KS_EOK;
 	}
 	uint16_t w = (uint16_t)(a->hi - a->lo);
 	if (a->count != (w < COMPARE_PARTS ? w : COMPARE_PARTS)) {

@@ -2,7 +2,9 @@
 /*
  * The engine's control requests (node_repl_ctl): "snapshot" (scan now),
  * "dump PATH", "verify" (the KDB against the store, here), and "verify
- * PEER" / "verify-result" (compare.c).
+ * PEER" / "verify-result" (compare.c).  Scan, dump and verify run on the
+ * database worker; their answers are deferred (node_ctl_defer) until the
+ * job is done, so the loop keeps answering status meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +35,47 @@ static int dump_cb(ks_view_t key, ks_view_t value, void *arg)
 	return 0;
 }
 
-static int ctl_dump(node_repl_t *r, const char *path, ks_buf_t *out)
+/* A request answered by a worker job. */
+typedef struct ctl_job {
+	node_repl_job_t job;
+	node_repl_t *r;
+	node_ctl_wait_t *wait;
+	int role;
+	char path[600]; /* dump */
+	ks_buf_t out;	/* the answer, built on the worker */
+} ctl_job_t;
+
+static void ctl_done(node_repl_job_t *job, int ret)
+{
+	ctl_job_t *j = (ctl_job_t *)job;
+
+	node_ctl_answer(j->wait, ret, ks_buf_view(&j->out));
+	ks_buf_free(&j->out);
+	free(j);
+}
+
+static int ctl_job(node_repl_t *r, node_repl_job_run_cb run, const char *path)
+{
+	ctl_job_t *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return KS_ENOMEM;
+	*j = (ctl_job_t){ .job = { .run = run, .done = ctl_done },
+			  .r = r,
+			  .role = r->role,
+			  .out = KS_BUF_INIT };
+	if (path != NULL)
+		snprintf(j->path, sizeof(j->path), "%s", path);
+	if (!node_repl__job(r, &j->job)) {
+		free(j);
+		return KS_ECANCELED;
+	}
+	j->wait = node_ctl_defer(); /* answered by ctl_done */
+	return KS_EOK;
+}
+
+int node_repl_dump_store(store_t *s, bool primary, const char *path,
+			 ks_buf_t *out)
 {
 	store_txn_t *t = NULL;
 	store_meta_t m;
@@ -52,7 +94,7 @@ static int ctl_dump(node_repl_t *r, const char *path, ks_buf_t *out)
 		close(fd);
 		return KS_ENOMEM;
 	}
-	ret = store_read_begin(r->store, &t);
+	ret = store_read_begin(s, &t);
 	if (ret == KS_EOK) {
 		ret = store_meta_get(t, &m);
 		if (ret == KS_EOK &&
@@ -83,9 +125,15 @@ static int ctl_dump(node_repl_t *r, const char *path, ks_buf_t *out)
 	}
 	return ks_buf_appendf(
 		out, "wrote %" PRIu64 " records at seq %" PRIu64 " to %s\n",
-		m.record_count,
-		r->role == REPL_ROLE_PRIMARY ? m.last_seq : m.applied_seq,
-		path);
+		m.record_count, primary ? m.last_seq : m.applied_seq, path);
+}
+
+static int dump_run(node_repl_job_t *job)
+{
+	ctl_job_t *j = (ctl_job_t *)job;
+
+	return node_repl_dump_store(j->r->store, j->role == REPL_ROLE_PRIMARY,
+				    j->path, &j->out);
 }
 
 /*
@@ -125,15 +173,16 @@ static int verify_cb(ks_view_t key, ks_view_t value, void *arg)
 	return 0;
 }
 
-static int ctl_verify(node_repl_t *r, ks_buf_t *out)
+static int verify_run(node_repl_job_t *job)
 {
+	ctl_job_t *j = (ctl_job_t *)job;
+	node_repl_t *r = j->r;
+	ks_buf_t *out = &j->out;
 	verify_ctx_t v = { 0 };
 	store_meta_t m;
 	uint64_t extra = 0;
 	int ret;
 
-	if (r->bridge == NULL)
-		return KS_ENOTAVAIL;
 	ret = store_read_begin(r->store, &v.t);
 	if (ret != KS_EOK)
 		return ret;
@@ -162,7 +211,7 @@ static int ctl_verify(node_repl_t *r, ks_buf_t *out)
 			" only in the KDB, %" PRIu64
 			" only in the store%s (store digest ",
 			v.kdb, m.record_count, v.differ, v.missing, extra,
-			r->role == REPL_ROLE_PRIMARY
+			j->role == REPL_ROLE_PRIMARY
 				? "; a primary's scan takes such changes"
 				: "");
 	for (int i = 0; ret == KS_EOK && i < 8; i++)
@@ -175,33 +224,29 @@ static int ctl_verify(node_repl_t *r, ks_buf_t *out)
 	return ret;
 }
 
-static int ctl_scan(node_repl_t *r, ks_buf_t *out)
-{
-	bridge_scan_stats_t st;
-	int ret;
-
-	if (r->bridge == NULL) /* replication disabled: status says why */
-		return KS_ENOTAVAIL;
-	if (r->role != REPL_ROLE_PRIMARY)
-		return KS_ESTATE;
-	ret = node_repl__scan(r, "snapshot", &st);
-	if (ret != KS_EOK)
-		return ret;
-	return ks_buf_appendf(out,
-			      "scanned %" PRIu64 " principals and %" PRIu64
-			      " policies: %" PRIu64 " puts, %" PRIu64
-			      " deletes logged\n",
-			      st.principals, st.policies, st.puts, st.dels);
-}
-
 int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out)
 {
-	if (strcmp(req, "snapshot") == 0)
-		return ctl_scan(r, out);
-	if (strncmp(req, "dump ", 5) == 0)
-		return ctl_dump(r, req + 5, out);
-	if (strcmp(req, "verify") == 0)
-		return ctl_verify(r, out);
+	if (strcmp(req, "snapshot") == 0) {
+		if (r->bridge ==
+		    NULL) /* replication disabled: status says why */
+			return KS_ENOTAVAIL;
+		if (r->role != REPL_ROLE_PRIMARY)
+			return KS_ESTATE;
+		if (r->stopping)
+			return KS_ECANCELED;
+		node_repl__scan(r, "snapshot", false, node_ctl_defer());
+		return KS_EOK;
+	}
+	if (strncmp(req, "dump ", 5) == 0) {
+		if (req[5] != '/')
+			return KS_EINVAL;
+		return ctl_job(r, dump_run, req + 5);
+	}
+	if (strcmp(req, "verify") == 0) {
+		if (r->bridge == NULL)
+			return KS_ENOTAVAIL;
+		return ctl_job(r, verify_run, NULL);
+	}
 	if (strncmp(req, "verify ", 7) == 0 && req[7] != '\0')
 		return node_repl__compare_start(r, req + 7, out);
 	if (strcmp(req, "verify-result") == 0)

@@ -11,6 +11,7 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/wire.h"
 #include "node/repl/repl_int.h"
 
 /* --- helpers ------------------------------------------------------------- */
@@ -56,6 +57,16 @@ void node_repl__window_of(const store_meta_t *m, repl_sm_window_t *w)
 	w->oldest_seq = m->oldest_seq;
 	memcpy(w->prev_history, m->prev_history, 16);
 	w->prev_last_seq = m->prev_last_seq;
+}
+
+static void link_unref(node_repl_link_t *l)
+{
+	if (--l->refs > 0)
+		return;
+	ks_buf_free(&l->out);
+	ks_buf_free(&l->inbox);
+	ks_buf_free(&l->snap);
+	free(l);
 }
 
 /* --- sending --------------------------------------------------------------- */
@@ -130,7 +141,8 @@ void node_repl__reset_link(node_repl_link_t *l, const repl_sm_action_t *act)
 		 ks_strerror(act->code));
 	snprintf(l->peer->last_error, sizeof(l->peer->last_error), "%s",
 		 reason);
-	node_repl__load_abort(l);
+	if (l->r->role == REPL_ROLE_REPLICA)
+		node_repl__stage_abort(l->r);
 	if (act->send_error) {
 		proto_msg_t m = { .type = PROTO_MSG_ERROR };
 		size_t n = strlen(act->reason);
@@ -178,8 +190,6 @@ static int send_answer(node_repl_link_t *l, const repl_sm_action_t *act)
 
 void node_repl__do_action(node_repl_link_t *l, repl_sm_action_t *act)
 {
-	node_repl_t *r = l->r;
-	repl_peer_t *p = l->peer;
 	int ret = KS_EOK;
 	proto_msg_t m;
 
@@ -199,18 +209,14 @@ void node_repl__do_action(node_repl_link_t *l, repl_sm_action_t *act)
 		node_repl__send_from(l, act->seq);
 		return;
 	case REPL_ACT_RECORD_ACK:
-		p->acked = act->seq;
-		p->have_ack = true;
-		ret = store_peer_ack(r->store, p->name, act->seq);
-		if (ret == KS_EOK)
-			node_repl__link_log_grew(l);
-		break;
+		node_repl__record_ack(l, act->seq);
+		return;
 	case REPL_ACT_ADOPT_HISTORY:
-		ret = node_repl__adopt_history(l, act->history, act->seq);
-		break;
+		node_repl__adopt_history(l, act->history, act->seq);
+		return;
 	case REPL_ACT_STAGE_BEGIN:
-		ret = node_repl__stage_begin(l, act->seq);
-		break;
+		node_repl__stage_begin(l, act->seq);
+		return;
 	case REPL_ACT_SEND_FETCH:
 		ret = node_repl__send_fetch(l, act->seq);
 		break;
@@ -235,7 +241,8 @@ void node_repl__do_action(node_repl_link_t *l, repl_sm_action_t *act)
 
 /* --- frames --------------------------------------------------------------- */
 
-int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
+/* One frame, in order (the link is not busy). */
+static int link_frame(node_repl_link_t *l, ks_view_t frame)
 {
 	node_repl_t *r = l->r;
 	uint64_t now = uv_now(r->loop);
@@ -257,11 +264,11 @@ int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
 	case PROTO_MSG_BATCH:
 	case PROTO_MSG_SNAP_CHUNK:
 	case PROTO_MSG_SNAP_END:
-		return node_repl__on_blob(l, &m, now);
+		return node_repl__on_blob(l, frame, &m);
 	case PROTO_MSG_FETCH:
 		return node_repl__on_fetch(l, &m, now);
 	case PROTO_MSG_VALUES:
-		return node_repl__on_values(l, &m, now);
+		return node_repl__on_values(l, frame, &m);
 	case PROTO_MSG_DIGEST_REQ:
 		return node_repl__digest_req(l, &m.u.digest_req);
 	case PROTO_MSG_DIGEST_RSP:
@@ -301,6 +308,76 @@ int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
 	return KS_EOK;
 }
 
+/* Frames that arrive while the link is busy wait here, in order.  The
+ * primary keeps at most a window of unacknowledged changes in flight
+ * (primary.c), so the inbox is bounded by that window, or by one snapshot
+ * while one is received. */
+static int inbox_put(node_repl_link_t *l, ks_view_t frame)
+{
+	int ret;
+
+	if (l->inbox_off == l->inbox.len) {
+		ks_buf_reset(&l->inbox);
+		l->inbox_off = 0;
+	}
+	ret = ks_buf_append_u32(&l->inbox, (uint32_t)frame.len);
+	if (ret == KS_EOK)
+		ret = ks_buf_append(&l->inbox, frame.ptr, frame.len);
+	return ret;
+}
+
+/* Handle waiting frames until the inbox is empty or the link busy. */
+static void inbox_run(node_repl_link_t *l)
+{
+	l->refs++; /* a frame may close the link */
+	while (!l->down && !l->r->stopping && l->jobs == 0 &&
+	       l->inbox_off < l->inbox.len) {
+		const uint8_t *p = l->inbox.data + l->inbox_off;
+		ks_view_t f = { p + 4, ks_get_u32be(p) };
+		l->inbox_off += 4 + f.len;
+		int ret = link_frame(l, f);
+		if (ret != KS_EOK && !l->down)
+			node_conn_close(l->conn, ret, ks_strerror(ret));
+	}
+	if (l->inbox_off == l->inbox.len && l->inbox.len > (1u << 20))
+		ks_buf_free(&l->inbox); /* give a big burst's memory back */
+	if (l->inbox_off == l->inbox.len)
+		l->inbox_off = l->inbox.len = 0;
+	link_unref(l);
+}
+
+int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
+{
+	if (l->r->stopping)
+		return KS_EOK; /* the daemon closes the links */
+	if (l->jobs > 0 || l->inbox_off < l->inbox.len)
+		return inbox_put(l, frame);
+	return link_frame(l, frame);
+}
+
+void node_repl__link_job(node_repl_link_t *l, node_repl_job_t *j)
+{
+	l->refs++;
+	l->jobs++;
+	node_repl_worker_submit(l->r->worker, j);
+}
+
+void node_repl__link_job_end(node_repl_link_t *l)
+{
+	l->jobs--;
+	if (l->jobs == 0 && !l->down)
+		inbox_run(l);
+	link_unref(l);
+}
+
+bool node_repl__job(node_repl_t *r, node_repl_job_t *j)
+{
+	if (r->worker == NULL || r->stopping)
+		return false;
+	node_repl_worker_submit(r->worker, j);
+	return true;
+}
+
 /* --- links ----------------------------------------------------------------- */
 
 node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
@@ -321,6 +398,7 @@ node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
 	l->r = r;
 	l->conn = c;
 	l->peer = p;
+	l->refs = 1;
 	p->link = l;
 	repl_sm_init(&l->sm, r->role, NULL);
 	repl_sm_event_t ev = { .type = REPL_EV_CONNECTED,
@@ -339,7 +417,9 @@ node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
 
 void node_repl_link_writable(node_repl_link_t *l)
 {
-	if (l != NULL && l->r->role == REPL_ROLE_PRIMARY)
+	if (l == NULL || l->r->role != REPL_ROLE_PRIMARY)
+		return;
+	if (!node_repl__snapshot_pump(l))
 		node_repl__link_log_grew(l);
 }
 
@@ -355,12 +435,17 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason)
 		snprintf(l->peer->last_error, sizeof(l->peer->last_error), "%s",
 			 reason);
 	node_repl__session_end(l, err, reason);
-	node_repl__load_abort(l);
+	if (l->r->role == REPL_ROLE_REPLICA)
+		node_repl__stage_abort(l->r);
 	node_repl__compare_link_down(l);
 	if (l->peer->link == l)
 		l->peer->link = NULL;
-	ks_buf_free(&l->out);
-	free(l);
+	l->down = true;
+	l->conn = NULL;
+	node_repl__snapshot_abort(l);
+	ks_buf_free(&l->inbox);
+	l->inbox_off = 0;
+	link_unref(l); /* jobs in flight keep it until their done */
 }
 
 /* --- the tick --------------------------------------------------------------- */
@@ -488,14 +573,23 @@ static int start(node_repl_t *r)
 	r->scan.data = r;
 	r->started = true;
 	uv_timer_start(&r->tick, on_tick, REPL_TICK_MS, REPL_TICK_MS);
-	if (r->role == REPL_ROLE_PRIMARY)
-		return node_repl__capture_start(r);
+	if (r->role == REPL_ROLE_PRIMARY) {
+		ret = node_repl__capture_start(r);
+		if (ret != KS_EOK)
+			return ret;
+	}
 	return KS_EOK;
 }
 
 int node_repl_start(node_repl_t *r)
 {
-	int ret = start(r);
+	/* The bridge and the store writes belong to the worker; the first
+	 * scan below runs here before the loop can queue any job. */
+	int ret = node_repl_worker_new(r->loop, &r->worker);
+
+	if (ret != KS_EOK)
+		return ret;
+	ret = start(r);
 
 	/*
 	 * Without keys or a KDB the node still runs (TLS links, status,
@@ -536,6 +630,11 @@ void node_repl__closed_uv(uv_handle_t *h)
 	node_repl__closed_one(h->data);
 }
 
+static void worker_stopped(void *arg)
+{
+	node_repl__closed_one(arg);
+}
+
 void node_repl_stop(node_repl_t *r, void (*done)(void *), void *arg)
 {
 	r->stopping = true;
@@ -548,6 +647,11 @@ void node_repl_stop(node_repl_t *r, void (*done)(void *), void *arg)
 		uv_close((uv_handle_t *)&r->scan, node_repl__closed_uv);
 		node_repl__capture_stop(r);
 	}
+	if (r->worker != NULL) {
+		/* queued jobs are cancelled, the running one finishes */
+		r->closing++;
+		node_repl_worker_stop(r->worker, worker_stopped, r);
+	}
 	/* the initial reference, released from the loop like the others */
 	node_repl__closed_one(r);
 }
@@ -557,6 +661,8 @@ void node_repl_free(node_repl_t *r)
 	if (r == NULL)
 		return;
 	node_repl__capture_free(r);
+	node_repl_worker_free(r->worker);
+	bridge_load_abort(r->load); /* the worker is gone: ours now */
 	bridge_close(r->bridge);
 	proto_key_free(r->key);
 	proto_trust_free(r->trust);

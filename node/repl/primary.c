@@ -19,7 +19,11 @@
 
 #define BATCH_MAX_OPS 5000u	 /* per batch we build */
 #define BATCH_MAX_RAW (4u << 20) /* raw bytes per batch we build */
-#define SNAP_FLUSH    (1u << 20) /* hand snapshot frames over */
+#define SNAP_SLICE    (1u << 20) /* snapshot bytes queued per send */
+/* Unacknowledged changes a replica may have in flight: it reads every
+ * frame (so its keepalives and acks keep flowing) and applies them in
+ * turn, so this bounds what waits in its inbox. */
+#define SEND_WINDOW 20000u
 
 void node_repl__cache_clear(node_repl_t *r)
 {
@@ -151,7 +155,8 @@ void node_repl__send_from(node_repl_link_t *l, uint64_t from)
 	const repl_cached_batch_t *b = NULL;
 	int ret;
 
-	while (!node_conn_congested(l->conn)) {
+	while (!node_conn_congested(l->conn) &&
+	       l->sm.sent - l->sm.pos < SEND_WINDOW) {
 		ret = batch_frame(r, from, &b);
 		if (ret == KS_ENOENT)
 			return; /* nothing more */
@@ -191,7 +196,9 @@ void node_repl__link_log_grew(node_repl_link_t *l)
 	node_repl__window_of(&m, &w);
 	repl_sm_event_t ev = { .type = REPL_EV_LOG_GREW,
 			       .window = &w,
-			       .congested = node_conn_congested(l->conn),
+			       .congested =
+				       node_conn_congested(l->conn) ||
+				       l->sm.sent - l->sm.pos >= SEND_WINDOW,
 			       .now_ms = uv_now(l->r->loop) };
 	node_repl__feed(l, &ev);
 }
@@ -203,87 +210,304 @@ void node_repl__all_log_grew(node_repl_t *r)
 			node_repl__link_log_grew(p->link);
 }
 
-typedef struct snap_ctx {
+/*
+ * The snapshot of a link, produced as the link drains: a slice of frames
+ * (SNAP_SLICE_BYTES) at a time is encoded on a libuv pool thread from one
+ * store read transaction (a consistent record set at (history, seq)); the
+ * loop queues it on the link, and once a slice is queued the next one is
+ * encoded while the link drains.  So the snapshot is never whole in memory
+ * (about two slices plus the link's write queue); the read transaction
+ * lives until the last slice is encoded (the transfer's length, not a
+ * network wait per record).  One slice job at a time per link; between
+ * jobs the source belongs to the loop.
+ */
+#define SNAP_SLICE_BYTES (4u << 20)
+
+typedef struct snap_src {
+	uv_work_t req;
+	node_repl_link_t *l;
+	store_t *store;
+	const proto_key_t *key;
+	uint8_t history[16];
+	uint64_t seq;
+	store_txn_t *t; /* from the first slice to the last */
+	store_meta_t m;
 	proto_snap_tx_t tx;
-	ks_buf_t *buf;
-	node_conn_t *conn;
-	int err;
+	bool tx_open, finished;
+	ks_buf_t next_key; /* resume at this key ("" = from the start) */
+	ks_buf_t out;	   /* this slice's frames */
+	uint64_t records, t0_ns;
 	uint64_t bytes; /* frames handed to the connection */
-} snap_ctx_t;
+	int ret;
+} snap_src_t;
+
+static void snap_src_free(snap_src_t *src)
+{
+	if (src->tx_open)
+		proto_snap_tx_deinit(&src->tx);
+	if (src->t != NULL)
+		store_read_end(src->t);
+	ks_buf_free(&src->next_key);
+	ks_buf_free(&src->out);
+	free(src);
+}
 
 static int snap_cb(ks_view_t key, ks_view_t value, void *arg)
 {
-	snap_ctx_t *s = arg;
-	int ret = proto_snap_tx_add(&s->tx, key, value, s->buf);
+	snap_src_t *src = arg;
+	int ret;
 
-	if (ret == KS_EOK && s->buf->len >= SNAP_FLUSH) {
-		s->bytes += s->buf->len;
-		ret = node_conn_send(s->conn, s->buf->data, s->buf->len);
-		ks_buf_reset(s->buf);
+	if (src->out.len >= SNAP_SLICE_BYTES) {
+		/* the slice is full: the next one starts at this key */
+		ks_buf_reset(&src->next_key);
+		ret = ks_buf_append(&src->next_key, key.ptr, key.len);
+		if (ret != KS_EOK) {
+			src->ret = ret;
+			return 1;
+		}
+		return 2;
 	}
+	ret = proto_snap_tx_add(&src->tx, key, value, &src->out);
 	if (ret != KS_EOK) {
-		s->err = ret;
+		src->ret = ret;
 		return 1;
 	}
+	src->records++;
 	return 0;
+}
+
+/* Pool thread: store reads and encoding only. */
+static void snap_work(uv_work_t *req)
+{
+	snap_src_t *src = req->data;
+	ks_view_t from = { 0 };
+	int ret = KS_EOK;
+
+	ks_buf_reset(&src->out);
+	if (src->t == NULL) {
+		ret = store_read_begin(src->store, &src->t);
+		if (ret == KS_EOK)
+			ret = store_meta_get(src->t, &src->m);
+		if (ret == KS_EOK &&
+		    (memcmp(src->m.history, src->history, 16) != 0 ||
+		     src->m.last_seq != src->seq))
+			ret = KS_ESTATE; /* the log moved on since the decision */
+		if (ret == KS_EOK)
+			ret = proto_snap_tx_init(
+				&src->tx, src->m.history, src->m.last_seq,
+				src->m.record_count, ks_real_us(), src->key,
+				&src->out);
+		src->tx_open = ret == KS_EOK;
+	}
+	if (ret == KS_EOK && src->next_key.len > 0)
+		from = ks_buf_view(&src->next_key);
+	if (ret == KS_EOK) {
+		src->ret = KS_EOK;
+		ret = store_records_foreach(src->t, from, snap_cb, src);
+		if (ret == 2) {
+			ret = KS_EOK; /* a slice is full */
+		} else if (ret == 0) {
+			ret = proto_snap_tx_finish(&src->tx, src->m.digest,
+						   &src->out);
+			src->finished = true;
+		} else {
+			ret = src->ret ? src->ret : KS_EINTERNAL;
+		}
+	}
+	src->ret = ret;
+}
+
+static void snap_done(uv_work_t *req, int status);
+
+static int snap_next(node_repl_link_t *l, snap_src_t *src)
+{
+	if (uv_queue_work(l->r->loop, &src->req, snap_work, snap_done) != 0)
+		return KS_ENOMEM;
+	l->snap_src = src;
+	l->snap_running = true;
+	return KS_EOK;
+}
+
+/* The snapshot ended (sent, failed, or the link went down). */
+static void snap_end(node_repl_link_t *l, snap_src_t *src, int ret)
+{
+	if (!l->down && ret == KS_EOK) {
+		l->peer->full_transfers++;
+		snprintf(l->peer->last_session, sizeof(l->peer->last_session),
+			 "full snapshot at seq %" PRIu64 " (%" PRIu64
+			 " records, encoded in %" PRIu64 " ms)",
+			 src->seq, src->records,
+			 (ks_mono_ns() - src->t0_ns) / 1000000);
+		ks_log_notice(REPL,
+			      "'%s': full snapshot queued at seq %" PRIu64
+			      " (%" PRIu64 " records)",
+			      l->peer->name, src->seq, src->records);
+		node_repl__log_transfer(l, "send", src->history, src->seq,
+					src->records, src->bytes,
+					(ks_mono_ns() - src->t0_ns) / 1000000);
+	} else if (!l->down) {
+		ks_log_err(REPL, "'%s': cannot send the snapshot (%s)",
+			   l->peer->name, ks_strerror(ret));
+		node_repl__local_error(l, ret);
+	}
+	l->snap_src = NULL;
+	snap_src_free(src);
+	node_repl__link_job_end(l);
+}
+
+static void snap_done(uv_work_t *req, int status)
+{
+	snap_src_t *src = req->data;
+	node_repl_link_t *l = src->l;
+	int ret = status < 0 ? KS_ECANCELED : src->ret;
+
+	l->snap_running = false;
+	if (l->down || ret != KS_EOK) {
+		snap_end(l, src, l->down ? KS_ECLOSED : ret);
+		return;
+	}
+	/* hand the slice over (moved) and send what the link takes */
+	ks_buf_free(&l->snap);
+	l->snap = src->out;
+	src->out = (ks_buf_t)KS_BUF_INIT;
+	l->snap_off = 0;
+	node_repl__snapshot_pump(l);
+}
+
+void node_repl__snapshot_abort(node_repl_link_t *l)
+{
+	/* a slice being encoded ends in snap_done, which sees l->down */
+	if (l->snap_src != NULL && !l->snap_running)
+		snap_end(l, l->snap_src, KS_ECLOSED);
+}
+
+bool node_repl__snapshot_pump(node_repl_link_t *l)
+{
+	snap_src_t *src = l->snap_src;
+	int ret;
+
+	if (src == NULL)
+		return false;
+	if (l->snap_running)
+		return true;
+	while (!l->down && l->snap_off < l->snap.len &&
+	       !node_conn_congested(l->conn)) {
+		size_t n = l->snap.len - l->snap_off;
+		if (n > SNAP_SLICE)
+			n = SNAP_SLICE;
+		ret = node_conn_send(l->conn, l->snap.data + l->snap_off, n);
+		if (ret != KS_EOK) {
+			snap_end(l, src, ret);
+			return false;
+		}
+		l->snap_off += n;
+		src->bytes += n;
+	}
+	if (l->snap_off < l->snap.len)
+		return true; /* more when the link drains */
+	ks_buf_free(&l->snap);
+	l->snap_off = 0;
+	if (src->finished) {
+		snap_end(l, src, KS_EOK);
+		return false;
+	}
+	/* this slice is queued: encode the next while the link drains */
+	ret = snap_next(l, src);
+	if (ret != KS_EOK) {
+		snap_end(l, src, ret);
+		return false;
+	}
+	return true;
 }
 
 int node_repl__send_snapshot(node_repl_link_t *l, const uint8_t history[16],
 			     uint64_t seq)
 {
 	node_repl_t *r = l->r;
-	store_txn_t *t = NULL;
-	store_meta_t m;
 	proto_msg_t msg = { .type = PROTO_MSG_ANSWER };
-	ks_buf_t buf = KS_BUF_INIT;
-	snap_ctx_t s = { .buf = &buf, .conn = l->conn };
-	uint64_t t0 = ks_mono_ns();
+	snap_src_t *src;
 	int ret;
 
+	if (l->snap_src != NULL)
+		return KS_ESTATE; /* one snapshot per link at a time */
 	msg.u.answer = (proto_answer_t){ .version = l->sm.version,
 					 .mode = PROTO_ANSWER_SNAPSHOT };
 	memcpy(msg.u.answer.history, history, 16);
 	ret = node_repl__send_msg(l, &msg);
 	if (ret != KS_EOK)
 		return ret;
-	ret = store_read_begin(r->store, &t);
-	if (ret != KS_EOK)
+	src = calloc(1, sizeof(*src));
+	if (src == NULL)
+		return KS_ENOMEM;
+	*src = (snap_src_t){ .l = l,
+			     .store = r->store,
+			     .key = r->key,
+			     .seq = seq,
+			     .next_key = KS_BUF_INIT,
+			     .out = KS_BUF_INIT,
+			     .t0_ns = ks_mono_ns() };
+	memcpy(src->history, history, 16);
+	src->req.data = src;
+	ks_buf_free(&l->snap);
+	l->snap_off = 0;
+	ret = snap_next(l, src);
+	if (ret != KS_EOK) {
+		free(src);
 		return ret;
-	ret = store_meta_get(t, &m);
-	if (ret == KS_EOK &&
-	    (memcmp(m.history, history, 16) != 0 || m.last_seq != seq))
-		ret = KS_ESTATE; /* cannot happen on one thread; be sure */
-	if (ret == KS_EOK)
-		ret = proto_snap_tx_init(&s.tx, m.history, m.last_seq,
-					 m.record_count, ks_real_us(), r->key,
-					 &buf);
-	if (ret == KS_EOK) {
-		ret = store_records_foreach(t, (ks_view_t){ 0 }, snap_cb, &s);
-		if (ret == 1 || s.err)
-			ret = s.err ? s.err : KS_EINTERNAL;
 	}
-	if (ret == KS_EOK)
-		ret = proto_snap_tx_finish(&s.tx, m.digest, &buf);
-	store_read_end(t);
-	s.bytes += buf.len;
-	if (ret == KS_EOK && buf.len)
-		ret = node_conn_send(l->conn, buf.data, buf.len);
-	proto_snap_tx_deinit(&s.tx);
-	ks_buf_free(&buf);
-	if (ret == KS_EOK) {
-		l->peer->full_transfers++;
-		snprintf(l->peer->last_session, sizeof(l->peer->last_session),
-			 "full snapshot at seq %" PRIu64 " (%" PRIu64
-			 " records, built in %" PRIu64 " ms)",
-			 seq, m.record_count, (ks_mono_ns() - t0) / 1000000);
-		ks_log_notice(REPL,
-			      "'%s': full snapshot sent at seq %" PRIu64
-			      " (%" PRIu64 " records)",
-			      l->peer->name, seq, m.record_count);
-		node_repl__log_transfer(l, "send", history, seq, m.record_count,
-					s.bytes, (ks_mono_ns() - t0) / 1000000);
+	/* a link job until the last slice is queued: frames wait meanwhile
+	 * (only keepalives, which the connection swallows, are expected
+	 * before the ack) */
+	l->refs++;
+	l->jobs++;
+	return KS_EOK;
+}
+
+typedef struct ack_job {
+	node_repl_job_t job;
+	uint64_t seq;
+	store_t *store;
+	char peer[];
+} ack_job_t;
+
+static int ack_run(node_repl_job_t *job)
+{
+	ack_job_t *j = (ack_job_t *)job;
+
+	return store_peer_ack(j->store, j->peer, j->seq);
+}
+
+static void ack_done(node_repl_job_t *job, int ret)
+{
+	ack_job_t *j = (ack_job_t *)job;
+
+	if (ret != KS_EOK && ret != KS_ECANCELED)
+		ks_log_warn(REPL,
+			    "'%s': cannot store the ack of seq %" PRIu64
+			    " (%s)",
+			    j->peer, j->seq, ks_strerror(ret));
+	free(j);
+}
+
+void node_repl__record_ack(node_repl_link_t *l, uint64_t seq)
+{
+	repl_peer_t *p = l->peer;
+	size_t n = strlen(p->name) + 1;
+	ack_job_t *j = calloc(1, sizeof(*j) + n);
+
+	p->acked = seq;
+	p->have_ack = true;
+	if (j != NULL) {
+		j->job = (node_repl_job_t){ .run = ack_run, .done = ack_done };
+		j->seq = seq;
+		j->store = l->r->store;
+		memcpy(j->peer, p->name, n);
+		if (!node_repl__job(l->r, &j->job))
+			free(j);
 	}
-	return ret;
+	/* the window moved: send more (the stored ack is for restarts and
+	 * status; the state machine already knows) */
+	node_repl__link_log_grew(l);
 }
 
 /*
@@ -292,15 +516,53 @@ int node_repl__send_snapshot(node_repl_link_t *l, const uint8_t history[16],
  * disconnected replica is not waited for: if it falls out of the window it
  * gets a full snapshot when it returns (as iprop's ulog does).
  */
+typedef struct trim_job {
+	node_repl_job_t job;
+	node_repl_t *r;
+	store_t *store;
+	uint64_t keep;
+} trim_job_t;
+
+static int trim_run(node_repl_job_t *job)
+{
+	trim_job_t *j = (trim_job_t *)job;
+
+	return store_log_trim(j->store, j->keep);
+}
+
+static void trim_done(node_repl_job_t *job, int ret)
+{
+	trim_job_t *j = (trim_job_t *)job;
+
+	j->r->trim_pending = false;
+	if (ret != KS_EOK && ret != KS_ECANCELED)
+		ks_log_warn(REPL, "trimming the log failed (%s)",
+			    ks_strerror(ret));
+	free(j);
+}
+
 void node_repl__trim(node_repl_t *r)
 {
 	uint64_t keep = UINT64_MAX;
+	trim_job_t *j;
 
+	if (r->trim_pending)
+		return;
 	for (repl_peer_t *p = r->peers; p != NULL; p = p->next)
 		if (p->link != NULL && p->link->sm.state >= REPL_ST_SNAP_SEND) {
 			uint64_t need = p->link->sm.pos + 1;
 			if (need < keep)
 				keep = need;
 		}
-	(void)store_log_trim(r->store, keep);
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return;
+	*j = (trim_job_t){ .job = { .run = trim_run, .done = trim_done },
+			   .r = r,
+			   .store = r->store,
+			   .keep = keep };
+	if (node_repl__job(r, &j->job))
+		r->trim_pending = true;
+	else
+		free(j);
 }

@@ -80,7 +80,5 @@ void node_repl_stop_following(node_repl_t *r)
 	if (r == NULL || r->role != REPL_ROLE_REPLICA)
 		return;
 	r->promoted = true;
-	for (repl_peer_t *p = r->peers; p != NULL; p = p->next)
-		if (p->link != NULL)
-			node_repl__load_abort(p->link);
+	node_repl__stage_abort(r); /* a snapshot being received, if any */
 }

@@ -28,13 +28,22 @@
  *           second), so the replica's krb5kdc serves the old data until
  *           the switch.
  *
- * Everything runs on the daemon's loop thread; KDB and store calls are
- * synchronous (short: one principal, one batch).
+ * Threads: every function here is called on the daemon's loop thread,
+ * which does only network I/O, timers, control requests and status.  The
+ * KDB (bridge) and every store write belong to the engine's database
+ * worker thread (node/repl/worker.h): scans, captures, batch apply,
+ * staging and install, acks, trims, dump, local verify, bucket listings;
+ * their results come back to the loop.  A primary's snapshot is encoded on
+ * libuv's threadpool from a store read transaction.  Files and their
+ * shares: node/repl/repl_int.h.
  *
  * Ownership: node_repl_t belongs to the daemon (new .. stop .. free); the
- * store is borrowed and must outlive it.  A node_repl_link_t is created by
- * node_repl_link_up() for one established connection and freed by
- * node_repl_link_down() (the connection's closed callback).
+ * store is borrowed and must outlive it (stop's done callback comes after
+ * the worker thread has ended; a snapshot being encoded keeps the loop
+ * alive until its slice is done).  A node_repl_link_t is created by
+ * node_repl_link_up() for one established connection; node_repl_link_down()
+ * (the connection's closed callback) ends it for the caller, and the engine
+ * frees it once the jobs still running for it are done.
  */
 #pragma once
 
@@ -73,8 +82,10 @@ int node_repl_start(node_repl_t *r);
 void node_repl_reconfigure(node_repl_t *r, const node_conf_t *conf);
 
 /**
- * \brief Close the timers and the capture socket; \p done(arg) runs from the
- *        loop when everything is closed.  Links are closed by the daemon.
+ * \brief Close the timers and the capture socket and stop the worker (jobs not
+ *        started are cancelled, the running one finishes; never blocks the
+ *        loop); \p done(arg) runs from the loop when everything is closed.
+ *        Links are closed by the daemon.
  */
 void node_repl_stop(node_repl_t *r, void (*done)(void *), void *arg);
 
@@ -96,7 +107,8 @@ int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame);
 /** \brief The link's write queue drained: produce more. */
 void node_repl_link_writable(node_repl_link_t *l);
 
-/** \brief The link closed; \p l is freed. */
+/** \brief The link closed; \p l must not be used again (the engine frees
+ *         it once its jobs are done). */
 void node_repl_link_down(node_repl_link_t *l, int err, const char *reason);
 
 /**
@@ -109,10 +121,23 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason);
  *        replies "started" or "error: ..."), "verify-result" ("running",
  *        or "equal: ..." / "differ: N ..." followed by one line per
  *        differing key, or "error: ...").
- * \return 0 with the reply in \p out, KS_ENOTSUP for an unknown request,
- *         or the failure's KS_E*.
+ * "snapshot", "dump PATH" and "verify" run on the worker: called from a
+ * node_ctl handler, they defer the answer (node_ctl_defer) and return 0
+ * with nothing in \p out; the reply follows when the job is done.
+ * \return 0 with the reply in \p out (or deferred), KS_ENOTSUP for an
+ *         unknown request, or the failure's KS_E*.
  */
 int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out);
+
+/**
+ * \brief Write the store's records as a load_dump v7 dump to \p path
+ *        (absolute; written to PATH.tmp, then renamed) and append "wrote N
+ *        records at seq S to PATH" to \p out.  Synchronous: runs on the
+ *        caller's thread (the control request "dump" runs it on the
+ *        worker).  \p primary: report last_seq, else the applied seq.
+ */
+int node_repl_dump_store(store_t *s, bool primary, const char *path,
+			 ks_buf_t *out);
 
 /*
  * Promotion (DESIGN.md §2, §4): a replica's store starts a new history id

@@ -33,7 +33,25 @@
  *   verify    the local comparison of the KDB with the store
  *   compare   the comparison of the store with a peer's over the link
  *
- * Threads: everything here runs on the daemon's loop thread.
+ * Threads (see worker.h for the queue between them):
+ *   loop thread    everything in node_repl_t and node_repl_link_t except
+ *                  the fields marked "worker"; the links, the state
+ *                  machines, the peers' statistics, the control requests,
+ *                  status; store reads that are short (meta, one log
+ *                  batch, range digests).
+ *   worker thread  the bridge (the KDB) and every store write: scans,
+ *                  captures, batch apply, staging, install, acks, trims,
+ *                  adopt history; and the long store reads (dump, local
+ *                  verify, bucket listings).  Jobs carry copies of their
+ *                  inputs; their results come back to the loop as the
+ *                  job's done callback, which feeds the state machine.
+ *   pool thread    (libuv's threadpool, uv_queue_work) a primary's snapshot
+ *                  of the store is encoded there a slice at a time, from
+ *                  one read transaction; store reads only.
+ * A link with a job in flight is "busy": frames that arrive meanwhile wait
+ * in its inbox, in order, and are handled when the job is done.  A link
+ * that goes down while jobs are in flight stays allocated (refs) until
+ * their done callbacks have run; they then only clean up.
  */
 #pragma once
 
@@ -47,7 +65,9 @@
 #include "common/buf.h"
 #include "node/repl/repl.h"
 #include "node/repl/reports.h"
+#include "node/ctl.h"
 #include "node/repl/sm.h"
+#include "node/repl/worker.h"
 #include "proto/msg.h"
 #include "proto/sign.h"
 #include "store/store.h"
@@ -158,6 +178,13 @@ struct node_repl {
 	bridge_kdb_stamp_t scan_stamp; /* KDB files when the last scan began */
 	ks_hist_t scan_hist;	       /* full scan durations */
 	repl_compare_t compare;	       /* kdcsync verify PEER: one at a time */
+	node_repl_worker_t *worker;    /* NULL until started */
+	unsigned scans_pending;	       /* scan jobs queued or running */
+	struct scan_job *scan_queued;  /* the last one queued, until done */
+	bool trim_pending;
+	/* worker: the side KDB of the snapshot being received (one primary,
+	 * so one staging area; the store's stage has the same owner) */
+	bridge_load_t *load;
 };
 
 struct node_repl_link {
@@ -165,15 +192,23 @@ struct node_repl_link {
 	node_conn_t *conn;
 	repl_peer_t *peer;
 	repl_sm_t sm;
-	bridge_load_t *load; /* replica: side KDB during a snapshot */
-	uint32_t peer_caps;  /* from the peer's HELLO */
+	uint32_t peer_caps; /* from the peer's HELLO */
 	bool hello_seen;
 	uint64_t snap_records;
 	uint64_t t_session_us;
 	uint64_t snap_bytes; /* snapshot chunk bytes received (signed blobs) */
 	/* the session (this link) for its key=value log line */
 	uint64_t sess_t0_ns, sess_seq0, sess_batches0, sess_ops0;
-	ks_buf_t out; /* scratch for encoding */
+	ks_buf_t out;	  /* scratch for encoding */
+	int refs;	  /* the connection's, plus one per job in flight */
+	unsigned jobs;	  /* link jobs in flight: busy when nonzero */
+	bool down;	  /* the connection is gone (conn is NULL) */
+	ks_buf_t inbox;	  /* frames waiting while busy: u32 length, bytes */
+	size_t inbox_off; /* next frame in inbox */
+	struct snap_src *snap_src; /* primary: the snapshot being sent */
+	ks_buf_t snap;		   /* primary: snapshot frames still to send */
+	size_t snap_off;   /* bytes of snap already queued on the link */
+	bool snap_running; /* primary: a slice is being encoded */
 };
 
 /* --- engine.c ------------------------------------------------------------ */
@@ -199,6 +234,24 @@ void node_repl__do_action(node_repl_link_t *l, repl_sm_action_t *act);
 /** \brief The RESET action: record why, tell the peer, close the link. */
 void node_repl__reset_link(node_repl_link_t *l, const repl_sm_action_t *act);
 
+/**
+ * \brief Submit a job that belongs to link \p l: the link is busy (its
+ *        frames wait in the inbox) until the job's done callback calls
+ *        node_repl__link_job_end().  The link stays allocated meanwhile;
+ *        done callbacks check l->down first.
+ */
+void node_repl__link_job(node_repl_link_t *l, node_repl_job_t *j);
+
+/**
+ * \brief A link job's done callback is finished with the link: frames that
+ *        waited are handled, the link is released (it may be freed here).
+ */
+void node_repl__link_job_end(node_repl_link_t *l);
+
+/** \brief Submit a job of the engine (not of a link).  False when the
+ *         engine is stopping: the job was not queued (free it). */
+bool node_repl__job(node_repl_t *r, node_repl_job_t *j);
+
 /** \brief One more handle of the engine closed (stop's accounting). */
 void node_repl__closed_one(node_repl_t *r);
 
@@ -216,33 +269,51 @@ void node_repl__link_log_grew(node_repl_link_t *l);
 /** \brief Tell every link that the log grew. */
 void node_repl__all_log_grew(node_repl_t *r);
 
-/** \brief ANSWER(SNAPSHOT) and the whole snapshot at (history, seq). */
+/** \brief ANSWER(SNAPSHOT), then the snapshot at (history, seq), encoded
+ *         a slice at a time on a pool thread as the link drains. */
 int node_repl__send_snapshot(node_repl_link_t *l, const uint8_t history[16],
 			     uint64_t seq);
+
+/** \brief The link drained: queue more of a snapshot being sent.
+ *  \return whether a snapshot is still in progress on the link. */
+bool node_repl__snapshot_pump(node_repl_link_t *l);
+
+/** \brief The link went down: release a snapshot being sent (its read
+ *         transaction); one being encoded is released when its slice ends. */
+void node_repl__snapshot_abort(node_repl_link_t *l);
+
+/** \brief REPL_ACT_RECORD_ACK: remember the peer's ack, store it (a
+ *         worker job), send more. */
+void node_repl__record_ack(node_repl_link_t *l, uint64_t seq);
 
 /** \brief Free the signed batch frames. */
 void node_repl__cache_clear(node_repl_t *r);
 
-/** \brief Trim the log honouring the connected replicas. */
+/** \brief Trim the log honouring the connected replicas (a worker job;
+ *         one at a time). */
 void node_repl__trim(node_repl_t *r);
 
 /* --- replica.c ----------------------------------------------------------- */
 
-/** \brief A BATCH, SNAP_CHUNK or SNAP_END frame (decoded, not opened). */
-int node_repl__on_blob(node_repl_link_t *l, const proto_msg_t *m, uint64_t now);
+/** \brief A BATCH, SNAP_CHUNK or SNAP_END frame (\p frame borrowed, \p m
+ *         its decoded message): opened and performed by link jobs. */
+int node_repl__on_blob(node_repl_link_t *l, ks_view_t frame,
+		       const proto_msg_t *m);
 
 /** \brief Remember the primary's last seq as the highest seen. */
 void node_repl__note_peer_last(node_repl_link_t *l, uint64_t seq);
 
-/** \brief REPL_ACT_STAGE_BEGIN: empty the stage, open a side KDB. */
-int node_repl__stage_begin(node_repl_link_t *l, uint64_t seq);
+/** \brief REPL_ACT_STAGE_BEGIN: empty the stage, open a side KDB (a link
+ *         job). */
+void node_repl__stage_begin(node_repl_link_t *l, uint64_t seq);
 
-/** \brief Drop the link's side KDB, if any. */
-void node_repl__load_abort(node_repl_link_t *l);
+/** \brief Drop the side KDB of a snapshot being received, if any (a
+ *         worker job, after the jobs already queued). */
+void node_repl__stage_abort(node_repl_t *r);
 
-/** \brief REPL_ACT_ADOPT_HISTORY. */
-int node_repl__adopt_history(node_repl_link_t *l, const uint8_t history[16],
-			     uint64_t seq);
+/** \brief REPL_ACT_ADOPT_HISTORY (a link job). */
+void node_repl__adopt_history(node_repl_link_t *l, const uint8_t history[16],
+			      uint64_t seq);
 
 /* --- rewind.c ------------------------------------------------------------ */
 
@@ -250,9 +321,11 @@ int node_repl__adopt_history(node_repl_link_t *l, const uint8_t history[16],
  *         (or give up rewinding: r->no_rewind, the caller resets). */
 int node_repl__send_fetch(node_repl_link_t *l, uint64_t seq);
 
-/** \brief Replica: a VALUES frame (decoded, not opened). */
-int node_repl__on_values(node_repl_link_t *l, const proto_msg_t *m,
-			 uint64_t now);
+/** \brief Replica: a VALUES frame (\p frame borrowed, \p m its decoded
+ *         message): opened on the loop; the rewind itself (diverged file,
+ *         KDB, store) is a link job. */
+int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
+			 const proto_msg_t *m);
 
 /** \brief Primary: a FETCH frame. */
 int node_repl__on_fetch(node_repl_link_t *l, const proto_msg_t *m,
@@ -260,13 +333,20 @@ int node_repl__on_fetch(node_repl_link_t *l, const proto_msg_t *m,
 
 /* --- capture.c ----------------------------------------------------------- */
 
-/** \brief Scan the KDB into the store now, then trim and fan out;
- *         \p reason (static text: "start", "snapshot", "audit", ...) is
- *         shown by status. */
-int node_repl__scan(node_repl_t *r, const char *reason,
-		    bridge_scan_stats_t *st);
+/**
+ * \brief Queue a scan of the KDB into the store (a worker job); when done:
+ *        trim, fan out, and answer \p w (NULL: nobody waits) with the
+ *        figures.  \p reason (static text: "snapshot", "audit", "report:
+ *        ...") is shown by status.  A scan without a waiter is skipped
+ *        while one is pending; an audit (\p audit) is skipped when the KDB
+ *        files are unchanged since the last scan and no capture failed.
+ */
+void node_repl__scan(node_repl_t *r, const char *reason, bool audit,
+		     node_ctl_wait_t *w);
 
-/** \brief Primary: the capture socket, the first scan, the scan timer. */
+/** \brief Primary: the capture socket, the first scan (synchronous,
+ *         before any job, so that its failure fails the start), the scan
+ *         timer. */
 int node_repl__capture_start(node_repl_t *r);
 
 /** \brief A new scan interval. */
@@ -280,10 +360,12 @@ void node_repl__capture_free(node_repl_t *r);
 
 /* --- compare.c ----------------------------------------------------------- */
 
-/** \brief Either side: answer a DIGEST_REQ from our store. */
+/** \brief Either side: answer a DIGEST_REQ from our store (a bucket
+ *         listing is a link job). */
 int node_repl__digest_req(node_repl_link_t *l, const proto_digest_req_t *q);
 
-/** \brief Requester: a DIGEST_RSP for the request in flight. */
+/** \brief Requester: a DIGEST_RSP for the request in flight (a listing
+ *         is merged with ours after a link job listed ours). */
 int node_repl__digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a);
 
 /** \brief Control "verify PEER": start a comparison. */

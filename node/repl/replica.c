@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The replica's side of a link: signed blobs from the primary are opened
- * (signature checked), given to the state machine, and performed: a batch
- * is applied (KDB, then store), a snapshot chunk is staged (store stage
- * and side KDB), a snapshot end installs the snapshot (digest checked, the
- * side KDB renamed over the live one, then the staged store set switched
- * in).  Also the adoption of a promoted primary's new history.
+ * (signature checked, decompressed) and performed on the database worker:
+ * a batch is applied (KDB, then store), a snapshot chunk is staged (store
+ * stage and side KDB), a snapshot end installs the snapshot (digest
+ * checked, the side KDB renamed over the live one, then the staged store
+ * set switched in).  Also the adoption of a promoted primary's new history.
+ *
+ * A blob takes two link jobs: "open" (worker), then the state machine
+ * decides on the loop, then the action (worker), whose result comes back
+ * as REPL_EV_APPLIED.  The link is busy throughout, so frames stay in
+ * order.  The side KDB (r->load) belongs to the worker.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,49 +30,7 @@ void node_repl__note_peer_last(node_repl_link_t *l, uint64_t seq)
 		l->peer->peer_last_seq = seq;
 }
 
-void node_repl__load_abort(node_repl_link_t *l)
-{
-	if (l->load != NULL) {
-		bridge_load_abort(l->load);
-		l->load = NULL;
-	}
-}
-
-int node_repl__adopt_history(node_repl_link_t *l, const uint8_t history[16],
-			     uint64_t seq)
-{
-	store_meta_t meta;
-	int ret = node_repl__meta(l->r->store, &meta);
-
-	if (ret == KS_EOK)
-		ret = store_adopt_history(l->r->store, history,
-					  meta.applied_history, seq);
-	if (ret == KS_EOK)
-		ks_log_notice(REPL,
-			      "'%s': following the primary's new "
-			      "history from seq %" PRIu64,
-			      l->peer->name, seq);
-	return ret;
-}
-
-int node_repl__stage_begin(node_repl_link_t *l, uint64_t seq)
-{
-	node_repl_t *r = l->r;
-	int ret;
-
-	node_repl__load_abort(l);
-	l->snap_records = 0;
-	l->t_session_us = ks_real_us();
-	l->snap_bytes = 0;
-	ret = store_stage_begin(r->store);
-	if (ret == KS_EOK)
-		ret = bridge_load_begin(r->bridge, &l->load);
-	if (ret == KS_EOK)
-		ks_log_notice(REPL,
-			      "'%s': receiving a full snapshot at seq %" PRIu64,
-			      l->peer->name, seq);
-	return ret;
-}
+/* --- worker side --------------------------------------------------------- */
 
 static int to_changes(const proto_batch_t *b, store_change_t **out)
 {
@@ -88,9 +51,9 @@ static int to_changes(const proto_batch_t *b, store_change_t **out)
 
 /* KDB first, then records + log + position in one store transaction: a
  * crash in between replays an idempotent batch. */
-static int apply_batch(node_repl_link_t *l, const proto_batch_t *b)
+static int apply_batch(node_repl_t *r, const char *peer, const proto_batch_t *b,
+		       char *kdb_full, size_t kdb_full_len)
 {
-	node_repl_t *r = l->r;
 	store_change_t *ch = NULL;
 	store_batch_t sb = { .first_seq = b->hdr.first_seq,
 			     .commit_time_us = b->hdr.commit_time_us };
@@ -102,19 +65,17 @@ static int apply_batch(node_repl_link_t *l, const proto_batch_t *b)
 	/* Never a write the KDB's file system cannot hold (bridge.h). */
 	ret = bridge_kdb_room(r->bridge, ch, b->hdr.op_count, &avail, &need);
 	if (ret == KS_EKDBFULL)
-		snprintf(r->kdb_full, sizeof(r->kdb_full),
+		snprintf(kdb_full, kdb_full_len,
 			 "KDB filesystem full (%" PRIu64 " bytes free, %" PRIu64
 			 " needed): not applying until there is room",
 			 avail, need);
 	else
 		ret = bridge_apply(r->bridge, ch, b->hdr.op_count);
-	if (ret == KS_EOK)
-		r->kdb_full[0] = '\0';
 	if (ret != KS_EOK) {
 		ks_log_err(REPL,
 			   "'%s': applying batch %" PRIu64 "..%" PRIu64
 			   " to the KDB failed (%s)",
-			   l->peer->name, b->hdr.first_seq, b->hdr.last_seq,
+			   peer, b->hdr.first_seq, b->hdr.last_seq,
 			   ks_strerror(ret));
 		goto out;
 	}
@@ -126,33 +87,36 @@ static int apply_batch(node_repl_link_t *l, const proto_batch_t *b)
 		ks_log_err(REPL,
 			   "'%s': storing batch %" PRIu64 "..%" PRIu64
 			   " failed (%s)",
-			   l->peer->name, b->hdr.first_seq, b->hdr.last_seq,
+			   peer, b->hdr.first_seq, b->hdr.last_seq,
 			   ks_strerror(ret));
 out:
 	free(ch);
 	return ret;
 }
 
-static int stage_chunk(node_repl_link_t *l, const proto_batch_t *b)
+static int stage_chunk(node_repl_t *r, const proto_batch_t *b, char *kdb_full,
+		       size_t kdb_full_len)
 {
 	store_change_t *ch = NULL;
 	uint64_t avail, need;
-	int ret = to_changes(b, &ch);
+	int ret;
 
+	if (r->load == NULL)
+		return KS_ESTATE; /* the staging was abandoned */
+	ret = to_changes(b, &ch);
 	if (ret != KS_EOK)
 		return ret;
 	/* the side database grows by this chunk: room for it first */
-	ret = bridge_kdb_room(l->r->bridge, ch, b->hdr.op_count, &avail, &need);
+	ret = bridge_kdb_room(r->bridge, ch, b->hdr.op_count, &avail, &need);
 	if (ret == KS_EKDBFULL)
-		snprintf(l->r->kdb_full, sizeof(l->r->kdb_full),
+		snprintf(kdb_full, kdb_full_len,
 			 "KDB filesystem full (%" PRIu64 " bytes free, %" PRIu64
 			 " needed): snapshot abandoned until there is room",
 			 avail, need);
 	if (ret == KS_EOK)
-		ret = store_stage_put(l->r->store, ch, b->hdr.op_count);
+		ret = store_stage_put(r->store, ch, b->hdr.op_count);
 	for (uint32_t i = 0; ret == KS_EOK && i < b->hdr.op_count; i++)
-		ret = bridge_load_put(l->load, ch[i].key, ch[i].value);
-	l->snap_records += b->hdr.op_count;
+		ret = bridge_load_put(r->load, ch[i].key, ch[i].value);
 	free(ch);
 	return ret;
 }
@@ -160,40 +124,110 @@ static int stage_chunk(node_repl_link_t *l, const proto_batch_t *b)
 /* Check the staged set against the signed end, then the KDB first (a
  * crash before the store switch only repeats the transfer), then the
  * store. */
-static int install(node_repl_link_t *l, const proto_snap_end_t *e)
+static int install(node_repl_t *r, const char *peer, const proto_snap_end_t *e)
 {
-	node_repl_t *r = l->r;
 	uint8_t digest[32];
 	uint64_t count = 0;
-	int ret = store_stage_info(r->store, digest, &count);
+	int ret;
 
+	if (r->load == NULL)
+		return KS_ESTATE;
+	ret = store_stage_info(r->store, digest, &count);
 	if (ret != KS_EOK)
 		return ret;
 	if (memcmp(digest, e->digest, 32) != 0 || count != e->record_count) {
 		ks_log_err(REPL,
 			   "'%s': snapshot digest differs from the signed "
 			   "one; nothing installed",
-			   l->peer->name);
+			   peer);
 		return KS_EDIGEST;
 	}
-	ret = bridge_load_commit(l->load);
-	l->load = NULL;
+	ret = bridge_load_commit(r->load);
+	r->load = NULL;
 	if (ret != KS_EOK) {
 		ks_log_err(REPL, "'%s': installing the loaded KDB failed (%s)",
-			   l->peer->name, ks_strerror(ret));
+			   peer, ks_strerror(ret));
 		return ret;
 	}
 	ret = store_stage_promote(r->store, e->history, e->seq, e->digest);
 	if (ret != KS_EOK)
 		ks_log_err(REPL,
 			   "'%s': switching in the staged store failed (%s)",
-			   l->peer->name, ks_strerror(ret));
+			   peer, ks_strerror(ret));
 	return ret;
 }
 
+/* --- blob jobs ------------------------------------------------------------ */
+
+enum blob_step {
+	BLOB_OPEN, /* decode and open (signature, decompression) */
+	BLOB_ACT,  /* perform act (APPLY_BATCH, STAGE_CHUNK, INSTALL) */
+};
+
+typedef struct blob_job {
+	node_repl_job_t job;
+	node_repl_link_t *l; /* loop side only */
+	node_repl_t *r;
+	char peer[256]; /* for the worker's logs */
+	int step;	/* enum blob_step */
+	int act;	/* enum repl_sm_action_type, BLOB_ACT */
+	ks_buf_t frame; /* owned copy; m and b point into it */
+	proto_msg_t m;
+	proto_batch_t b;
+	proto_snap_end_t e;
+	char kdb_full[200]; /* APPLY_BATCH, STAGE_CHUNK: why the KDB had
+			       no room */
+	uint64_t took_us;   /* BLOB_ACT: how long the action ran */
+} blob_job_t;
+
+static int blob_run(node_repl_job_t *job)
+{
+	blob_job_t *j = (blob_job_t *)job;
+	node_repl_t *r = j->r;
+	int ret;
+
+	if (j->step == BLOB_OPEN) {
+		ret = proto_msg_decode(ks_buf_view(&j->frame), &j->m);
+		if (ret != KS_EOK)
+			return ret;
+		if (j->m.type == PROTO_MSG_SNAP_END)
+			return proto_snap_end_open(j->m.u.blob, r->trust,
+						   &j->e);
+		return proto_batch_open(j->m.u.blob,
+					j->m.type == PROTO_MSG_BATCH
+						? PROTO_BLOB_BATCH
+						: PROTO_BLOB_CHUNK,
+					r->trust, NULL, &j->b);
+	}
+	uint64_t t0 = ks_mono_ns();
+	switch (j->act) {
+	case REPL_ACT_APPLY_BATCH:
+		ret = apply_batch(r, j->peer, &j->b, j->kdb_full,
+				  sizeof(j->kdb_full));
+		break;
+	case REPL_ACT_STAGE_CHUNK:
+		ret = stage_chunk(r, &j->b, j->kdb_full, sizeof(j->kdb_full));
+		break;
+	case REPL_ACT_INSTALL:
+		ret = install(r, j->peer, &j->e);
+		break;
+	default:
+		ret = KS_EINTERNAL;
+		break;
+	}
+	j->took_us = (ks_mono_ns() - t0) / 1000;
+	return ret;
+}
+
+static void blob_free(blob_job_t *j)
+{
+	proto_batch_deinit(&j->b);
+	ks_buf_free(&j->frame);
+	free(j);
+}
+
 /* A blob that does not open: reset with "rejected", nothing applied. */
-static void rejected(node_repl_link_t *l, const proto_msg_t *m, int code,
-		     uint64_t now)
+static void rejected(node_repl_link_t *l, const proto_msg_t *m, int code)
 {
 	const char *what = m->type == PROTO_MSG_BATCH	     ? "batch"
 			   : m->type == PROTO_MSG_SNAP_CHUNK ? "snapshot chunk"
@@ -207,7 +241,7 @@ static void rejected(node_repl_link_t *l, const proto_msg_t *m, int code,
 	};
 	repl_sm_event_t le = { .type = REPL_EV_LOCAL_ERROR,
 			       .code = code,
-			       .now_ms = now };
+			       .now_ms = uv_now(l->r->loop) };
 	repl_sm_action_t ignored;
 
 	ks_log_err(REPL, "'%s': %s rejected (%s); nothing applied",
@@ -216,117 +250,259 @@ static void rejected(node_repl_link_t *l, const proto_msg_t *m, int code,
 	node_repl__reset_link(l, &act);
 }
 
-static int applied_batch(node_repl_link_t *l, const proto_batch_t *b,
-			 uint64_t now)
+/* The blob opened: the state machine decides; true when an action job was
+ * submitted (j is then in flight again). */
+static bool blob_opened(node_repl_link_t *l, blob_job_t *j)
 {
-	uint64_t t0 = ks_mono_ns();
-	int ret = apply_batch(l, b);
+	repl_sm_event_t ev = { .type = REPL_EV_MSG,
+			       .msg = &j->m,
+			       .now_ms = uv_now(l->r->loop) };
+	repl_sm_action_t act;
 
-	if (ret != KS_EOK)
-		return ret;
-	l->peer->batches++;
-	l->peer->ops += b->hdr.op_count;
-	l->peer->last_commit_us = b->hdr.commit_time_us;
-	l->peer->last_apply_us = ks_real_us();
-	ks_hist_observe(&l->peer->apply, (ks_mono_ns() - t0) / 1000);
-	/* capture -> applied, as this replica sees it (its clock against
-	 * the primary's commit time in the batch header) */
-	ks_hist_observe(&l->peer->propagation,
-			l->peer->last_apply_us > b->hdr.commit_time_us
-				? l->peer->last_apply_us - b->hdr.commit_time_us
-				: 0);
-	ks_log_info(REPL,
-		    "'%s': applied batch %" PRIu64 "..%" PRIu64 " (%u changes)",
-		    l->peer->name, b->hdr.first_seq, b->hdr.last_seq,
-		    b->hdr.op_count);
-	repl_sm_event_t ap = { .type = REPL_EV_APPLIED,
-			       .history = b->hdr.history,
-			       .seq = b->hdr.last_seq,
-			       .now_ms = now };
-	node_repl__feed(l, &ap);
-	return KS_EOK;
+	if (j->m.type == PROTO_MSG_SNAP_END)
+		ev.end = &j->e;
+	else
+		ev.hdr = &j->b.hdr;
+	if (j->m.type == PROTO_MSG_BATCH)
+		node_repl__note_peer_last(l, j->b.hdr.last_seq);
+	repl_sm_step(&l->sm, &ev, &act);
+	switch (act.type) {
+	case REPL_ACT_APPLY_BATCH:
+	case REPL_ACT_STAGE_CHUNK:
+	case REPL_ACT_INSTALL:
+		j->step = BLOB_ACT;
+		j->act = act.type;
+		node_repl__link_job(l, &j->job);
+		return true;
+	default:
+		node_repl__do_action(l, &act);
+		return false;
+	}
 }
 
-static int installed(node_repl_link_t *l, const proto_snap_end_t *e,
-		     uint64_t now)
+static void blob_performed(node_repl_link_t *l, blob_job_t *j)
 {
 	repl_peer_t *p = l->peer;
-	int ret = install(l, e);
+	uint64_t now = uv_now(l->r->loop);
+	repl_sm_event_t ap = { .type = REPL_EV_APPLIED, .now_ms = now };
 
-	if (ret != KS_EOK)
-		return ret;
-	node_repl__note_peer_last(l, e->seq);
-	l->r->kdb_full[0] = '\0';
-	p->full_transfers++;
-	l->r->no_rewind = false; /* the new position is the primary's */
-	snprintf(p->last_session, sizeof(p->last_session),
-		 "full snapshot at seq %" PRIu64 " (%" PRIu64
-		 " records, %" PRIu64 " ms)",
-		 e->seq, e->record_count,
-		 (ks_real_us() - l->t_session_us) / 1000);
-	ks_log_notice(REPL, "'%s': %s", p->name, p->last_session);
-	node_repl__log_transfer(l, "receive", e->history, e->seq,
-				e->record_count, l->snap_bytes,
-				(ks_real_us() - l->t_session_us) / 1000);
-	repl_sm_event_t ap = { .type = REPL_EV_APPLIED,
-			       .history = e->history,
-			       .seq = e->seq,
-			       .now_ms = now };
+	if (j->act == REPL_ACT_STAGE_CHUNK) {
+		l->snap_records += j->b.hdr.op_count;
+		return;
+	}
+	if (j->act == REPL_ACT_APPLY_BATCH) {
+		p->batches++;
+		p->ops += j->b.hdr.op_count;
+		p->last_commit_us = j->b.hdr.commit_time_us;
+		p->last_apply_us = ks_real_us();
+		ks_hist_observe(&p->apply, j->took_us);
+		/* capture -> applied, as this replica sees it (its clock
+		 * against the primary's commit time in the batch header) */
+		ks_hist_observe(&p->propagation,
+				p->last_apply_us > j->b.hdr.commit_time_us
+					? p->last_apply_us -
+						  j->b.hdr.commit_time_us
+					: 0);
+		ks_log_info(REPL,
+			    "'%s': applied batch %" PRIu64 "..%" PRIu64
+			    " (%u changes)",
+			    p->name, j->b.hdr.first_seq, j->b.hdr.last_seq,
+			    j->b.hdr.op_count);
+		ap.history = j->b.hdr.history;
+		ap.seq = j->b.hdr.last_seq;
+	} else { /* INSTALL */
+		const proto_snap_end_t *e = &j->e;
+		node_repl__note_peer_last(l, e->seq);
+		l->r->kdb_full[0] = '\0';
+		p->full_transfers++;
+		l->r->no_rewind = false; /* the new position is the primary's */
+		snprintf(p->last_session, sizeof(p->last_session),
+			 "full snapshot at seq %" PRIu64 " (%" PRIu64
+			 " records, %" PRIu64 " ms)",
+			 e->seq, e->record_count,
+			 (ks_real_us() - l->t_session_us) / 1000);
+		ks_log_notice(REPL, "'%s': %s", p->name, p->last_session);
+		node_repl__log_transfer(
+			l, "receive", e->history, e->seq, e->record_count,
+			l->snap_bytes, (ks_real_us() - l->t_session_us) / 1000);
+		ap.history = e->history;
+		ap.seq = e->seq;
+	}
 	node_repl__feed(l, &ap);
-	return KS_EOK;
 }
 
-int node_repl__on_blob(node_repl_link_t *l, const proto_msg_t *m, uint64_t now)
+static void blob_done(node_repl_job_t *job, int ret)
+{
+	blob_job_t *j = (blob_job_t *)job;
+	node_repl_link_t *l = j->l;
+
+	if (l->down || ret == KS_ECANCELED) {
+		/* nothing to tell: the link is gone or the node stops */
+	} else if (j->step == BLOB_OPEN) {
+		if (ret != KS_EOK)
+			rejected(l, &j->m, ret);
+		else if (blob_opened(l, j)) {
+			node_repl__link_job_end(l); /* j runs again */
+			return;
+		}
+	} else if (ret != KS_EOK) {
+		if (ret == KS_EKDBFULL)
+			snprintf(l->r->kdb_full, sizeof(l->r->kdb_full), "%s",
+				 j->kdb_full);
+		node_repl__local_error(l, ret);
+	} else {
+		if (j->act == REPL_ACT_APPLY_BATCH)
+			l->r->kdb_full[0] = '\0';
+		blob_performed(l, j);
+	}
+	blob_free(j);
+	node_repl__link_job_end(l);
+}
+
+int node_repl__on_blob(node_repl_link_t *l, ks_view_t frame,
+		       const proto_msg_t *m)
 {
 	node_repl_t *r = l->r;
-	repl_sm_event_t ev = { .type = REPL_EV_MSG, .msg = m, .now_ms = now };
-	repl_sm_action_t act;
-	proto_batch_t b = { 0 };
-	proto_snap_end_t e;
-	int ret;
+	blob_job_t *j;
 
 	if (r->role != REPL_ROLE_REPLICA) {
-		node_repl__feed(l, &ev); /* not valid at a primary: reset */
+		/* not valid at a primary: reset */
+		repl_sm_event_t ev = { .type = REPL_EV_MSG,
+				       .msg = m,
+				       .now_ms = uv_now(r->loop) };
+		node_repl__feed(l, &ev);
 		return KS_EOK;
 	}
 	if (m->type != PROTO_MSG_BATCH)
 		l->snap_bytes += m->u.blob.len;
-	if (m->type == PROTO_MSG_SNAP_END) {
-		ret = proto_snap_end_open(m->u.blob, r->trust, &e);
-		ev.end = &e;
-	} else {
-		ret = proto_batch_open(m->u.blob,
-				       m->type == PROTO_MSG_BATCH
-					       ? PROTO_BLOB_BATCH
-					       : PROTO_BLOB_CHUNK,
-				       r->trust, NULL, &b);
-		ev.hdr = &b.hdr;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return KS_ENOMEM;
+	*j = (blob_job_t){ .job = { .run = blob_run, .done = blob_done },
+			   .l = l,
+			   .r = r,
+			   .step = BLOB_OPEN,
+			   .frame = KS_BUF_INIT };
+	j->m.type = m->type; /* for a rejection before decoding */
+	snprintf(j->peer, sizeof(j->peer), "%s", l->peer->name);
+	if (ks_buf_append(&j->frame, frame.ptr, frame.len) != KS_EOK) {
+		free(j);
+		return KS_ENOMEM;
 	}
-	if (ret != KS_EOK) {
-		rejected(l, m, ret, now);
-		proto_batch_deinit(&b);
-		return KS_EOK;
-	}
-	if (m->type == PROTO_MSG_BATCH)
-		node_repl__note_peer_last(l, b.hdr.last_seq);
-	repl_sm_step(&l->sm, &ev, &act);
-	switch (act.type) {
-	case REPL_ACT_APPLY_BATCH:
-		ret = applied_batch(l, &b, now);
-		break;
-	case REPL_ACT_STAGE_CHUNK:
-		ret = stage_chunk(l, &b);
-		break;
-	case REPL_ACT_INSTALL:
-		ret = installed(l, &e, now);
-		break;
-	default:
-		node_repl__do_action(l, &act);
-		ret = KS_EOK;
-		break;
-	}
-	proto_batch_deinit(&b);
-	if (ret != KS_EOK)
-		node_repl__local_error(l, ret);
+	node_repl__link_job(l, &j->job);
 	return KS_EOK;
+}
+
+/* --- staging and history jobs --------------------------------------------- */
+
+enum stage_kind {
+	STAGE_BEGIN,
+	STAGE_ABORT,
+	ADOPT
+};
+
+typedef struct stage_job {
+	node_repl_job_t job;
+	node_repl_link_t *l; /* NULL for STAGE_ABORT */
+	node_repl_t *r;
+	int kind; /* enum stage_kind */
+	uint8_t history[16];
+	uint64_t seq;
+} stage_job_t;
+
+static int stage_run(node_repl_job_t *job)
+{
+	stage_job_t *j = (stage_job_t *)job;
+	node_repl_t *r = j->r;
+	store_meta_t meta;
+	int ret;
+
+	switch (j->kind) {
+	case STAGE_BEGIN:
+		bridge_load_abort(r->load); /* an earlier attempt's */
+		r->load = NULL;
+		ret = store_stage_begin(r->store);
+		if (ret == KS_EOK)
+			ret = bridge_load_begin(r->bridge, &r->load);
+		return ret;
+	case STAGE_ABORT:
+		bridge_load_abort(r->load);
+		r->load = NULL;
+		return KS_EOK;
+	default: /* ADOPT */
+		ret = node_repl__meta(r->store, &meta);
+		if (ret == KS_EOK)
+			ret = store_adopt_history(r->store, j->history,
+						  meta.applied_history, j->seq);
+		return ret;
+	}
+}
+
+static void stage_done(node_repl_job_t *job, int ret)
+{
+	stage_job_t *j = (stage_job_t *)job;
+	node_repl_link_t *l = j->l;
+
+	if (l == NULL) {
+		free(j);
+		return;
+	}
+	if (!l->down && ret != KS_ECANCELED) {
+		if (ret != KS_EOK)
+			node_repl__local_error(l, ret);
+		else if (j->kind == STAGE_BEGIN)
+			ks_log_notice(REPL,
+				      "'%s': receiving a full snapshot at "
+				      "seq %" PRIu64,
+				      l->peer->name, j->seq);
+		else
+			ks_log_notice(REPL,
+				      "'%s': following the primary's new "
+				      "history from seq %" PRIu64,
+				      l->peer->name, j->seq);
+	}
+	free(j);
+	node_repl__link_job_end(l);
+}
+
+static void stage_job(node_repl_link_t *l, node_repl_t *r, int kind,
+		      const uint8_t history[16], uint64_t seq)
+{
+	stage_job_t *j = calloc(1, sizeof(*j));
+
+	if (j == NULL) {
+		if (l != NULL)
+			node_repl__local_error(l, KS_ENOMEM);
+		return;
+	}
+	*j = (stage_job_t){ .job = { .run = stage_run, .done = stage_done },
+			    .l = l,
+			    .r = r,
+			    .kind = kind,
+			    .seq = seq };
+	if (history != NULL)
+		memcpy(j->history, history, 16);
+	if (l != NULL)
+		node_repl__link_job(l, &j->job);
+	else if (!node_repl__job(r, &j->job))
+		free(j); /* stopping: node_repl_free aborts the load */
+}
+
+void node_repl__stage_begin(node_repl_link_t *l, uint64_t seq)
+{
+	l->snap_records = 0;
+	l->t_session_us = ks_real_us();
+	l->snap_bytes = 0;
+	stage_job(l, l->r, STAGE_BEGIN, NULL, seq);
+}
+
+void node_repl__stage_abort(node_repl_t *r)
+{
+	stage_job(NULL, r, STAGE_ABORT, NULL, 0);
+}
+
+void node_repl__adopt_history(node_repl_link_t *l, const uint8_t history[16],
+			      uint64_t seq)
+{
+	stage_job(l, l->r, ADOPT, history, seq);
 }

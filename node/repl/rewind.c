@@ -210,10 +210,26 @@ static int write_diverged(node_repl_t *r, const proto_batch_t *b,
 	return ret;
 }
 
-static int rewind_to(node_repl_link_t *l, const proto_batch_t *b,
-		     const uint8_t history[16], uint64_t seq)
+/* The rewind, on the worker: it owns the KDB and the store writes. */
+typedef struct rewind_job {
+	node_repl_job_t job;
+	node_repl_link_t *l; /* loop side only */
+	node_repl_t *r;
+	char peer[256];
+	ks_buf_t frame; /* owned copy; m and b point into it */
+	proto_msg_t m;
+	proto_batch_t b;
+	uint8_t history[16];
+	uint64_t seq;
+} rewind_job_t;
+
+static int rewind_run(node_repl_job_t *job)
 {
-	node_repl_t *r = l->r;
+	rewind_job_t *j = (rewind_job_t *)job;
+	node_repl_t *r = j->r;
+	const proto_batch_t *b = &j->b;
+	const char *peer = j->peer;
+	uint64_t seq = j->seq;
 	store_meta_t m;
 	store_change_t *ch = NULL;
 	char hist[33], path[700];
@@ -228,7 +244,7 @@ static int rewind_to(node_repl_link_t *l, const proto_batch_t *b,
 	ret = write_diverged(r, b, path, &lines, &gone);
 	if (ret != KS_EOK) {
 		ks_log_err(REPL, "'%s': cannot write '%s' (%s): not rewinding",
-			   l->peer->name, path, ks_strerror(ret));
+			   peer, path, ks_strerror(ret));
 		return ret;
 	}
 	ks_log_warn(REPL,
@@ -236,9 +252,8 @@ static int rewind_to(node_repl_link_t *l, const proto_batch_t *b,
 		    " changes this node made after seq %" PRIu64
 		    " were never on '%s': its records are in %s (%" PRIu64
 		    " lines; %" PRIu64 " records it had deleted)",
-		    l->peer->name, m.last_seq - seq, seq, l->peer->name, path,
-		    lines, gone);
-	ch = calloc(b->hdr.op_count, sizeof(*ch));
+		    peer, m.last_seq - seq, seq, peer, path, lines, gone);
+	ch = calloc(b->hdr.op_count ? b->hdr.op_count : 1, sizeof(*ch));
 	if (ch == NULL)
 		return KS_ENOMEM;
 	for (uint32_t i = 0; i < b->hdr.op_count; i++)
@@ -252,60 +267,98 @@ static int rewind_to(node_repl_link_t *l, const proto_batch_t *b,
 	ret = bridge_apply(r->bridge, ch, b->hdr.op_count);
 	if (ret == KS_EOK)
 		ret = store_rewind(r->store, seq, ch, b->hdr.op_count);
-	if (ret == KS_EOK && memcmp(history, m.history, 16) != 0)
-		ret = store_adopt_history(r->store, history, m.history, seq);
+	if (ret == KS_EOK && memcmp(j->history, m.history, 16) != 0)
+		ret = store_adopt_history(r->store, j->history, m.history, seq);
 	free(ch);
 	if (ret != KS_EOK)
 		ks_log_err(REPL, "'%s': rewind to seq %" PRIu64 " failed (%s)",
-			   l->peer->name, seq, ks_strerror(ret));
+			   peer, seq, ks_strerror(ret));
 	return ret;
 }
 
-int node_repl__on_values(node_repl_link_t *l, const proto_msg_t *m,
-			 uint64_t now)
+static void rewind_done(node_repl_job_t *job, int ret)
+{
+	rewind_job_t *j = (rewind_job_t *)job;
+	node_repl_link_t *l = j->l;
+
+	if (!l->down && ret != KS_ECANCELED) {
+		if (ret != KS_EOK) {
+			node_repl__local_error(l, ret);
+		} else {
+			snprintf(l->peer->last_session,
+				 sizeof(l->peer->last_session),
+				 "rewound to seq %" PRIu64
+				 " (%u records put back), then incremental",
+				 j->seq, j->b.hdr.op_count);
+			node_repl__note_peer_last(l, j->b.hdr.last_seq);
+			repl_sm_event_t ap = { .type = REPL_EV_APPLIED,
+					       .history = j->history,
+					       .seq = j->seq,
+					       .now_ms = uv_now(l->r->loop) };
+			node_repl__feed(l, &ap);
+		}
+	}
+	proto_batch_deinit(&j->b);
+	ks_buf_free(&j->frame);
+	free(j);
+	node_repl__link_job_end(l);
+}
+
+int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
+			 const proto_msg_t *m)
 {
 	node_repl_t *r = l->r;
-	repl_sm_event_t ev = { .type = REPL_EV_MSG, .msg = m, .now_ms = now };
+	repl_sm_event_t ev = { .type = REPL_EV_MSG,
+			       .msg = m,
+			       .now_ms = uv_now(r->loop) };
 	repl_sm_action_t act;
-	proto_batch_t b = { 0 };
+	rewind_job_t *j = NULL;
 	int ret = KS_ESTATE;
 
-	if (r->role == REPL_ROLE_REPLICA)
-		ret = proto_batch_open(m->u.blob, PROTO_BLOB_VALUES, r->trust,
-				       NULL, &b);
+	if (r->role == REPL_ROLE_REPLICA) {
+		j = calloc(1, sizeof(*j));
+		if (j == NULL)
+			return KS_ENOMEM;
+		*j = (rewind_job_t){ .job = { .run = rewind_run,
+					      .done = rewind_done },
+				     .l = l,
+				     .r = r,
+				     .frame = KS_BUF_INIT };
+		snprintf(j->peer, sizeof(j->peer), "%s", l->peer->name);
+		/* the job keeps the values: its own copy of the frame */
+		ret = ks_buf_append(&j->frame, frame.ptr, frame.len);
+		if (ret == KS_EOK)
+			ret = proto_msg_decode(ks_buf_view(&j->frame), &j->m);
+		if (ret == KS_EOK)
+			ret = proto_batch_open(j->m.u.blob, PROTO_BLOB_VALUES,
+					       r->trust, NULL, &j->b);
+	}
 	if (ret != KS_EOK) {
 		if (r->role == REPL_ROLE_REPLICA)
 			ks_log_err(REPL,
 				   "'%s': rewind values rejected (%s); "
 				   "nothing changed",
 				   l->peer->name, ks_strerror(ret));
+		if (j != NULL) {
+			proto_batch_deinit(&j->b);
+			ks_buf_free(&j->frame);
+			free(j);
+		}
 		node_repl__feed(l, &ev); /* no header: reset */
 		return KS_EOK;
 	}
-	ev.hdr = &b.hdr;
+	ev.hdr = &j->b.hdr;
 	repl_sm_step(&l->sm, &ev, &act);
 	if (act.type == REPL_ACT_REWIND) {
-		ret = rewind_to(l, &b, act.history, act.seq);
-		if (ret == KS_EOK) {
-			snprintf(l->peer->last_session,
-				 sizeof(l->peer->last_session),
-				 "rewound to seq %" PRIu64
-				 " (%u records put back), then incremental",
-				 act.seq, b.hdr.op_count);
-			node_repl__note_peer_last(l, b.hdr.last_seq);
-			repl_sm_event_t ap = { .type = REPL_EV_APPLIED,
-					       .history = act.history,
-					       .seq = act.seq,
-					       .now_ms = now };
-			node_repl__feed(l, &ap);
-		}
-	} else {
-		node_repl__do_action(l, &act);
-		ret = KS_EOK;
+		memcpy(j->history, act.history, 16);
+		j->seq = act.seq;
+		node_repl__link_job(l, &j->job);
+		return KS_EOK;
 	}
-	proto_batch_deinit(&b);
-	if (ret != KS_EOK)
-		node_repl__local_error(l, ret);
+	proto_batch_deinit(&j->b);
+	ks_buf_free(&j->frame);
+	free(j);
+	node_repl__do_action(l, &act);
 	return KS_EOK;
 }
 

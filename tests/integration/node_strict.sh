@@ -74,7 +74,8 @@ expect_bad trusted_key "$T/r.conf" "[node] trusted_keys" "$T/bad.pub" "not an Ed
 { cat "$T/good.conf"; printf '[kprop]\n\tkeytab = FILE:%s/none.keytab\n' "$T"; } >"$T/c6.conf"
 expect_bad kprop_keytab "$T/c6.conf" "[kprop] keytab" "$T/none.keytab" "No such file"
 kport=$(free_port)
-{ cat "$T/good.conf"; printf '[kprop]\n\tlisten = 127.0.0.1:%s\n\tacl_file = %s/none.acl\n' "$kport" "$T"; } >"$T/c7.conf"
+# (a kprop listener only on a node without native peers: kprop_native.sh)
+{ sed '/^\[peers\]/,$d' "$T/good.conf"; printf '[kprop]\n\tlisten = 127.0.0.1:%s\n\tacl_file = %s/none.acl\n' "$kport" "$T"; } >"$T/c7.conf"
 expect_bad kprop_acl "$T/c7.conf" "[kprop] acl_file" "$T/none.acl" "No such file"
 
 # a running node rejects a reload that names a bad file, and runs on
