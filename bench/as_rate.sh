@@ -13,7 +13,9 @@
 # (pre-authentication, so every success also makes db2 update
 # last_success, a lockout write the module reports) back to back for
 # SECONDS; the variants are interleaved ROUNDS times.  Prints requests/s per
-# run, the mean per variant, and the difference to plain db2.
+# run, the mean per variant, and the difference to plain db2.  Then the
+# lookup alone in CPU time (bench/kdb_lookup), less sensitive to other load
+# on the machine than the request rate.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 : "${KS_BUILD_DIR:?path to a build with bench/as_loop and bridge/kdbmod}"
@@ -84,3 +86,22 @@ awk '{ s[$1] += $2; n[$1]++ } END {
 	}
 }' "$W/rates"
 echo "lockout reports received by the listener: $(grep -c '^lockout' "$W/got" || true)"
+
+# The lookup itself, in CPU time (bench/kdb_lookup): the same principal
+# looked up LOOKUPS times through libkdb5, plain db2 and through the module,
+# interleaved ROUNDS times.
+LOOKUPS=${LOOKUPS:-200000}
+for i in $(seq "$ROUNDS"); do
+	for v in plain mod; do
+		cp "$W/$v.conf" "$W/r/kdc.conf"
+		KRB5_CONFIG=$W/r/kdc.conf:$W/r/krb5.conf "$KS_BUILD_DIR/bench/kdb_lookup" "rate@$R" "$LOOKUPS" |
+			awk -v v="$v" '{ print v, $4 }' >>"$W/lookups"
+	done
+done
+echo
+echo "| KDB lookup (krb5_db_get_principal), $LOOKUPS x $ROUNDS runs | CPU ns per lookup (mean) | vs plain db2 |"
+echo "|---|---|---|"
+awk '{ s[$1] += $2; n[$1]++ } END {
+	b = s["plain"] / n["plain"]; m = s["mod"] / n["mod"]
+	printf "| plain db2 | %.0f | +0.0 %% |\n| through the kdcsync module | %.0f | %+.1f %% |\n", b, m, 100 * (m - b) / b
+}' "$W/lookups"
