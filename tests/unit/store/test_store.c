@@ -12,13 +12,9 @@
 #include <string.h>
 
 #include "model.h"
+#include "store/internal.h"
 
 static const ks_view_t NOKEY = { 0 };
-
-static ks_view_t sv(const char *s)
-{
-	return (ks_view_t){ .ptr = (const uint8_t *)s, .len = strlen(s) };
-}
 
 static store_change_t put(const char *k, const char *v)
 {
@@ -1285,6 +1281,51 @@ static void test_check_detects_corruption(void **state)
 	assert_ks_err(store_check(s), KS_ECORRUPT);
 	store_close(s);
 	test_rmtree_free(dir);
+
+	/* long keys (store.h "Long keys"): a record under another key's LMDB
+	 * form, a copy in a second slot, a malformed value */
+	char lk[601];
+	memset(lk, 'L', 600);
+	lk[0] = 'P';
+	lk[600] = '\0';
+	uint8_t form[STORE_LMDB_KEY];
+	assert_ks_ok(store__key_long_form(sv(lk), form));
+	size_t vlen = store__long_value_len(sv(lk), sv("v"));
+	uint8_t *lv = malloc(vlen);
+	assert_non_null(lv);
+	store__long_value_write(lv, sv(lk), sv("v"));
+	for (int bad = 0; bad < 3; bad++) {
+		dir = test_mkdtemp("store");
+		s = open_store(dir, NULL);
+		store_change_t lc = put(lk, "v");
+		commit_ok(s, &lc, 1, 1, 1);
+		store_close(s);
+		uint8_t f2[STORE_LMDB_KEY];
+		memcpy(f2, form, sizeof(f2));
+		if (bad == 0) { /* the record under a wrong hash */
+			f2[STORE_KEY_PREFIX + 1] ^= 1;
+			raw_put(dir, "rec0", form, sizeof(form), NULL, 0, true);
+			raw_put(dir, "rec0", f2, sizeof(f2), lv, vlen, false);
+		} else if (bad == 1) { /* the same key in slot 1 too */
+			f2[STORE_LMDB_KEY - 1] = 1;
+			raw_put(dir, "rec0", f2, sizeof(f2), lv, vlen, false);
+		} else { /* a key length beyond the value */
+			uint8_t b[4] = { 0, 0, 9, 0 };
+			raw_put(dir, "rec0", form, sizeof(form), b, 4, false);
+		}
+		assert_ks_ok(store_open(dir, NULL, &s));
+		assert_ks_err(store_check(s), KS_ECORRUPT);
+		if (bad == 2) {
+			store_txn_t *t2;
+			ks_view_t v;
+			assert_ks_ok(store_read_begin(s, &t2));
+			assert_ks_err(store_get(t2, sv(lk), &v), KS_ECORRUPT);
+			store_read_end(t2);
+		}
+		store_close(s);
+		test_rmtree_free(dir);
+	}
+	free(lv);
 }
 
 int main(void)
