@@ -69,6 +69,7 @@
 	XX(EKEY, -1208, "bad or unreadable key")                               \
 	XX(EPEER, -1209, "peer reported an error")                             \
 	XX(ECOUNT, -1210, "count does not match payload")                      \
+	XX(EREALM, -1211, "peer serves another realm")                         \
 	/* tls / network */                                                    \
 	XX(ETLS, -1300, "TLS error")                                           \
 	XX(ECERT, -1301, "peer certificate not trusted")                       \

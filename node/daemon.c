@@ -79,7 +79,15 @@ struct node_daemon {
 	int role_source;	 /* enum role_source */
 	char follow[256];	 /* replica by follow: the peer, else "" */
 	node_repl_t *switch_old; /* engine being stopped for a role switch */
-	int closing;		 /* components still closing */
+	/* kdcsync follow PEER: running as its replica, kept in the store
+	 * only once PEER answers; refused: back to the role before. */
+	bool follow_pending;
+	int prev_role, prev_source;
+	char prev_follow[256];
+	char follow_result[600]; /* for "follow-result" */
+	uv_timer_t revert;	 /* the refusal's switch back, off the link */
+	bool revert_init;
+	int closing; /* components still closing */
 	uint64_t rng;
 	char ctl_path[512];
 	char pid_path[512];
@@ -472,6 +480,74 @@ int node_daemon_new(uv_loop_t *loop, node_conf_t *conf, node_daemon_t **out)
 
 static void component_closed(void *arg);
 
+static void switch_role(node_daemon_t *d);
+
+/* A follow that was refused: back to the role before, nothing kept. */
+static void follow_revert(node_daemon_t *d)
+{
+	if (!d->follow_pending)
+		return;
+	d->follow_pending = false;
+	d->role = d->prev_role;
+	d->role_source = d->prev_source;
+	snprintf(d->follow, sizeof(d->follow), "%s", d->prev_follow);
+	switch_role(d);
+}
+
+static void on_revert(uv_timer_t *t)
+{
+	follow_revert(t->data);
+}
+
+static void repl_followed(void *arg, const char *peer)
+{
+	node_daemon_t *d = arg;
+	int ret;
+
+	if (!d->follow_pending || strcmp(peer, d->follow) != 0)
+		return;
+	d->follow_pending = false;
+	ret = store_role_set(d->store, STORE_ROLE_REPLICA, peer);
+	if (ret != KS_EOK)
+		ks_log_err(GENERAL,
+			   "following '%s', but the role could not be kept "
+			   "in the store (%s): a restart runs as configured",
+			   peer, ks_strerror(ret));
+	ks_log_notice(GENERAL, "following '%s' (kdcsync follow)", peer);
+	snprintf(d->follow_result, sizeof(d->follow_result),
+		 "following '%s': it answered as primary%s\n", peer,
+		 ret == KS_EOK ? "" : " (role not kept in the store)");
+}
+
+static void repl_refused(void *arg, const char *peer, int code,
+			 const char *reason)
+{
+	node_daemon_t *d = arg;
+
+	if (!d->follow_pending || strcmp(peer, d->follow) != 0)
+		return;
+	ks_log_err(GENERAL,
+		   "kdcsync follow '%s' refused: %s (%s); back to %s, "
+		   "nothing changed",
+		   peer, reason, ks_strerror(code),
+		   node_role_name(d->prev_role));
+	snprintf(d->follow_result, sizeof(d->follow_result),
+		 "error: refused to follow '%s': %s; nothing changed (still "
+		 "%s)\n",
+		 peer, reason, node_role_name(d->prev_role));
+	/* the engine is inside its frame handling: switch back from the
+	 * loop, not from here */
+	uv_timer_start(&d->revert, on_revert, 0, 0);
+}
+
+static void observe(node_daemon_t *d)
+{
+	node_repl_observer_t o = { .followed = repl_followed,
+				   .refused = repl_refused,
+				   .arg = d };
+	node_repl_set_observer(d->repl, &o);
+}
+
 /* The old engine is closed: start one in the new role. */
 static void switch_done(void *arg)
 {
@@ -490,6 +566,7 @@ static void switch_done(void *arg)
 		d->repl = NULL;
 		component_closed(d); /* no engine holds its reference */
 	} else {
+		observe(d);
 		ret = node_repl_start(d->repl);
 	}
 	if (ret != KS_EOK)
@@ -515,6 +592,8 @@ static void switch_done(void *arg)
  */
 static void switch_role(node_daemon_t *d)
 {
+	if (d->switch_old != NULL || d->repl == NULL)
+		return; /* switch_done() starts the role then in d->role */
 	for (peer_t *p = d->peers; p != NULL; p = p->next) {
 		if (p->conn == NULL || p->mode != NODE_PEER_NATIVE)
 			continue;
@@ -552,6 +631,13 @@ static int ctl_promote(node_daemon_t *d, ks_buf_t *out)
 	char old_primary[256];
 	int ret;
 
+	if (d->follow_pending) { /* promote wins over a follow not done */
+		snprintf(d->follow_result, sizeof(d->follow_result),
+			 "error: the follow of '%s' was cancelled by a "
+			 "promote\n",
+			 d->follow);
+		follow_revert(d);
+	}
 	if (d->role == NODE_ROLE_PRIMARY)
 		return ks_buf_appendf(
 			out,
@@ -611,17 +697,18 @@ static int ctl_promote(node_daemon_t *d, ks_buf_t *out)
 	return ret;
 }
 
-/* kdcsync follow PEER: become a replica of PEER at once. */
+/*
+ * kdcsync follow PEER: become a replica of PEER at once.  Nothing is kept
+ * until PEER answers as a primary of the same realm signing with a trusted
+ * key (repl_followed); a refusal switches back (repl_refused).  The
+ * position offered is this node's own last seq: PEER resumes it, rewinds
+ * it (PROTOCOL.md §3.9) or sends a full copy.
+ */
 static int ctl_follow(node_daemon_t *d, const char *peer, ks_buf_t *out)
 {
 	const node_conf_t *c = d->conf;
 	const node_peer_conf_t *pc = node_conf_peer(c, peer);
 	const char *cur = primary_of(d);
-	store_txn_t *t = NULL;
-	store_meta_t m;
-	char hist[33], path[700];
-	bool kept = false;
-	int ret;
 
 	if (pc == NULL || pc->mode != NODE_PEER_NATIVE ||
 	    pc->address.host == NULL)
@@ -630,83 +717,38 @@ static int ctl_follow(node_daemon_t *d, const char *peer, ks_buf_t *out)
 			"error: cannot follow '%s': not a [peers] entry with "
 			"an address and mode = native in %s\n",
 			peer, c->path);
-	if (cur != NULL && strcmp(cur, peer) == 0)
+	if (cur != NULL && strcmp(cur, peer) == 0 && !d->follow_pending)
 		return ks_buf_appendf(out, "error: already following '%s'\n",
 				      peer);
+	if (d->follow_pending)
+		return ks_buf_appendf(out,
+				      "error: a follow of '%s' is still being "
+				      "checked ('kdcsync follow-result')\n",
+				      d->follow);
 	if (c->trusted_keys.n == 0)
 		return ks_buf_appendf(
 			out,
 			"error: cannot follow: [node] trusted_keys is not set "
 			"in %s (the public key '%s' signs with)\n",
 			c->path, peer);
-	if (d->switch_old != NULL)
-		return ks_buf_appendf(out, "error: a role switch is in "
-					   "progress; try again\n");
-	ret = store_read_begin(d->store, &t);
-	if (ret == KS_EOK) {
-		ret = store_meta_get(t, &m);
-		store_read_end(t);
-	}
-	if (ret != KS_EOK)
-		return ks_buf_appendf(out,
-				      "error: cannot read the store (%s)\n",
-				      ks_strerror(ret));
-	/*
-	 * A node that logged changes of its own (a primary) keeps what it
-	 * has in a dump before following: what PEER does not have is lost
-	 * from the KDB if PEER sends a full copy.  Its position becomes its
-	 * own last seq, so a PEER that continues this history resumes it.
-	 */
-	if (memcmp(m.history, m.applied_history, 16) != 0 ||
-	    m.last_seq != m.applied_seq) {
-		ks_buf_t r = KS_BUF_INIT;
-		ks_hex_encode(m.history, 16, hist);
-		snprintf(path, sizeof(path), "%s/before-follow-%s-%llu.dump",
-			 c->state_dir, hist, (unsigned long long)m.last_seq);
-		/* on the loop: once, before a role switch (a store read) */
-		ret = node_repl_dump_store(
-			d->store, d->role == NODE_ROLE_PRIMARY, path, &r);
-		if (ret == KS_EOK && chmod(path, 0600) != 0)
-			ret = ks_errno(errno);
-		ks_buf_free(&r);
-		if (ret != KS_EOK)
-			return ks_buf_appendf(
-				out,
-				"error: cannot keep this node's data in '%s' "
-				"(%s): not following\n",
-				path, ks_strerror(ret));
-		kept = true;
-		ret = store_rewind(d->store, m.last_seq, NULL, 0);
-		if (ret != KS_EOK)
-			return ks_buf_appendf(out,
-					      "error: cannot set the position "
-					      "(%s)\n",
-					      ks_strerror(ret));
-	}
-	ret = set_role(d, NODE_ROLE_REPLICA, peer, ROLE_FROM_FOLLOW);
-	if (ret != KS_EOK)
-		return ks_buf_appendf(out,
-				      "error: cannot keep the role in the "
-				      "store (%s)\n",
-				      ks_strerror(ret));
-	ks_hex_encode(m.history, 16, hist);
+	if (d->repl == NULL && d->switch_old == NULL)
+		return ks_buf_appendf(out, "error: replication is not "
+					   "running\n");
+	d->prev_role = d->role;
+	d->prev_source = d->role_source;
+	snprintf(d->prev_follow, sizeof(d->prev_follow), "%s", d->follow);
+	d->follow_pending = true;
+	d->role = NODE_ROLE_REPLICA;
+	d->role_source = ROLE_FROM_FOLLOW;
+	snprintf(d->follow, sizeof(d->follow), "%s", peer);
+	snprintf(d->follow_result, sizeof(d->follow_result),
+		 "pending: waiting for '%s' to answer\n", peer);
+	switch_role(d);
 	ks_log_notice(GENERAL,
-		      "following '%s' (kdcsync follow) from history %s seq "
-		      "%llu%s%s",
-		      peer, hist, (unsigned long long)m.last_seq,
-		      kept ? "; this node's data kept in " : "",
-		      kept ? path : "");
-	ret = ks_buf_appendf(out,
-			     "following '%s' from history %s seq %llu: "
-			     "incremental if '%s' continues that history, "
-			     "a full copy otherwise\n",
-			     peer, hist, (unsigned long long)m.last_seq, peer);
-	if (ret == KS_EOK && kept)
-		ret = ks_buf_appendf(out,
-				     "this node's data before following: "
-				     "%s\n",
-				     path);
-	return ret;
+		      "kdcsync follow '%s': connecting (was %s; nothing is "
+		      "kept until it answers)",
+		      peer, node_role_name(d->prev_role));
+	return ks_buf_appendf(out, "checking '%s'\n", peer);
 }
 
 static int ctl_handler(const char *req, ks_buf_t *out, void *arg)
@@ -717,6 +759,11 @@ static int ctl_handler(const char *req, ks_buf_t *out, void *arg)
 		return ctl_promote(d, out);
 	if (strncmp(req, "follow ", 7) == 0)
 		return ctl_follow(d, req + 7, out);
+	if (strcmp(req, "follow-result") == 0)
+		return ks_buf_appendf(out, "%s",
+				      d->follow_result[0] ? d->follow_result
+							  : "error: no follow "
+							    "requested\n");
 
 	if (strcmp(req, "status") == 0)
 		return node_daemon_status(d, NODE_STATUS_TEXT, out);
@@ -943,6 +990,11 @@ int node_daemon_start(node_daemon_t *d)
 	ret = node_repl_new(d->loop, &ec, d->store, &d->repl);
 	if (ret != KS_EOK)
 		return ret;
+	observe(d);
+	uv_timer_init(d->loop, &d->revert);
+	d->revert.data = d;
+	d->revert_init = true;
+	d->closing++; /* the revert timer, until closed */
 	d->closing++; /* the engine, until its done callback */
 	ret = node_repl_start(d->repl);
 	if (ret != KS_EOK)
@@ -1128,6 +1180,10 @@ void node_daemon_stop(node_daemon_t *d)
 		d->closing++;
 		node_notify_close(d->notify, component_closed, d);
 		d->notify = NULL;
+	}
+	if (d->revert_init) {
+		d->revert_init = false;
+		uv_close((uv_handle_t *)&d->revert, on_sig_close);
 	}
 	/* kprop threads use the store: joined before anything closes */
 	node_kprop_svc_stop(d->kprop);

@@ -296,7 +296,9 @@ done:
 
 /*
  * kdcsync follow PEER: the running daemon becomes a replica of PEER at
- * once (the role is kept in its store).
+ * once; we wait (up to 30 s) for PEER's answer: following (exit 0), or
+ * refused with nothing changed (exit 1).  Still unanswered: exit 1, the
+ * daemon keeps trying ('kdcsync status' shows the link).
  */
 static int cmd_follow(const char *path, const char *peer)
 {
@@ -327,9 +329,37 @@ static int cmd_follow(const char *path, const char *peer)
 			sock, ks_strerror(ret));
 		goto done;
 	}
-	bool bad = reply.len >= 6 && memcmp(reply.data, "error:", 6) == 0;
-	fwrite(reply.data, 1, reply.len, bad ? stderr : stdout);
-	rc = bad ? 1 : 0;
+	if (reply.len >= 6 && memcmp(reply.data, "error:", 6) == 0) {
+		fwrite(reply.data, 1, reply.len, stderr);
+		goto done;
+	}
+	for (int i = 0; i < 300; i++) {
+		ks_buf_reset(&reply);
+		ret = node_ctl_request(sock, "follow-result", &reply);
+		if (ret != KS_EOK) {
+			fprintf(stderr,
+				"kdcsync: follow: kdcsyncd stopped "
+				"answering (%s)\n",
+				ks_strerror(ret));
+			goto done;
+		}
+		if (reply.len >= 6 && memcmp(reply.data, "error:", 6) == 0) {
+			fwrite(reply.data, 1, reply.len, stderr);
+			goto done;
+		}
+		if (reply.len >= 10 &&
+		    memcmp(reply.data, "following", 9) == 0) {
+			fwrite(reply.data, 1, reply.len, stdout);
+			rc = 0;
+			goto done;
+		}
+		usleep(100 * 1000);
+	}
+	fprintf(stderr,
+		"kdcsync: follow: '%s' has not answered in 30 s; kdcsyncd "
+		"keeps trying (see 'kdcsync status'), nothing is kept until "
+		"it answers\n",
+		peer);
 done:
 	ks_buf_free(&reply);
 	return rc;

@@ -114,7 +114,20 @@ static int decode_hello(ks_wire_t *w, proto_hello_t *h)
 		return KS_EMALF;
 	if (!name_ok(h->name))
 		return KS_EMALF;
-	/* Later versions may append fields to HELLO: ignore the rest. */
+	/* The identity extension, when whole and well-formed; anything
+	 * else after the name is ignored (later versions' fields). */
+	h->has_ident = false;
+	if (ks_wire_left(w) >= 1 + PROTO_KEYID_LEN) {
+		ks_wire_t x = *w;
+		ks_view_t realm;
+		if (read_lv8(&x, PROTO_NAME_MAX, &realm) == KS_EOK &&
+		    ks_wire_left(&x) >= PROTO_KEYID_LEN &&
+		    (realm.len == 0 || name_ok(realm))) {
+			h->realm = realm;
+			ks_wire_read_bytes(&x, h->key_id, PROTO_KEYID_LEN);
+			h->has_ident = x.err == KS_EOK;
+		}
+	}
 	w->pos = w->end;
 	return KS_EOK;
 }
@@ -416,8 +429,14 @@ static size_t payload_size(const proto_msg_t *m)
 		    (m->u.hello.role != PROTO_ROLE_PRIMARY &&
 		     m->u.hello.role != PROTO_ROLE_REPLICA))
 			return 0;
+		if (m->u.hello.has_ident && m->u.hello.realm.len != 0 &&
+		    !name_ok(m->u.hello.realm))
+			return 0;
 		return 4 + 2 + 2 + 1 + 4 + PROTO_HISTORY_LEN + 8 + 1 +
-		       m->u.hello.name.len;
+		       m->u.hello.name.len +
+		       (m->u.hello.has_ident
+				? 1 + m->u.hello.realm.len + PROTO_KEYID_LEN
+				: 0);
 	case PROTO_MSG_ANSWER:
 		if (!text_ok(m->u.answer.text))
 			return 0;
@@ -477,6 +496,11 @@ int proto_msg_encode(const proto_msg_t *m, ks_buf_t *out)
 		ks_wire_write_u64(&w, h->seq);
 		ks_wire_write_u8(&w, (uint8_t)h->name.len);
 		ks_wire_write_bytes(&w, h->name.ptr, h->name.len);
+		if (h->has_ident) {
+			ks_wire_write_u8(&w, (uint8_t)h->realm.len);
+			ks_wire_write_bytes(&w, h->realm.ptr, h->realm.len);
+			ks_wire_write_bytes(&w, h->key_id, PROTO_KEYID_LEN);
+		}
 		break;
 	}
 	case PROTO_MSG_ANSWER: {

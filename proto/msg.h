@@ -86,6 +86,12 @@ typedef struct proto_hello {
 	uint8_t history
 		[PROTO_HISTORY_LEN]; /* sender's history id (zero: none) */
 	uint64_t seq; /* replica: applied seq; primary: last seq */
+	/* Identity extension after the name (PROTOCOL.md §3.2), optional:
+	 * the realm the sender's KDB serves (may be empty: unknown) and the
+	 * id of the key it signs with (all zero: none). */
+	bool has_ident;
+	ks_view_t realm; /* 0..PROTO_NAME_MAX printable ASCII */
+	uint8_t key_id[PROTO_KEYID_LEN];
 } proto_hello_t;
 
 typedef struct proto_answer {

@@ -464,6 +464,16 @@ int proto_trust_add_file(proto_trust_t *t, const char *path)
 	return ret;
 }
 
+bool proto_trust_has(const proto_trust_t *t,
+		     const uint8_t key_id[PROTO_KEYID_LEN])
+{
+	for (size_t i = 0; t != NULL && i < t->n; i++)
+		if (memcmp(proto_key_id(t->keys[i]), key_id, PROTO_KEYID_LEN) ==
+		    0)
+			return true;
+	return false;
+}
+
 size_t proto_trust_count(const proto_trust_t *t)
 {
 	return t->n;

@@ -98,6 +98,10 @@ int proto_trust_add(proto_trust_t *t, const proto_key_t *k);
 /** \brief Load a PEM key file (public or private) and trust its public key. */
 int proto_trust_add_file(proto_trust_t *t, const char *path);
 
+/** \brief Whether the set holds the key named \p key_id. */
+bool proto_trust_has(const proto_trust_t *t,
+		     const uint8_t key_id[PROTO_KEYID_LEN]);
+
 /** \brief Number of keys in the set. */
 size_t proto_trust_count(const proto_trust_t *t);
 

@@ -50,6 +50,52 @@ int node_repl__meta(store_t *s, store_meta_t *m)
 	return ret;
 }
 
+void node_repl__position(const store_meta_t *m, const uint8_t **history,
+			 uint64_t *seq)
+{
+	bool own_ahead = m->last_seq > 0 &&
+			 (memcmp(m->history, m->applied_history, 16) != 0 ||
+			  m->last_seq != m->applied_seq);
+
+	*history = own_ahead ? m->history : m->applied_history;
+	*seq = own_ahead ? m->last_seq : m->applied_seq;
+}
+
+/* The realm of the KDB, from its K/M principal's key ("" if none yet). */
+static int realm_cb(ks_view_t key, ks_view_t value, void *arg)
+{
+	char *out = arg;
+	static const char km[] = "PK/M@";
+
+	(void)value;
+	if (key.len > sizeof(km) - 1 && key.len - (sizeof(km) - 1) < 256 &&
+	    memcmp(key.ptr, km, sizeof(km) - 1) == 0) {
+		size_t n = key.len - (sizeof(km) - 1);
+		memcpy(out, key.ptr + sizeof(km) - 1, n);
+		out[n] = '\0';
+	}
+	return 1; /* the first key at or after "PK/M@" only */
+}
+
+static const char *own_realm(node_repl_t *r)
+{
+	store_txn_t *t = NULL;
+
+	if (r->realm[0] == '\0' && store_read_begin(r->store, &t) == KS_EOK) {
+		store_records_foreach(
+			t, (ks_view_t){ (const uint8_t *)"PK/M@", 5 }, realm_cb,
+			r->realm);
+		store_read_end(t);
+	}
+	return r->realm;
+}
+
+void node_repl_set_observer(node_repl_t *r, const node_repl_observer_t *o)
+{
+	if (r != NULL)
+		r->observer = o ? *o : (node_repl_observer_t){ 0 };
+}
+
 void node_repl__window_of(const store_meta_t *m, repl_sm_window_t *w)
 {
 	memcpy(w->history, m->history, 16);
@@ -100,13 +146,21 @@ static int send_hello(node_repl_link_t *l)
 				 ? PROTO_CAP_REWIND
 				 : 0),
 		.name = { (const uint8_t *)r->name, strlen(r->name) },
+		.has_ident = true,
 	};
+	const char *realm = own_realm(r);
+	msg.u.hello.realm =
+		(ks_view_t){ (const uint8_t *)realm, strlen(realm) };
 	if (r->role == REPL_ROLE_PRIMARY) {
 		memcpy(msg.u.hello.history, m.history, 16);
 		msg.u.hello.seq = m.last_seq;
+		if (r->key != NULL)
+			memcpy(msg.u.hello.key_id, proto_key_id(r->key),
+			       PROTO_KEYID_LEN);
 	} else {
-		memcpy(msg.u.hello.history, m.applied_history, 16);
-		msg.u.hello.seq = m.applied_seq;
+		const uint8_t *h;
+		node_repl__position(&m, &h, &msg.u.hello.seq);
+		memcpy(msg.u.hello.history, h, 16);
 	}
 	return node_repl__send_msg(l, &msg);
 }
@@ -239,6 +293,103 @@ void node_repl__do_action(node_repl_link_t *l, repl_sm_action_t *act)
 		node_repl__local_error(l, ret);
 }
 
+/* --- following: is the peer one this replica accepts? ----------------------- */
+
+static void refuse(node_repl_link_t *l, int code, const char *reason,
+		   uint64_t now)
+{
+	node_repl_t *r = l->r;
+	repl_sm_action_t act = { .type = REPL_ACT_RESET,
+				 .code = code,
+				 .send_error = true,
+				 .reason = reason };
+	repl_sm_event_t le = { .type = REPL_EV_LOCAL_ERROR,
+			       .code = code,
+			       .now_ms = now };
+	repl_sm_action_t ignored;
+
+	ks_log_err(REPL, "'%s': not following it: %s", l->peer->name, reason);
+	if (r->observer.refused != NULL)
+		r->observer.refused(r->observer.arg, l->peer->name, code,
+				    reason);
+	repl_sm_step(&l->sm, &le, &ignored); /* back to IDLE */
+	node_repl__reset_link(l, &act);
+}
+
+/*
+ * The primary's HELLO: the role, the realm of its KDB and the key it signs
+ * with must be ones this node accepts; else nothing is taken from it.
+ */
+static bool peer_acceptable(node_repl_link_t *l, const proto_hello_t *h,
+			    uint64_t now)
+{
+	node_repl_t *r = l->r;
+	const char *mine = own_realm(r);
+	char why[300];
+	char id[2 * PROTO_KEYID_LEN + 1];
+
+	if (h->role != PROTO_ROLE_PRIMARY) {
+		snprintf(why, sizeof(why), "'%s' is not a primary",
+			 l->peer->name);
+		refuse(l, KS_ESTATE, why, now);
+		return false;
+	}
+	if (!h->has_ident)
+		return true; /* an older peer: the signatures decide */
+	if (h->realm.len > 0 && mine[0] != '\0' &&
+	    (h->realm.len != strlen(mine) ||
+	     memcmp(h->realm.ptr, mine, h->realm.len) != 0)) {
+		snprintf(why, sizeof(why),
+			 "'%s' serves realm %.*s, this node's KDB is of %s",
+			 l->peer->name, (int)h->realm.len,
+			 (const char *)h->realm.ptr, mine);
+		refuse(l, KS_EREALM, why, now);
+		return false;
+	}
+	static const uint8_t zero[PROTO_KEYID_LEN];
+	if (memcmp(h->key_id, zero, PROTO_KEYID_LEN) != 0 &&
+	    !proto_trust_has(r->trust, h->key_id)) {
+		ks_hex_encode(h->key_id, PROTO_KEYID_LEN, id);
+		snprintf(why, sizeof(why),
+			 "'%s' signs with key %s, which [node] trusted_keys "
+			 "does not list",
+			 l->peer->name, id);
+		refuse(l, KS_EUNTRUSTED, why, now);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The primary answered: tell the daemon, and make the store's applied
+ * position its own (an old primary's store logged beyond it) so batches
+ * continue from there.
+ */
+static void answered(node_repl_link_t *l, const proto_answer_t *a)
+{
+	node_repl_t *r = l->r;
+	store_meta_t m;
+
+	if (a->mode == PROTO_ANSWER_REFUSED) {
+		if (r->observer.refused != NULL)
+			r->observer.refused(r->observer.arg, l->peer->name,
+					    a->reason < 0 ? a->reason
+							  : KS_EPEER,
+					    "refused by the peer");
+		return;
+	}
+	if (node_repl__meta(r->store, &m) == KS_EOK && m.last_seq > 0 &&
+	    (memcmp(m.history, m.applied_history, 16) != 0 ||
+	     m.last_seq != m.applied_seq) &&
+	    store_rewind(r->store, m.last_seq, NULL, 0) == KS_EOK)
+		ks_log_notice(REPL,
+			      "'%s': following it from this node's own last "
+			      "seq %" PRIu64,
+			      l->peer->name, m.last_seq);
+	if (r->observer.followed != NULL)
+		r->observer.followed(r->observer.arg, l->peer->name);
+}
+
 /* --- frames --------------------------------------------------------------- */
 
 /* One frame, in order (the link is not busy). */
@@ -297,8 +448,14 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame)
 							: "incremental",
 			      why);
 	}
-	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_HELLO)
+	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_HELLO) {
 		node_repl__note_peer_last(l, m.u.hello.seq);
+		if (!peer_acceptable(l, &m.u.hello, now))
+			return KS_EOK;
+	}
+	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_ANSWER &&
+	    l->sm.state == REPL_ST_ANSWER_WAIT)
+		answered(l, &m.u.answer);
 	if (m.type == PROTO_MSG_ERROR)
 		ks_log_err(REPL, "'%s' reported: %.*s (%s)", l->peer->name,
 			   (int)m.u.error.text.len,
@@ -404,10 +561,8 @@ node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
 	repl_sm_event_t ev = { .type = REPL_EV_CONNECTED,
 			       .now_ms = uv_now(r->loop) };
 	if (r->role == REPL_ROLE_REPLICA &&
-	    node_repl__meta(r->store, &m) == KS_EOK) {
-		ev.history = m.applied_history;
-		ev.seq = m.applied_seq;
-	}
+	    node_repl__meta(r->store, &m) == KS_EOK)
+		node_repl__position(&m, &ev.history, &ev.seq);
 	repl_sm_step(&l->sm, &ev, &(repl_sm_action_t){ 0 });
 	node_repl__session_begin(l);
 	if (send_hello(l) != KS_EOK)

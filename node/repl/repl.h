@@ -166,6 +166,25 @@ bool node_repl_store_promoted(const store_meta_t *m);
  *         a remaining link close it, new links are refused. */
 void node_repl_stop_following(node_repl_t *r);
 
+/*
+ * What a replica's engine tells the daemon about the peer it follows
+ * (kdcsync follow: the role is kept only once the peer is confirmed).
+ * Called on the loop thread from inside the link's frame handling: the
+ * callee must not stop or free the engine there (defer that).
+ */
+typedef struct node_repl_observer {
+	/* the peer answered as a primary this node accepts */
+	void (*followed)(void *arg, const char *peer);
+	/* the peer cannot be followed (not a primary, another realm, a
+	 * signing key not trusted, refused): nothing was changed */
+	void (*refused)(void *arg, const char *peer, int code,
+			const char *reason);
+	void *arg;
+} node_repl_observer_t;
+
+/** \brief Set (copy) the observer; NULL clears it. */
+void node_repl_set_observer(node_repl_t *r, const node_repl_observer_t *o);
+
 /** \brief Fill the engine's part of the status (node/status.h): capture
  *         counters, or why replication is disabled. */
 int node_repl_status(node_repl_t *r, node_status_repl_t *out);

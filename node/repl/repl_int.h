@@ -185,6 +185,8 @@ struct node_repl {
 	/* worker: the side KDB of the snapshot being received (one primary,
 	 * so one staging area; the store's stage has the same owner) */
 	bridge_load_t *load;
+	node_repl_observer_t observer; /* the daemon (follow), may be unset */
+	char realm[256];	       /* of the KDB, "" until known */
 };
 
 struct node_repl_link {
@@ -215,6 +217,11 @@ struct node_repl_link {
 
 /** \brief The store's metadata (one short read transaction). */
 int node_repl__meta(store_t *s, store_meta_t *m);
+
+/** \brief A replica's position: its applied one, or its own last seq
+ *         when its own log went further (an old primary following). */
+void node_repl__position(const store_meta_t *m, const uint8_t **history,
+			 uint64_t *seq);
 
 /** \brief A primary's log window as the state machine wants it. */
 void node_repl__window_of(const store_meta_t *m, repl_sm_window_t *w);

@@ -3,7 +3,7 @@
 # real MIT KDCs.
 # (the tests need the KDB module: bridge/CMakeLists.txt adds it)
 foreach(t initial stream restart history trust crash promote longname capture
-	metrics mkey busy)
+	metrics mkey busy follow_refuse)
 	if(TARGET kdcsync_kdb AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh)
 		ks_add_integration_test(repl_${t}
 			COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh
@@ -33,4 +33,13 @@ if(TARGET kdcsync_kdb AND KS_BUILD_BENCH)
 	ks_add_integration_test(bench_scale_smoke
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench_scale_smoke.sh
 		TIMEOUT 120)
+endif()
+
+# keepalived in two network namespaces (root; skipped with 77 where
+# namespaces cannot be made).
+if(TARGET kdcsync_kdb)
+	ks_add_integration_test(ha_keepalived
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/ha_keepalived.sh
+		TIMEOUT 240)
+	set_tests_properties(ha_keepalived PROPERTIES SKIP_RETURN_CODE 77)
 endif()
