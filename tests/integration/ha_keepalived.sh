@@ -208,6 +208,8 @@ field() { # field NAME KEY: a top-level field of NAME's status
 	sed -n "s/^{[^[]*\"$2\":\"\{0,1\}\([0-9a-z]*\).*/\1/p" <<<"$(status_of "$1")"
 }
 has_vip() { ip -n "$1" -4 addr show | grep -q "inet $VIP/"; }
+role_is() { [ "$(field "$1" role)" = "$2" ]; } # role_is NAME ROLE
+captured() { [ "$(field "$1" last_seq)" -gt "$(field "$1" applied_seq)" ]; }
 kq() { # kq NAME QUERY: kadmin.local on host NAME's KDB
 	KRB5_CONFIG=$T/$1/krb5.conf KRB5_KDC_PROFILE=$T/$1/kdc.conf \
 		kadmin.local -r "$REALM" -q "$2" >>"$T/kadmin.out" 2>&1 || fail "kadmin.local ($1): $2"
@@ -257,7 +259,7 @@ t0=$SECONDS
 kill -KILL "$KDC_A" "$NODE_A"
 wait "$KDC_A" "$NODE_A" 2>/dev/null || true
 wait_for 20 "b did not take the virtual IP" has_vip "$NS_B"
-wait_for 20 "b was not promoted" test "$(field b role)" = primary
+wait_for 20 "b was not promoted" role_is b primary
 t1=$SECONDS
 has_vip "$NS_A" && fail "a kept the virtual IP"
 [ "$(field b role_source)" = promote ] || fail "b's role does not come from promote"
@@ -267,7 +269,7 @@ echo "a's krb5kdc and kdcsyncd killed: $VIP moved to b and b promoted within $((
 # A change on the new primary, then a's processes return: keepalived makes
 # it a BACKUP, the notify script makes it follow b.
 kq b "addprinc -pw Ha-pass-2 ha2"
-wait_for 20 "b did not capture ha2" test "$(field b last_seq)" -gt "$(field b applied_seq)"
+wait_for 20 "b did not capture ha2" captured b
 start_kdc "$NS_A" a
 start_node "$NS_A" a
 wait_for 60 "a did not follow b" in_sync b a

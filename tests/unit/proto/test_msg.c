@@ -643,6 +643,53 @@ static void test_fetch(void **state)
 	ks_buf_free(&body);
 }
 
+/* HELLO's identity extension: round trip; a cut or bad one is ignored. */
+static void test_hello_ident(void **state)
+{
+	(void)state;
+	proto_msg_t m = { .type = PROTO_MSG_HELLO }, got;
+	ks_buf_t b = KS_BUF_INIT;
+	m.u.hello = (proto_hello_t){ .version_min = 1,
+				     .version_max = 1,
+				     .role = PROTO_ROLE_PRIMARY,
+				     .caps = PROTO_CAP_ZSTD,
+				     .name = V("kdc1"),
+				     .has_ident = true,
+				     .realm = V("EXAMPLE.ORG") };
+	memcpy(m.u.hello.history, HIST, 16);
+	memset(m.u.hello.key_id, 0xab, PROTO_KEYID_LEN);
+	assert_ks_ok(proto_msg_encode(&m, &b));
+	ks_view_t fr = frame_of(&b);
+	assert_ks_ok(proto_msg_decode(fr, &got));
+	assert_true(got.u.hello.has_ident);
+	assert_view_eq(got.u.hello.realm, V("EXAMPLE.ORG"));
+	assert_memory_equal(got.u.hello.key_id, m.u.hello.key_id,
+			    PROTO_KEYID_LEN);
+	/* cut inside the key id: no identity, still a valid HELLO */
+	fr.len -= 3;
+	assert_ks_ok(proto_msg_decode(fr, &got));
+	assert_false(got.u.hello.has_ident);
+	/* a realm with a space: ignored */
+	fr.len += 3;
+	uint8_t *copy = malloc(fr.len);
+	memcpy(copy, fr.ptr, fr.len);
+	copy[fr.len - PROTO_KEYID_LEN - 2] = ' ';
+	assert_ks_ok(proto_msg_decode((ks_view_t){ copy, fr.len }, &got));
+	assert_false(got.u.hello.has_ident);
+	free(copy);
+	/* the encoder refuses what the decoder would ignore */
+	m.u.hello.realm = V("BAD REALM");
+	ks_buf_reset(&b);
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	/* empty realm: unknown, still an identity */
+	m.u.hello.realm = (ks_view_t){ 0 };
+	assert_ks_ok(proto_msg_encode(&m, &b));
+	assert_ks_ok(proto_msg_decode(frame_of(&b), &got));
+	assert_true(got.u.hello.has_ident);
+	assert_int_equal(got.u.hello.realm.len, 0);
+	ks_buf_free(&b);
+}
+
 static void test_version_negotiate(void **state)
 {
 	(void)state;
@@ -676,6 +723,7 @@ int main(void)
 		cmocka_unit_test(test_encode_refuses_invalid),
 		cmocka_unit_test(test_version_negotiate),
 		cmocka_unit_test(test_fetch),
+		cmocka_unit_test(test_hello_ident),
 	};
 	return test_run_group(tests, NULL, NULL);
 }
