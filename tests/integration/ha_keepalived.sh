@@ -17,7 +17,7 @@ set -euo pipefail
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 KDCSYNC=$KS_BUILD_DIR/node/kdcsync
 KDCSYNCD=$KS_BUILD_DIR/node/kdcsyncd
-HOOK=$KS_BUILD_DIR/bridge/hook/kdcsync_hook.so
+MODDIR=$KS_BUILD_DIR/bridge/kdbmod
 KA=$KS_SOURCE_DIR/deploy/keepalived
 REALM=HA.TEST
 VIP=192.0.2.100
@@ -113,12 +113,13 @@ EOF
 [logging]
 	kdc = FILE:$d/kdc.log
 	default = FILE:$d/krb5lib.log
-[plugins]
-	kadm5_hook = {
-		module = kdcsync:$HOOK
+[dbmodules]
+	db_module_dir = $MODDIR
+	$REALM = {
+		db_library = kdcsync
+		kdcsync_backend = db2
+		kdcsync_socket = $d/node/capture.sock
 	}
-[kdcsync]
-	hook_socket = $d/node/hook.sock
 EOF
 	: >"$d/kadm5.acl"
 	KRB5_CONFIG=$d/krb5.conf KRB5_KDC_PROFILE=$d/kdc.conf \
