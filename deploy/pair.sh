@@ -82,9 +82,28 @@ find_build() {
 	MODDIR=$BUILD/bridge/kdbmod
 }
 
+# free_port: a port free now, below the ephemeral range, so that no
+# outgoing connection takes it before the node binds it (seconds later).
 free_port() {
-	python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	python3 -c 'import random, socket
+lo = 32768
+try:
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    pass
+for _ in range(200):
+    port = random.randint(10000, max(10001, lo - 1))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 # realm DIR PORT [MODDIR]: krb5.conf + kdc.conf (with the KDB module from
@@ -349,6 +368,7 @@ EOF
 	start_node primary
 	wait_ctl primary
 	start_node replica
+	wait_ctl replica
 	if ! wait_sync "${PAIR_TIMEOUT:-120}"; then
 		tail -n 20 "$DIR/primary/node.log" "$DIR/replica/node.log" >&2
 		die "the replica did not catch up (pair left running; 'pair.sh down $DIR')"
