@@ -247,10 +247,14 @@ start_node "$NS_A" a
 NODE_A=$LAST
 start_node "$NS_B" b
 wait_for 60 "b did not sync from a" in_sync a b
+# a's keepalived first (it takes the address), then b's joins as BACKUP
 start_ka "$NS_A" a
 KA_A=$LAST
-start_ka "$NS_B" b
 wait_for 30 "a did not take the virtual IP" has_vip "$NS_A"
+start_ka "$NS_B" b
+wait_for 30 "b's node does not follow a" in_sync a b
+sleep 2 # b's keepalived settled in BACKUP (it runs its notify script)
+has_vip "$NS_A" || fail "a lost the virtual IP when b's keepalived started"
 has_vip "$NS_B" && fail "both hosts hold the virtual IP"
 kinit_vip "$NS_B" ha1 Ha-pass-1 || fail "kinit through the virtual IP (a serving)"
 echo "a holds $VIP; kinit through it works"
