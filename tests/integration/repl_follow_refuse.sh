@@ -96,7 +96,9 @@ for _ in $(seq 1 200); do
 	"$KDCSYNC" -c "$T/other/node.conf" status >/dev/null 2>&1 && break
 	sleep 0.05
 done
-printf '\tother = {\n\t\taddress = 127.0.0.1:%s\n\t\tmode = native\n\t}\n' "$oport" >>"$PRIMARY_NODE_CONF"
+# (right after the [peers] line: other sections may follow it)
+sed -i "s|^\[peers\]\$|[peers]\n\tother = {\n\t\taddress = 127.0.0.1:$oport\n\t\tmode = native\n\t}|" "$PRIMARY_NODE_CONF"
+grep -q "address = 127.0.0.1:$oport" "$PRIMARY_NODE_CONF" || fail "could not add the peer 'other'"
 kill -HUP "$(sed -n 's/^node-primary //p' "$P/pids")"
 for _ in $(seq 1 50); do
 	"$KDCSYNC" -c "$PRIMARY_NODE_CONF" status | grep -q "^  other " && break
