@@ -295,69 +295,36 @@ void node_repl__do_action(node_repl_link_t *l, repl_sm_action_t *act)
 
 /* --- following: is the peer one this replica accepts? ----------------------- */
 
-static void refuse(node_repl_link_t *l, int code, const char *reason,
-		   uint64_t now)
-{
-	node_repl_t *r = l->r;
-	repl_sm_action_t act = { .type = REPL_ACT_RESET,
-				 .code = code,
-				 .send_error = true,
-				 .reason = reason };
-	repl_sm_event_t le = { .type = REPL_EV_LOCAL_ERROR,
-			       .code = code,
-			       .now_ms = now };
-	repl_sm_action_t ignored;
-
-	ks_log_err(REPL, "'%s': not following it: %s", l->peer->name, reason);
-	if (r->observer.refused != NULL)
-		r->observer.refused(r->observer.arg, l->peer->name, code,
-				    reason);
-	repl_sm_step(&l->sm, &le, &ignored); /* back to IDLE */
-	node_repl__reset_link(l, &act);
-}
-
 /*
- * The primary's HELLO: the role, the realm of its KDB and the key it signs
- * with must be ones this node accepts; else nothing is taken from it.
+ * The state machine refused the primary's HELLO (wrong role, another
+ * realm, an untrusted signing key: repl_sm_check_identity); name the
+ * details for the operator and tell the daemon (kdcsync follow).
  */
-static bool peer_acceptable(node_repl_link_t *l, const proto_hello_t *h,
-			    uint64_t now)
+static void hello_refused(node_repl_link_t *l, const proto_hello_t *h, int code)
 {
 	node_repl_t *r = l->r;
-	const char *mine = own_realm(r);
-	char why[300];
-	char id[2 * PROTO_KEYID_LEN + 1];
+	char why[300], id[2 * PROTO_KEYID_LEN + 1];
 
-	if (h->role != PROTO_ROLE_PRIMARY) {
-		snprintf(why, sizeof(why), "'%s' is not a primary",
-			 l->peer->name);
-		refuse(l, KS_ESTATE, why, now);
-		return false;
-	}
-	if (!h->has_ident)
-		return true; /* an older peer: the signatures decide */
-	if (h->realm.len > 0 && mine[0] != '\0' &&
-	    (h->realm.len != strlen(mine) ||
-	     memcmp(h->realm.ptr, mine, h->realm.len) != 0)) {
+	if (code == KS_EREALM) {
 		snprintf(why, sizeof(why),
 			 "'%s' serves realm %.*s, this node's KDB is of %s",
 			 l->peer->name, (int)h->realm.len,
-			 (const char *)h->realm.ptr, mine);
-		refuse(l, KS_EREALM, why, now);
-		return false;
-	}
-	static const uint8_t zero[PROTO_KEYID_LEN];
-	if (memcmp(h->key_id, zero, PROTO_KEYID_LEN) != 0 &&
-	    !proto_trust_has(r->trust, h->key_id)) {
+			 (const char *)h->realm.ptr, own_realm(r));
+	} else if (code == KS_EUNTRUSTED) {
 		ks_hex_encode(h->key_id, PROTO_KEYID_LEN, id);
 		snprintf(why, sizeof(why),
 			 "'%s' signs with key %s, which [node] trusted_keys "
 			 "does not list",
 			 l->peer->name, id);
-		refuse(l, KS_EUNTRUSTED, why, now);
-		return false;
+	} else if (h->role != PROTO_ROLE_PRIMARY) {
+		snprintf(why, sizeof(why), "'%s' is not a primary",
+			 l->peer->name);
+	} else {
+		return;
 	}
-	return true;
+	ks_log_err(REPL, "'%s': not following it: %s", l->peer->name, why);
+	if (r->observer.refused != NULL)
+		r->observer.refused(r->observer.arg, l->peer->name, code, why);
 }
 
 /*
@@ -449,9 +416,15 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame)
 			      why);
 	}
 	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_HELLO) {
+		repl_sm_action_t act;
 		node_repl__note_peer_last(l, m.u.hello.seq);
-		if (!peer_acceptable(l, &m.u.hello, now))
-			return KS_EOK;
+		ev.realm = own_realm(r);
+		ev.trust = r->trust;
+		repl_sm_step(&l->sm, &ev, &act);
+		if (act.type == REPL_ACT_RESET)
+			hello_refused(l, &m.u.hello, act.code);
+		node_repl__do_action(l, &act);
+		return KS_EOK;
 	}
 	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_ANSWER &&
 	    l->sm.state == REPL_ST_ANSWER_WAIT)

@@ -198,6 +198,27 @@ static int check_hello(repl_sm_t *sm, const proto_hello_t *h, int want_role,
 	return KS_EOK;
 }
 
+int repl_sm_check_identity(const proto_hello_t *h, const char *realm,
+			   const proto_trust_t *trust, const char **reason)
+{
+	static const uint8_t none[PROTO_KEYID_LEN];
+
+	if (!h->has_ident)
+		return KS_EOK; /* an older peer: the signatures decide */
+	if (realm != NULL && realm[0] != '\0' && h->realm.len > 0 &&
+	    (h->realm.len != strlen(realm) ||
+	     memcmp(h->realm.ptr, realm, h->realm.len) != 0)) {
+		*reason = "peer serves another realm";
+		return KS_EREALM;
+	}
+	if (trust != NULL && memcmp(h->key_id, none, PROTO_KEYID_LEN) != 0 &&
+	    !proto_trust_has(trust, h->key_id)) {
+		*reason = "peer signs with a key not in trusted_keys";
+		return KS_EUNTRUSTED;
+	}
+	return KS_EOK;
+}
+
 static int timeout_check(repl_sm_t *sm, uint64_t now, repl_sm_action_t *act)
 {
 	const repl_sm_timeouts_t *to = &sm->timeouts;
@@ -373,6 +394,9 @@ static int replica_msg(repl_sm_t *sm, const repl_sm_event_t *ev,
 		if (sm->state != REPL_ST_HELLO_WAIT)
 			break;
 		ret = check_hello(sm, &m->u.hello, PROTO_ROLE_PRIMARY, &reason);
+		if (ret == KS_EOK)
+			ret = repl_sm_check_identity(&m->u.hello, ev->realm,
+						     ev->trust, &reason);
 		if (ret != KS_EOK)
 			return reset(sm, now, ret, true, reason, act);
 		enter(sm, REPL_ST_ANSWER_WAIT, now);

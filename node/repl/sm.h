@@ -126,6 +126,10 @@ typedef struct repl_sm_event {
 	const proto_snap_end_t *end;
 	/* primary: REPL_EV_MSG(HELLO), REPL_EV_LOG_GREW */
 	const repl_sm_window_t *window;
+	/* replica: REPL_EV_MSG(HELLO): the realm of its KDB (NULL or "":
+	 * unknown) and the keys it trusts (NULL: no check) */
+	const char *realm;
+	const proto_trust_t *trust;
 	/* replica: REPL_EV_CONNECTED: our applied position;
 	 * REPL_EV_APPLIED: the new position */
 	const uint8_t *history;
@@ -215,6 +219,15 @@ int repl_sm_decide(const repl_sm_window_t *w,
  */
 uint64_t repl_sm_fork_seq(const repl_sm_window_t *w,
 			  const uint8_t history[PROTO_HISTORY_LEN]);
+
+/**
+ * \brief A replica's check of its primary's identity (HELLO identity
+ *        extension, PROTOCOL.md §3.2): the realm must be its own (when
+ *        both are known) and the signing key one it trusts (when named).
+ * \retval KS_EREALM, KS_EUNTRUSTED  with a static \p reason
+ */
+int repl_sm_check_identity(const proto_hello_t *h, const char *realm,
+			   const proto_trust_t *trust, const char **reason);
 
 /** \brief Whether a history id is all zero ("none"). */
 bool repl_sm_history_zero(const uint8_t h[PROTO_HISTORY_LEN]);

@@ -458,6 +458,74 @@ static void test_replica_hello_from_replica_resets(void **state)
 	assert_int_equal(act.code, KS_ESTATE);
 }
 
+/* The primary's identity (HELLO extension): realm and signing key. */
+static void test_replica_hello_identity(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_key_t *k = NULL, *other = NULL;
+	proto_trust_t *trust = NULL;
+	const char *why = NULL;
+	(void)state;
+	assert_int_equal(proto_key_generate(&k), KS_EOK);
+	assert_int_equal(proto_key_generate(&other), KS_EOK);
+	assert_int_equal(proto_trust_new(&trust), KS_EOK);
+	assert_int_equal(proto_trust_add(trust, k), KS_EOK);
+	proto_msg_t m = hello(PROTO_ROLE_PRIMARY, H1, 50);
+	m.u.hello.has_ident = true;
+	m.u.hello.realm = (ks_view_t){ (const uint8_t *)"EXAMPLE.ORG", 11 };
+	memcpy(m.u.hello.key_id, proto_key_id(k), PROTO_KEYID_LEN);
+	repl_sm_event_t ev = { .type = REPL_EV_MSG,
+			       .msg = &m,
+			       .now_ms = 1,
+			       .realm = "EXAMPLE.ORG",
+			       .trust = trust };
+	/* same realm, trusted key: waits for the answer */
+	replica_connected(&sm, H1, 7);
+	assert_int_equal(repl_sm_step(&sm, &ev, &act), REPL_ACT_NONE);
+	assert_int_equal(sm.state, REPL_ST_ANSWER_WAIT);
+	/* another realm */
+	ev.realm = "OTHER.ORG";
+	replica_connected(&sm, H1, 7);
+	assert_int_equal(repl_sm_step(&sm, &ev, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EREALM);
+	assert_true(act.send_error);
+	/* realm unknown on either side: not checked */
+	ev.realm = "";
+	replica_connected(&sm, H1, 7);
+	assert_int_equal(repl_sm_step(&sm, &ev, &act), REPL_ACT_NONE);
+	ev.realm = "EXAMPLE.ORG";
+	m.u.hello.realm = (ks_view_t){ 0 };
+	replica_connected(&sm, H1, 7);
+	assert_int_equal(repl_sm_step(&sm, &ev, &act), REPL_ACT_NONE);
+	/* a key it does not trust */
+	memcpy(m.u.hello.key_id, proto_key_id(other), PROTO_KEYID_LEN);
+	replica_connected(&sm, H1, 7);
+	assert_int_equal(repl_sm_step(&sm, &ev, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EUNTRUSTED);
+	assert_int_equal(
+		repl_sm_check_identity(&m.u.hello, "EXAMPLE.ORG", trust, &why),
+		KS_EUNTRUSTED);
+	assert_string_equal(why, "peer signs with a key not in trusted_keys");
+	/* no key named, no trust set given, or no extension: not checked */
+	memset(m.u.hello.key_id, 0, PROTO_KEYID_LEN);
+	assert_int_equal(
+		repl_sm_check_identity(&m.u.hello, "EXAMPLE.ORG", trust, &why),
+		KS_EOK);
+	memcpy(m.u.hello.key_id, proto_key_id(other), PROTO_KEYID_LEN);
+	assert_int_equal(
+		repl_sm_check_identity(&m.u.hello, "EXAMPLE.ORG", NULL, &why),
+		KS_EOK);
+	m.u.hello.has_ident = false;
+	m.u.hello.realm = (ks_view_t){ (const uint8_t *)"OTHER.ORG", 9 };
+	assert_int_equal(
+		repl_sm_check_identity(&m.u.hello, "EXAMPLE.ORG", trust, &why),
+		KS_EOK);
+	proto_trust_free(trust);
+	proto_key_free(k);
+	proto_key_free(other);
+}
+
 static void test_replica_answer_incremental_streams(void **state)
 {
 	repl_sm_t sm;
@@ -1110,6 +1178,7 @@ int main(void)
 		cmocka_unit_test(test_decide_rewind),
 		cmocka_unit_test(test_rewind_primary),
 		cmocka_unit_test(test_rewind_replica),
+		cmocka_unit_test(test_replica_hello_identity),
 		cmocka_unit_test(test_primary_hello_previous_history),
 		cmocka_unit_test(test_primary_hello_wrong_role_resets),
 		cmocka_unit_test(test_primary_hello_no_zstd_resets),
