@@ -328,14 +328,55 @@ static void hello_refused(node_repl_link_t *l, const proto_hello_t *h, int code)
 }
 
 /*
- * The primary answered: tell the daemon, and make the store's applied
- * position its own (an old primary's store logged beyond it) so batches
- * continue from there.
+ * An old primary following: its own log went beyond its applied position.
+ * The applied position becomes its own last seq (a store write: on the
+ * worker, as a job of the link, so the batches or the adoption the answer
+ * leads to run after it).
  */
+typedef struct align_job {
+	node_repl_job_t job;
+	node_repl_link_t *l; /* loop side only */
+	node_repl_t *r;
+	uint64_t seq; /* worker: the seq it aligned at, 0 if nothing */
+} align_job_t;
+
+static int align_run(node_repl_job_t *job)
+{
+	align_job_t *j = (align_job_t *)job;
+	store_meta_t m;
+	int ret = node_repl__meta(j->r->store, &m);
+
+	if (ret != KS_EOK || m.last_seq == 0 ||
+	    (memcmp(m.history, m.applied_history, 16) == 0 &&
+	     m.last_seq == m.applied_seq))
+		return ret;
+	j->seq = m.last_seq;
+	return store_rewind(j->r->store, m.last_seq, NULL, 0);
+}
+
+static void align_done(node_repl_job_t *job, int ret)
+{
+	align_job_t *j = (align_job_t *)job;
+	node_repl_link_t *l = j->l;
+
+	if (!l->down && ret != KS_ECANCELED) {
+		if (ret != KS_EOK)
+			node_repl__local_error(l, ret);
+		else if (j->seq != 0)
+			ks_log_notice(REPL,
+				      "'%s': following it from this node's "
+				      "own last seq %" PRIu64,
+				      l->peer->name, j->seq);
+	}
+	free(j);
+	node_repl__link_job_end(l);
+}
+
+/* The primary answered: align the position, tell the daemon. */
 static void answered(node_repl_link_t *l, const proto_answer_t *a)
 {
 	node_repl_t *r = l->r;
-	store_meta_t m;
+	align_job_t *j;
 
 	if (a->mode == PROTO_ANSWER_REFUSED) {
 		if (r->observer.refused != NULL)
@@ -345,14 +386,14 @@ static void answered(node_repl_link_t *l, const proto_answer_t *a)
 					    "refused by the peer");
 		return;
 	}
-	if (node_repl__meta(r->store, &m) == KS_EOK && m.last_seq > 0 &&
-	    (memcmp(m.history, m.applied_history, 16) != 0 ||
-	     m.last_seq != m.applied_seq) &&
-	    store_rewind(r->store, m.last_seq, NULL, 0) == KS_EOK)
-		ks_log_notice(REPL,
-			      "'%s': following it from this node's own last "
-			      "seq %" PRIu64,
-			      l->peer->name, m.last_seq);
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		node_repl__local_error(l, KS_ENOMEM);
+		return;
+	}
+	*j = (align_job_t){ .job = { .run = align_run, .done = align_done },
+			    .l = l,
+			    .r = r };
+	node_repl__link_job(l, &j->job);
 	if (r->observer.followed != NULL)
 		r->observer.followed(r->observer.arg, l->peer->name);
 }
