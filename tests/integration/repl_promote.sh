@@ -10,9 +10,10 @@
 #    `kdcsync follow replica` makes it a replica of the new primary at
 #    once: it resumes incrementally (no full copy) and gets the change;
 #    both keep their roles across restarts (status role_source);
-# 3. the other way round, with a change the new follower made after the
-#    fork: the follower's data is kept in before-follow-*.dump, it gets a
-#    full copy, and the change is gone from its KDB.
+# 3. the other way round, with changes the follower made after the fork:
+#    it rewinds to the fork point (no full copy); its records of those
+#    changes are in diverged-HISTORY-SEQ.dump (0600) and gone from its
+#    KDB; both KDBs are then equal.
 . "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
 
 json_field() { # json_field JSON KEY: a top-level string or number field
