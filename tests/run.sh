@@ -85,7 +85,7 @@ if [ "${KS_TSAN_TESTS:-0}" = 1 ] && [ -z "$filter" ]; then
 	cmake --build "$root/tsan" -j "$jobs"
 	reports=$(mktemp -d)
 	TSAN_OPTIONS="log_path=$reports/tsan second_deadlock_stack=1" \
-		run_ctest "$root/tsan" -R 'test_node_ctl|repl_busy|repl_crash|repl_stream|repl_verify|repl_promote|kprop_native|kprop_daemon'
+		run_ctest "$root/tsan" -R 'test_repl_worker|test_node_ctl|repl_busy|repl_crash|repl_stream|repl_verify|repl_promote|kprop_native|kprop_daemon'
 	if compgen -G "$reports/tsan*" >/dev/null; then
 		cat "$reports"/tsan*
 		echo "ThreadSanitizer reported races (above)"

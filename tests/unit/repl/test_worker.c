@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The database worker (node/repl/worker.h) on a real libuv loop and a real
+ * thread: jobs run off the loop thread, one at a time, in order; their done
+ * callbacks run on the loop thread in the same order; the loop keeps
+ * running timers while a long job runs; stop cancels the jobs not started,
+ * lets the running one finish, and never blocks the loop; a job submitted
+ * after stop is cancelled, its done deferred to the loop.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "node/repl/worker.h"
+#include "helpers/test.h"
+
+#define JOBS 64
+
+typedef struct tjob {
+	node_repl_job_t job;
+	int id;
+	unsigned sleep_ms;
+	pthread_t ran_on; /* set by run */
+	bool ran;
+	int ret; /* what done got */
+	struct tctx *ctx;
+} tjob_t;
+
+typedef struct tctx {
+	uv_loop_t loop;
+	node_repl_worker_t *w;
+	pthread_t loop_thread;
+	int order[JOBS + 8]; /* ids in done order */
+	int n_done;
+	bool done_on_loop;	  /* every done ran on the loop thread */
+	int running_max, running; /* concurrency seen by run */
+	pthread_mutex_t mu;
+	int ticks; /* timer ticks while a long job ran */
+	bool stopped;
+	uv_timer_t timer;
+} tctx_t;
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+			       .tv_nsec = (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static int run_cb(node_repl_job_t *job)
+{
+	tjob_t *j = (tjob_t *)job;
+	tctx_t *c = j->ctx;
+
+	pthread_mutex_lock(&c->mu);
+	if (++c->running > c->running_max)
+		c->running_max = c->running;
+	pthread_mutex_unlock(&c->mu);
+	j->ran_on = pthread_self();
+	__atomic_store_n(&j->ran, true, __ATOMIC_RELEASE);
+	if (j->sleep_ms)
+		sleep_ms(j->sleep_ms);
+	pthread_mutex_lock(&c->mu);
+	c->running--;
+	pthread_mutex_unlock(&c->mu);
+	return j->id == 7 ? KS_EIO : KS_EOK; /* results are passed through */
+}
+
+static void done_cb(node_repl_job_t *job, int ret)
+{
+	tjob_t *j = (tjob_t *)job;
+	tctx_t *c = j->ctx;
+
+	if (!pthread_equal(pthread_self(), c->loop_thread))
+		c->done_on_loop = false;
+	j->ret = ret;
+	c->order[c->n_done++] = j->id;
+}
+
+static void ctx_init(tctx_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(uv_loop_init(&c->loop), 0);
+	c->loop_thread = pthread_self();
+	c->done_on_loop = true;
+	pthread_mutex_init(&c->mu, NULL);
+	assert_ks_ok(node_repl_worker_new(&c->loop, &c->w));
+}
+
+static void on_stopped(void *arg)
+{
+	((tctx_t *)arg)->stopped = true;
+}
+
+static void ctx_deinit(tctx_t *c)
+{
+	if (!c->stopped)
+		node_repl_worker_stop(c->w, on_stopped, c);
+	assert_int_equal(uv_run(&c->loop, UV_RUN_DEFAULT), 0);
+	assert_true(c->stopped);
+	node_repl_worker_free(c->w);
+	assert_int_equal(uv_loop_close(&c->loop), 0);
+	pthread_mutex_destroy(&c->mu);
+}
+
+static void job_init(tjob_t *j, tctx_t *c, int id, unsigned sleep)
+{
+	*j = (tjob_t){ .job = { .run = run_cb, .done = done_cb },
+		       .id = id,
+		       .sleep_ms = sleep,
+		       .ctx = c,
+		       .ret = 1 };
+}
+
+/* Run the loop until n done callbacks ran. */
+static void run_until(tctx_t *c, int n)
+{
+	while (c->n_done < n)
+		uv_run(&c->loop, UV_RUN_ONCE);
+}
+
+static void test_order_and_threads(void **state)
+{
+	tctx_t c;
+	tjob_t j[JOBS];
+
+	(void)state;
+	ctx_init(&c);
+	for (int i = 0; i < JOBS; i++) {
+		job_init(&j[i], &c, i, i % 8 == 0 ? 2 : 0);
+		node_repl_worker_submit(c.w, &j[i].job);
+	}
+	assert_int_equal(node_repl_worker_pending(c.w), JOBS);
+	assert_int_equal(c.n_done, 0); /* never inside submit */
+	run_until(&c, JOBS);
+	assert_int_equal(node_repl_worker_pending(c.w), 0);
+	for (int i = 0; i < JOBS; i++) {
+		assert_int_equal(c.order[i], i);
+		assert_true(j[i].ran);
+		assert_false(pthread_equal(j[i].ran_on, c.loop_thread));
+		assert_int_equal(j[i].ret, i == 7 ? KS_EIO : KS_EOK);
+	}
+	assert_true(c.done_on_loop);
+	assert_int_equal(c.running_max, 1); /* one at a time */
+	ctx_deinit(&c);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	((tctx_t *)t->data)->ticks++;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* A long job does not hold up the loop: its timer keeps firing. */
+static void test_loop_free_while_busy(void **state)
+{
+	tctx_t c;
+	tjob_t j;
+
+	(void)state;
+	ctx_init(&c);
+	uv_timer_init(&c.loop, &c.timer);
+	c.timer.data = &c;
+	uv_timer_start(&c.timer, on_tick, 10, 10);
+	job_init(&j, &c, 1, 400);
+	node_repl_worker_submit(c.w, &j.job);
+	run_until(&c, 1);
+	/* 400 ms of work: a loop blocked by it would have ticked once or
+	 * twice (libuv timers do not catch up) */
+	assert_true(c.ticks >= 5);
+	uv_close((uv_handle_t *)&c.timer, on_timer_closed);
+	ctx_deinit(&c);
+}
+
+/* Stop while a job runs: the running one finishes (its result kept), the
+ * queued ones are cancelled, later submissions are cancelled too; the
+ * loop is not blocked meanwhile. */
+static void test_stop(void **state)
+{
+	tctx_t c;
+	tjob_t j[4], late;
+	int running;
+
+	(void)state;
+	ctx_init(&c);
+	job_init(&j[0], &c, 0, 500);
+	node_repl_worker_submit(c.w, &j[0].job);
+	for (int i = 1; i < 4; i++) {
+		job_init(&j[i], &c, i, 0);
+		node_repl_worker_submit(c.w, &j[i].job);
+	}
+	while (!__atomic_load_n(&j[0].ran, __ATOMIC_ACQUIRE))
+		sleep_ms(1); /* the long one has started */
+	node_repl_worker_stop(c.w, on_stopped, &c);
+	/* stop returned without waiting for the running job */
+	pthread_mutex_lock(&c.mu);
+	running = c.running;
+	pthread_mutex_unlock(&c.mu);
+	assert_int_equal(running, 1);
+	job_init(&late, &c, 9, 0);
+	node_repl_worker_submit(c.w, &late.job);
+	assert_int_equal(c.n_done, 0);
+	assert_int_equal(uv_run(&c.loop, UV_RUN_DEFAULT), 0);
+	assert_true(c.stopped);
+	assert_int_equal(c.n_done, 5);
+	assert_int_equal(j[0].ret, KS_EOK);
+	for (int i = 1; i < 4; i++) {
+		assert_false(j[i].ran);
+		assert_int_equal(j[i].ret, KS_ECANCELED);
+	}
+	assert_false(late.ran);
+	assert_int_equal(late.ret, KS_ECANCELED);
+	assert_true(c.done_on_loop);
+	node_repl_worker_free(c.w);
+	assert_int_equal(uv_loop_close(&c.loop), 0);
+	pthread_mutex_destroy(&c.mu);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_order_and_threads),
+		cmocka_unit_test(test_loop_free_while_busy),
+		cmocka_unit_test(test_stop),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
