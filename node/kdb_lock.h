@@ -19,5 +19,14 @@
 /** \brief Wait for, then take, the KDB. */
 void node_kdb_lock(void);
 
+/**
+ * \brief Wait for the KDB like node_kdb_lock(), but give up when *\p cancel
+ *        becomes nonzero (checked every 20 ms; read with an atomic load),
+ *        so that a thread waiting here can be stopped and joined promptly.
+ * \param cancel NULL: wait as long as it takes.
+ * \return 0 with the lock held, or KS_ECANCELED without it.
+ */
+int node_kdb_lock_wait(const volatile int *cancel);
+
 /** \brief Give the KDB back. */
 void node_kdb_unlock(void);

@@ -370,13 +370,16 @@ int node_kprop_serve_one(const node_kprop_serve_opts_t *o, store_t *s, int fd,
 	if (ret == KS_EOK) {
 		/* the KDB is ours until the end of the transfer (kdb_lock.h):
 		 * the node's other KDB work waits, the event loop does not */
-		node_kdb_lock();
-		locked = true;
-		ret = bridge_open(&o->bridge, &r.b);
+		ret = node_kdb_lock_wait(o->cancel);
+		locked = ret == KS_EOK;
+		if (locked)
+			ret = bridge_open(&o->bridge, &r.b);
 	}
 	if (ret != KS_EOK) {
 		snprintf(res->reason, sizeof(res->reason),
-			 "cannot open the KDB (%s)", ks_strerror(ret));
+			 locked ? "cannot open the KDB (%s)"
+				: "stopped while waiting for the KDB (%s)",
+			 ks_strerror(ret));
 		goto done;
 	}
 	ret = kprop_server_init(&m, &recv_ops, &r);
