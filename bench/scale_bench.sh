@@ -23,10 +23,10 @@
 #               meanwhile (the primary's "idle timeout" log lines).
 #   memory      peak RssAnon of each kdcsyncd during the copy (sampled
 #               every 0.1 s from /proc/PID/status), and after it.
-#   status      `kdcsync status --json` latency on each node, sampled every
-#               SAMPLE_MS during the copy and on the primary during a scan
-#               (`kdcsync snapshot`): p50 / p99 / max (a CLI run each, so
-#               process start-up, ~2-5 ms, is included).
+#   status      `kdcsync status --json`'s request ("status json") answered
+#               on each node's control socket, sampled every SAMPLE_MS
+#               during the copy and on the primary during a scan (`kdcsync
+#               snapshot`): p50 / p99 / max from connect to end of answer.
 #   AS probe    bench/as_loop: a whole kinit (password, pre-auth) for a
 #               probe principal every 10 ms against the replica's KDC
 #               during the copy; requests and failures.
@@ -101,23 +101,34 @@ rss_sampler() {
 	echo "${peak[primary]} ${peak[replica]}" >"$out"
 }
 
-# lat_sampler CONF OUT: status latency (ms, one per line) until OUT.stop
+# lat_sampler STATE_DIR OUT: `status json` answer time on the node's
+# control socket (ms, one per line; the request the CLI sends, without the
+# CLI's process start-up) until OUT.stop; while the socket is absent or
+# refuses (node restarting) nothing is recorded.
 lat_sampler() {
-	python3 - "$KDCSYNC" "$1" "$2" "$SAMPLE_MS" <<'PY'
-import os, subprocess, sys, time
-kdcsync, conf, out, every = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+	python3 - "$1/kdcsyncd.sock" "$2" "$SAMPLE_MS" <<'PY'
+import os, socket, sys, time
+path, out, every = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with open(out, "w") as f:
     while not os.path.exists(out + ".stop"):
         t0 = time.monotonic()
-        r = subprocess.run([kdcsync, "-c", conf, "status", "--json"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        dt = (time.monotonic() - t0) * 1000
-        if r.returncode == 0:
-            f.write("%.2f\n" % dt)
-        else:
-            f.write("fail\n")
-        f.flush()
-        time.sleep(max(0, every / 1000 - dt / 1000))
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            s.sendall(b"status json\n")
+            n = 0
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                n += len(b)
+            s.close()
+            if n:
+                f.write("%.2f\n" % ((time.monotonic() - t0) * 1000))
+                f.flush()
+        except OSError:
+            pass
+        time.sleep(max(0, every / 1000 - (time.monotonic() - t0)))
 PY
 }
 
@@ -179,14 +190,14 @@ for N in "${SIZES[@]}"; do
 	rm -f "$W"/*.stop
 	rss_sampler "$W/rss" &
 	BG+=($!)
-	lat_sampler "$PRIMARY_NODE_CONF" "$W/lat_p" &
+	lat_sampler "$PRIMARY_DIR/node" "$W/lat_p" &
 	BG+=($!)
 	as_start "$REPLICA_KRB5_CONFIG" probe1
 	"$SRC/deploy/pair.sh" node-stop "$W/pair" replica
 	rm -rf "${REPLICA_DIR:?}/node/"*
 	t0=$(now_ms)
 	"$SRC/deploy/pair.sh" node-start "$W/pair" replica
-	lat_sampler "$REPLICA_NODE_CONF" "$W/lat_r" &
+	lat_sampler "$REPLICA_DIR/node" "$W/lat_r" &
 	BG+=($!)
 	copy_ok=true
 	"$SRC/deploy/pair.sh" wait "$W/pair" "$COPY_TIMEOUT" 2>/dev/null || copy_ok=false
@@ -205,7 +216,7 @@ for N in "${SIZES[@]}"; do
 
 	log "N = $N: status latency during a scan"
 	rm -f "$W/lat_s.stop"
-	lat_sampler "$PRIMARY_NODE_CONF" "$W/lat_s" &
+	lat_sampler "$PRIMARY_DIR/node" "$W/lat_s" &
 	BG+=($!)
 	sleep 0.3
 	t0=$(now_ms)
@@ -296,5 +307,5 @@ for r in "${RESULTS[@]}"; do
 done
 echo "(idle_timeout $IDLE_TIMEOUT; copy_s: seconds, '(Nr)' = N link resets by idle timeout meanwhile;"
 echo " pk_*: peak RssAnon during the copy; aft_*: RssAnon after it; AS_f/n: failed/total AS requests"
-echo " (kinit with password every 10 ms) at the replica's KDC during the copy; status latency includes"
-echo " the CLI's start-up; stock dumpRSS: peak RSS (MB) of kdb5_util dump)"
+echo " (kinit with password every 10 ms) at the replica's KDC during the copy; status: control-socket"
+echo " answer time of 'status json'; stock dumpRSS: peak RSS (MB) of kdb5_util dump)"
