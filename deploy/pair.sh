@@ -58,6 +58,9 @@
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+# realm_write_conf, realm_create, realm_kdc_spawn (shared with the tests)
+# shellcheck source=SCRIPTDIR/lib/realm.sh
+. "$SRC/deploy/lib/realm.sh"
 MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
 
 die() {
@@ -110,57 +113,8 @@ else:
 # MODDIR in front of db2, reporting to DIR/node/capture.sock) + DB.
 make_realm() {
 	local d=$1 port=$2 moddir=${3:-}
-	mkdir -p "$d"
-	cat >"$d/krb5.conf" <<EOF
-[libdefaults]
-	default_realm = $REALM
-	dns_lookup_kdc = false
-	dns_lookup_realm = false
-	rdns = false
-	dns_canonicalize_hostname = false
-	udp_preference_limit = 1
-[realms]
-	$REALM = {
-		kdc = 127.0.0.1:$port
-	}
-EOF
-	cat >"$d/kdc.conf" <<EOF
-[kdcdefaults]
-	kdc_listen = 127.0.0.1:$port
-	kdc_tcp_listen = 127.0.0.1:$port
-[realms]
-	$REALM = {
-		database_name = $d/principal
-		key_stash_file = $d/stash
-		acl_file = $d/kadm5.acl
-		kdc_listen = 127.0.0.1:$port
-		kdc_tcp_listen = 127.0.0.1:$port
-		master_key_type = aes256-cts-hmac-sha1-96
-		supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
-		default_principal_flags = +preauth
-		max_life = 10h
-		max_renewable_life = 7d
-	}
-[logging]
-	kdc = FILE:$d/kdc.log
-	admin_server = FILE:$d/kadmin.log
-	default = FILE:$d/krb5lib.log
-EOF
-	if [ -n "$moddir" ]; then
-		cat >>"$d/kdc.conf" <<EOF
-[dbmodules]
-	db_module_dir = $moddir
-	$REALM = {
-		db_library = kdcsync
-		kdcsync_backend = db2
-		kdcsync_socket = $d/node/capture.sock
-	}
-EOF
-	fi
-	: >"$d/kadm5.acl"
-	KRB5_CONFIG=$d/krb5.conf KRB5_KDC_PROFILE=$d/kdc.conf \
-		kdb5_util -r "$REALM" create -s -P "$MASTER_PW" >"$d/create.log" 2>&1 ||
-		{ cat "$d/create.log" >&2; die "kdb5_util create failed in $d"; }
+	realm_write_conf "$d" "$REALM" "$port" "$moddir" +preauth
+	realm_create "$d" "$REALM" "$MASTER_PW" || die "kdb5_util create failed in $d"
 }
 
 # preload DIR COUNT: COUNT principals sharing one random key, one load.
@@ -187,17 +141,10 @@ preload() {
 }
 
 start_kdc() {
-	local d=$1 name=$2 port=$3 i
-	(export KRB5_CONFIG=$d/krb5.conf KRB5_KDC_PROFILE=$d/kdc.conf \
-		KRB5RCACHEDIR=$d && exec krb5kdc -n -r "$REALM" >>"$d/kdc.out" 2>&1) &
-	echo "$name $!" >>"$DIR/pids"
-	for i in $(seq 1 200); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	die "krb5kdc ($name) did not start; see $d/kdc.out"
+	local d=$1 name=$2 port=$3 rc=0
+	realm_kdc_spawn "$d" "$REALM" "$port" || rc=$?
+	echo "$name $REALM_SPAWNED_PID" >>"$DIR/pids"
+	[ $rc -eq 0 ] || die "krb5kdc ($name) did not start; see $d/kdc.out"
 }
 
 start_node() {

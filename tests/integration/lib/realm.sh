@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # Throw-away MIT Kerberos realms for integration tests (source with ".").
 #
 #   realm_init DIR REALM [MASTERPW]   make DIR/{krb5.conf,kdc.conf,principal*,
@@ -17,9 +18,14 @@
 #   realm_kinit DIR NAME PASSWORD     kinit against the realm's KDC
 #   realm_cleanup                     stop every KDC started here (by pid)
 #
+# The configuration text, the database and the KDC's start are
+# deploy/lib/realm.sh's (the same realm deploy/pair.sh makes).
 # Never touches system paths: every file lives in DIR, every port is on
 # 127.0.0.1, every process is stopped by the pid it was started with.
 # Needs: kdb5_util kadmin.local krb5kdc kinit (Debian krb5-kdc, krb5-user).
+
+# shellcheck source=SCRIPTDIR/../../../deploy/lib/realm.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../../deploy/lib/realm.sh"
 
 REALM_KDC_PIDS=()
 
@@ -35,44 +41,9 @@ realm_init() {
 	mkdir -p "$dir"
 	echo "$realm" >"$dir/realm"
 	echo "$port" >"$dir/port"
-	cat >"$dir/krb5.conf" <<EOF
-[libdefaults]
-	default_realm = $realm
-	dns_lookup_kdc = false
-	dns_lookup_realm = false
-	rdns = false
-	dns_canonicalize_hostname = false
-	udp_preference_limit = 1
-[realms]
-	$realm = {
-		kdc = 127.0.0.1:$port
-	}
-EOF
-	cat >"$dir/kdc.conf" <<EOF
-[kdcdefaults]
-	kdc_listen = 127.0.0.1:$port
-	kdc_tcp_listen = 127.0.0.1:$port
-[realms]
-	$realm = {
-		database_name = $dir/principal
-		key_stash_file = $dir/stash
-		acl_file = $dir/kadm5.acl
-		kdc_listen = 127.0.0.1:$port
-		kdc_tcp_listen = 127.0.0.1:$port
-		master_key_type = aes256-cts-hmac-sha1-96
-		supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
-		max_life = 10h
-		max_renewable_life = 7d
-	}
-[logging]
-	kdc = FILE:$dir/kdc.log
-	admin_server = FILE:$dir/kadmin.log
-	default = FILE:$dir/krb5lib.log
-EOF
-	: >"$dir/kadm5.acl"
-	(realm_env "$dir" &&
-		kdb5_util -r "$realm" ${REALM_CREATE_ARGS:-} create -s -P "$mpw" >"$dir/create.log" 2>&1) ||
-		{ cat "$dir/create.log" >&2; return 1; }
+	realm_write_conf "$dir" "$realm" "$port"
+	# shellcheck disable=SC2086 # REALM_CREATE_ARGS: options, split on purpose
+	realm_create "$dir" "$realm" "$mpw" ${REALM_CREATE_ARGS:-}
 }
 
 realm_env() {
@@ -84,25 +55,11 @@ realm_env() {
 }
 
 realm_kdc_start() {
-	local dir=$1 i
-	(realm_env "$dir" && exec krb5kdc -n -r "$(cat "$dir/realm")" \
-		>>"$dir/kdc.out" 2>&1) &
-	local pid=$!
-	echo "$pid" >"$dir/kdc.pid"
-	REALM_KDC_PIDS+=("$pid")
-	# Ready when the port answers.
-	for i in $(seq 1 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$(cat "$dir/port")") 2>/dev/null; then
-			return 0
-		fi
-		if ! kill -0 "$pid" 2>/dev/null; then
-			cat "$dir/kdc.out" "$dir/kdc.log" >&2 2>/dev/null
-			return 1
-		fi
-		sleep 0.05
-	done
-	echo "krb5kdc did not start" >&2
-	return 1
+	local dir=$1 rc=0
+	realm_kdc_spawn "$dir" "$(cat "$dir/realm")" "$(cat "$dir/port")" || rc=$?
+	echo "$REALM_SPAWNED_PID" >"$dir/kdc.pid"
+	REALM_KDC_PIDS+=("$REALM_SPAWNED_PID")
+	return $rc
 }
 
 realm_kdc_stop() {
