@@ -214,14 +214,14 @@ struct bridge_load {
 static char arg_temporary[] = "temporary";
 static char arg_merge_nra[] = "merge_nra";
 
-int bridge_load_begin(bridge_t *b, bridge_load_t **out)
+static int load_begin(bridge_t *b, bool merge, bridge_load_t **out)
 {
 	bridge_load_t *l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return KS_ENOMEM;
 	l->b = b;
 	l->args[0] = arg_temporary;
-	l->args[1] = b->lockout ? NULL : arg_merge_nra;
+	l->args[1] = merge ? arg_merge_nra : NULL;
 	if (b->quiet)
 		l->args[l->args[1] ? 2 : 1] = bridge__arg_quiet;
 	int ret = bridge__make_context(b->kdc_profile, b->realm, &l->ctx);
@@ -238,6 +238,16 @@ int bridge_load_begin(bridge_t *b, bridge_load_t **out)
 	}
 	*out = l;
 	return KS_EOK;
+}
+
+int bridge_load_begin(bridge_t *b, bridge_load_t **out)
+{
+	return load_begin(b, !b->lockout, out);
+}
+
+int bridge_load_begin_fresh(bridge_t *b, bridge_load_t **out)
+{
+	return load_begin(b, false, out);
 }
 
 int bridge_load_put(bridge_load_t *l, ks_view_t key, ks_view_t value)
@@ -307,11 +317,12 @@ static int load_store_cb(ks_view_t key, ks_view_t value, void *arg)
 	return bridge_load_put(arg, key, value);
 }
 
-int bridge_load_from_store(bridge_t *b, store_t *s)
+static int load_from_store(bridge_t *b, store_t *s, bool merge,
+			   uint64_t *records)
 {
 	bridge_load_t *l = NULL;
 	store_txn_t *t = NULL;
-	int ret = bridge_load_begin(b, &l);
+	int ret = load_begin(b, merge, &l);
 	if (ret != KS_EOK)
 		return ret;
 	ret = store_read_begin(s, &t);
@@ -324,5 +335,38 @@ int bridge_load_from_store(bridge_t *b, store_t *s)
 		bridge_load_abort(l);
 		return ret;
 	}
+	if (records != NULL)
+		*records = l->n;
 	return bridge_load_commit(l);
+}
+
+int bridge_load_from_store(bridge_t *b, store_t *s)
+{
+	return load_from_store(b, s, !b->lockout, NULL);
+}
+
+static int sum_cb(ks_view_t key, ks_view_t value, void *arg)
+{
+	*(uint64_t *)arg += key.len + value.len;
+	return 0;
+}
+
+int bridge_rebuild(bridge_t *b, store_t *s, uint64_t *records)
+{
+	store_txn_t *t = NULL;
+	uint64_t bytes = 0;
+	int ret = store_read_begin(s, &t);
+
+	if (ret == KS_EOK)
+		ret = store_records_foreach(t, (ks_view_t){ 0 }, sum_cb,
+					    &bytes);
+	if (t)
+		store_read_end(t);
+	/* a bulk load in key order fills pages about half full at worst */
+	if (ret == KS_EOK)
+		ret = bridge__kdb_room_bytes(b, 2 * bytes + BRIDGE_ROOM_RESERVE,
+					     "a rebuild");
+	if (ret == KS_EOK)
+		ret = load_from_store(b, s, false, records);
+	return ret;
 }

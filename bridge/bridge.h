@@ -73,6 +73,8 @@ typedef struct bridge_opts {
 	 * UINT32_MAX = hold the lock for the whole scan or batch. */
 	uint32_t scan_lock_batch;
 	bool read_only; /* primary capture only: open the DB read-only */
+	bool no_db;	/* context only: the KDB is opened later with
+			   bridge_db_open() (a replica checks it first) */
 } bridge_opts_t;
 
 /**
@@ -87,6 +89,50 @@ int bridge_open(const bridge_opts_t *opts, bridge_t **out);
 
 /** \brief Close the DB and free everything.  NULL is fine. */
 void bridge_close(bridge_t *b);
+
+/** \brief Open the KDB of a bridge made with opts.no_db, or reopen it
+ *         after bridge_db_close() (nothing when it is open).
+ *  \return 0 or the reason it cannot be opened (logged) */
+int bridge_db_open(bridge_t *b);
+
+/** \brief Close the KDB, keep the context (nothing when it is closed):
+ *         before the live files are checked or replaced. */
+void bridge_db_close(bridge_t *b);
+
+/*
+ * Checking a KDB for damage (bridge/check.c).  DB2 given a write the file
+ * system could not hold, or a file torn by a crash, leaves a database on
+ * which libkdb5 returns "Database record is incomplete or corrupted" or,
+ * for some tears, crashes inside the btree code.  So the check is meant to
+ * run in a process of its own (kdcsyncd --kdb-check, node/kdb_check.h):
+ * open the realm's KDB read-only, read the master key principal, and read
+ * and encode every principal and policy, as a full load would.  A crash or
+ * a hang of that process is a verdict too.
+ */
+typedef struct bridge_check {
+	uint64_t principals, policies;
+	char why[300]; /* damaged: what failed, "" when sound */
+} bridge_check_t;
+
+/**
+ * \brief Check the KDB of \p opts in this process (read-only).
+ * \return 0 sound; KS_EKDBDAMAGED with out->why; KS_ENOMEM.
+ */
+int bridge_kdb_check(const bridge_opts_t *opts, bridge_check_t *out);
+
+/**
+ * \brief Rebuild the KDB from the store's live record set, never reading
+ *        the live KDB: a side database is filled from the store and renamed
+ *        over the live one (krb5kdc serves the old file until then), with
+ *        no merge of the live lockout fields (the damaged file cannot be
+ *        trusted; they start at what the records carry, zero unless
+ *        replicate_lockout).  Checks first that the KDB's file system has
+ *        room for twice the records' bytes plus BRIDGE_ROOM_RESERVE.
+ *        The bridge's own KDB handle must be closed (bridge_db_close()).
+ * \param records receives the count loaded (may be NULL).
+ * \return 0, KS_EKDBFULL, or the load's error (nothing promoted then).
+ */
+int bridge_rebuild(bridge_t *b, store_t *s, uint64_t *records);
 
 /*
  * The KDB files' identity and last change (DB2: the principal file and its
@@ -246,6 +292,11 @@ typedef struct bridge_load bridge_load_t;
 
 /** \param out must point to NULL; ends with commit or abort. */
 int bridge_load_begin(bridge_t *b, bridge_load_t **out);
+
+/** \brief The same without the merge of the live DB's lockout fields at
+ *         commit: for a live KDB known to be damaged (its records must not
+ *         be read). */
+int bridge_load_begin_fresh(bridge_t *b, bridge_load_t **out);
 
 /** \brief Add one record (key and value borrowed). KS_EMALF, KS_EMKEY:
  *         see apply. */

@@ -30,6 +30,7 @@ struct bridge {
 	krb5_principal mname; /* owned; the master key principal (K/M) */
 	char *stash_path;     /* owned; key_stash_file, NULL = MIT default */
 	uint32_t lock_batch;
+	bool db_open; /* krb5_db_open done (bridge_db_open) */
 };
 
 /* The extra db_arg of every DB the bridge opens when b->quiet. */
@@ -66,6 +67,10 @@ bool bridge__is_mkey(bridge_t *b, krb5_context ctx, const krb5_db_entry *e);
  * \retval KS_EMKEY the stash cannot decrypt it (logged): do not write it
  */
 int bridge__mkey_follow(bridge_t *b, krb5_context ctx, krb5_db_entry *km);
+
+/** \brief KS_EKDBFULL (logged, naming \p what) unless the KDB's file
+ *         system has \p need bytes free (0 when the path is unknown). */
+int bridge__kdb_room_bytes(bridge_t *b, uint64_t need, const char *what);
 
 /** \brief Wall-clock and monotonic microseconds. */
 uint64_t bridge__now_us(void);

@@ -134,10 +134,34 @@ out:
 
 char bridge__arg_quiet[] = KS_REPORT_QUIET_ARG;
 
-int bridge_open(const bridge_opts_t *opts, bridge_t **out)
+int bridge_db_open(bridge_t *b)
 {
 	static char arg_unlockiter[] = "unlockiter";
 	char *db_args[] = { arg_unlockiter, NULL, NULL };
+
+	if (b->db_open)
+		return KS_EOK;
+	if (b->quiet)
+		db_args[1] = bridge__arg_quiet;
+	int mode = (b->read_only ? KRB5_KDB_OPEN_RO : KRB5_KDB_OPEN_RW) |
+		   KRB5_KDB_SRV_TYPE_ADMIN;
+	krb5_error_code code = krb5_db_open(b->ctx, db_args, mode);
+	if (code)
+		return bridge__err(b->ctx, code, "krb5_db_open");
+	b->db_open = true;
+	return KS_EOK;
+}
+
+void bridge_db_close(bridge_t *b)
+{
+	if (b == NULL || !b->db_open)
+		return;
+	krb5_db_fini(b->ctx);
+	b->db_open = false;
+}
+
+int bridge_open(const bridge_opts_t *opts, bridge_t **out)
+{
 	int ret = KS_EOK;
 	bridge_t *b = calloc(1, sizeof(*b));
 	if (b == NULL)
@@ -156,17 +180,10 @@ int bridge_open(const bridge_opts_t *opts, bridge_t **out)
 	ret = read_db_config(b);
 	if (ret == KS_EOK)
 		ret = bridge__mkey_setup(b);
+	if (ret == KS_EOK && !opts->no_db)
+		ret = bridge_db_open(b);
 	if (ret != KS_EOK)
 		goto fail;
-	if (b->quiet)
-		db_args[1] = bridge__arg_quiet;
-	int mode = (b->read_only ? KRB5_KDB_OPEN_RO : KRB5_KDB_OPEN_RW) |
-		   KRB5_KDB_SRV_TYPE_ADMIN;
-	krb5_error_code code = krb5_db_open(b->ctx, db_args, mode);
-	if (code) {
-		ret = bridge__err(b->ctx, code, "krb5_db_open");
-		goto fail;
-	}
 	*out = b;
 	return KS_EOK;
 fail:
@@ -185,7 +202,7 @@ void bridge_close(bridge_t *b)
 {
 	if (b == NULL)
 		return;
-	krb5_db_fini(b->ctx);
+	bridge_db_close(b);
 	bridge__mkey_free(b);
 	krb5_free_context(b->ctx);
 	free(b->db_path);

@@ -28,6 +28,40 @@ uint64_t bridge_room_needed(const store_change_t *ch, size_t n, uint64_t page)
 	return need;
 }
 
+/* Free bytes on the KDB's file system, and its directory (for logs);
+ * false when the path is unknown (nothing to check against). */
+static bool kdb_free(bridge_t *b, char *dir, size_t len, struct statvfs *vfs)
+{
+	char *d;
+
+	if (b->db_path == NULL ||
+	    (size_t)snprintf(dir, len, "%s", b->db_path) >= len)
+		return false;
+	d = dirname(dir);
+	if (d != dir)
+		memmove(dir, d, strlen(d) + 1);
+	return statvfs(dir, vfs) == 0;
+}
+
+int bridge__kdb_room_bytes(bridge_t *b, uint64_t need, const char *what)
+{
+	char dir[4096];
+	struct statvfs vfs;
+	uint64_t free_bytes;
+
+	if (!kdb_free(b, dir, sizeof(dir), &vfs))
+		return KS_EOK;
+	free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (free_bytes >= need)
+		return KS_EOK;
+	ks_log_err(KDB,
+		   "KDB filesystem full: '%s' has %llu bytes free, %s needs "
+		   "%llu; nothing written",
+		   dir, (unsigned long long)free_bytes, what,
+		   (unsigned long long)need);
+	return KS_EKDBFULL;
+}
+
 int bridge_kdb_room(bridge_t *b, const store_change_t *ch, size_t n,
 		    uint64_t *avail, uint64_t *need)
 {

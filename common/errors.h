@@ -87,6 +87,7 @@
 	XX(EKDBFULL, -1406, "KDB filesystem full")                             \
 	XX(EMKEY, -1407,                                                       \
 	   "this KDC's stash cannot decrypt the master key list")              \
+	XX(EKDBDAMAGED, -1408, "Kerberos database damaged")                    \
 	/* configuration */                                                    \
 	XX(ECONFIG, -1500, "configuration error")                              \
 	XX(ECONFKEY, -1501, "unknown configuration key")                       \

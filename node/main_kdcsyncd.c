@@ -4,6 +4,10 @@
  *
  *   kdcsyncd -c FILE [-f]
  *   kdcsyncd -c FILE -t      check the configuration and every file it names
+ *   kdcsyncd --kdb-check PROFILE   (internal) the replica's KDB damage
+ *                                  check, run by the daemon in a child
+ *                                  (node/kdb_check.h); PROFILE "-" is the
+ *                                  default
  *
  * -f keeps it in the foreground logging to stderr (what systemd wants);
  * without -f it detaches and logs to syslog.  Exit status 0 after an
@@ -24,6 +28,7 @@
 #include "common/log.h"
 #include "node/conf.h"
 #include "node/daemon.h"
+#include "node/kdb_check.h"
 
 static void usage(FILE *f)
 {
@@ -73,7 +78,18 @@ int main(int argc, char **argv)
 	uv_loop_t loop;
 	char err[600];
 	int opt, ret, status = 1;
+	char exe[4096];
+	ssize_t n;
 
+	if (argc == 3 && strcmp(argv[1], "--kdb-check") == 0)
+		return node_kdb_check_main(strcmp(argv[2], "-") == 0 ? NULL
+								     : argv[2]);
+	/* the KDB check runs this program again (before any thread) */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		node_kdb_check_set_exe(exe);
+	}
 	while ((opt = getopt(argc, argv, "c:fthV")) != -1) {
 		switch (opt) {
 		case 't':

@@ -62,6 +62,12 @@ typedef struct node_status_repl {
 	bool primary;	    /* the engine runs as primary */
 	char disabled[300]; /* why replication is off; "" when on */
 	char kdb_full[200]; /* replica: why the last apply waited for room */
+	/* replica: the KDB's health (node/repl/kdb.c) */
+	char kdb_state[16];	    /* "ok", "checking", "rebuilding",
+				       "damaged"; "" on a primary */
+	char kdb_error[300];	    /* why it is not usable, "" = ok */
+	char kdb_last_rebuild[300]; /* "" = never rebuilt */
+	uint64_t kdb_checks, kdb_rebuilds;
 	/* capture through the KDB module (hook_* keep their JSON names) */
 	uint64_t hook_notifications; /* module reports received */
 	uint64_t hook_changes;	     /* changes logged from them */

@@ -43,6 +43,27 @@ static int repl_json(const node_status_repl_t *r, ks_buf_t *out)
 		if (ret != KS_EOK)
 			return ret;
 	}
+	if (r->kdb_state[0]) {
+		ret = ks_buf_appendf(out, ",\"kdb\":{\"state\":");
+		if (ret == KS_EOK)
+			ret = ks_buf_append_json_str(out, r->kdb_state);
+		if (ret == KS_EOK)
+			ret = ks_buf_appendf(out, ",\"error\":");
+		if (ret == KS_EOK)
+			ret = str_or_null(out, r->kdb_error);
+		if (ret == KS_EOK)
+			ret = ks_buf_appendf(out,
+					     ",\"checks\":%" PRIu64
+					     ",\"rebuilds\":%" PRIu64
+					     ",\"last_rebuild\":",
+					     r->kdb_checks, r->kdb_rebuilds);
+		if (ret == KS_EOK)
+			ret = str_or_null(out, r->kdb_last_rebuild);
+		if (ret == KS_EOK)
+			ret = ks_buf_appendf(out, "}");
+		if (ret != KS_EOK)
+			return ret;
+	}
 	/* hook_notifications and hook_changes (from the retired kadm5_hook)
 	 * keep their names and count the KDB module's reports */
 	ret = ks_buf_appendf(

@@ -244,6 +244,15 @@ static int repl_part(const node_status_t *s, ks_buf_t *out)
 			    "system (replica).");
 		ret |= series(out, "kdcsync_kdb_full", NULL,
 			      r->kdb_full[0] != '\0');
+		ret |= head(out, "kdcsync_kdb_damaged", "gauge",
+			    "1 while the KDB is damaged and not applied to "
+			    "(replica; status says why).");
+		ret |= series(out, "kdcsync_kdb_damaged", NULL,
+			      r->kdb_error[0] != '\0');
+		ret |= head(out, "kdcsync_kdb_rebuilds_total", "counter",
+			    "Damaged KDBs rebuilt from the store (replica).");
+		ret |= series(out, "kdcsync_kdb_rebuilds_total", NULL,
+			      r->kdb_rebuilds);
 		return ret;
 	}
 	ret |= head(out, "kdcsync_capture_changes_total", "counter",

@@ -21,6 +21,15 @@ static int repl_text(const node_status_repl_t *r, ks_buf_t *out)
 	if (r->kdb_full[0] && (ret = ks_buf_appendf(out, "kdb:       %s\n",
 						    r->kdb_full)) != KS_EOK)
 		return ret;
+	if (r->kdb_state[0] &&
+	    (ret = ks_buf_appendf(out,
+				  "kdb state: %s%s%s (%" PRIu64
+				  " checks, %" PRIu64 " rebuilds%s%s)\n",
+				  r->kdb_state, r->kdb_error[0] ? ": " : "",
+				  r->kdb_error, r->kdb_checks, r->kdb_rebuilds,
+				  r->kdb_last_rebuild[0] ? "; last: " : "",
+				  r->kdb_last_rebuild)) != KS_EOK)
+		return ret;
 	if (!r->primary)
 		return KS_EOK;
 	return ks_buf_appendf(

@@ -183,6 +183,8 @@ static int verify_run(node_repl_job_t *job)
 	uint64_t extra = 0;
 	int ret;
 
+	if (!node_repl__kdb_usable(r))
+		return KS_EKDBDAMAGED; /* status says why */
 	ret = store_read_begin(r->store, &v.t);
 	if (ret != KS_EOK)
 		return ret;

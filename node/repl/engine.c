@@ -558,7 +558,9 @@ node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
 	repl_peer_t *p;
 	store_meta_t m;
 
-	if (r->bridge == NULL || r->promoted) /* disabled, or promoted */
+	/* disabled, promoted, or a KDB that could not be fixed (status says
+	 * why; the primary's idle timeout ends the connection) */
+	if (r->bridge == NULL || r->promoted || r->kdb_blocked)
 		return NULL;
 	l = calloc(1, sizeof(*l));
 	p = peer_get(r, peer);
@@ -633,6 +635,8 @@ static void on_tick(uv_timer_t *t)
 	if (r->role == REPL_ROLE_PRIMARY &&
 	    ++r->ticks % REPL_TRIM_EVERY_TICKS == 0)
 		node_repl__trim(r);
+	if (r->role == REPL_ROLE_REPLICA)
+		node_repl__kdb_tick(r, now);
 }
 
 /* --- lifecycle ---------------------------------------------------------------- */
@@ -723,7 +727,9 @@ static int start(node_repl_t *r)
 {
 	bridge_opts_t bo = { .kdc_profile = r->kdc_profile,
 			     .replicate_lockout = r->replicate_lockout,
-			     .read_only = r->role == REPL_ROLE_PRIMARY };
+			     .read_only = r->role == REPL_ROLE_PRIMARY,
+			     /* a replica's KDB is checked first (kdb.c) */
+			     .no_db = r->role == REPL_ROLE_REPLICA };
 	int ret = load_keys(r);
 
 	if (ret != KS_EOK)
@@ -746,6 +752,9 @@ static int start(node_repl_t *r)
 		ret = node_repl__capture_start(r);
 		if (ret != KS_EOK)
 			return ret;
+	} else {
+		/* the first job: every apply waits for its verdict */
+		node_repl__kdb_check(r, "start");
 	}
 	return KS_EOK;
 }

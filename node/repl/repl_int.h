@@ -22,6 +22,8 @@
  *              goes back to it (diverged file, values put back) instead
  *              of taking a full copy; the primary's VALUES
  *   status.c   status reports
+ *   kdb.c      the replica's KDB health: check (in a child process),
+ *              rebuild from the store when damaged, retry when it cannot
  *
  * Words (one per concept):
  *   scan      read the whole KDB into the store (`kdcsync snapshot` asks
@@ -55,6 +57,7 @@
  */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,7 +77,15 @@
 
 #define REPL_TICK_MS	      1000u
 #define REPL_TRIM_EVERY_TICKS 10u
-#define REPL_CACHE_SLOTS      64u /* shared signed batch frames */
+#define REPL_CACHE_SLOTS      64u    /* shared signed batch frames */
+#define REPL_KDB_RETRY_MS     15000u /* a KDB that could not be fixed */
+
+/* What the KDB job is doing now (kdb.c; status reads it). */
+enum repl_kdb_phase {
+	REPL_KDB_PHASE_IDLE,
+	REPL_KDB_PHASE_CHECK,
+	REPL_KDB_PHASE_REBUILD
+};
 
 /* Per configured peer, surviving its links: for status. */
 typedef struct repl_peer {
@@ -187,6 +198,16 @@ struct node_repl {
 	bridge_load_t *load;
 	node_repl_observer_t observer; /* the daemon (follow), may be unset */
 	char realm[256];	       /* of the KDB, "" until known */
+	bool load_fresh; /* worker: r->load merges nothing from the live KDB */
+	/* the replica's KDB health (kdb.c) */
+	bool kdb_bad;		  /* worker: keep away from the live KDB */
+	atomic_int kdb_phase;	  /* written by the worker, read by status */
+	bool kdb_check_pending;	  /* a KDB job is queued or running */
+	bool kdb_blocked;	  /* cannot fix it: links refused */
+	uint64_t kdb_retry_at_ms; /* when to try again (kdb_error set) */
+	uint64_t kdb_checks, kdb_rebuilds;
+	char kdb_error[300];	    /* why the KDB is not usable, "" = ok */
+	char kdb_last_rebuild[300]; /* what the last rebuild said */
 };
 
 struct node_repl_link {
@@ -321,6 +342,24 @@ void node_repl__stage_abort(node_repl_t *r);
 /** \brief REPL_ACT_ADOPT_HISTORY (a link job). */
 void node_repl__adopt_history(node_repl_link_t *l, const uint8_t history[16],
 			      uint64_t seq);
+
+/* --- kdb.c ----------------------------------------------------------------- */
+
+/** \brief Replica: queue a check of the KDB (rebuilt from the store when
+ *         damaged); nothing when one is pending.  \p reason: for the log. */
+void node_repl__kdb_check(node_repl_t *r, const char *reason);
+
+/** \brief The tick: try again to fix a KDB that could not be fixed. */
+void node_repl__kdb_tick(node_repl_t *r, uint64_t now);
+
+/** \brief Worker: may jobs use the live KDB (open, not known damaged)? */
+bool node_repl__kdb_usable(const node_repl_t *r);
+
+/** \brief Could \p code (an apply's failure in the KDB) mean damage? */
+bool node_repl__kdb_suspect(int code);
+
+/** \brief The KDB's part of the status. */
+void node_repl__kdb_status(node_repl_t *r, node_status_repl_t *out);
 
 /* --- rewind.c ------------------------------------------------------------ */
 

@@ -52,7 +52,7 @@ static int to_changes(const proto_batch_t *b, store_change_t **out)
 /* KDB first, then records + log + position in one store transaction: a
  * crash in between replays an idempotent batch. */
 static int apply_batch(node_repl_t *r, const char *peer, const proto_batch_t *b,
-		       char *kdb_full, size_t kdb_full_len)
+		       char *kdb_full, size_t kdb_full_len, bool *kdb_failed)
 {
 	store_change_t *ch = NULL;
 	store_batch_t sb = { .first_seq = b->hdr.first_seq,
@@ -62,6 +62,10 @@ static int apply_batch(node_repl_t *r, const char *peer, const proto_batch_t *b,
 
 	if (ret != KS_EOK)
 		return ret;
+	if (!node_repl__kdb_usable(r)) {
+		ret = KS_EKDBDAMAGED; /* kdb.c: status says why */
+		goto out;
+	}
 	/* Never a write the KDB's file system cannot hold (bridge.h). */
 	ret = bridge_kdb_room(r->bridge, ch, b->hdr.op_count, &avail, &need);
 	if (ret == KS_EKDBFULL)
@@ -69,8 +73,8 @@ static int apply_batch(node_repl_t *r, const char *peer, const proto_batch_t *b,
 			 "KDB filesystem full (%" PRIu64 " bytes free, %" PRIu64
 			 " needed): not applying until there is room",
 			 avail, need);
-	else
-		ret = bridge_apply(r->bridge, ch, b->hdr.op_count);
+	else if ((ret = bridge_apply(r->bridge, ch, b->hdr.op_count)) != KS_EOK)
+		*kdb_failed = true;
 	if (ret != KS_EOK) {
 		ks_log_err(REPL,
 			   "'%s': applying batch %" PRIu64 "..%" PRIu64
@@ -124,7 +128,8 @@ static int stage_chunk(node_repl_t *r, const proto_batch_t *b, char *kdb_full,
 /* Check the staged set against the signed end, then the KDB first (a
  * crash before the store switch only repeats the transfer), then the
  * store. */
-static int install(node_repl_t *r, const char *peer, const proto_snap_end_t *e)
+static int install(node_repl_t *r, const char *peer, const proto_snap_end_t *e,
+		   bool *kdb_failed)
 {
 	uint8_t digest[32];
 	uint64_t count = 0;
@@ -142,12 +147,31 @@ static int install(node_repl_t *r, const char *peer, const proto_snap_end_t *e)
 			   peer);
 		return KS_EDIGEST;
 	}
+	if (r->kdb_bad && !r->load_fresh) {
+		/* the merge of lockout fields would read a damaged KDB */
+		bridge_load_abort(r->load);
+		r->load = NULL;
+		return KS_EKDBDAMAGED;
+	}
 	ret = bridge_load_commit(r->load);
 	r->load = NULL;
 	if (ret != KS_EOK) {
 		ks_log_err(REPL, "'%s': installing the loaded KDB failed (%s)",
 			   peer, ks_strerror(ret));
+		*kdb_failed = true;
 		return ret;
+	}
+	if (r->kdb_bad) {
+		/* a full copy replaced the damaged KDB: ours again */
+		bridge_db_close(r->bridge);
+		ret = bridge_db_open(r->bridge);
+		if (ret != KS_EOK)
+			return ret;
+		r->kdb_bad = false;
+		ks_log_notice(KDB,
+			      "'%s': the full copy replaced the damaged "
+			      "KDB",
+			      peer);
 	}
 	ret = store_stage_promote(r->store, e->history, e->seq, e->digest);
 	if (ret != KS_EOK)
@@ -177,6 +201,7 @@ typedef struct blob_job {
 	proto_snap_end_t e;
 	char kdb_full[200]; /* APPLY_BATCH, STAGE_CHUNK: why the KDB had
 			       no room */
+	bool kdb_failed;    /* the action failed in the live KDB */
 	uint64_t took_us;   /* BLOB_ACT: how long the action ran */
 } blob_job_t;
 
@@ -203,13 +228,13 @@ static int blob_run(node_repl_job_t *job)
 	switch (j->act) {
 	case REPL_ACT_APPLY_BATCH:
 		ret = apply_batch(r, j->peer, &j->b, j->kdb_full,
-				  sizeof(j->kdb_full));
+				  sizeof(j->kdb_full), &j->kdb_failed);
 		break;
 	case REPL_ACT_STAGE_CHUNK:
 		ret = stage_chunk(r, &j->b, j->kdb_full, sizeof(j->kdb_full));
 		break;
 	case REPL_ACT_INSTALL:
-		ret = install(r, j->peer, &j->e);
+		ret = install(r, j->peer, &j->e, &j->kdb_failed);
 		break;
 	default:
 		ret = KS_EINTERNAL;
@@ -314,6 +339,8 @@ static void blob_performed(node_repl_link_t *l, blob_job_t *j)
 		const proto_snap_end_t *e = &j->e;
 		node_repl__note_peer_last(l, e->seq);
 		l->r->kdb_full[0] = '\0';
+		if (!l->r->kdb_blocked)
+			l->r->kdb_error[0] = '\0'; /* a damaged KDB replaced */
 		p->full_transfers++;
 		l->r->no_rewind = false; /* the new position is the primary's */
 		snprintf(p->last_session, sizeof(p->last_session),
@@ -349,6 +376,10 @@ static void blob_done(node_repl_job_t *job, int ret)
 		if (ret == KS_EKDBFULL)
 			snprintf(l->r->kdb_full, sizeof(l->r->kdb_full), "%s",
 				 j->kdb_full);
+		/* a libkdb5 error may be a damaged KDB: check it (the
+		 * check is queued before anything the next link does) */
+		if (j->kdb_failed && node_repl__kdb_suspect(ret))
+			node_repl__kdb_check(l->r, "apply failure");
 		node_repl__local_error(l, ret);
 	} else {
 		if (j->act == REPL_ACT_APPLY_BATCH)
@@ -422,8 +453,13 @@ static int stage_run(node_repl_job_t *job)
 		bridge_load_abort(r->load); /* an earlier attempt's */
 		r->load = NULL;
 		ret = store_stage_begin(r->store);
+		/* a damaged live KDB must not be read by the merge */
+		r->load_fresh = r->kdb_bad;
 		if (ret == KS_EOK)
-			ret = bridge_load_begin(r->bridge, &r->load);
+			ret = r->load_fresh
+				      ? bridge_load_begin_fresh(r->bridge,
+								&r->load)
+				      : bridge_load_begin(r->bridge, &r->load);
 		return ret;
 	case STAGE_ABORT:
 		bridge_load_abort(r->load);

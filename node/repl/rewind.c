@@ -264,7 +264,9 @@ static int rewind_run(node_repl_job_t *job)
 					  .value = b->ops[i].value };
 	/* KDB first, then the store: a crash in between repeats the rewind
 	 * (the store still names the same keys and values). */
-	ret = bridge_apply(r->bridge, ch, b->hdr.op_count);
+	ret = node_repl__kdb_usable(r)
+		      ? bridge_apply(r->bridge, ch, b->hdr.op_count)
+		      : KS_EKDBDAMAGED;
 	if (ret == KS_EOK)
 		ret = store_rewind(r->store, seq, ch, b->hdr.op_count);
 	if (ret == KS_EOK && memcmp(j->history, m.history, 16) != 0)

@@ -35,6 +35,7 @@ int node_repl_status(node_repl_t *r, node_status_repl_t *out)
 	snprintf(out->last_scan_reason, sizeof(out->last_scan_reason), "%s",
 		 r->last_scan_reason);
 	out->scan = r->scan_hist;
+	node_repl__kdb_status(r, out);
 	return KS_EOK;
 }
 

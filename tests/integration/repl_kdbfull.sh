@@ -22,7 +22,7 @@ rpid() { sed -n 's/^node-replica //p' "$P/pids"; }
 mkdir "$T/kdbfs"
 mount -t tmpfs -o size=3m,mode=0700 tmpfs "$T/kdbfs" || fail "tmpfs mount"
 umount_kdbfs() { umount "$T/kdbfs" 2>/dev/null || true; }
-trap 'umount_kdbfs; cleanup' EXIT
+trap 'ks_rc=$?; umount_kdbfs; set +e; (exit $ks_rc); cleanup' EXIT
 cp -a "$REPLICA_DIR"/principal* "$T/kdbfs/"
 sed -i "s|database_name = .*|database_name = $T/kdbfs/principal|" "$REPLICA_KDC_PROFILE"
 # leave 600 KiB: less than any batch needs (the 1 MiB reserve)
