@@ -70,6 +70,8 @@ static const key_t_ keys[] = {
 	  F(kdc_profile), NULL },
 	{ "node", "scan_interval", K_DURATION, "10min", SEC(1), SEC(86400),
 	  false, F(scan_interval_ms), NULL },
+	{ "node", "drift_check_interval", K_DURATION, "1h", 0, SEC(7 * 86400),
+	  false, F(drift_check_interval_ms), NULL },
 	{ "node", "replicate_lockout", K_BOOL, "false", 0, 0, false,
 	  F(replicate_lockout), NULL },
 	{ "node", "log_retain", K_UINT, "1000000", 1, 1000000000, false,

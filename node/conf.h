@@ -66,6 +66,7 @@ typedef struct node_conf {
 	char *primary; /* replica: name of the [peers] entry to follow */
 	char *kdc_profile;
 	uint64_t scan_interval_ms;
+	uint64_t drift_check_interval_ms; /* replica; 0 = off */
 	uint64_t log_retain; /* change-log entries a primary keeps */
 	bool replicate_lockout;
 	char *signing_key;

@@ -327,7 +327,8 @@ void node_ctl_close(node_ctl_t *ctl, void (*done)(void *), void *arg)
 static int reply_timeout_ms(const char *request)
 {
 	if (strcmp(request, "snapshot") == 0 ||
-	    strcmp(request, "verify") == 0 || strncmp(request, "dump ", 5) == 0)
+	    strcmp(request, "verify") == 0 || strcmp(request, "repair") == 0 ||
+	    strncmp(request, "dump ", 5) == 0)
 		return 3600 * 1000;
 	return 10000;
 }

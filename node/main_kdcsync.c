@@ -5,13 +5,16 @@
  *   kdcsync -c FILE status [--json] | metrics
  *   kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]
  *                   | kpropd [--once]
- *                   | verify [PEER] | promote | follow PEER
+ *                   | verify [PEER] | repair | promote | follow PEER
  *   kdcsync keygen -o PREFIX
  *
  * status talks to the running kdcsyncd over its control socket
- * (STATE_DIR/kdcsyncd.sock).  verify compares the KDB with the store;
- * verify PEER compares the store with a connected peer's (exit 1 and the
- * differing keys when they differ, 2 when no comparison was possible).  Exit status 0 on success; otherwise one line
+ * (STATE_DIR/kdcsyncd.sock).  verify compares the KDB with the store,
+ * listing every differing key both ways; verify PEER compares the store
+ * with a connected peer's, then this node's KDB with its store (exit 1 and
+ * the differing keys when either differs, 2 when no comparison was
+ * possible); repair (a replica) rewrites the KDB records that drifted
+ * from the store.  Exit status 0 on success; otherwise one line
  * on stderr naming what to fix.
  */
 #include <stdio.h>
@@ -36,7 +39,7 @@ static void usage(FILE *f)
 		"usage: kdcsync -c FILE status [--json] | metrics\n"
 		"       kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]\n"
 		"                       | kpropd [--once] [--port-file F]\n"
-		"                       | verify [PEER] | promote | follow PEER\n"
+		"                       | verify [PEER] | repair | promote | follow PEER\n"
 		"       kdcsync keygen -o PREFIX\n");
 }
 
@@ -370,6 +373,31 @@ done:
  * replication link; we poll for the result.  Exit 0 equal, 1 differ (the
  * keys on stdout), 2 when no comparison could be made.
  */
+/* The local half of verify PEER: this node's KDB against its store, each
+ * line prefixed "local KDB: "; 1 when they differ, 2 when not compared. */
+static int verify_local(const char *sock)
+{
+	ks_buf_t reply = KS_BUF_INIT;
+	int ret = node_ctl_request(sock, "verify", &reply), rc;
+
+	if (ret != KS_EOK) {
+		fprintf(stderr, "kdcsync: verify: the local KDB check: %s\n",
+			ks_strerror(ret));
+		ks_buf_free(&reply);
+		return 2;
+	}
+	rc = reply.len >= 6 && memcmp(reply.data, "error:", 6) == 0;
+	for (size_t i = 0; i < reply.len;) {
+		const char *p = (const char *)reply.data + i;
+		const char *nl = memchr(p, '\n', reply.len - i);
+		size_t n = nl ? (size_t)(nl - p) : reply.len - i;
+		printf("local KDB: %.*s\n", (int)n, p);
+		i += n + 1;
+	}
+	ks_buf_free(&reply);
+	return rc;
+}
+
 static int cmd_verify_peer(const char *path, const char *peer)
 {
 	ks_buf_t reply = KS_BUF_INIT;
@@ -414,6 +442,10 @@ static int cmd_verify_peer(const char *path, const char *peer)
 					     memcmp(reply.data, "equal", 5) == 0
 				     ? 0
 				     : 1;
+			/* what the KDB holds, not only the store */
+			int local = verify_local(sock);
+			if (local > rc)
+				rc = local;
 			goto done;
 		}
 		usleep(20000);
@@ -478,7 +510,7 @@ int main(int argc, char **argv)
 	    strcmp(cmd, "dump") == 0 || strcmp(cmd, "kprop") == 0 ||
 	    strcmp(cmd, "verify") == 0 || strcmp(cmd, "promote") == 0 ||
 	    strcmp(cmd, "follow") == 0 || strcmp(cmd, "kpropd") == 0 ||
-	    strcmp(cmd, "metrics") == 0) {
+	    strcmp(cmd, "repair") == 0 || strcmp(cmd, "metrics") == 0) {
 		if (path == NULL) {
 			fprintf(stderr, "kdcsync: '%s' needs -c FILE\n", cmd);
 			return 1;
@@ -499,6 +531,8 @@ int main(int argc, char **argv)
 			return ctl_simple(path, "verify", NULL, 0, false);
 		if (strcmp(cmd, "verify") == 0 && argc == i + 1)
 			return cmd_verify_peer(path, argv[i]);
+		if (strcmp(cmd, "repair") == 0 && argc == i)
+			return ctl_simple(path, "repair", NULL, 0, false);
 		if (strcmp(cmd, "promote") == 0)
 			return cmd_promote(path, argc - i, argv + i);
 		if (strcmp(cmd, "follow") == 0 && argc == i + 1)

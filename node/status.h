@@ -56,6 +56,14 @@ typedef struct node_status_repl_peer {
 	ks_hist_t apply;       /* replica: time to apply one batch */
 } node_status_repl_peer_t;
 
+/* The periodic drift check of a replica (node/repl/drift.c). */
+typedef struct node_status_drift {
+	uint64_t checks;     /* checks that compared (not skipped) */
+	uint64_t records;    /* differing records found by the last one */
+	uint64_t checked_us; /* when (wall clock), 0 = never */
+	uint64_t seq;	     /* the applied seq it compared at */
+} node_status_drift_t;
+
 /* The replication engine itself (capture on a primary). */
 typedef struct node_status_repl {
 	bool present;	    /* replication configured at all */
@@ -68,6 +76,10 @@ typedef struct node_status_repl {
 	char kdb_error[300];	    /* why it is not usable, "" = ok */
 	char kdb_last_rebuild[300]; /* "" = never rebuilt */
 	uint64_t kdb_checks, kdb_rebuilds;
+	/* replica: drift of the KDB from the store */
+	uint64_t drift_interval_ms; /* 0 = off */
+	node_status_drift_t drift;
+	char drift_keys[2048]; /* "  what: KEY" lines of the last check */
 	/* capture through the KDB module (hook_* keep their JSON names) */
 	uint64_t hook_notifications; /* module reports received */
 	uint64_t hook_changes;	     /* changes logged from them */

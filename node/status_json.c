@@ -6,6 +6,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "common/errors.h"
@@ -24,6 +25,47 @@ static int hist_json(ks_buf_t *out, const char *name, const ks_hist_t *h)
 		out, ",\"%s\":{\"count\":%" PRIu64 ",\"sum_ms\":%" PRIu64 "}",
 		name, h->count, h->sum_us / 1000);
 	return ret;
+}
+
+/* "drift": the replica's periodic KDB-against-store check; "keys" holds
+ * the first differing keys as "what: KEY". */
+static int drift_json(const node_status_repl_t *r, ks_buf_t *out)
+{
+	const node_status_drift_t *d = &r->drift;
+	char when[32];
+	int ret;
+
+	node_status_iso((time_t)(d->checked_us / 1000000u), when, sizeof(when));
+	ret = ks_buf_appendf(
+		out,
+		",\"drift\":{\"interval_s\":%" PRIu64 ",\"checks\":%" PRIu64
+		",\"records\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"checked_at\":",
+		r->drift_interval_ms / 1000, d->checks, d->records, d->seq);
+	if (ret == KS_EOK)
+		ret = d->checked_us ? ks_buf_append_json_str(out, when)
+				    : ks_buf_appendf(out, "null");
+	if (ret == KS_EOK)
+		ret = ks_buf_appendf(out, ",\"keys\":[");
+	/* lines "  what:   KEY": one "what: KEY" string each */
+	const char *p = r->drift_keys;
+	for (bool first = true; ret == KS_EOK && *p != '\0'; first = false) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char line[600], item[600];
+		size_t n = 0;
+		snprintf(line, sizeof(line), "%.*s", (int)len, p);
+		/* squeeze the alignment blanks */
+		for (const char *c = line; *c != '\0' && n + 1 < sizeof(item);
+		     c++)
+			if (*c != ' ' || (n > 0 && item[n - 1] != ' '))
+				item[n++] = *c;
+		item[n] = '\0';
+		ret = ks_buf_appendf(out, "%s", first ? "" : ",");
+		if (ret == KS_EOK)
+			ret = ks_buf_append_json_str(out, item);
+		p = nl ? nl + 1 : p + len;
+	}
+	return ret == KS_EOK ? ks_buf_appendf(out, "]}") : ret;
 }
 
 static int repl_json(const node_status_repl_t *r, ks_buf_t *out)
@@ -61,6 +103,11 @@ static int repl_json(const node_status_repl_t *r, ks_buf_t *out)
 			ret = str_or_null(out, r->kdb_last_rebuild);
 		if (ret == KS_EOK)
 			ret = ks_buf_appendf(out, "}");
+		if (ret != KS_EOK)
+			return ret;
+	}
+	if (r->kdb_state[0]) {
+		ret = drift_json(r, out);
 		if (ret != KS_EOK)
 			return ret;
 	}

@@ -253,6 +253,16 @@ static int repl_part(const node_status_t *s, ks_buf_t *out)
 			    "Damaged KDBs rebuilt from the store (replica).");
 		ret |= series(out, "kdcsync_kdb_rebuilds_total", NULL,
 			      r->kdb_rebuilds);
+		ret |= head(out, "kdcsync_drift_records", "gauge",
+			    "Records where the KDB differs from the store, as "
+			    "of the last drift check (replica).");
+		ret |= series(out, "kdcsync_drift_records", NULL,
+			      r->drift.records);
+		ret |= head(out, "kdcsync_drift_checks_total", "counter",
+			    "Drift checks that compared the KDB with the store "
+			    "(replica).");
+		ret |= series(out, "kdcsync_drift_checks_total", NULL,
+			      r->drift.checks);
 		return ret;
 	}
 	ret |= head(out, "kdcsync_capture_changes_total", "counter",

@@ -30,6 +30,29 @@ static int repl_text(const node_status_repl_t *r, ks_buf_t *out)
 				  r->kdb_last_rebuild[0] ? "; last: " : "",
 				  r->kdb_last_rebuild)) != KS_EOK)
 		return ret;
+	if (!r->primary && r->kdb_state[0]) {
+		char when[32];
+		node_status_iso((time_t)(r->drift.checked_us / 1000000u), when,
+				sizeof(when));
+		if (r->drift_interval_ms == 0)
+			ret = ks_buf_appendf(out, "drift:     check off\n");
+		else if (r->drift.checks == 0)
+			ret = ks_buf_appendf(out,
+					     "drift:     not checked yet "
+					     "(every %" PRIu64 " s)\n",
+					     r->drift_interval_ms / 1000);
+		else
+			ret = ks_buf_appendf(
+				out,
+				"drift:     %" PRIu64
+				" records differ between the KDB and the "
+				"store (checked %s at seq %" PRIu64
+				"; every %" PRIu64 " s)\n%s",
+				r->drift.records, when, r->drift.seq,
+				r->drift_interval_ms / 1000, r->drift_keys);
+		if (ret != KS_EOK)
+			return ret;
+	}
 	if (!r->primary)
 		return KS_EOK;
 	return ks_buf_appendf(

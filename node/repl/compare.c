@@ -275,20 +275,11 @@ fail:
 	return ret;
 }
 
-/* One key of the report, printable (non-printable bytes as \xNN). */
+/* One key of the report. */
 static int report_key(repl_compare_t *v, const char *what, ks_view_t key)
 {
-	int ret = ks_buf_appendf(&v->report, "  %-14s ", what);
-	for (size_t i = 0; ret == KS_EOK && i < key.len; i++) {
-		uint8_t c = key.ptr[i];
-		ret = c >= 0x21 && c < 0x7f && c != '\\'
-			      ? ks_buf_append(&v->report, &c, 1)
-			      : ks_buf_appendf(&v->report, "\\x%02x", c);
-	}
-	if (ret == KS_EOK)
-		ret = ks_buf_appendf(&v->report, "\n");
 	v->differ++;
-	return ret;
+	return node_repl__key_line(&v->report, what, key);
 }
 
 static int key_cmp(ks_view_t a, ks_view_t b)

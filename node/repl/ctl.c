@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The engine's control requests (node_repl_ctl): "snapshot" (scan now),
- * "dump PATH", "verify" (the KDB against the store, here), and "verify
- * PEER" / "verify-result" (compare.c).  Scan, dump and verify run on the
+ * "dump PATH", "verify" and "repair" (the KDB against the store,
+ * drift.c), and "verify PEER" / "verify-result" (compare.c).  Scan, dump and verify run on the
  * database worker; their answers are deferred (node_ctl_defer) until the
  * job is done, so the loop keeps answering status meanwhile.
  */
@@ -136,96 +136,6 @@ static int dump_run(node_repl_job_t *job)
 				    j->path, &j->out);
 }
 
-/*
- * `kdcsync verify`: the KDB against the store, record by record (a
- * replica whose KDB was changed behind kdcsync's back, or a primary with
- * changes the scan has not taken yet, shows up here).  Replies "ok: ..." or
- * "error: N records differ ..." with up to VERIFY_LIST keys.
- */
-#define VERIFY_LIST 20
-
-typedef struct verify_ctx {
-	store_txn_t *t;
-	uint64_t kdb, differ, missing;
-	ks_buf_t list;
-} verify_ctx_t;
-
-static int verify_cb(ks_view_t key, ks_view_t value, void *arg)
-{
-	verify_ctx_t *v = arg;
-	ks_view_t sv;
-	int ret = store_get(v->t, key, &sv);
-	const char *what = NULL;
-
-	v->kdb++;
-	if (ret == KS_ENOENT) {
-		v->missing++;
-		what = "only in the KDB";
-	} else if (ret != KS_EOK) {
-		return ret;
-	} else if (sv.len != value.len || memcmp(sv.ptr, value.ptr, sv.len)) {
-		v->differ++;
-		what = "differs";
-	}
-	if (what != NULL && v->differ + v->missing <= VERIFY_LIST)
-		return ks_buf_appendf(&v->list, "  %.*s: %s\n", (int)key.len,
-				      (const char *)key.ptr, what);
-	return 0;
-}
-
-static int verify_run(node_repl_job_t *job)
-{
-	ctl_job_t *j = (ctl_job_t *)job;
-	node_repl_t *r = j->r;
-	ks_buf_t *out = &j->out;
-	verify_ctx_t v = { 0 };
-	store_meta_t m;
-	uint64_t extra = 0;
-	int ret;
-
-	if (!node_repl__kdb_usable(r))
-		return KS_EKDBDAMAGED; /* status says why */
-	ret = store_read_begin(r->store, &v.t);
-	if (ret != KS_EOK)
-		return ret;
-	ret = store_meta_get(v.t, &m);
-	if (ret == KS_EOK)
-		ret = bridge_foreach_record(r->bridge, verify_cb, &v);
-	store_read_end(v.t);
-	if (ret != KS_EOK) {
-		ks_buf_free(&v.list);
-		return ret;
-	}
-	/* records in the store but not in the KDB */
-	if (m.record_count + v.missing > v.kdb)
-		extra = m.record_count + v.missing - v.kdb;
-	if (v.differ + v.missing + extra == 0)
-		ret = ks_buf_appendf(
-			out,
-			"ok: the KDB and the store hold the same %" PRIu64
-			" records (store digest ",
-			v.kdb);
-	else
-		ret = ks_buf_appendf(
-			out,
-			"error: KDB %" PRIu64 " records, store %" PRIu64
-			": %" PRIu64 " differ, %" PRIu64
-			" only in the KDB, %" PRIu64
-			" only in the store%s (store digest ",
-			v.kdb, m.record_count, v.differ, v.missing, extra,
-			j->role == REPL_ROLE_PRIMARY
-				? "; a primary's scan takes such changes"
-				: "");
-	for (int i = 0; ret == KS_EOK && i < 8; i++)
-		ret = ks_buf_appendf(out, "%02x", m.digest[i]);
-	if (ret == KS_EOK)
-		ret = ks_buf_appendf(out, "...)\n");
-	if (ret == KS_EOK && v.list.len)
-		ret = ks_buf_append(out, v.list.data, v.list.len);
-	ks_buf_free(&v.list);
-	return ret;
-}
-
 int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out)
 {
 	if (strcmp(req, "snapshot") == 0) {
@@ -244,11 +154,10 @@ int node_repl_ctl(node_repl_t *r, const char *req, ks_buf_t *out)
 			return KS_EINVAL;
 		return ctl_job(r, dump_run, req + 5);
 	}
-	if (strcmp(req, "verify") == 0) {
-		if (r->bridge == NULL)
-			return KS_ENOTAVAIL;
-		return ctl_job(r, verify_run, NULL);
-	}
+	if (strcmp(req, "verify") == 0)
+		return node_repl__verify(r);
+	if (strcmp(req, "repair") == 0)
+		return node_repl__repair(r, out);
 	if (strncmp(req, "verify ", 7) == 0 && req[7] != '\0')
 		return node_repl__compare_start(r, req + 7, out);
 	if (strcmp(req, "verify-result") == 0)

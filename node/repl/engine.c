@@ -635,8 +635,10 @@ static void on_tick(uv_timer_t *t)
 	if (r->role == REPL_ROLE_PRIMARY &&
 	    ++r->ticks % REPL_TRIM_EVERY_TICKS == 0)
 		node_repl__trim(r);
-	if (r->role == REPL_ROLE_REPLICA)
+	if (r->role == REPL_ROLE_REPLICA) {
 		node_repl__kdb_tick(r, now);
+		node_repl__drift_tick(r, now);
+	}
 }
 
 /* --- lifecycle ---------------------------------------------------------------- */
@@ -651,6 +653,7 @@ static int copy_conf(node_repl_t *r, const node_conf_t *c)
 	r->signing_key = dup_or_null(c->signing_key);
 	r->replicate_lockout = c->replicate_lockout;
 	r->scan_interval_ms = c->scan_interval_ms;
+	r->drift_interval_ms = c->drift_check_interval_ms;
 	r->trusted.v = calloc(c->trusted_keys.n + 1, sizeof(char *));
 	if (r->name == NULL || r->state_dir == NULL || r->trusted.v == NULL ||
 	    (c->kdc_profile && !r->kdc_profile) ||
@@ -792,6 +795,10 @@ void node_repl_reconfigure(node_repl_t *r, const node_conf_t *conf)
 {
 	if (r == NULL || !r->started)
 		return;
+	if (conf->drift_check_interval_ms != r->drift_interval_ms) {
+		r->drift_interval_ms = conf->drift_check_interval_ms;
+		r->drift_next_ms = 0; /* counted from now */
+	}
 	if (conf->scan_interval_ms != r->scan_interval_ms &&
 	    r->role == REPL_ROLE_PRIMARY)
 		node_repl__capture_reconfigure(r, conf->scan_interval_ms);
@@ -846,6 +853,7 @@ void node_repl_free(node_repl_t *r)
 	proto_trust_free(r->trust);
 	node_repl__cache_clear(r);
 	node_repl__compare_free(r);
+	ks_buf_free(&r->drift_keys);
 	for (repl_peer_t *p = r->peers; p != NULL;) {
 		repl_peer_t *n = p->next;
 		free(p->name);

@@ -22,6 +22,8 @@
  *              goes back to it (diverged file, values put back) instead
  *              of taking a full copy; the primary's VALUES
  *   status.c   status reports
+ *   drift.c    the KDB against the store, both ways: `kdcsync verify`
+ *              (local), `kdcsync repair`, the periodic drift check
  *   kdb.c      the replica's KDB health: check (in a child process),
  *              rebuild from the store when damaged, retry when it cannot
  *
@@ -208,6 +210,15 @@ struct node_repl {
 	uint64_t kdb_checks, kdb_rebuilds;
 	char kdb_error[300];	    /* why the KDB is not usable, "" = ok */
 	char kdb_last_rebuild[300]; /* what the last rebuild said */
+	/* drift (drift.c): the periodic check, loop side */
+	uint64_t drift_interval_ms, drift_next_ms;
+	bool drift_pending;
+	node_status_drift_t drift; /* the last check's result */
+	ks_buf_t drift_keys;	   /* its first key lines */
+	/* worker: what the last clean check saw (to skip the next) */
+	bool drift_clean;
+	uint64_t drift_seq;
+	bridge_kdb_stamp_t drift_stamp;
 };
 
 struct node_repl_link {
@@ -342,6 +353,24 @@ void node_repl__stage_abort(node_repl_t *r);
 /** \brief REPL_ACT_ADOPT_HISTORY (a link job). */
 void node_repl__adopt_history(node_repl_link_t *l, const uint8_t history[16],
 			      uint64_t seq);
+
+/* --- drift.c --------------------------------------------------------------- */
+
+/** \brief "  WHAT KEY\n", the key printable (other bytes as \xNN). */
+int node_repl__key_line(ks_buf_t *out, const char *what, ks_view_t key);
+
+/** \brief Control "verify": the KDB against the store (deferred answer). */
+int node_repl__verify(node_repl_t *r);
+
+/** \brief Control "repair": a replica rewrites its drifted KDB records
+ *         from the store (deferred answer, or "error: ..." in \p out). */
+int node_repl__repair(node_repl_t *r, ks_buf_t *out);
+
+/** \brief The tick: start the periodic drift check when it is due. */
+void node_repl__drift_tick(node_repl_t *r, uint64_t now);
+
+/** \brief The drift check's part of the status. */
+void node_repl__drift_status(node_repl_t *r, node_status_repl_t *out);
 
 /* --- kdb.c ----------------------------------------------------------------- */
 

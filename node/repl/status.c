@@ -36,6 +36,7 @@ int node_repl_status(node_repl_t *r, node_status_repl_t *out)
 		 r->last_scan_reason);
 	out->scan = r->scan_hist;
 	node_repl__kdb_status(r, out);
+	node_repl__drift_status(r, out);
 	return KS_EOK;
 }
 

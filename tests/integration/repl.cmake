@@ -28,6 +28,13 @@ if(TARGET kdcsync_kdb)
 	set_tests_properties(repl_kdbfull PROPERTIES SKIP_RETURN_CODE 77)
 endif()
 
+# Drift of a replica's KDB from its store: verify, status, repair.
+if(TARGET kdcsync_kdb)
+	ks_add_integration_test(repl_drift
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_drift.sh
+		TIMEOUT 180)
+endif()
+
 # A damaged replica KDB rebuilt from the store; one it cannot fix (part 2
 # needs a private mount namespace and says when it is skipped).
 if(TARGET kdcsync_kdb)
