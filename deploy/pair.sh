@@ -86,27 +86,10 @@ find_build() {
 }
 
 # free_port: a port free now, below the ephemeral range, so that no
-# outgoing connection takes it before the node binds it (seconds later).
+# outgoing connection takes it before the node binds it (seconds later),
+# reserved so that a parallel test does not pick it (deploy/free-port.py).
 free_port() {
-	python3 -c 'import random, socket
-lo = 32768
-try:
-    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except (OSError, ValueError, IndexError):
-    pass
-for _ in range(200):
-    port = random.randint(10000, max(10001, lo - 1))
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(port)
-    break
-else:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	python3 "$SRC/deploy/free-port.py"
 }
 
 # realm DIR PORT [MODDIR]: krb5.conf + kdc.conf (with the KDB module from

@@ -35,8 +35,7 @@ fail() {
 }
 
 free_port() {
-	python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	python3 "${KS_SOURCE_DIR:?}/deploy/free-port.py"
 }
 
 # make_certs NAME...: test CA and node certificates in $T/certs.

@@ -30,8 +30,7 @@
 REALM_KDC_PIDS=()
 
 realm_free_port() {
-	python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	python3 "${KS_SOURCE_DIR:?}/deploy/free-port.py"
 }
 
 realm_init() {
