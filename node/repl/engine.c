@@ -616,6 +616,9 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason)
 	node_repl__snapshot_abort(l);
 	ks_buf_free(&l->inbox);
 	l->inbox_off = 0;
+	l->refs++; /* the held batch's job may hold the last reference */
+	node_repl__held_drop(l);
+	link_unref(l);
 	link_unref(l); /* jobs in flight keep it until their done */
 }
 
@@ -631,6 +634,8 @@ static void on_tick(uv_timer_t *t)
 			continue;
 		repl_sm_event_t ev = { .type = REPL_EV_TICK, .now_ms = now };
 		node_repl__feed(p->link, &ev);
+		if (p->link != NULL && r->role == REPL_ROLE_REPLICA)
+			node_repl__held_tick(p->link, now);
 	}
 	if (r->role == REPL_ROLE_PRIMARY &&
 	    ++r->ticks % REPL_TRIM_EVERY_TICKS == 0)

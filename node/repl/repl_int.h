@@ -81,6 +81,8 @@
 #define REPL_TRIM_EVERY_TICKS 10u
 #define REPL_CACHE_SLOTS      64u    /* shared signed batch frames */
 #define REPL_KDB_RETRY_MS     15000u /* a KDB that could not be fixed */
+#define REPL_HELD_RETRY_MS    2000u /* a batch waiting for room on the KDB's
+				       file system */
 
 /* What the KDB job is doing now (kdb.c; status reads it). */
 enum repl_kdb_phase {
@@ -243,6 +245,11 @@ struct node_repl_link {
 	ks_buf_t snap;		   /* primary: snapshot frames still to send */
 	size_t snap_off;   /* bytes of snap already queued on the link */
 	bool snap_running; /* primary: a slice is being encoded */
+	/* replica: a batch waiting for room on the KDB's file system; it
+	 * keeps the link busy (its job is counted) and is tried again on
+	 * the tick, while an ACK of the applied position keeps the link */
+	struct blob_job *held;
+	uint64_t held_retry_ms;
 };
 
 /* --- engine.c ------------------------------------------------------------ */
@@ -341,6 +348,13 @@ int node_repl__on_blob(node_repl_link_t *l, ks_view_t frame,
 
 /** \brief Remember the primary's last seq as the highest seen. */
 void node_repl__note_peer_last(node_repl_link_t *l, uint64_t seq);
+
+/** \brief The tick: try a batch held for room again, tell the primary we
+ *         are still here (an ACK of the applied position). */
+void node_repl__held_tick(node_repl_link_t *l, uint64_t now);
+
+/** \brief The link went down: drop a held batch (ends its job). */
+void node_repl__held_drop(node_repl_link_t *l);
 
 /** \brief REPL_ACT_STAGE_BEGIN: empty the stage, open a side KDB (a link
  *         job). */

@@ -372,6 +372,18 @@ static void blob_done(node_repl_job_t *job, int ret)
 			node_repl__link_job_end(l); /* j runs again */
 			return;
 		}
+	} else if (ret == KS_EKDBFULL && j->act == REPL_ACT_APPLY_BATCH) {
+		/* pause: keep the batch and the link, try again later */
+		if (l->r->kdb_full[0] == '\0')
+			ks_log_warn(REPL,
+				    "'%s': %s; the link is kept and applying "
+				    "resumes by itself",
+				    l->peer->name, j->kdb_full);
+		snprintf(l->r->kdb_full, sizeof(l->r->kdb_full), "%s",
+			 j->kdb_full);
+		l->held = j;
+		l->held_retry_ms = uv_now(l->r->loop) + REPL_HELD_RETRY_MS;
+		return; /* the job stays counted: the link stays busy */
 	} else if (ret != KS_EOK) {
 		if (ret == KS_EKDBFULL)
 			snprintf(l->r->kdb_full, sizeof(l->r->kdb_full), "%s",
@@ -386,6 +398,39 @@ static void blob_done(node_repl_job_t *job, int ret)
 			l->r->kdb_full[0] = '\0';
 		blob_performed(l, j);
 	}
+	blob_free(j);
+	node_repl__link_job_end(l);
+}
+
+void node_repl__held_tick(node_repl_link_t *l, uint64_t now)
+{
+	blob_job_t *j = l->held;
+	store_meta_t m;
+	proto_msg_t ack = { .type = PROTO_MSG_ACK };
+
+	if (j == NULL || l->down)
+		return;
+	/* still here: the applied position again (sm.c restarts the
+	 * primary's ack clock on it instead of timing the link out) */
+	if (node_repl__meta(l->r->store, &m) == KS_EOK) {
+		memcpy(ack.u.ack.history, m.applied_history, 16);
+		ack.u.ack.seq = m.applied_seq;
+		(void)node_repl__send_msg(l, &ack);
+	}
+	if (now < l->held_retry_ms)
+		return;
+	l->held = NULL;
+	j->kdb_full[0] = '\0';
+	node_repl_worker_submit(l->r->worker, &j->job); /* still counted */
+}
+
+void node_repl__held_drop(node_repl_link_t *l)
+{
+	blob_job_t *j = l->held;
+
+	if (j == NULL)
+		return;
+	l->held = NULL;
 	blob_free(j);
 	node_repl__link_job_end(l);
 }

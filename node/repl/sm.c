@@ -366,6 +366,14 @@ static int primary_msg(repl_sm_t *sm, const repl_sm_event_t *ev,
 					sm, now, KS_ESTATE, true,
 					"acknowledgement beyond what was sent",
 					act);
+			/* A repeat of the acknowledged position: the replica
+			 * is there but cannot apply now (its KDB file system
+			 * is full) and says so instead of letting the link
+			 * time out; nothing moves. */
+			if (a->seq == sm->pos && sm->pos < sm->sent) {
+				sm->sent_at_ms = now;
+				return act_none(act);
+			}
 			if (a->seq <= sm->pos)
 				return act_none(act); /* never backwards */
 			sm->pos = a->seq;

@@ -4,7 +4,9 @@
 # namespace of this test): changes made on the primary are not applied
 # (never a torn KDB), status says "KDB filesystem full", the node stays up
 # and its KDB stays readable; once space is freed the replica catches up by
-# itself and the dumps are equal.  The same for a full copy (snapshot).  Skipped (77) where mounts are not allowed.
+# itself and the dumps are equal; meanwhile the link stays up (applying and
+# acknowledging pause; an ACK of the applied position keeps the primary
+# from timing it out).  The same for a full copy (snapshot).  Skipped (77) where mounts are not allowed.
 if [ -z "${KS_IN_MNTNS:-}" ]; then
 	if ! unshare -m --propagation private true 2>/dev/null; then
 		echo "SKIP: cannot make a private mount namespace"
@@ -30,6 +32,8 @@ avail=$(($(stat -f -c '%a * %S' "$T/kdbfs")))
 fallocate -l $((avail - 600 * 1024)) "$T/kdbfs/filler" || fail "fallocate"
 "$PAIR" node-start "$P" replica || fail "replica start"
 pid=$(rpid)
+"$PAIR" wait "$P" 30 || fail "replica not in sync before the changes"
+connects=$(status_field replica peers/primary/connects)
 
 for i in $(seq 1 15); do
 	pkq "addprinc -randkey full/p$i"
@@ -59,6 +63,11 @@ echo "caught up $((SECONDS - t0)) s after space was freed"
 ! status_json replica | grep -q '"kdb_full"' || fail "status still says the KDB is full"
 replica_has full/p15 || fail "full/p15 missing on the replica"
 [ "$(rpid)" = "$pid" ] || fail "the replica node was restarted"
+# applying paused, the link kept: no reset, no redial
+[ "$(count_in_log replica 'link reset')" = 0 ] || fail "the link was reset while the KDB was full"
+[ "$(status_field replica peers/primary/connects)" = "$connects" ] ||
+	fail "the replica redialled while the KDB was full ($connects -> $(status_field replica peers/primary/connects))"
+grep -q "the link is kept and applying resumes by itself" "$REPLICA_DIR/node.log" || fail "no log line about the pause"
 
 # a full copy (the replica's store removed) into a full KDB file system:
 # abandoned, the KDB left as it was; done once there is room

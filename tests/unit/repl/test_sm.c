@@ -385,6 +385,40 @@ static void test_primary_ack_timeout(void **state)
 		REPL_ACT_RESET);
 }
 
+/* A paused replica repeats its position: the ack clock restarts, nothing
+ * else moves; silence after that still times out. */
+static void test_primary_repeated_ack_keeps_link(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	proto_msg_t a = ack(H1, 20);
+	(void)state;
+	primary_hello(&sm, H1, 20, &act);
+	step(&sm,
+	     (repl_sm_event_t){
+		     .type = REPL_EV_SENT, .seq = 25, .now_ms = 100 },
+	     &act);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &a,
+						 .now_ms = 50000 },
+			      &act),
+			 REPL_ACT_NONE);
+	assert_int_equal(sm.pos, 20);
+	assert_int_equal(sm.sent, 25);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK, .now_ms = 60101 },
+		     &act),
+		REPL_ACT_NONE);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK,
+					.now_ms = 110001 },
+		     &act),
+		REPL_ACT_RESET);
+}
+
 static void test_primary_snapshot_ack_timeout(void **state)
 {
 	repl_sm_t sm;
@@ -1192,6 +1226,7 @@ int main(void)
 		cmocka_unit_test(test_primary_unexpected_message_resets),
 		cmocka_unit_test(test_primary_hello_timeout),
 		cmocka_unit_test(test_primary_ack_timeout),
+		cmocka_unit_test(test_primary_repeated_ack_keeps_link),
 		cmocka_unit_test(test_primary_snapshot_ack_timeout),
 		cmocka_unit_test(test_replica_connect_sends_hello),
 		cmocka_unit_test(test_replica_hello_waits_answer),
