@@ -81,7 +81,8 @@
 #define REPL_TRIM_EVERY_TICKS 10u
 #define REPL_CACHE_SLOTS      64u    /* shared signed batch frames */
 #define REPL_KDB_RETRY_MS     15000u /* a KDB that could not be fixed */
-#define REPL_HELD_RETRY_MS    2000u /* a batch waiting for room on the KDB's
+#define REPL_HELD_RETRY_MS                                                     \
+	2000u /* a batch waiting for room on the KDB's
 				       file system */
 
 /* What the KDB job is doing now (kdb.c; status reads it). */

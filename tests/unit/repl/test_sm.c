@@ -411,12 +411,11 @@ static void test_primary_repeated_ack_keeps_link(void **state)
 		     (repl_sm_event_t){ .type = REPL_EV_TICK, .now_ms = 60101 },
 		     &act),
 		REPL_ACT_NONE);
-	assert_int_equal(
-		step(&sm,
-		     (repl_sm_event_t){ .type = REPL_EV_TICK,
-					.now_ms = 110001 },
-		     &act),
-		REPL_ACT_RESET);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_TICK,
+						 .now_ms = 110001 },
+			      &act),
+			 REPL_ACT_RESET);
 }
 
 static void test_primary_snapshot_ack_timeout(void **state)
