@@ -249,7 +249,9 @@ static int drift_summary(const drift_t *d, ks_buf_t *out, bool primary)
 typedef struct drift_job {
 	node_repl_job_t job;
 	node_repl_t *r;
-	node_ctl_wait_t *wait; /* NULL: the periodic check */
+	node_ctl_wait_t *wait; /* loop only: set after the job is queued */
+	bool ctl;	       /* a control request (false: the periodic
+				  check); the worker reads this, never wait */
 	bool repair, primary, skipped;
 	uint64_t count, applied_seq, ms;
 	ks_buf_t out;
@@ -315,7 +317,7 @@ static int drift_run(node_repl_job_t *job)
 {
 	drift_job_t *j = (drift_job_t *)job;
 	node_repl_t *r = j->r;
-	drift_t d = { .list_max = j->wait ? DRIFT_LIST_MAX : DRIFT_STATUS_MAX,
+	drift_t d = { .list_max = j->ctl ? DRIFT_LIST_MAX : DRIFT_STATUS_MAX,
 		      .repair = j->repair };
 	bridge_kdb_stamp_t stamp;
 	store_meta_t m;
@@ -329,7 +331,7 @@ static int drift_run(node_repl_job_t *job)
 	have_stamp = r->bridge != NULL &&
 		     bridge_kdb_stamp(r->bridge, &stamp) == KS_EOK;
 	/* the periodic check: nothing changed since a clean one */
-	if (j->wait == NULL && have_stamp && r->drift_clean &&
+	if (!j->ctl && have_stamp && r->drift_clean &&
 	    r->drift_seq == m.applied_seq &&
 	    bridge_kdb_stamp_eq(&stamp, &r->drift_stamp)) {
 		j->skipped = true;
@@ -358,7 +360,7 @@ static void drift_done(node_repl_job_t *job, int ret)
 	drift_job_t *j = (drift_job_t *)job;
 	node_repl_t *r = j->r;
 
-	if (j->wait != NULL) {
+	if (j->ctl) {
 		node_ctl_answer(j->wait, ret, ks_buf_view(&j->out));
 	} else {
 		r->drift_pending = false;
@@ -407,6 +409,7 @@ static int drift_job(node_repl_t *r, bool repair_it, bool ctl)
 		return KS_ENOMEM;
 	*j = (drift_job_t){ .job = { .run = drift_run, .done = drift_done },
 			    .r = r,
+			    .ctl = ctl,
 			    .repair = repair_it,
 			    .primary = r->role == REPL_ROLE_PRIMARY,
 			    .out = KS_BUF_INIT };
