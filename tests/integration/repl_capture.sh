@@ -19,6 +19,7 @@
 repl_capture_cleanup() {
 	local rc=$?
 	kadmind_stop
+	set +e # (exit $rc) hands cleanup the status; under -e it would end here
 	(exit $rc)
 	cleanup
 }
