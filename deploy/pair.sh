@@ -58,9 +58,12 @@
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-# realm_write_conf, realm_create, realm_kdc_spawn (shared with the tests)
+# realm_write_conf, realm_create, realm_kdc_spawn; status_follows (shared
+# with the tests)
 # shellcheck source=SCRIPTDIR/lib/realm.sh
 . "$SRC/deploy/lib/realm.sh"
+# shellcheck source=SCRIPTDIR/lib/status.sh
+. "$SRC/deploy/lib/status.sh"
 MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
 
 die() {
@@ -192,20 +195,10 @@ signing_name() {
 # in_sync: one node runs as primary (by its status: the config role or a
 # promote/follow), the other streams from it and has applied its last seq.
 in_sync() {
-	local a b src dst pl ra
+	local a b
 	a=$("$KDCSYNC" -c "$DIR/primary/node.conf" status --json 2>/dev/null) || return 1
 	b=$("$KDCSYNC" -c "$DIR/replica/node.conf" status --json 2>/dev/null) || return 1
-	if grep -q '^{[^[]*"role":"primary"' <<<"$a"; then
-		src=$a dst=$b
-	else
-		src=$b dst=$a
-	fi
-	grep -q '^{[^[]*"role":"primary"' <<<"$src" || return 1
-	grep -q '^{[^[]*"role":"replica"' <<<"$dst" || return 1
-	grep -q '"repl":{"state":"stream"' <<<"$dst" || return 1
-	pl=$(sed -n 's/^{[^[]*"last_seq":\([0-9]*\).*/\1/p' <<<"$src")
-	ra=$(sed -n 's/^{[^[]*"applied_seq":\([0-9]*\).*/\1/p' <<<"$dst")
-	[ -n "$pl" ] && [ "$pl" = "$ra" ]
+	status_follows "$a" "$b" || status_follows "$b" "$a"
 }
 
 wait_sync() {

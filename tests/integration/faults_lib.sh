@@ -25,6 +25,8 @@ LIB=$KS_SOURCE_DIR/tests/integration/lib
 . "$LIB/realm.sh"
 # shellcheck source=lib/netns.sh
 . "$LIB/netns.sh"
+# shellcheck source=lib/status.sh
+. "$LIB/status.sh"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/ks-faults.XXXXXX")
 REALM=FAULTS.TEST
@@ -146,13 +148,10 @@ status_of() { "$KDCSYNC" -c "$T/$1.conf" status --json 2>/dev/null; }
 
 # in_sync: the replica streams and has applied the primary's last seq.
 in_sync() {
-	local p r pl ra
+	local p r
 	p=$(status_of primary) || return 1
 	r=$(status_of replica) || return 1
-	grep -q '"repl":{"state":"stream"' <<<"$r" || return 1
-	pl=$(sed -n 's/.*"last_seq":\([0-9]*\).*/\1/p' <<<"$p")
-	ra=$(sed -n 's/.*"applied_seq":\([0-9]*\).*/\1/p' <<<"$r")
-	[ -n "$pl" ] && [ "$pl" = "$ra" ]
+	status_follows "$p" "$r"
 }
 
 sorted_dump() { # DIR OUT
@@ -236,8 +235,7 @@ echo "pair up in namespaces $NETNS_P ($NETNS_ADDR_P) and $NETNS_R ($NETNS_ADDR_R
 
 # connects: how many times the replica's link to the primary came up.
 connects() {
-	status_of replica | grep -o '"name":"primary","mode":"native"[^}]*"connects":[0-9]*' |
-		sed 's/.*"connects"://'
+	status_get "$T/replica.conf" peers/primary/connects || echo 0 # (for the table)
 }
 CONNECTS_BEFORE=0
 mark() { CONNECTS_BEFORE=$(connects); }

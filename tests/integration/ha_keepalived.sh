@@ -204,9 +204,10 @@ start_ka() { # start_ka NS NAME
 	in_ns "$1" "$2" keepalived -n -l -D -P -f "$T/$2/keepalived.conf" \
 		-p "$T/$2/ka.pid" -r "$T/$2/vrrp.pid" >>"$T/$2/ka.log" 2>&1
 }
-status_of() { "$KDCSYNC" -c "$T/$1/node.conf" status --json; }
-field() { # field NAME KEY: a top-level field of NAME's status
-	sed -n "s/^{[^[]*\"$2\":\"\{0,1\}\([0-9a-z]*\).*/\1/p" <<<"$(status_of "$1")"
+# shellcheck source=lib/status.sh
+. "$KS_SOURCE_DIR/tests/integration/lib/status.sh"
+field() { # field NAME KEY: a field of NAME's status ("" without one)
+	status_get "$T/$1/node.conf" "$2" || true
 }
 has_vip() { ip -n "$1" -4 addr show | grep -q "inet $VIP/"; }
 role_is() { [ "$(field "$1" role)" = "$2" ]; } # role_is NAME ROLE

@@ -14,6 +14,8 @@ TOOL=$KS_BUILD_DIR/tests/unit/bridge/bridge_tool
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 # shellcheck source=lib/realm.sh
 . "$KS_SOURCE_DIR/tests/integration/lib/realm.sh"
+# shellcheck source=lib/status.sh
+. "$KS_SOURCE_DIR/tests/integration/lib/status.sh"
 
 REALM=KPROP.TEST
 HOST=$(hostname)

@@ -95,7 +95,7 @@ for _ in 1 2; do
 	kprop -r "$REALM" -f "$T/big.dump" -P "$L" -s "$T/host.keytab" "$HOST" >"$T/kprop.out" 2>&1 ||
 		{ cat "$T/kprop.out"; fail "stock kprop into the scanning node's listener"; }
 done
-scans0=$("$KDCSYNC" -c "$T/q.conf" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["scans"])')
+scans0=$(status_get "$T/q.conf" capture/scans)
 sleep 3
 touch "$T/stop"
 kwait poller || fail "poller"
@@ -103,7 +103,7 @@ read -r n p50 p99 max fails <"$T/poll"
 echo "status during the transfers: $n answers, p50 $p50 ms, p99 $p99 ms, max $max ms, $fails failed"
 [ "$n" -ge 5 ] && [ "$fails" = 0 ] || fail "status did not answer throughout"
 awk -v m="$max" 'BEGIN { exit !(m < 1000) }' || fail "a status answer took $max ms"
-scans1=$("$KDCSYNC" -c "$T/q.conf" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["scans"])')
+scans1=$(status_get "$T/q.conf" capture/scans)
 [ "$scans1" -gt "$scans0" ] || fail "no scan after the transfers ($scans0 -> $scans1)"
 realm_dump "$T/R" "$T/r.dump"
 tail -n +2 "$T/big.dump" | cmp -s - "$T/r.dump" || fail "the node's KDB differs from the dump"

@@ -26,8 +26,8 @@ repl_capture_cleanup() {
 trap repl_capture_cleanup EXIT
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-json_num() { # json_num KEY: a number from the primary's status
-	status_json primary | grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2
+capture_of() { # capture_of FIELD: the primary's status capture/FIELD
+	status_field primary "capture/$1" || true # (empty: no status; the check fails)
 }
 # synced WHAT: wait (20 s at most) until the replica's dump equals the
 # primary's, lockout fields included; print how long it took.
@@ -46,7 +46,7 @@ synced() {
 }
 scans_are() {
 	local n
-	n=$(json_num scans)
+	n=$(capture_of scans)
 	[ "$n" = "$1" ] || fail "$2: $n scans, expected $1 (a scan did the work?)"
 }
 
@@ -118,7 +118,7 @@ KRB5_CONFIG=$PRIMARY_KRB5_CONFIG KRB5_KDC_PROFILE=$PRIMARY_KDC_PROFILE \
 	kdb5_util -r "$REALM" load "$T/less.dump" || fail "load"
 synced "kdb5_util load (a whole database, upd01 gone)"
 scans_are 2 "load"
-status_json primary | grep -q '"last_scan_reason":"report:load"' || fail "the load's scan was not asked for by the report"
+[ "$(capture_of last_scan_reason)" = report:load ] || fail "the load's scan was not asked for by the report"
 
 # 5. lockout from the primary's KDC (replicate_lockout = yes)
 pkq "addpol -maxfailure 3 lockpol" "addprinc -pw Lock-pass-1 -policy lockpol +requires_preauth lk"
@@ -131,8 +131,8 @@ kinit_at primary lk Lock-pass-1 || fail "kinit lk"
 synced "a successful kinit (count reset, last_success)"
 [ "$(field_of "$T/r.dump" lk 15)" = 0 ] || fail "fail_auth_count not reset on the replica"
 scans_are 2 "after every path"
-reports=$(json_num module_reports)
-changes=$(json_num module_changes)
+reports=$(capture_of module_reports)
+changes=$(capture_of module_changes)
 [ "$reports" -gt 0 ] && [ "$changes" -gt 0 ] || fail "status shows no module captures"
 echo "primary status: $reports module reports, $changes changes logged from them, 2 scans"
 
@@ -152,16 +152,16 @@ synced "start-up scan after writes made while the node was down"
 #    module reported (a program pointed at another socket) is found by it
 sed -i 's/^\tscan_interval = 1h$/\tscan_interval = 1s/' "$PRIMARY_NODE_CONF"
 grep -q "scan_interval = 1s" "$PRIMARY_NODE_CONF" || fail "node.conf edit"
-scans0=$(json_num scans)
+scans0=$(capture_of scans)
 kill -HUP "$(awk '$1 == "node-primary" { print $2 }' "$P/pids")"
 sleep 3.5
-skipped=$(json_num scans_skipped)
+skipped=$(capture_of scans_skipped)
 [ "$skipped" -ge 2 ] || fail "idle audits not skipped ($skipped)"
 scans_are "$scans0" "idle audits"
 KDCSYNC_CAPTURE_SOCKET=$T/nobody.sock pkq "addprinc -randkey unreported1"
 synced "a write no module reported, found by the audit"
-[ "$(json_num scans)" -gt "$scans0" ] || fail "no audit scan ran"
-status_json primary | grep -q '"last_scan_reason":"audit"' || fail "last scan not an audit"
+[ "$(capture_of scans)" -gt "$scans0" ] || fail "no audit scan ran"
+[ "$(capture_of last_scan_reason)" = audit ] || fail "last scan not an audit"
 echo "PASS: $skipped idle audits skipped; an unreported write found by the audit"
 # last: a kinit at the replica's KDC writes lockout fields there, which
 # stay there (nothing flows upstream yet), so no dump comparison follows

@@ -15,15 +15,9 @@ refuse_cleanup() {
 }
 trap refuse_cleanup EXIT
 
-json_field() {
-	sed -n "s/^{[^[]*\"$2\":\"\{0,1\}\([0-9a-z]*\).*/\1/p" <<<"$1"
-}
 # state_of: what must not change on the primary's host
 state_of() {
-	local s
-	s=$(status_json primary)
-	echo "$(json_field "$s" role) $(json_field "$s" role_source) $(json_field "$s" history)" \
-		"$(json_field "$s" last_seq) $(json_field "$s" applied_seq)"
+	status_field primary role role_source history last_seq applied_seq | tr '\n' ' '
 }
 # refused PEER PATTERN: `follow PEER` on the primary's node fails, says
 # PATTERN and "nothing changed", and changes nothing.
@@ -38,7 +32,7 @@ refused() {
 	grep -q "nothing changed" "$T/err" || fail "follow $1 does not say nothing changed"
 	# the switch back settles, then nothing differs
 	for _ in $(seq 1 50); do
-		[ "$(json_field "$(status_json primary)" role)" = primary ] && break
+		[ "$(status_field primary role)" = primary ] && break
 		sleep 0.1
 	done
 	after=$(state_of)

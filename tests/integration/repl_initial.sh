@@ -15,7 +15,7 @@ pkq "addprinc -pw Initial-pass-1 early"
 converge 60
 n=$(grep -c '^princ' "$T/r.dump")
 [ "$n" -ge 10000 ] || fail "only $n principals on the replica"
-[ "$(count_in_log replica 'receiving a full snapshot')" = 1 ] || fail "expected one full snapshot"
+[ "$(full_transfers replica)" = 1 ] || fail "expected one full snapshot"
 kinit_at replica early Initial-pass-1 || fail "kinit early against the replica"
 # the replica's store is the same record set as its KDB
 "$KDCSYNC" -c "$REPLICA_NODE_CONF" dump -o "$T/store.dump" >/dev/null

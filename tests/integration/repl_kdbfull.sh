@@ -39,11 +39,12 @@ for i in $(seq 1 15); do
 	pkq "addprinc -randkey full/p$i"
 done
 "$KDCSYNC" -c "$PRIMARY_NODE_CONF" snapshot >/dev/null || true
-wait_for_full() {
-	status_json replica | grep -q '"kdb_full":"KDB filesystem full'
+# kdb_full_is PATTERN: the replica's status kdb_full reason matches PATTERN
+kdb_full_is() {
+	[[ "$(status_field replica kdb_full)" == $1 ]]
 }
 deadline=$((SECONDS + 30))
-until wait_for_full; do
+until kdb_full_is "KDB filesystem full*"; do
 	[ $SECONDS -lt $deadline ] || fail "status never said 'KDB filesystem full': $(status_json replica)"
 	sleep 0.3
 done
@@ -60,7 +61,8 @@ rm -f "$T/kdbfs/filler"
 t0=$SECONDS
 converge 60
 echo "caught up $((SECONDS - t0)) s after space was freed"
-! status_json replica | grep -q '"kdb_full"' || fail "status still says the KDB is full"
+st=$(status_json replica) || fail "no status from the replica"
+! json_get "$st" kdb_full || fail "status still says the KDB is full"
 replica_has full/p15 || fail "full/p15 missing on the replica"
 [ "$(rpid)" = "$pid" ] || fail "the replica node was restarted"
 # applying paused, the link kept: no reset, no redial
@@ -78,7 +80,7 @@ avail=$(($(stat -f -c '%a * %S' "$T/kdbfs")))
 fallocate -l $((avail - 600 * 1024)) "$T/kdbfs/filler" || fail "fallocate"
 "$PAIR" node-start "$P" replica || fail "replica start"
 deadline=$((SECONDS + 30))
-until status_json replica | grep -q '"kdb_full":"KDB filesystem full.*snapshot abandoned'; do
+until kdb_full_is "KDB filesystem full*snapshot abandoned*"; do
 	[ $SECONDS -lt $deadline ] || fail "a full copy into a full KDB file system was not refused: $(status_json replica)"
 	sleep 0.3
 done

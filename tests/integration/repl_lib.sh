@@ -114,17 +114,21 @@ status_json() {
 	"$KDCSYNC" -c "$c" status --json
 }
 
-# status_field primary|replica PATH: one status --json field (lib/status.sh)
+# status_field primary|replica PATH...: status --json fields (lib/status.sh)
 # shellcheck source=lib/status.sh
 . "$KS_SOURCE_DIR/tests/integration/lib/status.sh"
 status_field() {
 	local j
 	j=$(status_json "$1" 2>/dev/null) || return 1
-	json_get "$j" "$2"
+	json_get "$j" "${@:2}"
 }
 
-count_in_log() { # count_in_log primary|replica PATTERN
-	grep -c -- "$2" "$P/$1/node.log" || true
+# full_transfers primary|replica: full snapshots sent or received on the
+# link to the other node since this node started ("" without a link)
+full_transfers() {
+	local other=primary
+	[ "$1" = replica ] || other=replica
+	status_field "$1" "peers/$other/repl/full_transfers" || true
 }
 
 # field_of DUMP PRINCIPAL N: field N of the principal's dump line ("" if

@@ -25,7 +25,7 @@ sleep 0.5
 before=$(applied)
 pkq "addprinc -pw Trust-pass-1 t1"
 for i in $(seq 1 100); do
-	status_json replica | grep -q 'untrusted' && break
+	status_field replica peers/primary/last_error peers/primary/repl/last_error | grep -q 'untrusted' && break
 	sleep 0.1
 done
 st=$("$KDCSYNC" -c "$REPLICA_NODE_CONF" status)
@@ -48,7 +48,7 @@ cp "$T/rogue/primary.key" "$P/pki/primary.key"
 before=$(applied)
 pkq "addprinc -pw Trust-pass-2 t2"
 for i in $(seq 1 100); do
-	status_json replica | grep -qi 'certif\|verify' && break
+	status_field replica peers/primary/last_error peers/primary/repl/last_error | grep -qi 'certif\|verify' && break
 	sleep 0.1
 done
 st=$("$KDCSYNC" -c "$REPLICA_NODE_CONF" status)
