@@ -142,8 +142,8 @@ grep -q "	lost1@$REALM	" "$div" || fail "lost1 not in the diverged file"
 grep -q "	pr1@$REALM	" "$div" || fail "pr1 (modified after the fork) not in the diverged file"
 # (the diverged file's name holds the seq it rewound to: $last)
 [ "$(full_transfers replica)" = 0 ] || fail "the follower got a full copy"
-[ "$(status_field replica peers/primary/repl/incremental_sessions)" -ge 1 ] ||
-	fail "the follower did not continue incrementally after the rewind"
+[ "$(status_field primary peers/replica/repl/incremental_sessions)" -ge 1 ] ||
+	fail "the follower was not answered incrementally after the rewind"
 [ "$(full_transfers primary)" = 0 ] || fail "full_transfers is not 0"
 has replica pr4 || fail "pr4 did not reach the second follower"
 has replica lost1 && fail "lost1 still in the follower's KDB"
