@@ -15,8 +15,8 @@ N=${1:-100000}
 : "${KS_BUILD_DIR:?path to a (Release) build}"
 KS_SOURCE_DIR=${KS_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export KS_BUILD_DIR KS_SOURCE_DIR
-# shellcheck source=../tests/integration/kprop_lib.sh
-. "$KS_SOURCE_DIR/tests/integration/kprop_lib.sh"
+# shellcheck source=../tests/integration/lib/kprop.sh
+. "$KS_SOURCE_DIR/tests/integration/lib/kprop.sh"
 
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
@@ -74,7 +74,7 @@ D=$(secs "$t1" "$t2")
 B=$(secs "$t0" "$t2")
 realm_dump "$T/R1" "$T/R1.cmp"
 cmp -s "$T/P.cmp" "$T/R1.cmp" || fail "B: replica differs"
-kstop kpropd-R1
+proc_stop kpropd-R1
 
 # C: stock kprop -> kdcsync listener
 replica_init R2
@@ -83,14 +83,14 @@ RCONF=$(kconf r "$T/rstate" "$T/R2/kdc.conf" "	listen = 127.0.0.1:$L
 	acl_file = $T/R2/kpropd.acl")
 sed -i 's/timeout = 20s/timeout = 600s/' "$RCONF"
 mkdir -p "$T/rstate"
-kstart listen env KRB5_CONFIG="$T/R2/krb5.conf" KRB5_KDC_PROFILE="$T/R2/kdc.conf" \
+proc_start listen env KRB5_CONFIG="$T/R2/krb5.conf" KRB5_KDC_PROFILE="$T/R2/kdc.conf" \
 	KRB5RCACHEDIR="$T/R2" "$KDCSYNC" -c "$RCONF" kpropd
 wait_port "$L"
 t0=$(now)
 kprop -r "$REALM" -f "$T/p.dump" -P "$L" -s "$T/host.keytab" "$HOST" >/dev/null
 t1=$(now)
 C=$(secs "$t0" "$t1")
-kstop listen
+proc_stop listen
 realm_dump "$T/R2" "$T/R2.cmp"
 cmp -s "$T/P.cmp" "$T/R2.cmp" || fail "C: replica differs"
 

@@ -8,8 +8,8 @@
 set -euo pipefail
 KS_SOURCE_DIR=${KS_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export KS_SOURCE_DIR
-# shellcheck source=../tests/integration/kprop_lib.sh
-. "$KS_SOURCE_DIR/tests/integration/kprop_lib.sh"
+# shellcheck source=../tests/integration/lib/kprop.sh
+. "$KS_SOURCE_DIR/tests/integration/lib/kprop.sh"
 now_us() { echo $(($(date +%s%N) / 1000)); }
 
 primary_init >&2

@@ -4,7 +4,7 @@
 # scans relocking after every entry must never block the writer for long,
 # never log a DEL (nothing was deleted), and a final scan after the writer
 # stops must leave the store equal to `kdb5_util dump`.
-. "$(dirname "$0")/bridge_common.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/bridge.sh"
 src=$WORK/src
 R=BRIDGE.TEST
 realm_init "$src" $R

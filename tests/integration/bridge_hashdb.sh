@@ -3,7 +3,7 @@
 # A DB2 hash database iterates in hash order, not in the store's key order:
 # scans must still log exactly the deletions and keep the store equal to
 # `kdb5_util dump`.
-. "$(dirname "$0")/bridge_common.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/bridge.sh"
 src=$WORK/src
 R=BRIDGE.TEST
 REALM_CREATE_ARGS="-x hash=true" realm_init "$src" $R

@@ -13,13 +13,9 @@
 #   - a node that never reads: a 3,000-principal load -update and kadmin
 #     still finish promptly;
 #   - a bad kdcsync_backend: a clear error, no crash.
-set -euo pipefail
-: "${KS_BUILD_DIR:?set by ctest}" "${KS_SOURCE_DIR:?set by ctest}"
-. "$KS_SOURCE_DIR/tests/integration/lib/realm.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/test.sh"
 MOD_DIR=$KS_BUILD_DIR/bridge/kdbmod
-TOOL=$KS_BUILD_DIR/tests/unit/bridge/bridge_tool
 LISTENER=$KS_SOURCE_DIR/tests/integration/report_listener.py
-T=$(mktemp -d "${TMPDIR:-/tmp}/ks-kdbmod.XXXXXX")
 LPID=
 stop_listener() {
 	if [ -n "$LPID" ]; then
@@ -28,13 +24,7 @@ stop_listener() {
 		LPID=
 	fi
 }
-cleanup() {
-	stop_listener
-	realm_cleanup
-	rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+TEST_EXIT_HOOKS+=(stop_listener)
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 [ -f "$MOD_DIR/kdcsync.so" ] || fail "no $MOD_DIR/kdcsync.so"

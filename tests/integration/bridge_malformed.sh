@@ -5,7 +5,7 @@
 # canonical, all under ASan (no crash, no leak); a batch containing one
 # malformed record changes nothing in the KDB; the good batch re-applied
 # leaves the KDB as it was.
-. "$(dirname "$0")/bridge_common.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/bridge.sh"
 src=$WORK/src
 realm_init "$src" BRIDGE.TEST
 realm_fixture "$src"

@@ -4,7 +4,7 @@
 # corresponding `kdb5_util dump` line byte for byte (with and without the
 # lockout fields), in the same order; a scan stores exactly those values;
 # a single-principal read returns the same line.
-. "$(dirname "$0")/bridge_common.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/bridge.sh"
 src=$WORK/src
 realm_init "$src" BRIDGE.TEST
 realm_fixture "$src"

@@ -5,7 +5,7 @@
 # source's (lockout fields per the setting; with replicate_lockout off the
 # target keeps its own counters), a password principal kinits against a
 # krb5kdc serving the copy, and a load that fails leaves the live DB as it was.
-. "$(dirname "$0")/bridge_common.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/bridge.sh"
 src=$WORK/src dst=$WORK/dst
 realm_init "$src" BRIDGE.TEST
 realm_fixture "$src"

@@ -6,7 +6,7 @@
 # incrementally to a loaded copy makes the dumps equal again; re-applying it
 # changes nothing (idempotent); targeted capture logs one principal, and
 # typed captures of principals and policies come out in dependency order.
-. "$(dirname "$0")/bridge_common.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/bridge.sh"
 src=$WORK/src dst=$WORK/dst
 R=BRIDGE.TEST
 realm_init "$src" $R

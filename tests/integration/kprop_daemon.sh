@@ -6,7 +6,7 @@
 # changes -> push), a password principal made after start kinits against
 # the replica's KDC, and `kdcsync status` (text and JSON) shows the peer's
 # last push time, duration, bytes and result.
-. "$KS_SOURCE_DIR/tests/integration/kprop_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/kprop.sh"
 
 primary_init
 replica_init R
@@ -42,13 +42,13 @@ cat >"$T/d.conf" <<CONF
 	push_interval = 1h
 CONF
 export KRB5_CONFIG=$T/P/krb5.conf KRB5_KDC_PROFILE=$T/P/kdc.conf
-kstart daemon "$KDCSYNCD" -c "$T/d.conf" -f
+proc_start daemon "$KDCSYNCD" -c "$T/d.conf" -f
 
 # wait_equal SECONDS: until the replica's dump equals the primary's.
 wait_equal() {
 	local deadline=$((SECONDS + $1))
-	until dumps_equal P R 2>/dev/null; do
-		[ $SECONDS -lt $deadline ] || { dumps_equal P R; return 1; }
+	until realms_equal P R 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || { realms_equal P R; return 1; }
 		sleep 0.3
 	done
 }
@@ -82,9 +82,9 @@ K3=$(realm_free_port)
 stock_kpropd R3 "$K3"
 pushes_before=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["kprop"]["peers"][0]["pushes"])' "$js")
 sed -i "s|^\[kprop\]|\trep3 = {\n\t\taddress = $HOST:$K3\n\t\tmode = kprop\n\t}\n[kprop]|" "$T/d.conf"
-kill -HUP "${KPIDS[daemon]}"
+kill -HUP "${PIDS[daemon]}"
 deadline=$((SECONDS + 30))
-until dumps_equal P R3 2>/dev/null; do
+until realms_equal P R3 2>/dev/null; do
 	[ $SECONDS -lt $deadline ] || fail "the peer added by reload was not pushed to"
 	sleep 0.3
 done
@@ -96,8 +96,8 @@ assert p["rep"]["pushes"] == int(sys.argv[2]), p["rep"]
 assert p["rep3"]["last_result"] == "SUCCEEDED", p["rep3"]' "$js" "$pushes_before" ||
 	fail "reload: peer state"
 echo "ok: a kprop peer added by SIGHUP is pushed to; the unchanged peer is not re-pushed"
-kstop kpropd-R3
-kstop daemon
+proc_stop kpropd-R3
+proc_stop daemon
 ! grep -q 'ERROR: AddressSanitizer\|runtime error' "$T/daemon.log" || fail "sanitizer report"
 
 # The daemon's own listener ([kprop] listen) takes a stock kprop.
@@ -125,7 +125,7 @@ cat >"$T/q.conf" <<CONF
 	timeout = 20s
 CONF
 KRB5_CONFIG=$T/R2/krb5.conf KRB5_KDC_PROFILE=$T/R2/kdc.conf KRB5RCACHEDIR=$T/R2 \
-	kstart qdaemon "$KDCSYNCD" -c "$T/q.conf" -f
+	proc_start qdaemon "$KDCSYNCD" -c "$T/q.conf" -f
 wait_port "$L"
 (realm_env "$T/P" && kdb5_util -r "$REALM" dump "$T/p.dump")
 kprop -r "$REALM" -f "$T/p.dump" -P "$L" -s "$T/host.keytab" "$HOST" >"$T/kprop.out" 2>&1 ||
@@ -136,5 +136,5 @@ st=$(KRB5_CONFIG=$T/R2/krb5.conf "$KDCSYNC" -c "$T/q.conf" status)
 grep -q "listener 127.0.0.1:$L: [1-9][0-9]* loaded, [0-9]* refused; last [0-9TZ:-]*: loaded" <<<"$st" ||
 	{ echo "$st"; fail "status lacks the listener"; }
 echo "ok: stock kprop into the daemon's listener; $(grep listener <<<"$st" | sed 's/^ *//')"
-kstop qdaemon
+proc_stop qdaemon
 ! grep -q 'ERROR: AddressSanitizer\|runtime error' "$T/qdaemon.log" || fail "sanitizer report"

@@ -6,7 +6,7 @@
 # can serve them on: a kdcsync kprop from the replica's store to a stock
 # kpropd yields the same dump again).  A second connection during a
 # transfer is refused cleanly.
-. "$KS_SOURCE_DIR/tests/integration/kprop_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/kprop.sh"
 
 primary_init
 replica_init R
@@ -18,14 +18,14 @@ RCONF=$(kconf r "$T/rstate" "$T/R/kdc.conf" "	listen = 127.0.0.1:$LPORT
 	acl_file = $T/R/kpropd.acl")
 mkdir -p "$T/rstate"
 # the listener: replica realm's profile, host keytab
-kstart listen env KRB5_CONFIG="$T/R/krb5.conf" KRB5_KDC_PROFILE="$T/R/kdc.conf" \
+proc_start listen env KRB5_CONFIG="$T/R/krb5.conf" KRB5_KDC_PROFILE="$T/R/kdc.conf" \
 	KRB5RCACHEDIR="$T/R" "$KDCSYNC" -c "$RCONF" kpropd --port-file "$T/lport"
 wait_port "$LPORT"
 
 out=$(kprop -r "$REALM" -f "$T/p.dump" -P "$LPORT" -s "$T/host.keytab" "$HOST" 2>&1) ||
 	{ echo "$out"; fail "stock kprop into the listener failed"; }
 grep -q "Database propagation to $HOST: SUCCEEDED" <<<"$out" || fail "kprop said: $out"
-dumps_equal P R || fail "replica dump differs after stock kprop"
+realms_equal P R || fail "replica dump differs after stock kprop"
 grep -q 'full propagation from host/'"$HOST"'@'"$REALM"'.*loaded' "$T/listen.log" ||
 	fail "listener log does not show the load"
 realm_kdc_start "$T/R"
@@ -42,8 +42,8 @@ stock_kpropd R2 "$K2"
 RPUSH=$(kconf rp "$T/rstate" "$T/R/kdc.conf")
 KRB5_CONFIG=$T/P/krb5.conf "$KDCSYNC" -c "$RPUSH" kprop "$HOST:$K2" >/dev/null 2>"$T/chain.err" ||
 	{ cat "$T/chain.err"; fail "push from the replica's store failed"; }
-dumps_equal P R2 || fail "chained replica differs"
-kstop kpropd-R2
+realms_equal P R2 || fail "chained replica differs"
+proc_stop kpropd-R2
 echo "ok: replica's store pushed on to a stock kpropd"
 
 # Second connection during a transfer: a big dump, a raw connection made
@@ -66,7 +66,7 @@ PY
 touch "$T/big.dump.dump_ok"
 nconn=$(grep -c 'kprop: connection from' "$T/listen.log")
 kprop -r "$REALM" -f "$T/big.dump" -P "$LPORT" -s "$T/host.keytab" "$HOST" >"$T/big.out" 2>&1 &
-KPIDS[bigkprop]=$!
+PIDS[bigkprop]=$!
 # Connect only once the listener has accepted the big transfer (its
 # "connection from" line), not after a fixed sleep: a loaded machine may
 # start kprop late, and the transfer must still be running when we dial.
@@ -81,11 +81,11 @@ s.settimeout(30)
 data = s.recv(10)
 sys.exit(0 if data == b"" else 1)
 PY
-kwait bigkprop || { cat "$T/big.out"; fail "big kprop failed"; }
+proc_wait bigkprop || { cat "$T/big.out"; fail "big kprop failed"; }
 grep -q 'refused a connection from 127.0.0.1: a transfer is in progress' "$T/listen.log" ||
 	fail "no refusal logged"
 realm_dump "$T/R" "$T/R.big"
 [ "$(grep -c '^princ.*bulk' "$T/R.big")" = 60000 ] || fail "big dump not loaded"
 echo "ok: second connection refused during a transfer"
-kstop listen
+proc_stop listen
 ! grep -q 'ERROR: AddressSanitizer\|runtime error' "$T/listen.log" || fail "sanitizer report"

@@ -9,7 +9,7 @@
 #    scans run: the transfer loads (dump equal), `status` keeps answering,
 #    scans go on afterwards, and SIGTERM stops the node promptly (no
 #    wedge: the listener and the replication worker take turns).
-. "$KS_SOURCE_DIR/tests/integration/kprop_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/kprop.sh"
 
 primary_init
 replica_init R
@@ -87,10 +87,10 @@ touch "$T/big.dump.dump_ok" # kprop -f wants kdb5_util's marker
 conf primary "" ""
 "$KDCSYNCD" -c "$T/q.conf" -t >/dev/null 2>&1 || fail "the listener on a primary without native peers is refused"
 KRB5_CONFIG=$T/R/krb5.conf KRB5_KDC_PROFILE=$T/R/kdc.conf KRB5RCACHEDIR=$T/R \
-	kstart q "$KDCSYNCD" -c "$T/q.conf" -f
+	proc_start q "$KDCSYNCD" -c "$T/q.conf" -f
 wait_port "$L"
 rm -f "$T/stop"
-kstart poller python3 "$KS_SOURCE_DIR/tests/integration/status_poll.py" "$T/stop" "$T/poll" "$T/qstate/kdcsyncd.sock"
+proc_start poller python3 "$KS_SOURCE_DIR/tests/integration/status_poll.py" "$T/stop" "$T/poll" "$T/qstate/kdcsyncd.sock"
 for _ in 1 2; do
 	kprop -r "$REALM" -f "$T/big.dump" -P "$L" -s "$T/host.keytab" "$HOST" >"$T/kprop.out" 2>&1 ||
 		{ cat "$T/kprop.out"; fail "stock kprop into the scanning node's listener"; }
@@ -98,7 +98,7 @@ done
 scans0=$(status_get "$T/q.conf" capture/scans)
 sleep 3
 touch "$T/stop"
-kwait poller || fail "poller"
+proc_wait poller || fail "poller"
 read -r n p50 p99 max fails <"$T/poll"
 echo "status during the transfers: $n answers, p50 $p50 ms, p99 $p99 ms, max $max ms, $fails failed"
 [ "$n" -ge 5 ] && [ "$fails" = 0 ] || fail "status did not answer throughout"
@@ -108,7 +108,7 @@ scans1=$(status_get "$T/q.conf" capture/scans)
 realm_dump "$T/R" "$T/r.dump"
 tail -n +2 "$T/big.dump" | cmp -s - "$T/r.dump" || fail "the node's KDB differs from the dump"
 t0=$SECONDS
-kstop q
+proc_stop q
 [ $((SECONDS - t0)) -le 10 ] || fail "SIGTERM took $((SECONDS - t0)) s"
 ! grep -q 'ERROR: AddressSanitizer\|runtime error\|ThreadSanitizer' "$T/q.log" || fail "sanitizer report"
 echo "PASS: [kprop] listen refused with native replication; two kprop loads into a scanning node, no wedge"

@@ -6,7 +6,7 @@
 # kpropd's own log shows the load succeeded.  Then a change on the primary
 # is pushed again.  Refusals: a client not in the ACL, a wrong keytab key,
 # nothing listening: kdcsync exits 1 with kprop-like messages.
-. "$KS_SOURCE_DIR/tests/integration/kprop_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/kprop.sh"
 
 primary_init
 replica_init R
@@ -27,7 +27,7 @@ echo "ok: empty store refused ($(cat "$T/empty.err"))"
 out=$("$KDCSYNC" -c "$CONF" kprop "$HOST:$PORT" 2>"$T/push1.err") ||
 	{ cat "$T/push1.err"; fail "kdcsync kprop failed"; }
 [ "$out" = "Database propagation to $HOST: SUCCEEDED" ] || fail "output: $out"
-dumps_equal P R || fail "replica dump differs after the push"
+realms_equal P R || fail "replica dump differs after the push"
 grep -q 'Full propagation transfer finished' "$T/kpropd-R.log" ||
 	fail "kpropd log does not show the transfer"
 ! grep -q 'returned a bad exit status\|Error\|error' "$T/kpropd-R.log" ||
@@ -42,7 +42,7 @@ realm_kadmin "$T/P" "addprinc -pw Carol-pass-1 carol" "delprinc -force svc/one"
 scan_store P "$T/pstate"
 "$KDCSYNC" -c "$CONF" kprop -P "$PORT" "$HOST" >/dev/null 2>"$T/push2.err" ||
 	{ cat "$T/push2.err"; fail "second push failed"; }
-dumps_equal P R || fail "replica dump differs after the second push"
+realms_equal P R || fail "replica dump differs after the second push"
 echo "ok: second push"
 
 # No [kprop] keytab: the krb5 default keytab, so KRB5_KTNAME works as for
@@ -53,7 +53,7 @@ realm_kadmin "$T/P" "addprinc -pw Hank-pass-1 hank"
 scan_store P "$T/pstate"
 KRB5_KTNAME=FILE:$T/host.keytab "$KDCSYNC" -c "$DEF" kprop "$HOST:$PORT" >/dev/null 2>"$T/ktname.err" ||
 	{ cat "$T/ktname.err"; fail "push with KRB5_KTNAME failed"; }
-dumps_equal P R || fail "replica differs after the KRB5_KTNAME push"
+realms_equal P R || fail "replica differs after the KRB5_KTNAME push"
 echo "ok: default keytab from KRB5_KTNAME"
 
 # Refused on the way: a cut connection and a flipped byte in the data
@@ -66,11 +66,11 @@ for mode in "--cut 1500" "--flip 1500"; do
 	rm -f "$T/proxy.ready"
 	PP=$(realm_free_port)
 	# shellcheck disable=SC2086
-	kstart proxy python3 "$PROXY" "$PP" "$PORT" "$T/proxy.ready" $mode
+	proc_start proxy python3 "$PROXY" "$PP" "$PORT" "$T/proxy.ready" $mode
 	for i in $(seq 1 100); do [ -f "$T/proxy.ready" ] && break; sleep 0.05; done
 	rc=0
 	"$KDCSYNC" -c "$CONF" kprop "$HOST:$PP" >/dev/null 2>"$T/proxy.err" || rc=$?
-	kwait proxy || true
+	proc_wait proxy || true
 	[ $rc -eq 1 ] || fail "$mode: kdcsync exited $rc"
 	realm_dump "$T/R" "$T/after.dump"
 	cmp -s "$T/before.dump" "$T/after.dump" || fail "$mode: the replica changed"
@@ -96,7 +96,7 @@ grep -q 'Rejected connection from unauthorized principal host/other.example.test
 echo "ok: ACL refusal ($(cat "$T/acl.err"))"
 
 # Nothing listening.
-kstop kpropd-R
+proc_stop kpropd-R
 rc=0
 "$KDCSYNC" -c "$CONF" kprop "$HOST:$PORT" >/dev/null 2>"$T/conn.err" || rc=$?
 [ $rc -eq 1 ] || fail "push to nothing exited $rc"

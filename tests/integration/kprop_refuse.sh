@@ -6,7 +6,7 @@
 # a data block, fewer bytes than announced (the dump shrinks under kprop),
 # and a dump that does not parse.  Each time kprop exits 1, the listener
 # logs why, and the replica's KDB and the node's store are unchanged.
-. "$KS_SOURCE_DIR/tests/integration/kprop_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/kprop.sh"
 PROXY=$KS_SOURCE_DIR/tests/integration/kprop_proxy.py
 
 primary_init
@@ -19,7 +19,7 @@ RCONF=$(kconf r "$T/rstate" "$T/R/kdc.conf" "	listen = 127.0.0.1:$LPORT
 	acl_file = $T/R/kpropd.acl")
 sed -i "s|FILE:$T/host.keytab|FILE:$T/listen.keytab|" "$RCONF"
 mkdir -p "$T/rstate"
-kstart listen env KRB5_CONFIG="$T/R/krb5.conf" KRB5_KDC_PROFILE="$T/R/kdc.conf" \
+proc_start listen env KRB5_CONFIG="$T/R/krb5.conf" KRB5_KDC_PROFILE="$T/R/kdc.conf" \
 	KRB5RCACHEDIR="$T/R" "$KDCSYNC" -c "$RCONF" kpropd
 wait_port "$LPORT"
 
@@ -94,17 +94,17 @@ touch "$T/big2.dump.dump_ok"
 proxy() {
 	rm -f "$T/proxy.ready"
 	PPORT=$(realm_free_port)
-	kstart proxy python3 "$PROXY" "$PPORT" "$LPORT" "$T/proxy.ready" "$@"
+	proc_start proxy python3 "$PROXY" "$PPORT" "$LPORT" "$T/proxy.ready" "$@"
 	for i in $(seq 1 100); do [ -f "$T/proxy.ready" ] && break; sleep 0.05; done
 }
 proxy --cut 100000
 expect_refusal "connection cut" "transfer cut off after [1-9]" \
 	"$PPORT" -f "$T/big2.dump" -s "$T/host.keytab" "$HOST"
-kwait proxy || true
+proc_wait proxy || true
 proxy --flip 50000
 expect_refusal "corrupted block" "while decoding database block starting at offset 32768" \
 	"$PPORT" -f "$T/big2.dump" -s "$T/host.keytab" "$HOST"
-kwait proxy || true
+proc_wait proxy || true
 
 # 5. Fewer bytes than announced: the dump shrinks while kprop sends it
 # (throttled through the proxy); kprop reports premature EOF.
@@ -112,7 +112,7 @@ proxy --rate 2000000
 (sleep 0.5 && truncate -s 100000 "$T/big.dump") &
 expect_refusal "size mismatch" "client sent an error: .*Premature EOF" \
 	"$PPORT" -f "$T/big.dump" -s "$T/host.keytab" "$HOST"
-kwait proxy || true
+proc_wait proxy || true
 
 # 6. A dump that does not parse (one mangled record in the middle).
 awk 'NR==5 { sub(/\t/, "\tx") } { print }' "$T/p2.dump" >"$T/bad.dump"
@@ -126,5 +126,5 @@ kprop -r "$REALM" -f "$T/p2.dump" -P "$LPORT" -s "$T/host.keytab" "$HOST" >/dev/
 realm_dump "$T/R" "$T/final.dump"
 tail -n +2 "$T/p2.dump" | cmp -s - "$T/final.dump" || fail "replica differs after the final kprop"
 echo "ok: a good transfer after the refusals"
-kstop listen
+proc_stop listen
 ! grep -q 'ERROR: AddressSanitizer\|runtime error' "$T/listen.log" || fail "sanitizer report"

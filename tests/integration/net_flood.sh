@@ -7,7 +7,7 @@
 # arrives, a restarted replica is back (streaming) within 5 s, admission
 # really refused/evicted connections (status), and the primary's log stays
 # under 100 lines in each minute of the flood.
-. "$(dirname "$0")/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 FLOOD_SECS=${FLOOD_SECS:-65}
 pair_up
@@ -19,7 +19,7 @@ stop_flood() {
 	kill "$FLOOD_PID" 2>/dev/null || true
 	wait "$FLOOD_PID" 2>/dev/null || true
 }
-trap 'stop_flood; cleanup' EXIT
+TEST_EXIT_HOOKS+=(stop_flood)
 sleep 8
 
 # the established link survived and still carries changes

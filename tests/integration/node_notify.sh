@@ -8,7 +8,7 @@
 #   again after SIGCONT, RELOADING=1 then READY=1 around SIGHUP, and
 #   STOPPING=1 on SIGTERM.  Then deploy/kdcsyncd.service passes
 #   `systemd-analyze verify` (when systemd-analyze is installed).
-. "$(dirname "$0")/node_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/node.sh"
 
 P=kdc1.example.com
 R=kdc2.example.com

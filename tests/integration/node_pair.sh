@@ -4,7 +4,7 @@
 # and deploy/replica.conf.sample with certificates from deploy/make-certs.sh,
 # hold a mutually authenticated TLS link, reconnect after either restarts,
 # and `kdcsync status` on each shows the other.
-. "$(dirname "$0")/node_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/node.sh"
 
 P=kdc1.example.com
 R=kdc2.example.com

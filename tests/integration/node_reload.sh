@@ -5,7 +5,7 @@
 # and the node keeps serving with the old one; a good one is applied (a
 # removed peer loses its link and is refused).  Startup with a bad or missing
 # file fails with one line naming the key and the file.  SIGINT exits 0.
-. "$(dirname "$0")/node_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/node.sh"
 
 P=kdc1.example.com
 R=kdc2.example.com

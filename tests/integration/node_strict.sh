@@ -6,7 +6,7 @@
 # Cases: missing kdc_profile; signing key world-readable, public-only,
 # garbage; TLS key readable by group; garbage trusted key; missing kprop
 # keytab and acl file.
-. "$(dirname "$0")/node_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/node.sh"
 
 P=kdc1.example.com
 make_certs "$P" kdc2.example.com

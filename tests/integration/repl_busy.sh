@@ -7,7 +7,7 @@
 # replica, its store wiped, receives a full copy, and while a change of
 # every principal streams to the replica; no link idles out and the pair
 # converges.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 N=${REPL_BUSY_N:-100000}
 BOUND=${STATUS_BOUND_MS:-1000}

@@ -13,17 +13,10 @@
 # promptly (nobody listens), and the node's start-up scan catches up.
 # Last, with scan_interval reloaded to 1 s: idle audits are skipped, and a
 # write that no module reported is found by the next audit.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 . "$KS_SOURCE_DIR/tests/integration/lib/kadmind.sh"
-repl_capture_cleanup() {
-	local rc=$?
-	kadmind_stop
-	set +e # (exit $rc) hands cleanup the status; under -e it would end here
-	(exit $rc)
-	cleanup
-}
-trap repl_capture_cleanup EXIT
+TEST_EXIT_HOOKS+=(kadmind_stop)
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 capture_of() { # capture_of FIELD: the primary's status capture/FIELD

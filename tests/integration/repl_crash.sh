@@ -4,7 +4,7 @@
 # snapshot, and in the middle of a stream of batches: after a restart it
 # converges with nothing lost and nothing duplicated (dumps equal, store
 # record count equal to the KDB's).
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 pair_up -n 20000
 check_store() { # the replica's store holds exactly the KDB's records

@@ -3,17 +3,13 @@
 # kdcsync follow refused, with a clear message and nothing changed (role,
 # history, seqs, KDB): a peer that is not a primary, a primary of another
 # realm, a primary signing with a key this node does not trust.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 OPID=
-refuse_cleanup() {
-	local rc=$?
+stop_other() {
 	if [ -n "$OPID" ] && kill "$OPID" 2>/dev/null; then wait "$OPID" 2>/dev/null || true; fi
-	[ $rc -ne 0 ] && [ -f "$T/other.log" ] && { echo "== other.log"; tail -n 20 "$T/other.log"; }
-	(exit $rc)
-	cleanup
 }
-trap refuse_cleanup EXIT
+TEST_EXIT_HOOKS+=(stop_other) # (its other.log is shown on failure)
 
 # state_of: what must not change on the primary's host
 state_of() {

@@ -3,7 +3,7 @@
 # Scenario 4: a replica left behind past the log retention, and a replica
 # whose position is under another history (the primary's store was lost
 # and rebuilt: a new history id), each get a full snapshot and converge.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 pair_up -n 2000 --log-retain 50
 pkq "addprinc -pw History-pass-1 h1"

@@ -6,7 +6,7 @@
 # store equals its KDB, and a password principal made before the sync
 # kinits against the replica's KDC; `kdcsync verify` finds KDB == store,
 # then reports a principal added to the replica's KDB behind its back.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 start=$SECONDS
 pair_up -n 10000

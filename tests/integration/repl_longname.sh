@@ -11,7 +11,7 @@
 # delete of a long principal follow; a full snapshot into an empty replica
 # state directory carries them; a scan of the primary changes nothing and
 # nothing is skipped.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 # name_of LEN HEAD: a principal name (with realm) of exactly LEN bytes.
 name_of() {

@@ -8,7 +8,7 @@
 # batch/change counters and its propagation histogram move.  Also:
 # unknown paths get 404, other methods 405, and deploy/prometheus's rules
 # pass `promtool check rules`.
-. "$(dirname "$0")/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 command -v promtool >/dev/null || fail "promtool missing (deploy/deps.sh installs prometheus)"
 promtool check rules "$KS_SOURCE_DIR/deploy/prometheus/kdcsync.rules.yml" >"$T/rules.out" 2>&1 ||

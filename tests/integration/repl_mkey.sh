@@ -12,7 +12,7 @@
 # full copy's master key list holds none of the keys in its stash) is
 # refused: nothing applied, status and log say why, its tools still work;
 # after the operator puts the new key in its stash, it catches up.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 on() { # on primary|replica CMD...: with that side's realm configuration
 	local which=$1

@@ -14,7 +14,7 @@
 #    it rewinds to the fork point (no full copy); its records of those
 #    changes are in diverged-HISTORY-SEQ.dump (0600) and gone from its
 #    KDB; both KDBs are then equal.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 # kadmin.local on a host's KDB (primary|replica), one query.
 kq() {

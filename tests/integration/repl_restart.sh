@@ -5,7 +5,7 @@
 # replica resumes incrementally (status: the primary answered with an
 # incremental session, no full snapshot since the replica's start) and
 # converges.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 pair_up -n 500
 [ "$(full_transfers replica)" = 1 ] || fail "initial snapshot"

@@ -8,7 +8,7 @@
 #     one; scan_interval is 10 minutes).
 #  b) replicate_lockout = false: the replica keeps its own lockout state
 #     (a failed kinit on the primary does not lock the replica).
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 pair_up --replicate-lockout
 t0=$(date +%s)

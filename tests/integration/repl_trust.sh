@@ -3,7 +3,7 @@
 # Scenario 5: a replica configured with the wrong trusted signing key, or a
 # primary whose certificate is not trusted, applies nothing and reports why
 # in `kdcsync status`; with the right configuration back it converges.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 pair_up -n 100
 applied() {

@@ -8,7 +8,7 @@
 # (so the replica resumes there without a snapshot), and
 # both ends list exactly the differing keys (exit 1).  A peer without a
 # link is an error (exit 2).
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 POKE=$KS_BUILD_DIR/tests/integration/store_poke
 [ -x "$POKE" ] || fail "no $POKE"

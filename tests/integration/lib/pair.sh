@@ -1,34 +1,17 @@
 # SPDX-License-Identifier: MIT
-# Helpers for the replication integration tests (source with "."): a pair
-# from deploy/pair.sh in a temp dir (stopped by pid on exit), kadmin on the
-# primary, dumps of both KDBs compared, kinit against the replica's KDC.
-set -euo pipefail
+# shellcheck shell=bash
+# A pair from deploy/pair.sh for the replication tests (source with "."):
+# brought up in $T/pair (stopped by pid at exit), kadmin on the primary,
+# dumps of both KDBs compared, kinit against either KDC, status fields of
+# either node.  lib/test.sh is the harness under it.
+# shellcheck source=SCRIPTDIR/test.sh
+. "$KS_SOURCE_DIR/tests/integration/lib/test.sh"
 
-: "${KS_BUILD_DIR:?set by ctest}"
-: "${KS_SOURCE_DIR:?set by ctest}"
-export KS_BUILD_DIR
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 PAIR=$KS_SOURCE_DIR/deploy/pair.sh
-T=$(mktemp -d "${TMPDIR:-/tmp}/ks-repl.XXXXXX")
 P=$T/pair
-
-cleanup() {
-	local rc=$?
-	"$PAIR" down "$P" >/dev/null 2>&1 || true
-	if [ $rc -ne 0 ]; then
-		for f in "$P"/primary/node.log "$P"/replica/node.log; do
-			[ -f "$f" ] && { echo "== $f"; tail -n 30 "$f"; }
-		done
-	fi
-	rm -rf "$T"
-	exit $rc
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+pair_down() { "$PAIR" down "$P"; }
+TEST_EXIT_HOOKS+=(pair_down)
+TEST_LOGS+=("$P/primary/node.log" "$P/replica/node.log")
 
 # pair_up [pair.sh options]: bring the pair up and load its env.
 pair_up() {
@@ -115,8 +98,6 @@ status_json() {
 }
 
 # status_field primary|replica PATH...: status --json fields (lib/status.sh)
-# shellcheck source=lib/status.sh
-. "$KS_SOURCE_DIR/tests/integration/lib/status.sh"
 status_field() {
 	local j
 	j=$(status_json "$1" 2>/dev/null) || return 1

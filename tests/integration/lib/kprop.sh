@@ -1,81 +1,16 @@
 # SPDX-License-Identifier: MIT
-# Helpers for the kprop-compatibility integration tests: a primary realm
+# shellcheck shell=bash
+# The kprop-compatibility tests' realms (source with "."): a primary realm
 # and replica realms sharing the realm name and master key (as kprop
 # requires: the dump carries keys under the master key), one host keytab,
-# kdcsync configurations, stock kpropd / kdcsync kpropd processes started
-# and stopped by recorded pid.
-set -euo pipefail
-
-: "${KS_BUILD_DIR:?set by ctest}"
-: "${KS_SOURCE_DIR:?set by ctest}"
-KDCSYNC=$KS_BUILD_DIR/node/kdcsync
-KDCSYNCD=$KS_BUILD_DIR/node/kdcsyncd
-TOOL=$KS_BUILD_DIR/tests/unit/bridge/bridge_tool
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-# shellcheck source=lib/realm.sh
-. "$KS_SOURCE_DIR/tests/integration/lib/realm.sh"
-# shellcheck source=lib/status.sh
-. "$KS_SOURCE_DIR/tests/integration/lib/status.sh"
+# kdcsync configurations, stock kpropd started by recorded pid (lib/test.sh
+# is the harness under it: proc_start/proc_stop, PIDS).
+# shellcheck source=SCRIPTDIR/test.sh
+. "$KS_SOURCE_DIR/tests/integration/lib/test.sh"
 
 REALM=KPROP.TEST
 HOST=$(hostname)
-T=$(mktemp -d "${TMPDIR:-/tmp}/ks-kprop.XXXXXX")
-declare -A KPIDS=()
-
-kcleanup() {
-	local rc=$?
-	for name in "${!KPIDS[@]}"; do
-		kill -TERM "${KPIDS[$name]}" 2>/dev/null || true
-		wait "${KPIDS[$name]}" 2>/dev/null || true
-	done
-	realm_cleanup
-	if [ $rc -ne 0 ]; then
-		for f in "$T"/*.log "$T"/*/kdc.log; do
-			[ -f "$f" ] && { echo "== $f"; tail -n 30 "$f"; }
-		done
-	fi
-	rm -rf "$T"
-	exit $rc
-}
-trap kcleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
-# kstart NAME CMD...: background process, pid in KPIDS[NAME], log T/NAME.log
-kstart() {
-	local name=$1
-	shift
-	"$@" >>"$T/$name.log" 2>&1 &
-	KPIDS[$name]=$!
-}
-
-# kstop NAME: SIGTERM by pid.
-kstop() {
-	local pid=${KPIDS[$1]}
-	kill -TERM "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	unset "KPIDS[$1]"
-}
-
-# kwait NAME: wait for a process to exit; its status.
-kwait() {
-	local pid=${KPIDS[$1]} rc=0
-	wait "$pid" || rc=$?
-	unset "KPIDS[$1]"
-	return $rc
-}
-
-wait_port() {
-	local port=$1 i
-	for i in $(seq 1 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	fail "nothing listens on port $port"
-}
+TEST_LOGS+=("$T/*/kdc.log")
 
 # primary_init: realm P with principals and the host keytab T/host.keytab;
 # starts P's KDC (kprop gets its ticket there).
@@ -126,8 +61,8 @@ CONF
 	echo "$f"
 }
 
-# dumps_equal A B: the realms' dumps (without header) are identical.
-dumps_equal() {
+# realms_equal A B: the realms' dumps (without header) are identical.
+realms_equal() {
 	realm_dump "$T/$1" "$T/$1.dump.cmp"
 	realm_dump "$T/$2" "$T/$2.dump.cmp"
 	cmp -s "$T/$1.dump.cmp" "$T/$2.dump.cmp" || {
@@ -144,7 +79,7 @@ scan_store() {
 # stock_kpropd NAME PORT: stock kpropd serving replica realm NAME.
 stock_kpropd() {
 	local r=$T/$1
-	kstart "kpropd-$1" env KRB5_CONFIG="$r/krb5.conf" \
+	proc_start "kpropd-$1" env KRB5_CONFIG="$r/krb5.conf" \
 		KRB5_KDC_PROFILE="$r/kdc.conf" KRB5RCACHEDIR="$r" \
 		kpropd -D -d -P "$2" -s "$T/host.keytab" -r "$REALM" \
 		-f "$r/from_master" -a "$r/kpropd.acl" -p /usr/sbin/kdb5_util

@@ -1,42 +1,10 @@
 # SPDX-License-Identifier: MIT
-# Helpers for the node integration tests: a temp dir, certificates from
-# deploy/make-certs.sh, configurations made from the deploy/ samples, and
-# kdcsyncd processes started and stopped by their recorded pid.
-set -euo pipefail
-
-: "${KS_BUILD_DIR:?set by ctest}"
-: "${KS_SOURCE_DIR:?set by ctest}"
-KDCSYNCD=$KS_BUILD_DIR/node/kdcsyncd
-KDCSYNC=$KS_BUILD_DIR/node/kdcsync
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/ks-node.XXXXXX")
-declare -A PIDS=()
-
-cleanup() {
-	local rc=$?
-	for name in "${!PIDS[@]}"; do
-		kill -TERM "${PIDS[$name]}" 2>/dev/null || true
-		wait "${PIDS[$name]}" 2>/dev/null || true
-	done
-	if [ $rc -ne 0 ]; then
-		for f in "$T"/*.log; do
-			[ -f "$f" ] && { echo "== $f"; tail -n 40 "$f"; }
-		done
-	fi
-	rm -rf "$T"
-	exit $rc
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
-free_port() {
-	python3 "${KS_SOURCE_DIR:?}/deploy/free-port.py"
-}
+# shellcheck shell=bash
+# kdcsyncd processes for the node tests (source with "."): certificates
+# from deploy/make-certs.sh, configurations made from the deploy/ samples,
+# nodes started and stopped by their recorded pid (lib/test.sh's PIDS).
+# shellcheck source=SCRIPTDIR/test.sh
+. "$KS_SOURCE_DIR/tests/integration/lib/test.sh"
 
 # make_certs NAME...: test CA and node certificates in $T/certs.
 make_certs() {
@@ -60,8 +28,7 @@ from_sample() {
 
 # start NAME CONF: run kdcsyncd -f in the background, pid in PIDS[NAME].
 start() {
-	"$KDCSYNCD" -c "$2" -f >>"$T/$1.log" 2>&1 &
-	PIDS[$1]=$!
+	proc_start "$1" "$KDCSYNCD" -c "$2" -f
 }
 
 # stop NAME: SIGTERM by pid, expect exit status 0.
@@ -74,19 +41,6 @@ stop() {
 	! grep -q 'ERROR: AddressSanitizer\|runtime error' "$T/$1.log" ||
 		fail "$1: sanitizer report in its log"
 }
-
-# wait_for SECONDS CMD...: retry CMD until it succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.2
-	done
-}
-
-# shellcheck source=lib/status.sh
-. "$KS_SOURCE_DIR/tests/integration/lib/status.sh"
 
 # established CONF PEER: status shows the native link to PEER up.
 established() {
