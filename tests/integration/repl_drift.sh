@@ -7,7 +7,7 @@
 # in status (JSON "drift", Prometheus kdcsync_drift_records), `kdcsync
 # repair` rewrites them from the store, after which the dumps are equal
 # and both verifies exit 0.
-. "$(dirname "$0")/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 pair_up
 rk() { # kadmin.local on the replica's KDB, behind the node's back

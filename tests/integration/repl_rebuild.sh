@@ -15,7 +15,7 @@
 if [ -z "${KS_IN_MNTNS:-}" ] && unshare -m --propagation private true 2>/dev/null; then
 	KS_IN_MNTNS=1 exec unshare -m --propagation private bash "$0" "$@"
 fi
-. "$(dirname "$0")/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 pair_up
 rpid() { sed -n 's/^node-replica //p' "$P/pids"; }
