@@ -86,10 +86,10 @@ echo "PASS: replica kdb5_util, kadmin.local and a restarted krb5kdc work after t
 # follow; an operator's pace, or waiting like this, keeps them.
 step() {
 	local before deadline
-	before=$(status_json primary | grep -o '"last_seq":[0-9]*' | cut -d: -f2)
+	before=$(status_field primary last_seq) || fail "no last_seq in the primary's status"
 	"$@" >/dev/null 2>&1 || fail "$*"
 	deadline=$((SECONDS + 20))
-	until [ "$(status_json primary | grep -o '"last_seq":[0-9]*' | cut -d: -f2)" -gt "$before" ]; do
+	until [ "$(status_field primary last_seq)" -gt "$before" ]; do
 		[ $SECONDS -lt $deadline ] || fail "the primary did not log: $*"
 		sleep 0.05
 	done
