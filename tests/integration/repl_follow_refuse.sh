@@ -61,7 +61,7 @@ EOF
 printf '[libdefaults]\n\tdefault_realm = OTHER.TEST\n' >"$T/other/krb5.conf"
 KRB5_CONFIG=$T/other/krb5.conf KRB5_KDC_PROFILE=$T/other/kdc.conf \
 	kdb5_util -r OTHER.TEST create -s -P other-master-1 >/dev/null 2>&1 || fail "kdb5_util create OTHER.TEST"
-oport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+oport=$(python3 "$KS_SOURCE_DIR/deploy/free-port.py")
 cat >"$T/other/node.conf" <<EOF
 [node]
 	name = other
