@@ -19,6 +19,7 @@
 #include "bridge/internal.h"
 #include "bridge/report.h"
 #include "common/errors.h"
+#include "common/lockout.h"
 #include "common/log.h"
 
 /* --- apply --------------------------------------------------------------- */
@@ -102,21 +103,35 @@ static int item_parse(krb5_context ctx, const store_change_t *c, item_t *it)
 	return KS_EOK;
 }
 
-/* Keep the target's own lockout fields (replicate_lockout = false). */
+/*
+ * The target's own lockout fields: kept as they are when replicate_lockout
+ * is off; merged with the primary's (the base, PROTOCOL.md §3.10) when on,
+ * so a record from the primary never rolls back a newer failure or login
+ * this KDC counted itself.
+ */
 static int keep_nra(bridge_t *b, krb5_context ctx, krb5_db_entry *e)
 {
-	if (b->lockout)
-		return KS_EOK;
 	krb5_db_entry *cur = NULL;
 	krb5_error_code code = krb5_db_get_principal(ctx, e->princ, 0, &cur);
 	if (code == KRB5_KDB_NOENTRY)
 		return KS_EOK;
 	if (code)
 		return bridge__err(ctx, code, "krb5_db_get_principal");
-	e->last_success = cur->last_success;
-	e->last_failed = cur->last_failed;
-	e->fail_auth_count = cur->fail_auth_count;
+	ks_lockout_t mine = { .last_success = (uint32_t)cur->last_success,
+			      .last_failed = (uint32_t)cur->last_failed,
+			      .fail_auth_count =
+				      (int32_t)cur->fail_auth_count };
 	krb5_db_free_principal(ctx, cur);
+	if (b->lockout) {
+		ks_lockout_t base = { .last_success = (uint32_t)e->last_success,
+				      .last_failed = (uint32_t)e->last_failed,
+				      .fail_auth_count =
+					      (int32_t)e->fail_auth_count };
+		ks_lockout_merge(&base, &mine, &mine);
+	}
+	e->last_success = (krb5_timestamp)mine.last_success;
+	e->last_failed = (krb5_timestamp)mine.last_failed;
+	e->fail_auth_count = (krb5_kvno)mine.fail_auth_count;
 	return KS_EOK;
 }
 

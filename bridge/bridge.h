@@ -16,7 +16,10 @@
  * - Lockout state (last_success, last_failed, fail_auth_count) is written by
  *   each KDC locally.  With replicate_lockout = false (the default) records
  *   carry those fields as 0 and apply/load keep the target's own values;
- *   with true they are carried and applied.
+ *   with true they are carried and apply merges them with the target's
+ *   by the rule of common/lockout.h, the record winning ties (a newer
+ *   failure or login counted on this KDC is never rolled back; a full
+ *   load still copies the record's fields).
  * - With replicate_lockout = false, apply keeps last_success, last_failed
  *   and fail_auth_count of the target entry; module-internal (negative)
  *   tl-data are replaced like any other tl-data (a full load's merge_nra

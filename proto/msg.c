@@ -41,6 +41,8 @@ const char *proto_msg_type_name(int type)
 		return "fetch";
 	case PROTO_MSG_VALUES:
 		return "values";
+	case PROTO_MSG_LOCKOUT:
+		return "lockout";
 	default:
 		return "?";
 	}
@@ -243,6 +245,30 @@ int proto_fetch_add(ks_buf_t *body, ks_view_t key)
 	return ret == KS_EOK ? ks_buf_append(body, key.ptr, key.len) : ret;
 }
 
+static bool lockout_name_ok(ks_view_t n)
+{
+	return n.len != 0 && n.len <= PROTO_LOCKOUT_NAME_MAX &&
+	       memchr(n.ptr, 0, n.len) == NULL;
+}
+
+static int decode_lockout(ks_wire_t *w, proto_lockout_t *l)
+{
+	uint16_t nl = ks_wire_read_u16(w);
+	if (w->err)
+		return w->err;
+	if (nl > ks_wire_left(w))
+		return KS_ETRUNC;
+	l->name = (ks_view_t){ .ptr = ks_wire_read_view(w, nl), .len = nl };
+	l->last_success = ks_wire_read_u32(w);
+	l->last_failed = ks_wire_read_u32(w);
+	l->fail_auth_count = (int32_t)ks_wire_read_u32(w);
+	if (w->err)
+		return w->err;
+	if (!lockout_name_ok(l->name) || l->fail_auth_count < 0)
+		return KS_EMALF;
+	return KS_EOK;
+}
+
 /* Exactly `count` entries; bytes after them are the caller's KS_ETRAILING. */
 static int decode_fetch(ks_wire_t *w, proto_fetch_t *f)
 {
@@ -404,6 +430,9 @@ int proto_msg_decode(ks_view_t frame, proto_msg_t *out)
 	case PROTO_MSG_FETCH:
 		ret = decode_fetch(&w, &m.u.fetch);
 		break;
+	case PROTO_MSG_LOCKOUT:
+		ret = decode_lockout(&w, &m.u.lockout);
+		break;
 	default:
 		ret = KS_ETYPE;
 		break;
@@ -464,6 +493,11 @@ static size_t payload_size(const proto_msg_t *m)
 		       m->u.digest_rsp.body.len;
 	case PROTO_MSG_FETCH:
 		return 8 + 4 + m->u.fetch.body.len;
+	case PROTO_MSG_LOCKOUT:
+		if (!lockout_name_ok(m->u.lockout.name) ||
+		    m->u.lockout.fail_auth_count < 0)
+			return 0;
+		return 2 + m->u.lockout.name.len + 4 + 4 + 4;
 	default:
 		return 0;
 	}
@@ -536,6 +570,15 @@ int proto_msg_encode(const proto_msg_t *m, ks_buf_t *out)
 		ks_wire_write_bytes(&w, m->u.ack.history, PROTO_HISTORY_LEN);
 		ks_wire_write_u64(&w, m->u.ack.seq);
 		break;
+	case PROTO_MSG_LOCKOUT: {
+		const proto_lockout_t *l = &m->u.lockout;
+		ks_wire_write_u16(&w, (uint16_t)l->name.len);
+		ks_wire_write_bytes(&w, l->name.ptr, l->name.len);
+		ks_wire_write_u32(&w, l->last_success);
+		ks_wire_write_u32(&w, l->last_failed);
+		ks_wire_write_u32(&w, (uint32_t)l->fail_auth_count);
+		break;
+	}
 	case PROTO_MSG_KEEPALIVE:
 		ks_wire_write_u64(&w, m->u.keepalive.time_us);
 		break;

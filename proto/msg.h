@@ -52,8 +52,9 @@ enum proto_msg_type {
 	PROTO_MSG_ERROR = 0x09,
 	PROTO_MSG_DIGEST_REQ = 0x0a, /* only to a peer with PROTO_CAP_DIGEST */
 	PROTO_MSG_DIGEST_RSP = 0x0b,
-	PROTO_MSG_FETCH = 0x0c,	 /* rewind: keys the replica changed */
-	PROTO_MSG_VALUES = 0x0d, /* rewind: signed values blob (kind 4) */
+	PROTO_MSG_FETCH = 0x0c,	  /* rewind: keys the replica changed */
+	PROTO_MSG_VALUES = 0x0d,  /* rewind: signed values blob (kind 4) */
+	PROTO_MSG_LOCKOUT = 0x0e, /* replica -> primary, PROTO_CAP_LOCKOUT */
 };
 
 /** \brief Name of a message type for logs ("hello", ...; "?" if unknown). */
@@ -69,6 +70,8 @@ enum proto_role {
 #define PROTO_CAP_ZSTD	 0x00000001u
 #define PROTO_CAP_DIGEST 0x00000002u /* answers DIGEST_REQ (§3.8) */
 #define PROTO_CAP_REWIND 0x00000004u /* replica: can rewind (§3.9) */
+/* primary: takes LOCKOUT; replica: sends it (replicate_lockout, §3.10) */
+#define PROTO_CAP_LOCKOUT 0x00000008u
 
 /* Answer modes (primary -> replica). */
 enum proto_answer_mode {
@@ -201,6 +204,19 @@ bool proto_fetch_next(ks_view_t body, size_t *pos, ks_view_t *key);
 int proto_fetch_add(ks_buf_t *body, ks_view_t key);
 
 /*
+ * Lockout report (PROTOCOL.md §3.10): a replica's KDC changed the lockout
+ * fields of an existing principal; the primary merges them by the rule in
+ * common/lockout.h.  `name` is the unparsed principal name with realm.
+ */
+#define PROTO_LOCKOUT_NAME_MAX 65535u
+
+typedef struct proto_lockout {
+	ks_view_t name; /* 1..PROTO_LOCKOUT_NAME_MAX bytes, no NUL */
+	uint32_t last_success, last_failed;
+	int32_t fail_auth_count; /* >= 0 */
+} proto_lockout_t;
+
+/*
  * A decoded message.  For SNAP_CHUNK, SNAP_END, BATCH and VALUES, `blob` is the
  * signed object (proto/batch.h) borrowed from the frame.
  */
@@ -217,6 +233,7 @@ typedef struct proto_msg {
 		proto_digest_req_t digest_req;
 		proto_digest_rsp_t digest_rsp;
 		proto_fetch_t fetch;
+		proto_lockout_t lockout;
 	} u;
 } proto_msg_t;
 

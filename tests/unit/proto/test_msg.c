@@ -73,6 +73,11 @@ static size_t samples(proto_msg_t *m)
 				 .body = { fetch_body, sizeof(fetch_body) } };
 	m[n] = (proto_msg_t){ .type = PROTO_MSG_VALUES };
 	m[n++].u.blob = (ks_view_t){ .ptr = BLOB, .len = sizeof(BLOB) };
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_LOCKOUT };
+	m[n++].u.lockout = (proto_lockout_t){ .name = V("alice@EXAMPLE.ORG"),
+					      .last_success = 1790000000u,
+					      .last_failed = 0x80000001u,
+					      .fail_auth_count = 5 };
 	return n;
 }
 
@@ -123,6 +128,15 @@ static void assert_msg_eq(const proto_msg_t *a, const proto_msg_t *b)
 		assert_int_equal(a->u.fetch.count, b->u.fetch.count);
 		assert_view_eq(a->u.fetch.body, b->u.fetch.body);
 		break;
+	case PROTO_MSG_LOCKOUT:
+		assert_view_eq(a->u.lockout.name, b->u.lockout.name);
+		assert_int_equal(a->u.lockout.last_success,
+				 b->u.lockout.last_success);
+		assert_int_equal(a->u.lockout.last_failed,
+				 b->u.lockout.last_failed);
+		assert_int_equal(a->u.lockout.fail_auth_count,
+				 b->u.lockout.fail_auth_count);
+		break;
 	case PROTO_MSG_ACK:
 		assert_memory_equal(a->u.ack.history, b->u.ack.history, 16);
 		assert_true(a->u.ack.seq == b->u.ack.seq);
@@ -154,7 +168,7 @@ static void test_roundtrip_every_type(void **state)
 	proto_msg_t m[16];
 	size_t n = samples(m);
 	int types_seen = 0;
-	assert_int_equal(n, 14);
+	assert_int_equal(n, 15);
 	for (size_t i = 0; i < n; i++) {
 		ks_buf_t b = KS_BUF_INIT;
 		proto_msg_t got;
@@ -165,8 +179,8 @@ static void test_roundtrip_every_type(void **state)
 		types_seen |= 1 << got.type;
 		ks_buf_free(&b);
 	}
-	/* Every type 1..9, 0x0c and 0x0d was covered. */
-	assert_int_equal(types_seen, 0x33fe);
+	/* Every type 1..9, 0x0c, 0x0d and 0x0e was covered. */
+	assert_int_equal(types_seen, 0x73fe);
 }
 
 /* The exact bytes of a HELLO, as PROTOCOL.md §3.2 lays them out. */
@@ -290,7 +304,7 @@ static void test_short_and_long(void **state)
 static void test_bad_type(void **state)
 {
 	(void)state;
-	static const uint8_t types[] = { 0x00, 0x0e, 0x7f, 0xff };
+	static const uint8_t types[] = { 0x00, 0x0f, 0x7f, 0xff };
 	for (size_t i = 0; i < sizeof(types); i++) {
 		uint8_t fr[32] = { types[i] };
 		proto_msg_t got;
@@ -576,6 +590,112 @@ static void test_digest_messages(void **state)
 	ks_buf_free(&rsp_frame);
 }
 
+/* LOCKOUT: exact bytes, the longest name, malformed fields. */
+static void test_lockout(void **state)
+{
+	(void)state;
+	ks_buf_t b = KS_BUF_INIT;
+	proto_msg_t m = { .type = PROTO_MSG_LOCKOUT }, got;
+	m.u.lockout = (proto_lockout_t){ .name = V("u@R"),
+					 .last_success = 0x01020304u,
+					 .last_failed = 0xa0b0c0d0u,
+					 .fail_auth_count = 3 };
+	assert_ks_ok(proto_msg_encode(&m, &b));
+	static const uint8_t want[] = {
+		0,    0,    0,	  18,  PROTO_MSG_LOCKOUT,
+		0,    3,    'u',  '@', 'R',
+		1,    2,    3,	  4,   0xa0,
+		0xb0, 0xc0, 0xd0, 0,   0,
+		0,    3
+	};
+	test_assert_mem_eq(b.data, b.len, want, sizeof(want));
+	assert_string_equal(proto_msg_type_name(PROTO_MSG_LOCKOUT), "lockout");
+	/* the longest name fits a u16 */
+	size_t big = PROTO_LOCKOUT_NAME_MAX;
+	uint8_t *name = malloc(big + 1);
+	assert_non_null(name);
+	memset(name, 'n', big + 1);
+	ks_buf_reset(&b);
+	m.u.lockout.name = (ks_view_t){ name, big };
+	assert_ks_ok(proto_msg_encode(&m, &b));
+	assert_ks_ok(proto_msg_decode(frame_of(&b), &got));
+	assert_int_equal(got.u.lockout.name.len, big);
+	assert_int_equal(got.u.lockout.fail_auth_count, 3);
+	/* too long, empty, a NUL inside, a negative count: not encoded */
+	ks_buf_reset(&b);
+	m.u.lockout.name.len = big + 1;
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	m.u.lockout.name = (ks_view_t){ 0 };
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	m.u.lockout.name = (ks_view_t){ (const uint8_t *)"a\0b", 3 };
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	m.u.lockout.name = V("u@R");
+	m.u.lockout.fail_auth_count = -1;
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	assert_int_equal(b.len, 0);
+	free(name);
+	/* and the same refused by the decoder (frames without the prefix) */
+	uint8_t neg[] = { PROTO_MSG_LOCKOUT,
+			  0,
+			  1,
+			  'u',
+			  0,
+			  0,
+			  0,
+			  0,
+			  0,
+			  0,
+			  0,
+			  0,
+			  0xff,
+			  0xff,
+			  0xff,
+			  0xff };
+	assert_ks_err(proto_msg_decode((ks_view_t){ neg, sizeof(neg) }, &got),
+		      KS_EMALF);
+	uint8_t empty[] = {
+		PROTO_MSG_LOCKOUT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
+	};
+	assert_ks_err(
+		proto_msg_decode((ks_view_t){ empty, sizeof(empty) }, &got),
+		KS_EMALF);
+	uint8_t nul[] = {
+		PROTO_MSG_LOCKOUT, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
+	};
+	assert_ks_err(proto_msg_decode((ks_view_t){ nul, sizeof(nul) }, &got),
+		      KS_EMALF);
+	uint8_t longname[] = {
+		PROTO_MSG_LOCKOUT, 0, 9, 'u', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
+	};
+	assert_ks_err(proto_msg_decode(
+			      (ks_view_t){ longname, sizeof(longname) }, &got),
+		      KS_ETRUNC);
+	uint8_t trail[] = { PROTO_MSG_LOCKOUT,
+			    0,
+			    1,
+			    'u',
+			    0,
+			    0,
+			    0,
+			    0,
+			    0,
+			    0,
+			    0,
+			    0,
+			    0,
+			    0,
+			    0,
+			    1,
+			    7 };
+	assert_ks_err(
+		proto_msg_decode((ks_view_t){ trail, sizeof(trail) }, &got),
+		KS_ETRAILING);
+	assert_ks_ok(proto_msg_decode((ks_view_t){ trail, sizeof(trail) - 1 },
+				      &got));
+	assert_int_equal(got.u.lockout.fail_auth_count, 1);
+	ks_buf_free(&b);
+}
+
 /* FETCH (rewind): round trip, every key walked, malformed bodies. */
 static void test_fetch(void **state)
 {
@@ -723,6 +843,7 @@ int main(void)
 		cmocka_unit_test(test_encode_refuses_invalid),
 		cmocka_unit_test(test_version_negotiate),
 		cmocka_unit_test(test_fetch),
+		cmocka_unit_test(test_lockout),
 		cmocka_unit_test(test_hello_ident),
 	};
 	return test_run_group(tests, NULL, NULL);

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* The lockout merge rule (common/lockout.h, PROTOCOL.md §3.10). */
+#include "common/lockout.h"
+
+static uint32_t later(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+void ks_lockout_merge(const ks_lockout_t *base, const ks_lockout_t *other,
+		      ks_lockout_t *out)
+{
+	ks_lockout_t r;
+	r.last_success = later(base->last_success, other->last_success);
+	r.last_failed = later(base->last_failed, other->last_failed);
+	if (r.last_success > r.last_failed)
+		/* a success newer than every failure reset the count (MIT's
+		 * lockout audit zeroes it on success) */
+		r.fail_auth_count = 0;
+	else if (other->last_failed > base->last_failed)
+		r.fail_auth_count = other->fail_auth_count;
+	else
+		/* base's failures are as new or newer: on a tie base's count
+		 * stands, so an unlock by the authoritative side wins */
+		r.fail_auth_count = base->fail_auth_count;
+	*out = r;
+}
+
+bool ks_lockout_equal(const ks_lockout_t *a, const ks_lockout_t *b)
+{
+	return a->last_success == b->last_success &&
+	       a->last_failed == b->last_failed &&
+	       a->fail_auth_count == b->fail_auth_count;
+}
