@@ -10,7 +10,7 @@
 # Not covered here (not built yet): the replica's failures reaching the
 # primary (LOCKOUT upstream) and hence an unlock on the primary of failures
 # only a replica counted.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 # wait_field WHICH PRINC N VALUE WHAT: wait (20 s) for dump field N
 wait_field() {
