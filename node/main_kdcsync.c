@@ -128,8 +128,14 @@ static int ctl_simple(const char *path, const char *req, char *state_dir,
 		return 1;
 	}
 	ret = reply.len >= 6 && memcmp(reply.data, "error:", 6) == 0;
-	if (ret || !quiet)
+	if (reply.len == 0) {
+		/* the daemon hung up without an answer */
+		fprintf(stderr, "kdcsync: '%s': no answer from kdcsyncd\n",
+			req);
+		ret = 1;
+	} else if (ret || !quiet) {
 		fwrite(reply.data, 1, reply.len, ret ? stderr : stdout);
+	}
 	ks_buf_free(&reply);
 	return ret ? 1 : 0;
 }
