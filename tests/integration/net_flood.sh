@@ -24,16 +24,8 @@ sleep 8
 
 # the established link survived and still carries changes
 pkq "addprinc -randkey flood/one"
-wait_for_s() { # SECONDS CMD...
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.1
-	done
-}
 replica_streams() { [ "$(status_field replica peers/primary/repl/state)" = stream ]; }
-wait_for_s 20 replica_has flood/one || fail "a change did not arrive during the flood"
+wait_for 20 replica_has flood/one || fail "a change did not arrive during the flood"
 conns=$(status_field primary connections) || fail "no connections in the primary's status"
 [ "$(json_get "$conns" evicted)" -gt 0 ] || [ "$(json_get "$conns" refused)" -gt 0 ] ||
 	fail "the flood never reached admission: $conns"
@@ -43,7 +35,7 @@ for round in 1 2; do
 	"$PAIR" node-stop "$P" replica || fail "replica stop"
 	t0=$(date +%s.%N)
 	"$PAIR" node-start "$P" replica || fail "replica start"
-	wait_for_s 15 replica_streams ||
+	wait_for 15 replica_streams ||
 		fail "the restarted replica did not reconnect under the flood"
 	t1=$(date +%s.%N)
 	secs=$(python3 -c "print(round($t1 - $t0, 2))")
@@ -53,7 +45,7 @@ for round in 1 2; do
 	sleep 5
 done
 pkq "addprinc -randkey flood/two"
-wait_for_s 20 replica_has flood/two || fail "a change did not arrive after the restarts"
+wait_for 20 replica_has flood/two || fail "a change did not arrive after the restarts"
 
 wait "$FLOOD_PID" || fail "flood client failed: $(cat "$T/flood.err")"
 flood_end=$(date +%s)

@@ -104,7 +104,7 @@ wait_for() {
 	shift
 	until "$@" >/dev/null 2>&1; do
 		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.2
+		sleep 0.1
 	done
 }
 
