@@ -20,6 +20,7 @@ static const char *const kind_names[KS_REPORT_KIND_COUNT] = {
 	[KS_REPORT_MKEY] = "mkey",
 	[KS_REPORT_LOAD] = "load",
 	[KS_REPORT_LOST] = "lost",
+	[KS_REPORT_ANSWER] = "answer",
 };
 
 const char *ks_report_kind_name(unsigned kind)
@@ -31,7 +32,8 @@ const char *ks_report_kind_name(unsigned kind)
 
 static bool kind_has_name(unsigned kind)
 {
-	return kind != KS_REPORT_LOAD && kind != KS_REPORT_LOST;
+	return kind != KS_REPORT_LOAD && kind != KS_REPORT_LOST &&
+	       kind != KS_REPORT_ANSWER;
 }
 
 int ks_report_encode(const ks_report_t *r, uint8_t *buf, size_t cap,

@@ -15,8 +15,8 @@
  *     5   1 reserved   0
  *     6   2 name_len   bytes of name that follow (<= KS_REPORT_NAME_MAX)
  *     8   8 id         the sender's message counter on this connection,
- *                      from 1; a reply (synchronous mode, when added)
- *                      names the request it answers by this id
+ *                      from 1; an answer names the request it answers
+ *                      by this id
  *    16   4 dropped    reports the sending process could not send (socket
  *                      buffer full, node busy) since its previous message
  *                      got through; nonzero means the node must scan
@@ -26,9 +26,16 @@
  *                      KS_REPORT_LOAD and KS_REPORT_LOST
  *
  * Which kinds carry a name and what the node does with each is in the enum.
- * A sender never sets KS_REPORT_F_REPLY today; it is reserved for the
- * synchronous mode (the sender then waits for an answer naming its id), so
- * a version-1 decoder accepts it and the node may ignore it until then.
+ * Synchronous mode ([node] synchronous): the module sets KS_REPORT_F_REPLY
+ * on every report of a write that waits (all kinds but lockout) and then
+ * waits (a bounded poll) for a KS_REPORT_ANSWER with the same id, which the
+ * node sends once enough replicas applied the change, at sync_timeout, or
+ * at once when it is not in synchronous mode.  The module asks only while
+ * the node's marker file (socket path + KS_REPORT_SYNC_SUFFIX, holding
+ * sync_timeout in milliseconds as decimal text) exists, so an asynchronous
+ * or stopped node costs a write no wait.  The only message the node
+ * sends is the answer; the only one the module ignores is an answer to a
+ * request it stopped waiting for.
  */
 #pragma once
 
@@ -39,6 +46,9 @@
  * node's bridge opens the KDB so that its own writes are not reported. */
 #define KS_REPORT_MODULE    "kdcsync"
 #define KS_REPORT_QUIET_ARG "kdcsync_quiet"
+
+/* The synchronous mode's marker next to the capture socket. */
+#define KS_REPORT_SYNC_SUFFIX ".sync"
 
 #define KS_REPORT_VERSION  1
 #define KS_REPORT_HDR_LEN  24
@@ -62,10 +72,12 @@ enum ks_report_kind {
 	KS_REPORT_LOST = 8,	  /* no name: changes happened that could not be
 				reported one by one (a name too long for a
 				report); like dropped > 0, the node scans */
+	KS_REPORT_ANSWER = 9,	  /* no name; node -> module: the request with
+				this id may return (synchronous mode) */
 	KS_REPORT_KIND_COUNT	  /* one past the last kind */
 };
 
-#define KS_REPORT_F_REPLY 0x01u /* reserved: sender waits for an answer */
+#define KS_REPORT_F_REPLY 0x01u /* the sender waits for an answer */
 #define KS_REPORT_F_KNOWN KS_REPORT_F_REPLY
 
 typedef struct ks_report {

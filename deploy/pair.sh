@@ -6,7 +6,7 @@
 #
 #   deploy/pair.sh up DIR [-n COUNT] [--replicate-lockout] [--scan-interval D]
 #                         [--log-retain ENTRIES] [--load DUMP]
-#                         [--idle-timeout D]
+#                         [--idle-timeout D] [--sync]
 #       Makes, in DIR (created; must not hold a running pair):
 #         DIR/primary/  realm REALM (krb5.conf, kdc.conf whose [dbmodules]
 #                       puts the kdcsync KDB module in front of db2, DB,
@@ -35,6 +35,9 @@
 #       e.g. from bench/gen_realm.py, made for REALM and MASTER_PW) into the
 #       primary before its node starts.
 #       --idle-timeout D: [tls] idle_timeout of both nodes (default 10s).
+#       --sync: synchronous mode on both nodes (synchronous = 1,
+#       sync_timeout = 2s; the replica's matters after a promote): a
+#       write on the primary returns once the replica applied it.
 #       Returns when the replica follows the primary (initial sync done).
 #   deploy/pair.sh down DIR
 #       Stops exactly what DIR/pids lists, by pid (TERM, then KILL after
@@ -170,6 +173,10 @@ node_conf() {
 		echo "	trusted_keys = $DIR/pki/replica-signing.pub"
 		echo "	scan_interval = $SCAN"
 		echo "	log_retain = $RETAIN"
+		if [ "$SYNC" = 1 ]; then
+			echo "	synchronous = 1"
+			echo "	sync_timeout = 2s"
+		fi
 		[ "$role" = primary ] || echo "	primary = $other"
 		echo "[tls]"
 		echo "	ca = $DIR/pki/ca.crt"
@@ -222,6 +229,7 @@ cmd_up() {
 	SCAN=10min
 	RETAIN=1000000
 	IDLE=10s
+	SYNC=0
 	while [ $# -gt 0 ]; do
 		case $1 in
 		-n) count=$2; shift 2 ;;
@@ -230,6 +238,7 @@ cmd_up() {
 		--scan-interval) SCAN=$2; shift 2 ;;
 		--log-retain) RETAIN=$2; shift 2 ;;
 		--idle-timeout) IDLE=$2; shift 2 ;;
+		--sync) SYNC=1; shift ;;
 		*) die "unknown option '$1'" ;;
 		esac
 	done

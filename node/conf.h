@@ -6,8 +6,9 @@
  * immutable node_conf_t.  See deploy/kdcsync.conf.sample for every key.
  *
  *   [node]   name, role, state_dir, listen, primary, kdc_profile,
- *            scan_interval, replicate_lockout, signing_key, trusted_keys,
- *            log_level, reconnect_min, reconnect_max
+ *            scan_interval, replicate_lockout, synchronous, sync_timeout,
+ *            signing_key, trusted_keys, log_level, reconnect_min,
+ *            reconnect_max
  *   [tls]    ca, cert, key, handshake_timeout, idle_timeout,
  *            keepalive_interval, max_connections, max_handshakes,
  *            max_per_address, write_queue_limit
@@ -67,7 +68,9 @@ typedef struct node_conf {
 	char *kdc_profile;
 	uint64_t scan_interval_ms;
 	uint64_t drift_check_interval_ms; /* replica; 0 = off */
-	uint64_t log_retain; /* change-log entries a primary keeps */
+	uint64_t log_retain;	  /* change-log entries a primary keeps */
+	uint64_t synchronous;	  /* replicas a write waits for (0: none) */
+	uint64_t sync_timeout_ms; /* then it proceeds, asynchronous */
 	bool replicate_lockout;
 	char *signing_key;
 	node_strlist_t trusted_keys;

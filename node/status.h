@@ -92,6 +92,10 @@ typedef struct node_status_repl {
 	uint64_t scans_skipped, scan_skipped_names;
 	char last_scan_reason[32];
 	ks_hist_t scan; /* duration of full scans */
+	/* synchronous mode ([node] synchronous; primary) */
+	uint64_t sync_wanted, sync_timeout_ms;
+	char sync_state[16]; /* "off", "sync", "degraded" */
+	uint64_t sync_waiting, sync_degradations, sync_acked, sync_timeouts;
 } node_status_repl_t;
 
 /* One peer link (node/daemon.c) with its replication. */

@@ -142,7 +142,15 @@ static int repl_json(const node_status_repl_t *r, ks_buf_t *out)
 	if (ret == KS_EOK)
 		ret = ks_buf_append_json_str(out, r->last_scan_reason);
 	if (ret == KS_EOK)
-		ret = ks_buf_appendf(out, "}");
+		ret = ks_buf_appendf(
+			out,
+			"},\"sync\":{\"wanted\":%" PRIu64
+			",\"timeout_ms\":%" PRIu64 ",\"state\":\"%s\""
+			",\"waiting\":%" PRIu64 ",\"degradations\":%" PRIu64
+			",\"acked\":%" PRIu64 ",\"timeouts\":%" PRIu64 "}",
+			r->sync_wanted, r->sync_timeout_ms, r->sync_state,
+			r->sync_waiting, r->sync_degradations, r->sync_acked,
+			r->sync_timeouts);
 	return ret;
 }
 

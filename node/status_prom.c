@@ -265,6 +265,23 @@ static int repl_part(const node_status_t *s, ks_buf_t *out)
 			      r->drift.checks);
 		return ret;
 	}
+	ret |= head(out, "kdcsync_sync_wanted", "gauge",
+		    "Replicas a write waits for ([node] synchronous; 0: "
+		    "asynchronous).");
+	ret |= series(out, "kdcsync_sync_wanted", NULL, r->sync_wanted);
+	ret |= head(out, "kdcsync_sync_degraded", "gauge",
+		    "1 while synchronous mode is degraded to asynchronous "
+		    "(too few replicas acknowledged within sync_timeout).");
+	ret |= series(out, "kdcsync_sync_degraded", NULL,
+		      strcmp(r->sync_state, "degraded") == 0);
+	ret |= head(out, "kdcsync_sync_writes_total", "counter",
+		    "Writes that waited for replicas, by outcome (acked: "
+		    "enough replicas applied them; timeout: sync_timeout "
+		    "passed).");
+	ret |= series2(out, "kdcsync_sync_writes_total", NULL, "outcome",
+		       "acked", r->sync_acked);
+	ret |= series2(out, "kdcsync_sync_writes_total", NULL, "outcome",
+		       "timeout", r->sync_timeouts);
 	ret |= head(out, "kdcsync_capture_changes_total", "counter",
 		    "Changes captured into the log, by path (module: reported "
 		    "by the KDB module; scan: found by a full scan).");

@@ -55,6 +55,17 @@ static int repl_text(const node_status_repl_t *r, ks_buf_t *out)
 	}
 	if (!r->primary)
 		return KS_EOK;
+	if (r->sync_wanted > 0 &&
+	    (ret = ks_buf_appendf(
+		     out,
+		     "sync:      %s: writes wait for %" PRIu64
+		     " replica(s), at most %" PRIu64 " ms; %" PRIu64
+		     " waiting, %" PRIu64 " acknowledged, %" PRIu64
+		     " timed out, degraded %" PRIu64 " time(s)\n",
+		     r->sync_state, r->sync_wanted, r->sync_timeout_ms,
+		     r->sync_waiting, r->sync_acked, r->sync_timeouts,
+		     r->sync_degradations)) != KS_EOK)
+		return ret;
 	return ks_buf_appendf(
 		out,
 		"capture:   module: %" PRIu64 " reports, %" PRIu64

@@ -7,7 +7,8 @@
  * Everything here is process-wide state of the MIT program that loaded the
  * module (krb5kdc, kadmind, kadmin.local, kdb5_util, kpropd, kdcsyncd),
  * guarded by its own mutex, so any thread may call any function.  Nothing
- * here ever blocks a write or returns an error to one.
+ * here ever returns an error to a write or blocks one, except that in
+ * synchronous mode a write waits (bounded) for the node's answer.
  */
 #pragma once
 
@@ -34,7 +35,10 @@ void kdbmod_send_configure(const char *path);
  *        dropped (the next message that gets through carries the count, so
  *        the node scans); no listening node means nothing is sent (the
  *        node's start-up scan catches up).  A name too long for a report
- *        becomes a KS_REPORT_LOST report.
+ *        becomes a KS_REPORT_LOST report.  Synchronous mode (the node's
+ *        marker file exists; kinds other than lockout): the report asks
+ *        for an answer and this waits for it, at most the node's
+ *        sync_timeout plus a second.
  * \param name borrowed; may be NULL for kinds without a name.
  */
 void kdbmod_send(uint8_t kind, const char *name, size_t len);
@@ -45,6 +49,10 @@ void kdbmod_send(uint8_t kind, const char *name, size_t len);
  *        a KS_REPORT_LOST so the node knows to scan.
  */
 void kdbmod_send_flush(void);
+
+/** \brief The process took (+1) or released (-1) the DB lock: while it
+ *         holds one its writes do not wait (the node could not read). */
+void kdbmod_send_locked(int delta);
 
 /** \brief Close the connection (module unload). */
 void kdbmod_send_close(void);

@@ -462,16 +462,26 @@ static krb5_error_code w_get_age(krb5_context ctx, char *db_name, time_t *age)
 			  : KRB5_PLUGIN_OP_NOTSUPP;
 }
 
+/* While a program holds the DB lock (kdb5_util load -update, kadmin's
+ * lock), the node cannot read what it reports: its writes do not wait. */
 static krb5_error_code w_lock(krb5_context ctx, int mode)
 {
 	BE_OR(KRB5_KDB_DBNOTINITED);
-	return v->lock ? v->lock(ctx, mode) : KRB5_PLUGIN_OP_NOTSUPP;
+	krb5_error_code code =
+		v->lock ? v->lock(ctx, mode) : KRB5_PLUGIN_OP_NOTSUPP;
+	if (code == 0)
+		kdbmod_send_locked(1);
+	return code;
 }
 
 static krb5_error_code w_unlock(krb5_context ctx)
 {
 	BE_OR(KRB5_KDB_DBNOTINITED);
-	return v->unlock ? v->unlock(ctx) : KRB5_PLUGIN_OP_NOTSUPP;
+	krb5_error_code code =
+		v->unlock ? v->unlock(ctx) : KRB5_PLUGIN_OP_NOTSUPP;
+	if (code == 0)
+		kdbmod_send_locked(-1);
+	return code;
 }
 
 static krb5_error_code w_get_principal(krb5_context ctx,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The KDB module's report sender: one connected Unix SOCK_SEQPACKET socket
- * per process to the local node, made lazily and never waited on.
+ * per process to the local node, made lazily and never waited on (but in
+ * synchronous mode, below, for the node's answer, bounded).
  *
  * Why a connection: connected Unix sockets queue up to the send buffer,
  * while unconnected datagrams are capped at net.unix.max_dgram_qlen (10 by
@@ -17,12 +18,20 @@
  * close.  When no node listens nothing is counted: the node's start-up scan
  * covers every write made before it listened.
  *
+ * Synchronous mode ([node] synchronous, bridge/report.h): while the node's
+ * marker file next to the socket exists, a report of any write but the
+ * KDC's lockout asks for an answer, and the write waits for it on the same
+ * socket for at most the marker's sync_timeout plus SYNC_MARGIN_MS (the
+ * node answers at sync_timeout itself; the margin only covers a node that
+ * stopped answering).  No marker, no connection, a failed send: no wait.
+ *
  * fork(): a child (krb5kdc -w workers) does not share its parent's
  * connection; it notices the pid change and connects on its own.
  */
 #include "bridge/kdbmod/kdbmod.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -36,7 +45,9 @@
 #include "bridge/report.h"
 #include "common/errors.h"
 
-#define FLUSH_WAIT_MS 100
+#define FLUSH_WAIT_MS	 100
+#define SYNC_MARGIN_MS	 1000
+#define SYNC_WAIT_MAX_MS (600 * 1000 + SYNC_MARGIN_MS)
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sender {
@@ -44,10 +55,13 @@ static struct sender {
 	bool usable;	 /* the path fits sockaddr_un */
 	struct sockaddr_un addr;
 	socklen_t addrlen;
+	char marker[sizeof(((struct sockaddr_un *)0)->sun_path) +
+		    sizeof(KS_REPORT_SYNC_SUFFIX)];
 	int fd;	   /* connected socket, -1 if none */
 	pid_t pid; /* process that made fd */
 	uint64_t id;
 	uint32_t dropped; /* reports not sent since the last one that was */
+	int locked;	  /* DB locks held by this process: no waiting */
 	uint8_t msg[KS_REPORT_MAX_LEN];
 } s = { .fd = -1 };
 
@@ -67,6 +81,9 @@ void kdbmod_send_configure(const char *path)
 	size_t n = strlen(path);
 	if (n < sizeof(s.addr.sun_path)) {
 		memcpy(s.addr.sun_path, path, n + 1);
+		memcpy(s.marker, path, n);
+		memcpy(s.marker + n, KS_REPORT_SYNC_SUFFIX,
+		       sizeof(KS_REPORT_SYNC_SUFFIX));
 		s.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
 					n + 1);
 		s.usable = true;
@@ -110,27 +127,91 @@ static bool ensure_connected(void)
 }
 
 /* Send s.msg[0..len); on a broken connection reconnect once. */
-static void send_msg(size_t len)
+static bool send_msg(size_t len)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (!ensure_connected())
-			return;
+			return false;
 		if (send(s.fd, s.msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
 			s.dropped = 0;
-			return;
+			return true;
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK ||
 		    errno == ENOBUFS) {
 			s.dropped++;
-			return;
+			return false;
 		}
 		drop_fd(); /* EPIPE, ECONNRESET: the node restarted */
 	}
+	return false;
 }
 
-static size_t encode(uint8_t kind, const char *name, size_t len)
+/* The node's sync_timeout from its marker file; 0 when there is none (the
+ * node is not in synchronous mode: do not wait). */
+static long sync_wait_ms(void)
+{
+	char buf[32];
+	int fd = open(s.marker, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n;
+	long v = 0;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+		if ((v = v * 10 + (buf[i] - '0')) > SYNC_WAIT_MAX_MS)
+			return SYNC_WAIT_MAX_MS;
+	return v;
+}
+
+static long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 +
+	       (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Wait for the answer to request \p id, at most \p ms.  Answers to
+ * requests that stopped waiting earlier are skipped. */
+static void wait_answer(uint64_t id, long ms)
+{
+	uint8_t in[KS_REPORT_HDR_LEN + 1];
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		long left = ms - elapsed_ms(&t0);
+		struct pollfd p = { .fd = s.fd, .events = POLLIN };
+		if (left <= 0)
+			return;
+		int pr = poll(&p, 1, (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			return;
+		ssize_t n = recv(s.fd, in, sizeof(in), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) { /* the node went away: the write proceeds */
+			drop_fd();
+			return;
+		}
+		ks_report_t a;
+		if (ks_report_decode(in, (size_t)n, &a) == KS_EOK &&
+		    a.kind == KS_REPORT_ANSWER && a.id == id)
+			return;
+	}
+}
+
+static size_t encode(uint8_t kind, uint8_t flags, const char *name, size_t len)
 {
 	ks_report_t r = { .kind = kind,
+			  .flags = flags,
 			  .id = ++s.id,
 			  .dropped = s.dropped,
 			  .name = name,
@@ -141,6 +222,7 @@ static size_t encode(uint8_t kind, const char *name, size_t len)
 		return n;
 	/* A name the format cannot carry: tell the node to scan instead. */
 	r = (ks_report_t){ .kind = KS_REPORT_LOST,
+			   .flags = flags,
 			   .id = r.id,
 			   .dropped = s.dropped };
 	if (ks_report_encode(&r, s.msg, sizeof(s.msg), &n) == KS_EOK)
@@ -152,19 +234,16 @@ void kdbmod_send(uint8_t kind, const char *name, size_t len)
 {
 	pthread_mutex_lock(&mu);
 	if (s.configured && s.usable) {
-		size_t n = encode(kind, name, len);
-		if (n > 0)
-			send_msg(n);
+		/* the KDC's lockout writes never wait */
+		long wait = kind == KS_REPORT_LOCKOUT || s.locked > 0
+				    ? 0
+				    : sync_wait_ms();
+		size_t n = encode(kind, wait > 0 ? KS_REPORT_F_REPLY : 0, name,
+				  len);
+		if (n > 0 && send_msg(n) && wait > 0)
+			wait_answer(s.id, wait + SYNC_MARGIN_MS);
 	}
 	pthread_mutex_unlock(&mu);
-}
-
-static long elapsed_ms(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000 +
-	       (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
 void kdbmod_send_flush(void)
@@ -174,7 +253,7 @@ void kdbmod_send_flush(void)
 	pthread_mutex_lock(&mu);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (s.usable && s.dropped > 0 && s.fd >= 0 && s.pid == getpid()) {
-		size_t n = encode(KS_REPORT_LOST, NULL, 0);
+		size_t n = encode(KS_REPORT_LOST, 0, NULL, 0);
 		if (n == 0)
 			break;
 		if (send(s.fd, s.msg, n, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
@@ -189,6 +268,15 @@ void kdbmod_send_flush(void)
 		struct pollfd p = { .fd = s.fd, .events = POLLOUT };
 		(void)poll(&p, 1, (int)left);
 	}
+	pthread_mutex_unlock(&mu);
+}
+
+void kdbmod_send_locked(int delta)
+{
+	pthread_mutex_lock(&mu);
+	s.locked += delta;
+	if (s.locked < 0)
+		s.locked = 0;
 	pthread_mutex_unlock(&mu);
 }
 

@@ -231,8 +231,68 @@ typedef struct cap_client {
 	node_repl_t *r;
 	uv_poll_t poll;
 	int fd;
+	uint64_t conn; /* its id for answers (synchronous mode) */
 	bool closing;
 } cap_client_t;
+
+/*
+ * Synchronous mode: the requests (reports with KS_REPORT_F_REPLY) read at
+ * one wake-up.  They are answered after the capture job of that wake-up
+ * (jobs run in order, so after every change reported before them), at the
+ * log's last seq then (syncmode.c).
+ */
+typedef struct cap_req {
+	uint64_t conn, id;
+} cap_req_t;
+
+typedef struct cap_reqs {
+	cap_req_t *v;
+	size_t n, cap;
+} cap_reqs_t;
+
+void node_repl__cap_answer(node_repl_t *r, uint64_t conn, uint64_t id)
+{
+	uint8_t msg[KS_REPORT_HDR_LEN];
+	ks_report_t a = { .kind = KS_REPORT_ANSWER, .id = id };
+	size_t n = 0;
+
+	for (cap_client_t *c = r->cap_clients; c != NULL; c = c->next) {
+		if (c->conn != conn || c->closing)
+			continue;
+		/* a full socket (the module stopped reading) only costs that
+		 * module its wait: it gives up at its own deadline */
+		if (ks_report_encode(&a, msg, sizeof(msg), &n) == KS_EOK)
+			(void)send(c->fd, msg, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		return;
+	}
+}
+
+/* Keep a request, or answer it now when nothing waits for replicas. */
+static void req_add(node_repl_t *r, cap_reqs_t *q, uint64_t conn, uint64_t id)
+{
+	if (node_repl__sync_now(r)) {
+		node_repl__cap_answer(r, conn, id);
+		return;
+	}
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 8;
+		cap_req_t *v = realloc(q->v, cap * sizeof(*v));
+		if (v == NULL) {
+			node_repl__cap_answer(r, conn, id);
+			return;
+		}
+		q->v = v;
+		q->cap = cap;
+	}
+	q->v[q->n++] = (cap_req_t){ .conn = conn, .id = id };
+}
+
+static void reqs_answer_all(node_repl_t *r, cap_reqs_t *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		node_repl__cap_answer(r, q->v[i].conn, q->v[i].id);
+	q->n = 0;
+}
 
 static void on_client_closed(uv_handle_t *h)
 {
@@ -262,8 +322,9 @@ static void client_close(cap_client_t *c)
 	uv_close((uv_handle_t *)&c->poll, on_client_closed);
 }
 
-/* Read every pending report of one client into \p rs. */
-static void client_drain(cap_client_t *c, repl_reports_t *rs)
+/* Read every pending report of one client into \p rs (its requests into
+ * \p q). */
+static void client_drain(cap_client_t *c, repl_reports_t *rs, cap_reqs_t *q)
 {
 	static uint8_t msg[KS_REPORT_MAX_LEN + 1];
 	node_repl_t *r = c->r;
@@ -281,9 +342,13 @@ static void client_drain(cap_client_t *c, repl_reports_t *rs)
 			return;
 		}
 		uint64_t bad = r->reports.malformed;
+		ks_report_t rep;
 		if (repl_reports_add(rs, msg, (size_t)n, r->replicate_lockout,
 				     &r->reports) != KS_EOK)
 			rs->scan = true; /* out of memory: scan instead */
+		if (ks_report_decode(msg, (size_t)n, &rep) == KS_EOK &&
+		    (rep.flags & KS_REPORT_F_REPLY))
+			req_add(r, q, c->conn, rep.id);
 		if (r->reports.malformed != bad)
 			ks_log_warn(KDB,
 				    "capture: ignoring a malformed report "
@@ -302,7 +367,19 @@ typedef struct capture_job {
 	const bridge_ref_t *refs;
 	size_t n;
 	uint64_t changes, failed;
+	cap_reqs_t reqs;   /* answered at last_seq once done */
+	uint64_t last_seq; /* the log's end after this capture */
 } capture_job_t;
+
+/* The log's end, for the requests answered after this job (worker). */
+static int capture_end(capture_job_t *j)
+{
+	store_meta_t m;
+
+	if (j->reqs.n > 0 && node_repl__meta(j->r->store, &m) == KS_EOK)
+		j->last_seq = m.last_seq;
+	return KS_EOK;
+}
 
 static int capture_run(node_repl_job_t *job)
 {
@@ -311,8 +388,11 @@ static int capture_run(node_repl_job_t *job)
 	const bridge_ref_t *refs = j->refs;
 	size_t n = j->n;
 	uint64_t first = 0, last = 0;
-	int ret = bridge_capture(r->bridge, r->store, refs, n, &first, &last);
+	int ret;
 
+	if (n == 0) /* only requests: the changes were scanned before */
+		return capture_end(j);
+	ret = bridge_capture(r->bridge, r->store, refs, n, &first, &last);
 	if (ret == KS_EOK) {
 		if (last >= first && last != 0) {
 			j->changes += last - first + 1;
@@ -327,7 +407,7 @@ static int capture_run(node_repl_job_t *job)
 					    "%" PRIu64 "..%" PRIu64,
 					    n, first, last);
 		}
-		return KS_EOK;
+		return capture_end(j);
 	}
 	ks_log_warn(KDB, "capture of %zu objects failed (%s); one by one", n,
 		    ks_strerror(ret));
@@ -347,7 +427,7 @@ static int capture_run(node_repl_job_t *job)
 			j->changes += last - first + 1;
 		}
 	}
-	return KS_EOK;
+	return capture_end(j);
 }
 
 static void capture_done(node_repl_job_t *job, int ret)
@@ -362,11 +442,19 @@ static void capture_done(node_repl_job_t *job, int ret)
 			r->scan_due = true;
 		node_repl__all_log_grew(r);
 	}
+	for (size_t i = 0; i < j->reqs.n; i++)
+		if (ret == KS_EOK && j->last_seq > 0)
+			node_repl__sync_wait(r, j->last_seq, j->reqs.v[i].conn,
+					     j->reqs.v[i].id);
+		else
+			node_repl__cap_answer(r, j->reqs.v[i].conn,
+					      j->reqs.v[i].id);
+	free(j->reqs.v);
 	repl_reports_deinit(&j->rs);
 	free(j);
 }
 
-static void capture_now(node_repl_t *r, repl_reports_t *rs)
+static void capture_now(node_repl_t *r, repl_reports_t *rs, cap_reqs_t *q)
 {
 	const bridge_ref_t *refs = NULL;
 	size_t n = 0;
@@ -379,28 +467,34 @@ static void capture_now(node_repl_t *r, repl_reports_t *rs)
 			    "capture: a module report asks for a scan (%s)",
 			    why);
 		node_repl__scan(r, why, false, NULL);
-		return;
-	}
-	if (repl_reports_plan(rs, &refs, &n) != KS_EOK) {
+		/* requests: a job with no object, after the scan */
+	} else if (repl_reports_plan(rs, &refs, &n) != KS_EOK) {
 		r->scan_due = true;
-		return;
+		refs = NULL;
+		n = 0;
 	}
-	if (n == 0)
+	if (n == 0 && q->n == 0)
 		return;
 	j = calloc(1, sizeof(*j));
 	if (j == NULL) {
-		r->scan_due = true;
+		r->scan_due = r->scan_due || n > 0;
+		reqs_answer_all(r, q);
 		return;
 	}
-	/* the plan and its names live in rs's heap blocks: move rs */
+	/* the plan and its names live in rs's heap blocks: move rs, and the
+	 * requests */
 	*j = (capture_job_t){ .job = { .run = capture_run,
 				       .done = capture_done },
 			      .r = r,
 			      .rs = *rs,
 			      .refs = refs,
-			      .n = n };
+			      .n = n,
+			      .reqs = *q };
 	repl_reports_init(rs);
+	*q = (cap_reqs_t){ 0 };
 	if (!node_repl__job(r, &j->job)) {
+		reqs_answer_all(r, &j->reqs);
+		free(j->reqs.v);
 		repl_reports_deinit(&j->rs);
 		free(j);
 	}
@@ -411,6 +505,7 @@ static void on_cap_client(uv_poll_t *h, int status, int events)
 	cap_client_t *c = h->data;
 	node_repl_t *r = c->r;
 	repl_reports_t rs;
+	cap_reqs_t q = { 0 };
 
 	(void)events;
 	if (status < 0) {
@@ -421,9 +516,10 @@ static void on_cap_client(uv_poll_t *h, int status, int events)
 	repl_reports_init(&rs);
 	for (cap_client_t *o = r->cap_clients, *next; o != NULL; o = next) {
 		next = o->next;
-		client_drain(o, &rs);
+		client_drain(o, &rs, &q);
 	}
-	capture_now(r, &rs);
+	capture_now(r, &rs, &q);
+	free(q.v);
 	repl_reports_deinit(&rs);
 }
 
@@ -448,6 +544,7 @@ static void on_cap_listen(uv_poll_t *h, int status, int events)
 		}
 		c->r = r;
 		c->fd = fd;
+		c->conn = ++r->cap_next_conn;
 		c->poll.data = c;
 		c->next = r->cap_clients;
 		r->cap_clients = c;
@@ -507,6 +604,7 @@ int node_repl__capture_start(node_repl_t *r)
 		return ret;
 	uv_timer_start(&r->scan, on_scan, r->scan_interval_ms,
 		       r->scan_interval_ms);
+	node_repl__sync_start(r);
 	return KS_EOK;
 }
 
@@ -519,6 +617,7 @@ void node_repl__capture_reconfigure(node_repl_t *r, uint64_t interval_ms)
 
 void node_repl__capture_stop(node_repl_t *r)
 {
+	node_repl__sync_stop(r); /* answers go out before the clients close */
 	if (r->cap_fd >= 0) {
 		r->closing++;
 		uv_close((uv_handle_t *)&r->cap_poll, node_repl__closed_uv);

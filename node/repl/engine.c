@@ -659,6 +659,7 @@ static int copy_conf(node_repl_t *r, const node_conf_t *c)
 	r->replicate_lockout = c->replicate_lockout;
 	r->scan_interval_ms = c->scan_interval_ms;
 	r->drift_interval_ms = c->drift_check_interval_ms;
+	repl_sync_init(&r->sync, (unsigned)c->synchronous, c->sync_timeout_ms);
 	r->trusted.v = calloc(c->trusted_keys.n + 1, sizeof(char *));
 	if (r->name == NULL || r->state_dir == NULL || r->trusted.v == NULL ||
 	    (c->kdc_profile && !r->kdc_profile) ||
@@ -754,6 +755,8 @@ static int start(node_repl_t *r)
 	r->tick.data = r;
 	uv_timer_init(r->loop, &r->scan);
 	r->scan.data = r;
+	uv_timer_init(r->loop, &r->sync_timer);
+	r->sync_timer.data = r;
 	r->started = true;
 	uv_timer_start(&r->tick, on_tick, REPL_TICK_MS, REPL_TICK_MS);
 	if (r->role == REPL_ROLE_PRIMARY) {
@@ -763,6 +766,7 @@ static int start(node_repl_t *r)
 	} else {
 		/* the first job: every apply waits for its verdict */
 		node_repl__kdb_check(r, "start");
+		node_repl__sync_start(r); /* a stale marker goes */
 	}
 	return KS_EOK;
 }
@@ -832,9 +836,10 @@ void node_repl_stop(node_repl_t *r, void (*done)(void *), void *arg)
 	r->done_arg = arg;
 	r->closing = 1;
 	if (r->started) {
-		r->closing += 2;
+		r->closing += 3;
 		uv_close((uv_handle_t *)&r->tick, node_repl__closed_uv);
 		uv_close((uv_handle_t *)&r->scan, node_repl__closed_uv);
+		uv_close((uv_handle_t *)&r->sync_timer, node_repl__closed_uv);
 		node_repl__capture_stop(r);
 	}
 	if (r->worker != NULL) {
@@ -851,6 +856,7 @@ void node_repl_free(node_repl_t *r)
 	if (r == NULL)
 		return;
 	node_repl__capture_free(r);
+	repl_sync_deinit(&r->sync);
 	node_repl_worker_free(r->worker);
 	bridge_load_abort(r->load); /* the worker is gone: ours now */
 	bridge_close(r->bridge);

@@ -497,6 +497,7 @@ void node_repl__record_ack(node_repl_link_t *l, uint64_t seq)
 
 	p->acked = seq;
 	p->have_ack = true;
+	node_repl__sync_acked(l->r); /* writes waiting for this ack */
 	if (j != NULL) {
 		j->job = (node_repl_job_t){ .run = ack_run, .done = ack_done };
 		j->seq = seq;

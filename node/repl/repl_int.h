@@ -26,6 +26,7 @@
  *              (local), `kdcsync repair`, the periodic drift check
  *   kdb.c      the replica's KDB health: check (in a child process),
  *              rebuild from the store when damaged, retry when it cannot
+ *   syncmode.c synchronous mode: writes waiting for replicas' acks
  *
  * Words (one per concept):
  *   scan      read the whole KDB into the store (`kdcsync snapshot` asks
@@ -72,6 +73,7 @@
 #include "node/repl/reports.h"
 #include "node/ctl.h"
 #include "node/repl/sm.h"
+#include "node/repl/sync.h"
 #include "node/repl/worker.h"
 #include "proto/msg.h"
 #include "proto/sign.h"
@@ -164,7 +166,12 @@ struct node_repl {
 	uv_poll_t cap_poll; /* the capture socket (KDB module reports) */
 	int cap_fd;
 	struct cap_client *cap_clients;
+	uint64_t cap_next_conn; /* ids of capture connections, from 1 */
 	char cap_path[600];
+	/* synchronous mode (syncmode.c) */
+	repl_sync_t sync;
+	uv_timer_t sync_timer;
+	char sync_marker[620];
 	bool started, stopping;
 	bool promoted;	    /* replica promoted: follows no primary */
 	bool no_rewind;	    /* replica: cannot rewind (rewind.c): HELLO
@@ -447,6 +454,31 @@ void node_repl__capture_stop(node_repl_t *r);
 
 /** \brief Close the capture socket's descriptor and unlink it (free). */
 void node_repl__capture_free(node_repl_t *r);
+
+/** \brief Send the KDB module on connection \p conn the answer to its
+ *         request \p id (gone connection: nothing). */
+void node_repl__cap_answer(node_repl_t *r, uint64_t conn, uint64_t id);
+
+/* --- syncmode.c ---------------------------------------------------------- */
+
+/** \brief Start: write the module's marker (primary, synchronous > 0) and
+ *         the timeout timer; any other role removes a stale marker. */
+void node_repl__sync_start(node_repl_t *r);
+
+/** \brief Stop: remove the marker, answer every waiting write. */
+void node_repl__sync_stop(node_repl_t *r);
+
+/** \brief Whether a request is answered on arrival (not synchronous now:
+ *         off, not primary, or degraded). */
+bool node_repl__sync_now(const node_repl_t *r);
+
+/** \brief A request whose write was captured at or before \p seq: answer
+ *         it now or once the replicas acked \p seq or at sync_timeout. */
+void node_repl__sync_wait(node_repl_t *r, uint64_t seq, uint64_t conn,
+			  uint64_t id);
+
+/** \brief A replica acked: answer what the quorum covers now. */
+void node_repl__sync_acked(node_repl_t *r);
 
 /* --- compare.c ----------------------------------------------------------- */
 

@@ -37,6 +37,14 @@ int node_repl_status(node_repl_t *r, node_status_repl_t *out)
 	out->scan = r->scan_hist;
 	node_repl__kdb_status(r, out);
 	node_repl__drift_status(r, out);
+	out->sync_wanted = r->sync.wanted;
+	out->sync_timeout_ms = r->sync.timeout_ms;
+	snprintf(out->sync_state, sizeof(out->sync_state), "%s",
+		 out->primary ? repl_sync_state(&r->sync) : "off");
+	out->sync_waiting = r->sync.n;
+	out->sync_degradations = r->sync.degradations;
+	out->sync_acked = r->sync.acked;
+	out->sync_timeouts = r->sync.timeouts;
 	return KS_EOK;
 }
 
