@@ -211,6 +211,10 @@ int bridge_apply(bridge_t *b, const store_change_t *ch, size_t n)
 out:
 	if (locked)
 		krb5_db_unlock(b->ctx);
+	/* the back end wrote the records out at unlock: make them durable
+	 * before the caller records (and the replica acknowledges) them */
+	if (ret == KS_EOK && n > 0)
+		ret = bridge__kdb_sync(b);
 	for (size_t i = 0; i < n; i++)
 		item_free(b->ctx, &items[i]);
 	free(items);

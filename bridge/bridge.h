@@ -240,7 +240,9 @@ int bridge_foreach_record(bridge_t *b, bridge_record_cb cb, void *ctx);
  *        exclusive DB lock, released and re-taken every scan_lock_batch
  *        records so a long batch does not stall the KDC (readers may see a
  *        prefix of the batch; each record is whole).  Idempotent:
- *        re-applying a batch yields the same KDB.  Every record is parsed and checked (key matches value)
+ *        re-applying a batch yields the same KDB.  On success the KDB's
+ *        files are fsynced (durable before the caller records the batch).
+ *        Every record is parsed and checked (key matches value)
  *        before the DB is touched, so a malformed batch changes nothing.
  * \param ch borrowed for the call.
  * \retval KS_EMALF a malformed record (field logged); nothing applied

@@ -54,6 +54,11 @@ bool bridge__view_eq(ks_view_t a, const ks_buf_t *b);
 /** \brief Read master_key_name and key_stash_file (open). */
 int bridge__mkey_setup(bridge_t *b);
 
+/* fsync the KDB's files (db2: the principal file and its .kadm5 policy
+ * file; a missing one is skipped), so that what a replica acknowledges
+ * survives a power loss and not only a crash of the process. */
+int bridge__kdb_sync(bridge_t *b);
+
 /** \brief Free what bridge__mkey_setup made (close). */
 void bridge__mkey_free(bridge_t *b);
 

@@ -8,11 +8,13 @@
 #include "bridge/bridge.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <krb5.h>
 #include <kdb.h>
@@ -243,6 +245,36 @@ int bridge_kdb_stamp(bridge_t *b, bridge_kdb_stamp_t *out)
 		ret = stamp_file(path, st.policy);
 	if (ret == KS_EOK)
 		*out = st;
+	return ret;
+}
+
+static int sync_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret = KS_EOK;
+
+	if (fd < 0)
+		return errno == ENOENT ? KS_EOK : ks_errno(errno);
+	if (fsync(fd) != 0)
+		ret = ks_errno(errno);
+	close(fd);
+	return ret;
+}
+
+int bridge__kdb_sync(bridge_t *b)
+{
+	char path[4096];
+
+	if (b->db_path == NULL ||
+	    (size_t)snprintf(path, sizeof(path), "%s.kadm5", b->db_path) >=
+		    sizeof(path))
+		return KS_EOK; /* a back end without files of its own */
+	int ret = sync_file(b->db_path);
+	if (ret == KS_EOK)
+		ret = sync_file(path);
+	if (ret != KS_EOK)
+		ks_log_err(KDB, "cannot fsync the KDB '%s' (%s)", b->db_path,
+			   ks_strerror(ret));
 	return ret;
 }
 

@@ -58,7 +58,7 @@ static void test_round_trip(void **state)
 	}
 	assert_string_equal(ks_report_kind_name(0), "?");
 	assert_string_equal(ks_report_kind_name(KS_REPORT_KIND_COUNT), "?");
-	/* the reserved reply flag is part of version 1 */
+	/* the reply flag (synchronous mode) is part of version 1 */
 	ks_report_t r = { .kind = KS_REPORT_LOAD,
 			  .flags = KS_REPORT_F_REPLY,
 			  .id = 5 };
@@ -66,6 +66,18 @@ static void test_round_trip(void **state)
 	assert_ks_ok(ks_report_encode(&r, buf, sizeof(buf), &n));
 	assert_ks_ok(ks_report_decode(buf, n, &r));
 	assert_int_equal(r.flags, KS_REPORT_F_REPLY);
+	/* the node's answer: no name, the request's id */
+	r = (ks_report_t){ .kind = KS_REPORT_ANSWER, .id = (uint64_t)1 << 40 };
+	assert_ks_ok(ks_report_encode(&r, buf, sizeof(buf), &n));
+	assert_int_equal(n, KS_REPORT_HDR_LEN);
+	assert_ks_ok(ks_report_decode(buf, n, &r));
+	assert_int_equal(r.kind, KS_REPORT_ANSWER);
+	assert_int_equal(r.id, (uint64_t)1 << 40);
+	assert_string_equal(ks_report_kind_name(KS_REPORT_ANSWER), "answer");
+	r = (ks_report_t){
+		.kind = KS_REPORT_ANSWER, .id = 1, .name = "a", .name_len = 1
+	};
+	assert_ks_err(ks_report_encode(&r, buf, sizeof(buf), &n), KS_EINVAL);
 }
 
 /* The exact bytes of bridge/report.h's layout. */
