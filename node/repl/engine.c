@@ -811,6 +811,8 @@ void node_repl_reconfigure(node_repl_t *r, const node_conf_t *conf)
 	if (conf->scan_interval_ms != r->scan_interval_ms &&
 	    r->role == REPL_ROLE_PRIMARY)
 		node_repl__capture_reconfigure(r, conf->scan_interval_ms);
+	node_repl__sync_reconfigure(r, (unsigned)conf->synchronous,
+				    conf->sync_timeout_ms);
 }
 
 void node_repl__closed_one(node_repl_t *r)

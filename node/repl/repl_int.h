@@ -465,6 +465,11 @@ void node_repl__cap_answer(node_repl_t *r, uint64_t conn, uint64_t id);
  *         the timeout timer; any other role removes a stale marker. */
 void node_repl__sync_start(node_repl_t *r);
 
+/** \brief A reload changed synchronous or sync_timeout: answer what
+ *         waits, take the new values, rewrite (or remove) the marker. */
+void node_repl__sync_reconfigure(node_repl_t *r, unsigned wanted,
+				 uint64_t timeout_ms);
+
 /** \brief Stop: remove the marker, answer every waiting write. */
 void node_repl__sync_stop(node_repl_t *r);
 

@@ -109,6 +109,22 @@ void node_repl__sync_stop(node_repl_t *r)
 	repl_sync_flush(&r->sync, answer, r);
 }
 
+void node_repl__sync_reconfigure(node_repl_t *r, unsigned wanted,
+				 uint64_t timeout_ms)
+{
+	if (wanted == r->sync.wanted && timeout_ms == r->sync.timeout_ms)
+		return;
+	/* what waits was asked under the old terms: it goes now */
+	repl_sync_flush(&r->sync, answer, r);
+	r->sync.wanted = wanted;
+	r->sync.timeout_ms = timeout_ms;
+	r->sync.degraded = false;
+	uv_timer_stop(&r->sync_timer);
+	node_repl__sync_start(r);
+	if (wanted == 0)
+		ks_log_notice(REPL, "synchronous mode off");
+}
+
 bool node_repl__sync_now(const node_repl_t *r)
 {
 	return !active(r) || r->sync.degraded;

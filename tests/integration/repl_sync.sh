@@ -7,7 +7,7 @@
 # (b) with the only replica's node stopped (SIGSTOP) a write waits about
 #     sync_timeout, status says degraded, the next write does not wait;
 #     after SIGCONT the replica catches up and status says sync again, and
-#     writes wait for it again;
+#     writes wait for it again; a reload turns it off and on;
 # (c) 20 acknowledged writes, the primary's node killed (-9) at once, the
 #     replica promoted: all 20 are in its KDB's dump;
 # (d) no node running (stopped, or killed with its socket left behind): a
@@ -98,6 +98,18 @@ kq primary "addprinc -pw Sync-pass-b3 sb3"
 replica_has sb3 || fail "sb3 was not on the replica when kadmin.local returned (after restore)"
 [ "$(status_field primary sync/degradations)" = 1 ] || fail "sync/degradations is not 1"
 echo "b: degraded while the replica was stopped, synchronous again after it caught up"
+
+# A reload (SIGHUP) turns synchronous mode off and on without a restart.
+ppid=$(pid_of node-primary)
+sed -i 's/^\tsynchronous = 1$/\tsynchronous = 0/' "$PRIMARY_NODE_CONF"
+kill -HUP "$ppid"
+wait_state primary off
+[ ! -e "$P/primary/node/capture.sock.sync" ] || fail "marker left after synchronous = 0"
+sed -i 's/^\tsynchronous = 0$/\tsynchronous = 1/' "$PRIMARY_NODE_CONF"
+kill -HUP "$ppid"
+wait_state primary sync
+[ -f "$P/primary/node/capture.sock.sync" ] || fail "no marker after synchronous = 1 again"
+echo "reload: synchronous off and on again without a restart"
 
 # (c) The primary's node dies right after 20 acknowledged writes; the
 # promoted replica has all 20.
