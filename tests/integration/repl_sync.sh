@@ -12,7 +12,7 @@
 #     replica promoted: all 20 are in its KDB's dump;
 # (d) no node running (stopped, or killed with its socket left behind): a
 #     write returns at once.
-. "$KS_SOURCE_DIR/tests/integration/repl_lib.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 now_ms() { date +%s%3N; }
 # kq primary|replica QUERY: kadmin.local on that host's KDB
