@@ -171,15 +171,21 @@ typedef struct bridge_scan_stats {
 
 /**
  * \brief Full scan: compare every KDB principal and policy with the store
- *        and commit the differences as one change set (new/changed -> PUT,
- *        gone -> DEL; unchanged records cost no write).
- * Holds one store read transaction for the duration of the KDB iteration
- * (so a store write elsewhere in this process that must grow the map gets
- * KS_EBUSY meanwhile) and keeps the whole change set in memory until the
- * commit (about the dump size on a first scan of a populated KDB).
- * \param stats may be NULL; filled on success.
+ *        and commit the differences (new/changed -> PUT, gone -> DEL;
+ *        unchanged records cost no write).
+ * Bounded memory: the differences are committed in chunks of at most 4 MiB
+ * or 4096 changes, each between two store read transactions (so map growth
+ * waits for one chunk at most), so a scan holds one chunk whatever the KDB
+ * size.  Deletions cost nothing when every stored key was met again
+ * (counted); otherwise a second pass walks the stored keys in chunks and
+ * confirms each by a KDB point lookup (details: bridge/scan.c).
+ * The caller must be the store's only writer for the duration (the node's
+ * database worker): the deletion count relies on it.
+ * \param stats may be NULL; filled on success.  first_seq..last_seq span
+ *        every chunk committed.
  * \return 0, KS_EKDB/KS_EKDBLOCK/KS_EKRB5 (KDB side, logged), store errors,
- *         KS_ENOMEM.  Nothing is committed on error.
+ *         KS_ENOMEM.  On error the chunks committed before it stay (each is
+ *         a consistent set of whole records; the next scan goes on).
  */
 int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats);
 

@@ -24,116 +24,75 @@
 /* Any nonzero return stops krb5_db_iterate; the real error is kept aside. */
 #define ITER_STOP (-1)
 
-/* --- keys seen by a scan ------------------------------------------------
+/* --- scan ----------------------------------------------------------------
  *
- * Appended in iteration order (sequential, cheap); only when the scan finds
- * that some stored record was not seen are they sorted (DB2's btree order
- * already is the store's memcmp order for principals, so this is usually a
- * linear check) and merged with the store's key-ordered walk. */
+ * Bounded memory: the changes are committed to the store in chunks of at
+ * most SCAN_CHUNK_BYTES / SCAN_CHUNK_N (the store read transaction is ended
+ * before each commit and a new one begun after, so map growth is never
+ * blocked for long), so only one chunk is ever held, whatever the KDB size.
+ *
+ * Deletions: pass 1 counts the KDB objects whose key was already in the
+ * store (matched).  Nothing else writes the store while a scan runs (the
+ * database worker runs one job at a time), so when matched equals the
+ * store's record count at the start, no stored record can be gone and the
+ * scan is over.  Otherwise pass 2 walks the stored keys in chunks and
+ * confirms each with a KDB point lookup (DEL if gone, PUT if it differs):
+ * no per-key memory, at the cost of one lookup per stored record, and only
+ * when a deletion escaped the capture (a `kdb5_util load`, a program not
+ * using the KDB module). */
 
-typedef struct seen {
-	ks_buf_t arena; /* u32 length + bytes, per key */
-	uint64_t *off;	/* arena offset of each key */
-	size_t n, cap;
-	size_t pos; /* merge cursor */
-} seen_t;
-
-static int seen_add(seen_t *k, const uint8_t *p, size_t n)
-{
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? 2 * k->cap : 4096;
-		uint64_t *off = realloc(k->off, cap * sizeof(*off));
-		if (off == NULL)
-			return KS_ENOMEM;
-		k->off = off;
-		k->cap = cap;
-	}
-	uint64_t at = k->arena.len;
-	uint32_t len = (uint32_t)n;
-	int ret = ks_buf_append(&k->arena, &len, 4);
-	if (ret == KS_EOK)
-		ret = ks_buf_append(&k->arena, p, n);
-	if (ret != KS_EOK)
-		return ret;
-	k->off[k->n++] = at;
-	return KS_EOK;
-}
-
-static ks_view_t seen_key(const ks_buf_t *arena, uint64_t off)
-{
-	uint32_t len;
-	memcpy(&len, arena->data + off, 4);
-	return (ks_view_t){ arena->data + off + 4, len };
-}
-
-/* memcmp order, shorter first on a common prefix (LMDB's default). */
-static int key_cmp(ks_view_t a, ks_view_t b)
-{
-	int c = memcmp(a.ptr, b.ptr, a.len < b.len ? a.len : b.len);
-	if (c)
-		return c;
-	return a.len < b.len ? -1 : a.len > b.len;
-}
-
-static const ks_buf_t *sort_arena; /* qsort has no context argument */
-
-static int off_cmp(const void *x, const void *y)
-{
-	return key_cmp(seen_key(sort_arena, *(const uint64_t *)x),
-		       seen_key(sort_arena, *(const uint64_t *)y));
-}
-
-/* Put the keys in store order (a linear check when they already are). */
-static void seen_sort(seen_t *k)
-{
-	for (size_t i = 1; i < k->n; i++) {
-		if (key_cmp(seen_key(&k->arena, k->off[i - 1]),
-			    seen_key(&k->arena, k->off[i])) > 0) {
-			sort_arena = &k->arena;
-			qsort(k->off, k->n, sizeof(*k->off), off_cmp);
-			sort_arena = NULL;
-			break;
-		}
-	}
-	k->pos = 0;
-}
-
-/* Merge step: was \p key seen?  Keys must be asked in ascending order. */
-static bool seen_next_has(seen_t *k, ks_view_t key)
-{
-	while (k->pos < k->n) {
-		int c = key_cmp(seen_key(&k->arena, k->off[k->pos]), key);
-		if (c == 0)
-			return true;
-		if (c > 0)
-			return false;
-		k->pos++;
-	}
-	return false;
-}
-
-static void seen_free(seen_t *k)
-{
-	ks_buf_free(&k->arena);
-	free(k->off);
-	*k = (seen_t){ 0 };
-}
-
-/* --- scan ---------------------------------------------------------------- */
+#define SCAN_CHUNK_BYTES (4u << 20)
+#define SCAN_CHUNK_N	 4096u
 
 typedef struct scan {
 	bridge_t *b;
+	store_t *s;
 	store_txn_t *txn;
 	chglist_t chg;
-	seen_t seen;
 	ks_buf_t key, line;
+	ks_buf_t resume; /* pass 2: the last stored key confirmed */
+	bool have_resume;
+	size_t pass2_n;	  /* keys confirmed in this pass-2 chunk */
 	uint64_t matched; /* KDB objects whose key exists in the store */
 	uint32_t since_relock;
 	uint64_t locked_at_us; /* when our lock was (re)taken */
 	bool locked;	       /* our own outer shared lock */
+	bool committed;	       /* a chunk with changes was committed */
 	int err;
 	bridge_scan_stats_t st;
 } scan_t;
+
+static bool scan_chunk_full(const scan_t *sc)
+{
+	return sc->chg.arena.len >= SCAN_CHUNK_BYTES ||
+	       sc->chg.n >= SCAN_CHUNK_N;
+}
+
+/* Commit the chunk's changes between two read transactions.  \p last: the
+ * final flush, which commits even an empty set when nothing was committed
+ * before (so the stats get the store's "nothing logged" range). */
+static int scan_flush(scan_t *sc, bool last)
+{
+	uint64_t first = 0, lastseq = 0;
+	if (sc->chg.n == 0 && !(last && !sc->committed))
+		return KS_EOK;
+	if (sc->txn) {
+		store_read_end(sc->txn);
+		sc->txn = NULL;
+	}
+	int ret = bridge__chg_commit(sc->s, &sc->chg, &first, &lastseq);
+	if (ret != KS_EOK)
+		return ret;
+	if (!sc->committed)
+		sc->st.first_seq = first;
+	sc->st.last_seq = lastseq;
+	sc->committed = true;
+	sc->chg.n = 0; /* keep the memory for the next chunk */
+	sc->chg.arena.len = 0;
+	if (!last)
+		ret = store_read_begin(sc->s, &sc->txn);
+	return ret;
+}
 
 /* Compare one encoded object (sc->key, sc->line) with the store. */
 static int scan_compare(scan_t *sc)
@@ -151,8 +110,6 @@ static int scan_compare(scan_t *sc)
 		ret = bridge__chg_add(&sc->chg, STORE_PUT, &sc->key, &sc->line);
 		sc->st.puts++;
 	}
-	if (ret == KS_EOK)
-		ret = seen_add(&sc->seen, sc->key.data, sc->key.len);
 	return ret;
 }
 
@@ -164,6 +121,17 @@ static void scan_unlock(scan_t *sc)
 		sc->st.max_lock_us = held;
 	krb5_db_unlock(sc->b->ctx);
 	sc->locked = false;
+}
+
+static int scan_relock(scan_t *sc)
+{
+	krb5_error_code code =
+		krb5_db_lock(sc->b->ctx, KRB5_DB_LOCKMODE_SHARED);
+	if (code)
+		return bridge__err(sc->b->ctx, code, "krb5_db_lock");
+	sc->locked = true;
+	sc->locked_at_us = bridge__mono_us();
+	return KS_EOK;
 }
 
 static krb5_error_code scan_princ_cb(krb5_pointer arg, krb5_db_entry *e)
@@ -180,20 +148,21 @@ static krb5_error_code scan_princ_cb(krb5_pointer arg, krb5_db_entry *e)
 	} else if (ret == KS_EOK) {
 		ret = scan_compare(sc);
 	}
-	if (ret == KS_EOK && sc->locked && b->lock_batch != UINT32_MAX &&
-	    ++sc->since_relock >= b->lock_batch) {
+	bool relock = sc->locked && b->lock_batch != UINT32_MAX;
+	bool full = scan_chunk_full(sc);
+	if (ret == KS_EOK && relock &&
+	    (++sc->since_relock >= b->lock_batch || full)) {
 		/* Let writers in: drop our shared lock (the iterator holds
-		 * none between entries with unlockiter) and take it again. */
+		 * none between entries with unlockiter), commit a full chunk
+		 * meanwhile, and take the lock again. */
 		sc->since_relock = 0;
 		scan_unlock(sc);
-		krb5_error_code code =
-			krb5_db_lock(b->ctx, KRB5_DB_LOCKMODE_SHARED);
-		if (code) {
-			ret = bridge__err(b->ctx, code, "krb5_db_lock");
-		} else {
-			sc->locked = true;
-			sc->locked_at_us = bridge__mono_us();
-		}
+		if (full)
+			ret = scan_flush(sc, false);
+		if (ret == KS_EOK)
+			ret = scan_relock(sc);
+	} else if (ret == KS_EOK && full) {
+		ret = scan_flush(sc, false); /* configured never to unlock */
 	}
 	if (ret != KS_EOK) {
 		sc->err = ret;
@@ -215,21 +184,29 @@ static void scan_policy_cb(void *arg, osa_policy_ent_t p)
 		sc->err = ret;
 }
 
-/* A store record not seen by the iteration: confirm with a point lookup. */
+/* Pass 2: a stored record, confirmed with a point lookup. */
 static int scan_gone_cb(ks_view_t key, ks_view_t value, void *arg)
 {
 	scan_t *sc = arg;
 	bridge_t *b = sc->b;
-	if (key.len < 2 || seen_next_has(&sc->seen, key))
+	if (sc->have_resume && bridge__view_eq(key, &sc->resume))
+		return 0; /* confirmed before the last chunk's commit */
+	if (sc->pass2_n >= SCAN_CHUNK_N || scan_chunk_full(sc))
+		return ITER_STOP; /* resume from this key after a flush */
+	sc->pass2_n++;
+	sc->resume.len = 0;
+	int ret = ks_buf_append(&sc->resume, key.ptr, key.len);
+	if (ret != KS_EOK)
+		return sc->err = ret;
+	sc->have_resume = true;
+	if (key.len < 2)
 		return 0;
 	char *name = malloc(key.len);
 	if (name == NULL)
 		return sc->err = KS_ENOMEM;
 	memcpy(name, key.ptr + 1, key.len - 1);
 	name[key.len - 1] = '\0';
-	ks_buf_t kb = { .data = (uint8_t *)(uintptr_t)key.ptr, .len = key.len };
 	krb5_error_code code = 0;
-	int ret = KS_EOK;
 	bool exists = false;
 	if (key.ptr[0] == STORE_KEY_PRINCIPAL) {
 		krb5_principal princ = NULL;
@@ -257,7 +234,7 @@ static int scan_gone_cb(ks_view_t key, ks_view_t value, void *arg)
 	if (code && bridge__err_quiet(code) != KS_ENOENT) {
 		ret = bridge__err(b->ctx, code, "confirming a deletion");
 	} else if (ret == KS_EOK && !exists) {
-		ret = bridge__chg_add(&sc->chg, STORE_DEL, &kb, NULL);
+		ret = bridge__chg_add(&sc->chg, STORE_DEL, &sc->resume, NULL);
 		sc->st.dels++;
 	} else if (ret == KS_EOK && !bridge__view_eq(value, &sc->line)) {
 		/* Missed by the iteration (changed concurrently). */
@@ -271,9 +248,30 @@ out:
 	return ret;
 }
 
+/* Pass 2 over every stored key, a chunk per read transaction. */
+static int scan_gone(scan_t *sc)
+{
+	for (;;) {
+		sc->pass2_n = 0;
+		ks_view_t from = sc->have_resume ? ks_buf_view(&sc->resume)
+						 : (ks_view_t){ 0 };
+		int ret =
+			store_records_foreach(sc->txn, from, scan_gone_cb, sc);
+		if (sc->err != KS_EOK)
+			return sc->err;
+		if (ret == 0)
+			return KS_EOK; /* past the last record */
+		ret = scan_flush(sc, false);
+		if (ret == KS_EOK && sc->txn == NULL)
+			ret = store_read_begin(sc->s, &sc->txn);
+		if (ret != KS_EOK)
+			return ret;
+	}
+}
+
 int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats)
 {
-	scan_t sc = { .b = b };
+	scan_t sc = { .b = b, .s = s };
 	store_meta_t meta;
 	krb5_error_code code;
 	int ret = store_read_begin(s, &sc.txn);
@@ -283,15 +281,9 @@ int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats)
 	if (ret != KS_EOK)
 		goto fail;
 
-	code = krb5_db_lock(b->ctx, KRB5_DB_LOCKMODE_SHARED);
-	if (code) {
-		ret = bridge__err(b->ctx, code, "krb5_db_lock");
+	ret = scan_relock(&sc);
+	if (ret != KS_EOK)
 		goto fail;
-	}
-	sc.locked = true;
-	sc.locked_at_us = bridge__mono_us();
-	/* Policies first: their keys ('O') sort before the principals' ('P'),
-	 * so the seen list is already in store order for a btree DB. */
 	code = krb5_db_iter_policy(b->ctx, NULL, scan_policy_cb, &sc);
 	if (sc.err == KS_EOK && code)
 		sc.err = bridge__err(b->ctx, code, "krb5_db_iter_policy");
@@ -300,22 +292,20 @@ int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats)
 		if (sc.err == KS_EOK && code)
 			sc.err = bridge__err(b->ctx, code, "krb5_db_iterate");
 	}
-	/* Some stored record was not seen: find it, confirm it is gone. */
-	if (sc.err == KS_EOK && sc.matched != meta.record_count) {
-		seen_sort(&sc.seen);
-		ret = store_records_foreach(sc.txn, (ks_view_t){ 0 },
-					    scan_gone_cb, &sc);
-		if (sc.err == KS_EOK)
-			sc.err = ret;
-	}
 	if (sc.locked)
 		scan_unlock(&sc);
+	/* Some stored record was not seen: find it, confirm it is gone (the
+	 * point lookups take the DB lock each, as the KDC's do). */
+	if (sc.err == KS_EOK && sc.matched != meta.record_count) {
+		if (sc.txn == NULL)
+			sc.err = store_read_begin(s, &sc.txn);
+		if (sc.err == KS_EOK)
+			sc.err = scan_gone(&sc);
+	}
 	ret = sc.err;
 	if (ret != KS_EOK)
 		goto fail;
-	store_read_end(sc.txn);
-	sc.txn = NULL;
-	ret = bridge__chg_commit(s, &sc.chg, &sc.st.first_seq, &sc.st.last_seq);
+	ret = scan_flush(&sc, true);
 	if (ret != KS_EOK)
 		goto fail;
 	ks_log_info(KDB,
@@ -334,9 +324,9 @@ fail:
 	if (sc.txn)
 		store_read_end(sc.txn);
 	bridge__chg_free(&sc.chg);
-	seen_free(&sc.seen);
 	ks_buf_free(&sc.key);
 	ks_buf_free(&sc.line);
+	ks_buf_free(&sc.resume);
 	return ret;
 }
 

@@ -9,6 +9,9 @@
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +52,15 @@ typedef struct scan_job {
 	unsigned n_wait;
 } scan_job_t;
 
+/* Give the chunks' freed heap back to the system: glibc keeps it in the
+ * arena otherwise, and a first scan of a large KDB would leave it there. */
+static void scan_trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static int scan_run(node_repl_job_t *job)
 {
 	scan_job_t *j = (scan_job_t *)job;
@@ -66,6 +78,7 @@ static int scan_run(node_repl_job_t *job)
 	t0 = ks_mono_ns();
 	int ret = bridge_scan(r->bridge, r->store, &j->st);
 	j->took_us = (ks_mono_ns() - t0) / 1000;
+	scan_trim();
 	return ret;
 }
 
@@ -188,6 +201,7 @@ static int scan_first(node_repl_t *r)
 	t0 = ks_mono_ns();
 	ret = bridge_scan(r->bridge, r->store, &st);
 	node_kdb_unlock();
+	scan_trim();
 	if (ret != KS_EOK) {
 		snprintf(r->last_scan_reason, sizeof(r->last_scan_reason),
 			 "start");
