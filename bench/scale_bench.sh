@@ -58,6 +58,8 @@ HOST=$(hostname)
 W=$(mktemp -d "${TMPDIR:-/tmp}/ks-scale.XXXXXX")
 # shellcheck source=../tests/integration/lib/realm.sh
 . "$SRC/tests/integration/lib/realm.sh"
+# shellcheck source=realm_gen.sh
+. "$SRC/bench/realm_gen.sh"
 BG=()
 cleanup() {
 	local pid
@@ -153,13 +155,8 @@ JSON=()
 for N in "${SIZES[@]}"; do
 	rm -rf "$W/pair" "$W/tmpl" "$W/sp" "$W/sr" "$W/host.keytab" "$W"/*.dump "$W"/lat_* "$W"/as.*
 	log "N = $N: template realm and generated dump"
-	realm_init "$W/tmpl" "$REALM" "$MASTER_PW"
-	(realm_env "$W/tmpl" &&
-		kadmin.local -r "$REALM" -q "addprinc -randkey -e aes256-cts-hmac-sha1-96:normal,aes128-cts-hmac-sha1-96:normal +requires_preauth gen-tmpl-user" &&
-		kadmin.local -r "$REALM" -q "addprinc -randkey -e aes256-cts-hmac-sha384-192:normal,aes128-cts-hmac-sha256-128:normal,aes256-cts-hmac-sha1-96:normal gen-tmpl-svc" &&
-		kdb5_util -r "$REALM" dump "$W/tmpl.dump") >/dev/null 2>&1
 	t0=$(now_ms)
-	python3 "$SRC/bench/gen_realm.py" "$W/tmpl.dump" "$W/gen.dump" "$N"
+	gen_realm_dump "$W/tmpl" "$N" "$W/gen.dump"
 	gen_ms=$(($(now_ms) - t0))
 	gen_bytes=$(stat -c %s "$W/gen.dump")
 

@@ -39,6 +39,7 @@ struct node_conn {
 	bool close_pending; /* node_conn_close() called inside the pump */
 	bool reading;
 	bool congested;
+	bool paused; /* by the owner: node_conn_pause() */
 	bool gai_pending;
 	bool handles_closing;
 	bool flush_scheduled;
@@ -134,7 +135,26 @@ static void check_pressure(node_conn_t *c)
 		if (c->cbs.writable != NULL)
 			c->cbs.writable(c, c->arg);
 		if (c->state < NODE_CONN_CLOSING && !c->reading &&
-		    !c->congested)
+		    !c->congested && !c->paused)
+			c->reading = uv_read_start((uv_stream_t *)&c->tcp,
+						   on_alloc, on_read) == 0;
+	}
+}
+
+void node_conn_pause(node_conn_t *c, bool pause)
+{
+	if (c->paused == pause)
+		return;
+	c->paused = pause;
+	if (c->state != NODE_CONN_IO)
+		return;
+	if (pause && c->reading) {
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		c->reading = false;
+	} else if (!pause) {
+		/* what arrived meanwhile (keepalives included) is read now */
+		c->last_rx = uv_now(c->loop);
+		if (!c->reading && !c->congested)
 			c->reading = uv_read_start((uv_stream_t *)&c->tcp,
 						   on_alloc, on_read) == 0;
 	}
@@ -320,7 +340,8 @@ static void on_timer(uv_timer_t *t)
 		node_conn_close(c, KS_ETIMEDOUT, msg);
 		break;
 	case NODE_CONN_IO:
-		if (now - c->last_rx >= c->lim.idle_timeout_ms) {
+		/* paused: the peer's frames wait in the socket unread */
+		if (!c->paused && now - c->last_rx >= c->lim.idle_timeout_ms) {
 			snprintf(msg, sizeof(msg),
 				 "idle timeout (nothing received for %llu ms)",
 				 (unsigned long long)(now - c->last_rx));

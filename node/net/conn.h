@@ -110,6 +110,15 @@ int node_conn_send(node_conn_t *c, const void *p, size_t n);
 bool node_conn_congested(const node_conn_t *c);
 
 /**
+ * \brief The owner's own back-pressure: stop reading (\p pause) because
+ *        what was received is not consumed yet, or read again.  While
+ *        paused the idle timeout does not run (the peer's keepalives wait
+ *        in the socket); it counts again from the resume.  Frames already
+ *        decrypted from the last read are still handed up.  Loop thread.
+ */
+void node_conn_pause(node_conn_t *c, bool pause);
+
+/**
  * \brief Close: an orderly close (close_notify) when \p err is 0 and the
  *        link is established, an abortive one otherwise.  Idempotent.
  * \param reason borrowed for the call; logged and passed to closed.

@@ -481,8 +481,17 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame)
 
 /* Frames that arrive while the link is busy wait here, in order.  The
  * primary keeps at most a window of unacknowledged changes in flight
- * (primary.c), so the inbox is bounded by that window, or by one snapshot
- * while one is received. */
+ * (primary.c); a snapshot has no such window, so past INBOX_PAUSE bytes
+ * waiting the link stops reading (node_conn_pause) until the worker has
+ * drained the inbox to half of it: the inbox holds INBOX_PAUSE plus one
+ * socket read at most, and TCP flow control holds the primary back. */
+#define INBOX_PAUSE (16u << 20)
+
+static size_t inbox_waiting(const node_repl_link_t *l)
+{
+	return l->inbox.len - l->inbox_off;
+}
+
 static int inbox_put(node_repl_link_t *l, ks_view_t frame)
 {
 	int ret;
@@ -494,6 +503,11 @@ static int inbox_put(node_repl_link_t *l, ks_view_t frame)
 	ret = ks_buf_append_u32(&l->inbox, (uint32_t)frame.len);
 	if (ret == KS_EOK)
 		ret = ks_buf_append(&l->inbox, frame.ptr, frame.len);
+	if (ret == KS_EOK && !l->paused && inbox_waiting(l) > INBOX_PAUSE) {
+		l->paused = true;
+		l->pauses++;
+		node_conn_pause(l->conn, true);
+	}
 	return ret;
 }
 
@@ -514,6 +528,10 @@ static void inbox_run(node_repl_link_t *l)
 		ks_buf_free(&l->inbox); /* give a big burst's memory back */
 	if (l->inbox_off == l->inbox.len)
 		l->inbox_off = l->inbox.len = 0;
+	if (l->paused && !l->down && inbox_waiting(l) <= INBOX_PAUSE / 2) {
+		l->paused = false;
+		node_conn_pause(l->conn, false);
+	}
 	link_unref(l);
 }
 

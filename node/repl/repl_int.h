@@ -248,6 +248,8 @@ struct node_repl_link {
 	unsigned jobs;	  /* link jobs in flight: busy when nonzero */
 	bool down;	  /* the connection is gone (conn is NULL) */
 	ks_buf_t inbox;	  /* frames waiting while busy: u32 length, bytes */
+	bool paused;	  /* reading stopped: the inbox is full (engine.c) */
+	uint64_t pauses;  /* times reading was stopped for it */
 	size_t inbox_off; /* next frame in inbox */
 	struct snap_src *snap_src; /* primary: the snapshot being sent */
 	ks_buf_t snap;		   /* primary: snapshot frames still to send */

@@ -15,7 +15,7 @@
 #   proc_wait NAME          wait for it to exit; its exit status
 #   wait_for SECONDS CMD... retry CMD (output dropped) until it succeeds
 #   free_port               a free TCP port on 127.0.0.1
-#   wait_port PORT          until 127.0.0.1:PORT accepts (fail after 10 s)
+#   wait_port PORT          until a socket listens on TCP PORT (fail after 10 s)
 #   TEST_EXIT_HOOKS+=(FUNC) run at exit (in order), before the processes
 #                           are stopped
 #   TEST_LOGS+=(GLOB)       files whose tail is shown when the test fails
@@ -112,10 +112,13 @@ free_port() {
 	realm_free_port
 }
 
+# Asks the kernel (ss) instead of connecting: a probe connection would take
+# a node's kprop listener's one transfer slot, and a stock kprop connecting
+# right after it would be refused.
 wait_port() {
 	local _
 	for _ in $(seq 1 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		[ -n "$(ss -Hltn "sport = :$1")" ] && return 0
 		sleep 0.05
 	done
 	fail "nothing listens on port $1"

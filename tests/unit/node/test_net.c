@@ -583,6 +583,34 @@ static void test_back_pressure(void **st)
 	stop_side(&srv);
 }
 
+/*
+ * The owner's pause: a paused side reads nothing (the frames and the
+ * peer's keepalives wait in the socket) and is not closed by its idle
+ * timeout meanwhile; after the resume every frame arrives, in order, and
+ * the link stays up.
+ */
+static void test_owner_pause(void **st)
+{
+	(void)st;
+	connect_pair(opts(100, 60000, 16), opts(100, 400, 16));
+	srv.echo = false;
+	cli.echo = false;
+	node_conn_pause(cli.conn, true);
+	for (uint64_t i = 1; i <= 200; i++)
+		assert_ks_ok(send_ack(srv.conn, i));
+	run_for(1200); /* three idle timeouts */
+	assert_int_equal(cli.closed, 0);
+	assert_int_equal(srv.closed, 0);
+	assert_int_equal(cli.acks, 0);
+	node_conn_pause(cli.conn, false);
+	RUN_UNTIL(cli.acks == 200, 3000);
+	assert_int_equal(cli.last_seq, 200);
+	run_for(600); /* keepalives are read again: no idle timeout */
+	assert_int_equal(cli.closed, 0);
+	stop_side(&cli);
+	stop_side(&srv);
+}
+
 /* 1,000 connect/disconnect cycles: no descriptor left behind. */
 static void test_cycles_no_leak(void **st)
 {
@@ -651,6 +679,7 @@ int main(void)
 		cmocka_unit_test(test_keepalive_and_idle),
 		cmocka_unit_test(test_admission),
 		cmocka_unit_test(test_back_pressure),
+		cmocka_unit_test(test_owner_pause),
 		cmocka_unit_test(test_cycles_no_leak),
 	};
 	return test_run_group(tests, setup, teardown);
