@@ -261,6 +261,8 @@ static int scan_gone(scan_t *sc)
 			return sc->err;
 		if (ret == 0)
 			return KS_EOK; /* past the last record */
+		if (ret != ITER_STOP)
+			return ret; /* the store's own error */
 		ret = scan_flush(sc, false);
 		if (ret == KS_EOK && sc->txn == NULL)
 			ret = store_read_begin(sc->s, &sc->txn);
