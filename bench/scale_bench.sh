@@ -58,8 +58,8 @@ HOST=$(hostname)
 W=$(mktemp -d "${TMPDIR:-/tmp}/ks-scale.XXXXXX")
 # shellcheck source=../tests/integration/lib/realm.sh
 . "$SRC/tests/integration/lib/realm.sh"
-# shellcheck source=realm_gen.sh
-. "$SRC/bench/realm_gen.sh"
+# shellcheck source=scale_lib.sh
+. "$SRC/bench/scale_lib.sh"
 BG=()
 cleanup() {
 	local pid
@@ -78,8 +78,6 @@ pct() {
 	sort -n "$1" | awk -v p="$2" '{ a[NR] = $1 } END { i = int((p / 100) * NR + 0.999999); if (i < 1) i = 1; printf "%.1f", a[i] }'
 }
 
-# node_pid primary|replica (from the pair's pid file)
-node_pid() { sed -n "s/^node-$1 //p" "$W/pair/pids"; }
 
 # json_field CONF EXPR: a value from `kdcsync status --json` (python EXPR on d)
 status_field() {
@@ -87,21 +85,6 @@ status_field() {
 		python3 -c "import json,sys; d=json.load(sys.stdin); print($2)"
 }
 
-# rss_sampler OUT: peak RssAnon (kB) per role, every 0.1 s, until OUT.stop
-rss_sampler() {
-	local out=$1 role pid kb
-	declare -A peak=([primary]=0 [replica]=0)
-	while [ ! -e "$out.stop" ]; do
-		for role in primary replica; do
-			pid=$(node_pid "$role")
-			[ -n "$pid" ] || continue
-			kb=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-			[ -n "$kb" ] && [ "$kb" -gt "${peak[$role]}" ] && peak[$role]=$kb
-		done
-		sleep 0.1
-	done
-	echo "${peak[primary]} ${peak[replica]}" >"$out"
-}
 
 # lat_sampler STATE_DIR OUT: `status json` answer time on the node's
 # control socket (ms, one per line; the request the CLI sends, without the

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Memory of the nodes around whole-database work (issue 11: <= 64 MB of
 # anonymous memory for either node at any database size), on a loopback
-# pair (deploy/pair.sh) with a realistic generated realm (bench/realm_gen.sh).
+# pair (deploy/pair.sh) with a realistic generated realm (bench/scale_lib.sh).
 # Never asserts.
 #
 #   KS_BUILD_DIR=/path/to/release-build bench/scan_mem.sh [N...]
@@ -28,8 +28,8 @@ export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW
 W=$(mktemp -d "${TMPDIR:-/tmp}/ks-scanmem.XXXXXX")
 # shellcheck source=../tests/integration/lib/realm.sh
 . "$SRC/tests/integration/lib/realm.sh"
-# shellcheck source=realm_gen.sh
-. "$SRC/bench/realm_gen.sh"
+# shellcheck source=scale_lib.sh
+. "$SRC/bench/scale_lib.sh"
 SAMPLER=
 cleanup() {
 	[ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true
@@ -39,25 +39,9 @@ cleanup() {
 }
 trap cleanup EXIT
 log() { echo "== $*" >&2; }
-node_pid() { sed -n "s/^node-$1 //p" "$W/pair/pids" 2>/dev/null || true; }
 anon_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$(node_pid "$1")/status"; }
 
-# sampler OUT: peak RssAnon (kB) of each node every 0.1 s until OUT.stop
-sampler() {
-	local out=$1 role pid kb
-	declare -A peak=([primary]=0 [replica]=0)
-	while [ ! -e "$out.stop" ]; do
-		for role in primary replica; do
-			pid=$(node_pid "$role")
-			[ -n "$pid" ] || continue
-			kb=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-			[ -n "$kb" ] && [ "$kb" -gt "${peak[$role]}" ] && peak[$role]=$kb
-		done
-		sleep 0.1
-	done
-	echo "${peak[primary]} ${peak[replica]}" >"$out"
-}
-sample_start() { rm -f "$1" "$1.stop"; sampler "$1" & SAMPLER=$!; }
+sample_start() { rm -f "$1" "$1.stop"; rss_sampler "$1" & SAMPLER=$!; }
 sample_stop() { touch "$1.stop"; wait "$SAMPLER"; SAMPLER=; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
