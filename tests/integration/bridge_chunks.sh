@@ -7,7 +7,7 @@
 # walks the store in chunks too: exactly 6,000 DELs and 10 PUTs are logged,
 # the store equals the dump again, and a third scan logs nothing.  Same with
 # the DB lock dropped every 1,000 entries (-b 1000).
-. "$(dirname "$0")/bridge_common.sh"
+. "$KS_SOURCE_DIR/tests/integration/lib/bridge.sh"
 src=$WORK/src
 R=BRIDGE.TEST
 realm_init "$src" $R
