@@ -291,3 +291,25 @@ void read_batch(store_t *src, uint64_t from, size_t max, struct copy_batch *cb,
 	};
 	memcpy(b->history, m.history, 16);
 }
+
+store_change_t model_put(const char *k, const char *v)
+{
+	return (store_change_t){ .op = STORE_PUT,
+				 .key = { (const uint8_t *)k, strlen(k) },
+				 .value = { (const uint8_t *)v, strlen(v) } };
+}
+
+store_change_t model_del(const char *k)
+{
+	return (store_change_t){ .op = STORE_DEL,
+				 .key = { (const uint8_t *)k, strlen(k) } };
+}
+
+void model_meta(store_t *s, store_meta_t *m)
+{
+	store_txn_t *t;
+
+	assert_ks_ok(store_read_begin(s, &t));
+	assert_ks_ok(store_meta_get(t, m));
+	store_read_end(t);
+}

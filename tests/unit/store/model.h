@@ -81,3 +81,13 @@ struct copy_batch {
 void read_batch(store_t *src, uint64_t from, size_t max, struct copy_batch *cb,
 		store_batch_t *b);
 void copy_free(struct copy_batch *cb);
+
+/** \brief A PUT of \p k = \p v (both borrowed: string literals or buffers
+ *         that outlive the commit). */
+store_change_t model_put(const char *k, const char *v);
+
+/** \brief A DEL of \p k (borrowed, as for model_put()). */
+store_change_t model_del(const char *k);
+
+/** \brief The store's metadata through a read transaction (asserts). */
+void model_meta(store_t *s, store_meta_t *m);

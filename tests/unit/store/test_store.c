@@ -16,26 +16,6 @@
 
 static const ks_view_t NOKEY = { 0 };
 
-static store_change_t put(const char *k, const char *v)
-{
-	return (store_change_t){ .op = STORE_PUT,
-				 .key = sv(k),
-				 .value = sv(v) };
-}
-
-static store_change_t del(const char *k)
-{
-	return (store_change_t){ .op = STORE_DEL, .key = sv(k) };
-}
-
-static void get_meta(store_t *s, store_meta_t *m)
-{
-	store_txn_t *t;
-	assert_ks_ok(store_read_begin(s, &t));
-	assert_ks_ok(store_meta_get(t, m));
-	store_read_end(t);
-}
-
 static store_t *open_store(const char *dir, const store_opts_t *o)
 {
 	store_t *s = NULL;
@@ -118,7 +98,7 @@ static void test_open_new_and_reopen(void **state)
 	int fds = test_count_fds();
 	store_t *s = open_store(dir, NULL);
 	store_meta_t m, m2;
-	get_meta(s, &m);
+	model_meta(s, &m);
 	assert_int_equal(m.format_version, STORE_FORMAT_VERSION);
 	assert_memory_not_equal(m.history, zero, 16);
 	assert_memory_equal(m.prev_history, zero, 16);
@@ -132,14 +112,14 @@ static void test_open_new_and_reopen(void **state)
 	assert_int_equal(test_count_fds(), fds);
 
 	s = open_store(dir, NULL);
-	get_meta(s, &m2);
+	model_meta(s, &m2);
 	assert_memory_equal(m.history, m2.history, 16);
 	store_close(s);
 
 	/* another store gets another history id */
 	char *dir2 = test_mkdtemp("store");
 	s = open_store(dir2, NULL);
-	get_meta(s, &m2);
+	model_meta(s, &m2);
 	assert_memory_not_equal(m.history, m2.history, 16);
 	store_close(s);
 	test_rmtree_free(dir2);
@@ -223,16 +203,16 @@ static void test_commit_and_reads(void **state)
 	(void)state;
 	char *dir = test_mkdtemp("store");
 	store_t *s = open_store(dir, NULL);
-	store_change_t a[] = { put("Pb", "v1"), put("Pa", "v2"),
-			       put("Oc", "pol") };
+	store_change_t a[] = { model_put("Pb", "v1"), model_put("Pa", "v2"),
+			       model_put("Oc", "pol") };
 	commit_ok(s, a, 3, 1, 3);
 	/* nothing changes: identical put, delete of a missing key */
-	store_change_t same[] = { put("Pa", "v2"), del("Pzz") };
+	store_change_t same[] = { model_put("Pa", "v2"), model_del("Pzz") };
 	commit_ok(s, same, 2, 4, 3);
 	commit_ok(s, NULL, 0, 4, 3);
 	/* a change, then the same key within one set */
-	store_change_t b[] = { del("Pb"), put("Pa", "v3"), put("Pa", "v3"),
-			       put("Pb", "") };
+	store_change_t b[] = { model_del("Pb"), model_put("Pa", "v3"),
+			       model_put("Pa", "v3"), model_put("Pb", "") };
 	uint64_t f, l;
 	assert_ks_ok(store_commit(s, b, 4, 2000, &f, &l));
 	assert_int_equal(f, 4);
@@ -318,15 +298,17 @@ static void test_commit_order_and_append(void **state)
 	(void)state;
 	char *dir = test_mkdtemp("store"), *dr = test_mkdtemp("replica");
 	store_t *s = open_store(dir, NULL), *r = open_store(dr, NULL);
-	store_change_t a[] = { put("Pm", "m0") };
+	store_change_t a[] = { model_put("Pm", "m0") };
 	commit_ok(s, a, 1, 1, 1);
 	/* Pz twice appended beyond Pm, deleted, put again; Pzz appended
 	 * after the greatest key was deleted; Pa before everything */
-	store_change_t b[] = { put("Pzz", "zz1"), put("Pz", "z1"),
-			       del("Pz"),	  del("Py"),
-			       put("Pz", "z2"),	  put("Pm", "m0"),
-			       put("Pa", "a1"),	  del("Pzz"),
-			       put("Pzz", "zz2"), put("Pzzz", "zzz") };
+	store_change_t b[] = {
+		model_put("Pzz", "zz1"), model_put("Pz", "z1"),
+		model_del("Pz"),	 model_del("Py"),
+		model_put("Pz", "z2"),	 model_put("Pm", "m0"),
+		model_put("Pa", "a1"),	 model_del("Pzz"),
+		model_put("Pzz", "zz2"), model_put("Pzzz", "zzz")
+	};
 	commit_ok(s, b, 10, 2, 9);
 	assert_value(s, "Pm", "m0");
 	assert_value(s, "Pz", "z2");
@@ -354,7 +336,7 @@ static void test_commit_order_and_append(void **state)
 
 	/* the replica: the same changes as one batch from an empty snapshot */
 	store_meta_t pm, rm;
-	get_meta(s, &pm);
+	model_meta(s, &pm);
 	assert_ks_ok(store_stage_begin(r));
 	assert_ks_ok(store_stage_put(r, a, 1));
 	assert_ks_ok(store_stage_promote(r, pm.history, 1, NULL));
@@ -364,7 +346,7 @@ static void test_commit_order_and_append(void **state)
 	bt.n = 10;
 	assert_ks_ok(store_apply(r, &bt));
 	assert_ks_ok(store_check(r));
-	get_meta(r, &rm);
+	model_meta(r, &rm);
 	assert_int_equal(rm.last_seq, 11);
 	assert_int_equal(rm.record_count, pm.record_count);
 	assert_memory_equal(rm.digest, pm.digest, 32);
@@ -382,10 +364,10 @@ static void test_commit_invalid(void **state)
 	char big[STORE_MAX_KEY + 2];
 	memset(big, 'P', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	store_change_t ok = put("Pa", "x");
+	store_change_t ok = model_put("Pa", "x");
 	store_change_t bad_op = { .op = 3, .key = sv("Pb") };
-	store_change_t empty_key = put("", "x");
-	store_change_t long_key = put(big, "x");
+	store_change_t empty_key = model_put("", "x");
+	store_change_t long_key = model_put(big, "x");
 	store_change_t null_val = { .op = STORE_PUT,
 				    .key = sv("Pc"),
 				    .value = { NULL, 5 } };
@@ -399,13 +381,13 @@ static void test_commit_invalid(void **state)
 	assert_ks_err(store_commit(s, NULL, 1, 1, NULL, NULL), KS_EINVAL);
 	assert_ks_err(store_commit(NULL, &ok, 1, 1, NULL, NULL), KS_EINVAL);
 	store_meta_t m;
-	get_meta(s, &m);
+	model_meta(s, &m);
 	assert_int_equal(m.last_seq, 0);
 	assert_int_equal(m.record_count, 0);
 	assert_value(s, "Pa", NULL);
 	/* the longest allowed key works */
 	big[STORE_MAX_KEY] = '\0';
-	store_change_t maxk = put(big, "x");
+	store_change_t maxk = model_put(big, "x");
 	commit_ok(s, &maxk, 1, 1, 1);
 	store_close(s);
 	test_rmtree_free(dir);
@@ -465,20 +447,20 @@ static void test_map_growth_blocked_by_reader(void **state)
 	uint64_t before_last = 0;
 	for (int i = 0; i < 100 && ret == 0; i++) {
 		snprintf(k, sizeof(k), "Pk%d", i);
-		store_change_t c = put(k, val);
+		store_change_t c = model_put(k, val);
 		store_meta_t m;
-		get_meta(s, &m);
+		model_meta(s, &m);
 		before_last = m.last_seq;
 		ret = store_commit(s, &c, 1, 1, NULL, NULL);
 	}
 	assert_ks_err(ret, KS_EBUSY);
 	store_meta_t m;
-	get_meta(s, &m);
+	model_meta(s, &m);
 	assert_int_equal(m.last_seq, before_last);
 	store_read_end(t);
 	assert_ks_ok(store_check(s));
 	snprintf(k, sizeof(k), "Pk%llu", (unsigned long long)before_last);
-	store_change_t c = put(k, val);
+	store_change_t c = model_put(k, val);
 	commit_ok(s, &c, 1, before_last + 1, before_last + 1);
 	free(val);
 	store_close(s);
@@ -499,7 +481,7 @@ static void test_readers_full(void **state)
 	assert_true(n > 100);
 	while (n > 0)
 		store_read_end(t[--n]);
-	store_change_t c = put("Pa", "1");
+	store_change_t c = model_put("Pa", "1");
 	commit_ok(s, &c, 1, 1, 1);
 	store_close(s);
 	test_rmtree_free(dir);
@@ -511,7 +493,7 @@ static void replica_init(store_t *r, store_t *p)
 {
 	store_meta_t pm;
 	uint8_t empty[32] = { 0 };
-	get_meta(p, &pm);
+	model_meta(p, &pm);
 	assert_ks_ok(store_stage_begin(r));
 	assert_ks_ok(store_stage_promote(r, pm.history, 0, empty));
 	assert_ks_ok(store_check(r));
@@ -522,9 +504,9 @@ static void replicate(store_t *r, store_t *p, size_t step)
 {
 	struct copy_batch cb = { .n = 0 };
 	store_meta_t pm, rm;
-	get_meta(p, &pm);
+	model_meta(p, &pm);
 	for (;;) {
-		get_meta(r, &rm);
+		model_meta(r, &rm);
 		if (rm.applied_seq >= pm.last_seq)
 			break;
 		store_batch_t b;
@@ -553,7 +535,7 @@ static void test_apply(void **state)
 	}
 	assert_ks_ok(store_check(p));
 	store_meta_t pm, rm, rm2;
-	get_meta(p, &pm);
+	model_meta(p, &pm);
 	assert_true(pm.last_seq >= 3);
 
 	struct copy_batch cb = { .n = 0 };
@@ -562,7 +544,7 @@ static void test_apply(void **state)
 	/* a fresh replica has no position: any history is foreign */
 	assert_ks_err(store_apply(r, &b), KS_EHISTORY);
 	replica_init(r, p);
-	get_meta(r, &rm);
+	model_meta(r, &rm);
 	assert_memory_equal(rm.applied_history, pm.history, 16);
 	assert_memory_equal(rm.history, pm.history, 16);
 	assert_int_equal(rm.applied_seq, 0);
@@ -581,7 +563,7 @@ static void test_apply(void **state)
 	cb.ch[1].op = 9;
 	assert_ks_err(store_apply(r, &b), KS_EINVAL);
 	cb.ch[1] = saved;
-	get_meta(r, &rm2);
+	model_meta(r, &rm2);
 	assert_memory_equal(&rm, &rm2, sizeof(rm));
 	assert_ks_ok(store_check(r));
 	/* the real thing, then a replay of an applied batch is a gap */
@@ -589,7 +571,7 @@ static void test_apply(void **state)
 	assert_ks_ok(store_check(r));
 	assert_ks_err(store_apply(r, &b), KS_EGAP);
 	replicate(r, p, 4);
-	get_meta(r, &rm);
+	model_meta(r, &rm);
 	assert_int_equal(rm.applied_seq, pm.last_seq);
 	assert_int_equal(rm.last_seq, pm.last_seq);
 	assert_int_equal(rm.oldest_seq, 1);
@@ -598,9 +580,9 @@ static void test_apply(void **state)
 	model_verify(&m, r);
 
 	/* a replica that was written to as a primary refuses batches */
-	store_change_t c = put("Plocal", "x");
+	store_change_t c = model_put("Plocal", "x");
 	assert_ks_ok(store_commit(r, &c, 1, 1, NULL, NULL));
-	c = put("Pnew", "y");
+	c = model_put("Pnew", "y");
 	uint64_t f, l;
 	assert_ks_ok(store_commit(p, &c, 1, 1, &f, &l));
 	assert_int_equal(f, l);
@@ -645,9 +627,9 @@ static void test_batchings_equal_digest(void **state)
 	assert_ks_ok(store_check(s2));
 	assert_ks_ok(store_check(s3));
 	store_meta_t m1, m2, m3;
-	get_meta(s1, &m1);
-	get_meta(s2, &m2);
-	get_meta(s3, &m3);
+	model_meta(s1, &m1);
+	model_meta(s2, &m2);
+	model_meta(s3, &m3);
 	assert_memory_equal(m1.digest, m2.digest, 32);
 	assert_memory_equal(m1.digest, m3.digest, 32);
 	assert_int_equal(m1.last_seq, m2.last_seq);
@@ -854,10 +836,11 @@ static void test_stage(void **state)
 	(void)state;
 	char *dir = test_mkdtemp("store");
 	store_t *s = open_store(dir, NULL);
-	store_change_t live[] = { put("Pold", "1"), put("Pkeep", "2") };
+	store_change_t live[] = { model_put("Pold", "1"),
+				  model_put("Pkeep", "2") };
 	commit_ok(s, live, 2, 1, 2);
 	store_meta_t before, after;
-	get_meta(s, &before);
+	model_meta(s, &before);
 
 	model_t m;
 	batch_t b = { 0 };
@@ -884,7 +867,7 @@ static void test_stage(void **state)
 	b.ch[0].value = ks_buf_view(&b.val[0]);
 	assert_ks_ok(store_stage_put(s, b.ch, 1));
 	model_apply(&m, &b);
-	store_change_t d = del("Pold");
+	store_change_t d = model_del("Pold");
 	assert_ks_err(store_stage_put(s, &d, 1), KS_EINVAL);
 	assert_ks_ok(store_check(s));
 
@@ -912,7 +895,7 @@ static void test_stage(void **state)
 	assert_int_equal(count, 300);
 	assert_ks_ok(store_check(s));
 	/* the live set is untouched while staging */
-	get_meta(s, &after);
+	model_meta(s, &after);
 	assert_memory_equal(&before, &after, sizeof(before));
 	assert_value(s, "Pold", "1");
 
@@ -923,7 +906,7 @@ static void test_stage(void **state)
 	wrong[31] ^= 1;
 	assert_ks_err(store_stage_promote(s, hist, 500, wrong), KS_EDIGEST);
 	assert_ks_ok(store_check(s));
-	get_meta(s, &after);
+	model_meta(s, &after);
 	assert_memory_equal(&before, &after, sizeof(before));
 	assert_value(s, "Pold", "1");
 	assert_ks_ok(store_stage_info(s, got, &count));
@@ -935,7 +918,7 @@ static void test_stage(void **state)
 	assert_ks_ok(store_stage_promote(s, hist, 500, want));
 	assert_ks_ok(store_check(s));
 	model_verify(&m, s);
-	get_meta(s, &after);
+	model_meta(s, &after);
 	assert_memory_equal(after.history, hist, 16);
 	assert_memory_equal(after.applied_history, hist, 16);
 	assert_int_equal(after.last_seq, 500);
@@ -960,7 +943,7 @@ static void test_stage(void **state)
 	assert_ks_ok(store_stage_begin(s));
 	assert_ks_ok(store_stage_promote(s, hist, 0, NULL));
 	assert_ks_ok(store_check(s));
-	get_meta(s, &after);
+	model_meta(s, &after);
 	assert_int_equal(after.record_count, 0);
 	assert_int_equal(after.last_seq, 0);
 	model_free(&m);
@@ -985,12 +968,12 @@ static void test_stage_large(void **state)
 	for (int i = N - 1; i >= 0; i--) {
 		snprintf(keys[n], sizeof(keys[n]), "P%07d", i);
 		snprintf(vals[n], sizeof(vals[n]), "v%d", i);
-		ch[n] = put(keys[n], vals[n]);
+		ch[n] = model_put(keys[n], vals[n]);
 		n++;
 		if (i % 10 == 0 && n < 1000) { /* again, new value */
 			snprintf(keys[n], sizeof(keys[n]), "P%07d", i);
 			snprintf(vals[n], sizeof(vals[n]), "w%d", i);
-			ch[n] = put(keys[n], vals[n]);
+			ch[n] = model_put(keys[n], vals[n]);
 			n++;
 		}
 		if (n >= 999 || i == 0) {
@@ -1030,7 +1013,7 @@ static void commit_n(store_t *s, int n, size_t vlen)
 		snprintf(v, vlen + 1, "%d", serial++); /* always new */
 		memset(v + strlen(v), 'z', vlen - strlen(v));
 		v[vlen] = '\0';
-		store_change_t c = put(k, v);
+		store_change_t c = model_put(k, v);
 		assert_ks_ok(store_commit(s, &c, 1, 1, NULL, NULL));
 	}
 	free(v);
@@ -1048,17 +1031,17 @@ static void test_trim(void **state)
 	store_t *s = open_store(dir, &o);
 	store_meta_t m;
 	commit_n(s, 30, 50); /* each entry 8 + 13 + 3 + 50 = 74 bytes */
-	get_meta(s, &m);
+	model_meta(s, &m);
 	assert_int_equal(m.log_bytes, 30 * 74);
 	/* acks protect entries: nothing below keep_from is dropped... */
 	assert_ks_ok(store_log_trim(s, 5));
 	assert_ks_ok(store_check(s));
-	get_meta(s, &m);
+	model_meta(s, &m);
 	assert_int_equal(m.oldest_seq, 5);
 	/* ...until the retention count is met */
 	assert_ks_ok(store_log_trim(s, UINT64_MAX));
 	assert_ks_ok(store_check(s));
-	get_meta(s, &m);
+	model_meta(s, &m);
 	assert_int_equal(m.oldest_seq, 21);
 	assert_int_equal(m.log_bytes, 10 * 74);
 	store_txn_t *t;
@@ -1070,7 +1053,7 @@ static void test_trim(void **state)
 	commit_n(s, 80, 50);
 	assert_ks_ok(store_log_trim(s, 25));
 	assert_ks_ok(store_check(s));
-	get_meta(s, &m);
+	model_meta(s, &m);
 	assert_int_equal(m.last_seq, 110);
 	assert_true(m.log_bytes <= 4000);
 	assert_int_equal(m.oldest_seq, 110 - 4000 / 74 + 1);
@@ -1083,7 +1066,7 @@ static void test_trim(void **state)
 	s = open_store(dir, &o);
 	assert_ks_ok(store_log_trim(s, UINT64_MAX));
 	assert_ks_ok(store_check(s));
-	get_meta(s, &m);
+	model_meta(s, &m);
 	assert_int_equal(m.log_bytes, 740);
 	assert_int_equal(m.oldest_seq, 101);
 	/* trimming everything that is allowed, then committing on */
@@ -1091,12 +1074,12 @@ static void test_trim(void **state)
 	o.retain_bytes = 1;
 	s = open_store(dir, &o);
 	assert_ks_ok(store_log_trim(s, UINT64_MAX));
-	get_meta(s, &m);
+	model_meta(s, &m);
 	assert_int_equal(m.oldest_seq, 111);
 	assert_int_equal(m.log_bytes, 0);
 	assert_ks_ok(store_check(s));
 	commit_n(s, 2, 10);
-	get_meta(s, &m);
+	model_meta(s, &m);
 	assert_int_equal(m.oldest_seq, 111);
 	assert_int_equal(m.last_seq, 112);
 	store_close(s);
@@ -1121,7 +1104,7 @@ static void test_trim(void **state)
 	}
 	assert_ks_ok(store_log_trim(s, UINT64_MAX));
 	assert_ks_ok(store_check(s));
-	get_meta(s, &m);
+	model_meta(s, &m);
 	assert_int_equal(m.oldest_seq, 24996);
 	model_free(&mm);
 	batch_free(&b);
@@ -1141,16 +1124,16 @@ static void test_history(void **state)
 	replica_init(r, p);
 	replicate(r, p, 2);
 	store_meta_t pm, pm2, rm;
-	get_meta(p, &pm);
+	model_meta(p, &pm);
 	/* promotion on the primary: a new id, the old remembered */
 	assert_ks_ok(store_new_history(p));
 	assert_ks_ok(store_check(p));
-	get_meta(p, &pm2);
+	model_meta(p, &pm2);
 	assert_memory_not_equal(pm2.history, pm.history, 16);
 	assert_memory_equal(pm2.prev_history, pm.history, 16);
 	assert_int_equal(pm2.prev_last_seq, 5);
 	commit_n(p, 3, 20);
-	get_meta(p, &pm2);
+	model_meta(p, &pm2);
 	assert_int_equal(pm2.last_seq, 8);
 	assert_int_equal(pm2.oldest_seq, 1);
 
@@ -1168,19 +1151,19 @@ static void test_history(void **state)
 		      KS_ESTALE);
 	assert_ks_err(store_adopt_history(r, (uint8_t[16]){ 0 }, pm.history, 5),
 		      KS_EINVAL);
-	get_meta(r, &rm);
+	model_meta(r, &rm);
 	assert_memory_equal(rm.history, pm.history, 16);
 	assert_ks_ok(store_adopt_history(r, pm2.history, pm.history, 5));
 	assert_ks_ok(store_check(r));
-	get_meta(r, &rm);
+	model_meta(r, &rm);
 	assert_memory_equal(rm.history, pm2.history, 16);
 	assert_memory_equal(rm.applied_history, pm2.history, 16);
 	assert_memory_equal(rm.prev_history, pm.history, 16);
 	assert_int_equal(rm.prev_last_seq, 5);
 	assert_ks_ok(store_apply(r, &b));
 	assert_ks_ok(store_check(r));
-	get_meta(r, &rm);
-	get_meta(p, &pm2);
+	model_meta(r, &rm);
+	model_meta(p, &pm2);
 	assert_memory_equal(rm.digest, pm2.digest, 32);
 	assert_int_equal(rm.applied_seq, 8);
 	/* a promoted replica stops taking batches of the old primary */
@@ -1241,7 +1224,8 @@ static void test_check_detects_corruption(void **state)
 	(void)state;
 	char *dir = test_mkdtemp("store");
 	store_t *s = open_store(dir, NULL);
-	store_change_t c[] = { put("Pa", "1"), put("Pb", "2"), put("Pc", "3") };
+	store_change_t c[] = { model_put("Pa", "1"), model_put("Pb", "2"),
+			       model_put("Pc", "3") };
 	commit_ok(s, c, 3, 1, 3);
 	store_close(s);
 	/* a record changed behind the digest's back (and the log's) */
@@ -1297,7 +1281,7 @@ static void test_check_detects_corruption(void **state)
 	for (int bad = 0; bad < 3; bad++) {
 		dir = test_mkdtemp("store");
 		s = open_store(dir, NULL);
-		store_change_t lc = put(lk, "v");
+		store_change_t lc = model_put(lk, "v");
 		commit_ok(s, &lc, 1, 1, 1);
 		store_close(s);
 		uint8_t f2[STORE_LMDB_KEY];

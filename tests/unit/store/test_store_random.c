@@ -26,14 +26,6 @@ typedef struct world {
 	bool have_ack;
 } world_t;
 
-static void get_meta(store_t *s, store_meta_t *m)
-{
-	store_txn_t *t;
-	assert_ks_ok(store_read_begin(s, &t));
-	assert_ks_ok(store_meta_get(t, m));
-	store_read_end(t);
-}
-
 /* The log entries from first on must be exactly the batch's real changes,
  * in order. */
 struct expect_log {
@@ -69,7 +61,7 @@ static void step_commit(world_t *w)
 	static batch_t one;
 	bool real[MODEL_MAX_BATCH];
 	uint64_t want = 0;
-	get_meta(w->p, &before);
+	model_meta(w->p, &before);
 	batch_gen(&w->b, &w->m, &w->seed, 1 + test_rand(&w->seed) % 20);
 	/* which changes are real, one by one through the model */
 	for (size_t i = 0; i < w->b.n; i++) {
@@ -94,12 +86,12 @@ static void step_commit(world_t *w)
 static void step_trim(world_t *w)
 {
 	store_meta_t before, after;
-	get_meta(w->p, &before);
+	model_meta(w->p, &before);
 	uint64_t keep = UINT64_MAX;
 	if (w->have_ack)
 		keep = w->peer_ack + 1;
 	assert_ks_ok(store_log_trim(w->p, keep));
-	get_meta(w->p, &after);
+	model_meta(w->p, &after);
 	/* count retention only (bytes and hard cap are out of reach here) */
 	uint64_t target = before.oldest_seq;
 	if (before.last_seq + 1 > RETAIN + before.oldest_seq) {
@@ -115,7 +107,7 @@ static void step_trim(world_t *w)
 static void step_ack(world_t *w)
 {
 	store_meta_t pm;
-	get_meta(w->p, &pm);
+	model_meta(w->p, &pm);
 	uint64_t seq =
 		pm.last_seq ? test_rand(&w->seed) % (pm.last_seq + 1) : 0;
 	assert_ks_ok(store_peer_ack(w->p, "replica", seq));
@@ -140,9 +132,9 @@ static void step_reopen(world_t *w)
 static void step_new_history(world_t *w)
 {
 	store_meta_t a, b;
-	get_meta(w->p, &a);
+	model_meta(w->p, &a);
 	assert_ks_ok(store_new_history(w->p));
-	get_meta(w->p, &b);
+	model_meta(w->p, &b);
 	assert_memory_equal(b.prev_history, a.history, 16);
 	assert_int_equal(b.prev_last_seq, a.last_seq);
 	assert_memory_not_equal(b.history, a.history, 16);
@@ -201,8 +193,8 @@ static void step_replicate(world_t *w)
 	store_meta_t pm, rm;
 	struct copy_batch *cb = calloc(1, sizeof(*cb));
 	assert_non_null(cb);
-	get_meta(w->p, &pm);
-	get_meta(w->r, &rm);
+	model_meta(w->p, &pm);
+	model_meta(w->r, &rm);
 	if (memcmp(rm.applied_history, pm.history, 16) != 0) {
 		int ret = store_adopt_history(w->r, pm.history, pm.prev_history,
 					      pm.prev_last_seq);
@@ -210,23 +202,23 @@ static void step_replicate(world_t *w)
 			assert_true(ret == KS_EHISTORY || ret == KS_ESTALE);
 			snapshot(w);
 		}
-		get_meta(w->r, &rm);
+		model_meta(w->r, &rm);
 	}
 	if (rm.applied_seq + 1 < pm.oldest_seq) {
 		snapshot(w); /* position trimmed away */
-		get_meta(w->r, &rm);
+		model_meta(w->r, &rm);
 	}
 	size_t step = 1 + test_rand(&w->seed) % 64;
 	while (rm.applied_seq < pm.last_seq) {
 		store_batch_t b;
 		read_batch(w->p, rm.applied_seq + 1, step, cb, &b);
 		assert_ks_ok(store_apply(w->r, &b));
-		get_meta(w->r, &rm);
+		model_meta(w->r, &rm);
 	}
 	copy_free(cb);
 	free(cb);
 	assert_ks_ok(store_check(w->r));
-	get_meta(w->r, &rm);
+	model_meta(w->r, &rm);
 	assert_memory_equal(rm.digest, pm.digest, 32);
 	assert_int_equal(rm.applied_seq, pm.last_seq);
 	model_verify(&w->m, w->r);

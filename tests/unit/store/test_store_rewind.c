@@ -11,31 +11,7 @@
 #include <string.h>
 
 #include "model.h"
-
-static ks_view_t sv(const char *s)
-{
-	return (ks_view_t){ .ptr = (const uint8_t *)s, .len = strlen(s) };
-}
-
-static store_change_t put(const char *k, const char *v)
-{
-	return (store_change_t){ .op = STORE_PUT,
-				 .key = sv(k),
-				 .value = sv(v) };
-}
-
-static store_change_t del(const char *k)
-{
-	return (store_change_t){ .op = STORE_DEL, .key = sv(k) };
-}
-
-static void get_meta(store_t *s, store_meta_t *m)
-{
-	store_txn_t *t;
-	assert_ks_ok(store_read_begin(s, &t));
-	assert_ks_ok(store_meta_get(t, m));
-	store_read_end(t);
-}
+#include "store/internal.h"
 
 static store_t *open_store(const char *dir)
 {
@@ -66,7 +42,7 @@ static int ent_cb(const store_log_entry_t *e, void *arg)
 			  e->value.len);
 	x->mem[x->nmem++] = k;
 	x->mem[x->nmem++] = v;
-	x->ch[x->n++] = e->op == STORE_PUT ? put(k, v) : del(k);
+	x->ch[x->n++] = e->op == STORE_PUT ? model_put(k, v) : model_del(k);
 	return 0;
 }
 
@@ -104,10 +80,10 @@ static void test_rewind_and_follow(void **state)
 	store_meta_t am, bm;
 	uint8_t zero[32] = { 0 };
 
-	commit1(a, put("Pone", "1"));
-	commit1(a, put("Ptwo", "2"));
-	commit1(a, put("Pthree", "3"));
-	get_meta(a, &am);
+	commit1(a, model_put("Pone", "1"));
+	commit1(a, model_put("Ptwo", "2"));
+	commit1(a, model_put("Pthree", "3"));
+	model_meta(a, &am);
 	assert_ks_ok(store_stage_begin(b));
 	assert_ks_ok(store_stage_promote(b, am.history, 0, zero));
 	ents_t x = { .n = 0 };
@@ -121,28 +97,28 @@ static void test_rewind_and_follow(void **state)
 	ents_free(&x);
 	/* b promoted: its own changes under a new history */
 	assert_ks_ok(store_new_history(b));
-	commit1(b, put("Ptwo", "2b"));
-	commit1(b, put("Pfour", "4b"));
+	commit1(b, model_put("Ptwo", "2b"));
+	commit1(b, model_put("Pfour", "4b"));
 	/* a diverges */
-	commit1(a, put("Pone", "1a"));
-	commit1(a, del("Pthree"));
-	commit1(a, put("Pfive", "5a"));
-	get_meta(a, &am);
+	commit1(a, model_put("Pone", "1a"));
+	commit1(a, model_del("Pthree"));
+	commit1(a, model_put("Pfive", "5a"));
+	model_meta(a, &am);
 	assert_int_equal(am.last_seq, 6);
 
 	/* bad rewinds change nothing */
-	store_change_t bad = put("", "x");
+	store_change_t bad = model_put("", "x");
 	assert_ks_err(store_rewind(a, 7, NULL, 0), KS_ERANGE);
 	assert_ks_err(store_rewind(a, 3, &bad, 1), KS_EINVAL);
-	get_meta(a, &bm);
+	model_meta(a, &bm);
 	assert_memory_equal(&am, &bm, sizeof(am));
 
 	/* b's values for the keys a changed after 3 */
-	store_change_t fix[] = { put("Pone", "1"), put("Pthree", "3"),
-				 del("Pfive") };
+	store_change_t fix[] = { model_put("Pone", "1"),
+				 model_put("Pthree", "3"), model_del("Pfive") };
 	assert_ks_ok(store_rewind(a, 3, fix, 3));
 	assert_ks_ok(store_check(a));
-	get_meta(a, &am);
+	model_meta(a, &am);
 	assert_int_equal(am.last_seq, 3);
 	assert_int_equal(am.applied_seq, 3);
 	assert_memory_equal(am.applied_history, am.history, 16);
@@ -150,7 +126,7 @@ static void test_rewind_and_follow(void **state)
 	assert_value(a, "Pthree", "3");
 	assert_value(a, "Pfive", NULL);
 
-	get_meta(b, &bm);
+	model_meta(b, &bm);
 	assert_ks_ok(store_adopt_history(a, bm.history, bm.prev_history, 3));
 	x = (ents_t){ .n = 0 };
 	assert_ks_ok(store_read_begin(b, &t));
@@ -161,7 +137,7 @@ static void test_rewind_and_follow(void **state)
 	assert_ks_ok(store_apply(a, &batch));
 	ents_free(&x);
 	assert_ks_ok(store_check(a));
-	get_meta(a, &am);
+	model_meta(a, &am);
 	assert_memory_equal(am.digest, bm.digest, 32);
 	assert_int_equal(am.record_count, bm.record_count);
 	assert_int_equal(am.applied_seq, 5);
