@@ -176,6 +176,10 @@ static void emit_summary(const ks_log_limit_summary_t *s)
 
 static void vlog(enum ks_log_group group, int level, bool site_wide,
 		 const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static void vlog(enum ks_log_group group, int level, bool site_wide,
+		 const char *fmt, va_list ap)
 {
 	char text[1900];
 	ks_log_limit_summary_t sum;
