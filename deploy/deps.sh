@@ -9,7 +9,7 @@ PACKAGES=(
 	build-essential cmake ninja-build pkg-config clang clang-format
 	# clang's sanitizer and libFuzzer runtimes (fuzz build)
 	libclang-rt-dev
-	# manual pages (doc/*.scd) and their check
+	# manual pages (deploy/man/*.scd) and their check
 	scdoc man-db groff-base
 	# libraries
 	libuv1-dev liblmdb-dev libssl-dev libzstd-dev libcmocka-dev

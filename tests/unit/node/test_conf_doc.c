@@ -4,7 +4,7 @@
  * loader accepts is documented in its section with its value type, its
  * default (or "required" / "none") and its range, and the manual documents
  * no key the loader would reject.  The manual's source is
- * doc/kdcsync.conf.5.scd (argv[1]; scdoc turns it into the man page).
+ * deploy/man/kdcsync.conf.5.scd (argv[1]; scdoc turns it into the man page).
  * With --list, print the table instead (for writing the manual).
  */
 #include <stdio.h>
