@@ -7,23 +7,6 @@
 #include "common/log.h"
 #include "helpers/test.h"
 
-/* Capture what ks_log writes to stderr while fn runs. */
-static size_t capture(void (*fn)(void), char *out, size_t cap)
-{
-	int pipefd[2];
-	assert_int_equal(pipe(pipefd), 0);
-	int saved = dup(STDERR_FILENO);
-	dup2(pipefd[1], STDERR_FILENO);
-	fn();
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	close(pipefd[1]);
-	ssize_t n = read(pipefd[0], out, cap - 1);
-	close(pipefd[0]);
-	out[n > 0 ? n : 0] = '\0';
-	return n > 0 ? (size_t)n : 0;
-}
-
 static void emit(void)
 {
 	ks_log_set_level_all(LOG_INFO);
@@ -38,7 +21,7 @@ static void test_output(void **state)
 {
 	(void)state;
 	char out[1024];
-	capture(emit, out, sizeof(out));
+	test_capture_stderr(emit, out, sizeof(out));
 	assert_non_null(strstr(out, " info store: opened '/x' (3 records)\n"));
 	assert_non_null(
 		strstr(out, " error tls: handshake failed (bad cert)\n"));
@@ -66,7 +49,7 @@ static void test_truncation_keeps_newline(void **state)
 {
 	(void)state;
 	char out[8192];
-	size_t n = capture(emit_long, out, sizeof(out));
+	size_t n = test_capture_stderr(emit_long, out, sizeof(out));
 	assert_true(n > 1000 && n < 2100);
 	assert_int_equal(out[n - 1], '\n');
 }

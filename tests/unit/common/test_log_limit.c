@@ -112,23 +112,6 @@ static void test_slot_reuse_reports_the_evicted_key(void **state)
 		assert_true(check(&l, site_a, "same", 0, &sum));
 }
 
-/* Capture what ks_log writes to stderr while fn runs. */
-static size_t capture(void (*fn)(void), char *out, size_t cap)
-{
-	int pipefd[2];
-	assert_int_equal(pipe(pipefd), 0);
-	int saved = dup(STDERR_FILENO);
-	dup2(pipefd[1], STDERR_FILENO);
-	fn();
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	close(pipefd[1]);
-	ssize_t n = read(pipefd[0], out, cap - 1);
-	close(pipefd[0]);
-	out[n > 0 ? n : 0] = '\0';
-	return n > 0 ? (size_t)n : 0;
-}
-
 static void flood(void)
 {
 	ks_log_set_level_all(LOG_INFO);
@@ -159,7 +142,7 @@ static void test_logger_limits_repeats(void **state)
 	(void)state;
 	char out[16384];
 
-	capture(flood, out, sizeof(out));
+	test_capture_stderr(flood, out, sizeof(out));
 	assert_int_equal(count(out, "refused connection from '192.0.2.1'\n"),
 			 4 + 1); /* four, then the summary's copy */
 	assert_non_null(strstr(out, " notice net: last message repeated 46 "

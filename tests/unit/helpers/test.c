@@ -119,3 +119,22 @@ void test__apply_filter(void)
 	if (f != NULL && *f != '\0')
 		cmocka_set_test_filter(f);
 }
+
+size_t test_capture_stderr(void (*fn)(void), char *out, size_t cap)
+{
+	int pipefd[2];
+	int saved;
+	ssize_t n;
+
+	assert_int_equal(pipe(pipefd), 0);
+	saved = dup(STDERR_FILENO);
+	dup2(pipefd[1], STDERR_FILENO);
+	fn();
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(pipefd[1]);
+	n = read(pipefd[0], out, cap - 1);
+	close(pipefd[0]);
+	out[n > 0 ? n : 0] = '\0';
+	return n > 0 ? (size_t)n : 0;
+}

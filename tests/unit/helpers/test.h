@@ -60,6 +60,13 @@ void test_assert_mem_eq(const void *got, size_t got_len, const void *want,
 			size_t want_len);
 
 /**
+ * \brief Run \p fn with stderr redirected to a pipe; what it wrote (up to
+ *        \p cap - 1 bytes, NUL-terminated) lands in \p out.
+ * \return the number of bytes captured.
+ */
+size_t test_capture_stderr(void (*fn)(void), char *out, size_t cap);
+
+/**
  * \brief Run the group, honouring $KS_TEST_FILTER (cmocka_set_test_filter).
  */
 #define test_run_group(tests, setup, teardown)                                 \

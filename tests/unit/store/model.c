@@ -313,3 +313,19 @@ void model_meta(store_t *s, store_meta_t *m)
 	assert_ks_ok(store_meta_get(t, m));
 	store_read_end(t);
 }
+
+void model_assert_value(store_t *s, const char *k, const char *want)
+{
+	store_txn_t *t;
+	ks_view_t v;
+	ks_view_t key = { (const uint8_t *)k, strlen(k) };
+
+	assert_ks_ok(store_read_begin(s, &t));
+	if (want) {
+		assert_ks_ok(store_get(t, key, &v));
+		test_assert_mem_eq(v.ptr, v.len, want, strlen(want));
+	} else {
+		assert_ks_err(store_get(t, key, &v), KS_ENOENT);
+	}
+	store_read_end(t);
+}

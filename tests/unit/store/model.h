@@ -91,3 +91,6 @@ store_change_t model_del(const char *k);
 
 /** \brief The store's metadata through a read transaction (asserts). */
 void model_meta(store_t *s, store_meta_t *m);
+
+/** \brief Assert that \p k holds \p want (NULL: that \p k is absent). */
+void model_assert_value(store_t *s, const char *k, const char *want);

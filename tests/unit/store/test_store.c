@@ -36,20 +36,6 @@ static void commit_ok(store_t *s, const store_change_t *ch, size_t n,
 	assert_ks_ok(store_check(s));
 }
 
-static void assert_value(store_t *s, const char *k, const char *want)
-{
-	store_txn_t *t;
-	ks_view_t v;
-	assert_ks_ok(store_read_begin(s, &t));
-	if (want) {
-		assert_ks_ok(store_get(t, sv(k), &v));
-		test_assert_mem_eq(v.ptr, v.len, want, strlen(want));
-	} else {
-		assert_ks_err(store_get(t, sv(k), &v), KS_ENOENT);
-	}
-	store_read_end(t);
-}
-
 /* Raw LMDB access for corrupting a store behind its back. */
 static void raw_put(const char *dir, const char *db, const void *k, size_t kl,
 		    const void *v, size_t vl, bool delete)
@@ -218,10 +204,10 @@ static void test_commit_and_reads(void **state)
 	assert_int_equal(f, 4);
 	assert_int_equal(l, 6);
 	assert_ks_ok(store_check(s));
-	assert_value(s, "Pa", "v3");
-	assert_value(s, "Pb", "");
-	assert_value(s, "Oc", "pol");
-	assert_value(s, "Pzz", NULL);
+	model_assert_value(s, "Pa", "v3");
+	model_assert_value(s, "Pb", "");
+	model_assert_value(s, "Oc", "pol");
+	model_assert_value(s, "Pzz", NULL);
 	assert_ks_ok(store_commit(s, a, 1, 1, NULL, NULL)); /* outputs NULL */
 	assert_ks_ok(store_check(s));
 
@@ -310,12 +296,12 @@ static void test_commit_order_and_append(void **state)
 		model_put("Pzz", "zz2"), model_put("Pzzz", "zzz")
 	};
 	commit_ok(s, b, 10, 2, 9);
-	assert_value(s, "Pm", "m0");
-	assert_value(s, "Pz", "z2");
-	assert_value(s, "Pzz", "zz2");
-	assert_value(s, "Pzzz", "zzz");
-	assert_value(s, "Pa", "a1");
-	assert_value(s, "Py", NULL);
+	model_assert_value(s, "Pm", "m0");
+	model_assert_value(s, "Pz", "z2");
+	model_assert_value(s, "Pzz", "zz2");
+	model_assert_value(s, "Pzzz", "zzz");
+	model_assert_value(s, "Pa", "a1");
+	model_assert_value(s, "Py", NULL);
 	static const char *keys[] = { "Pzz", "Pz",  "Pz",  "Pz",
 				      "Pa",  "Pzz", "Pzz", "Pzzz" };
 	static const char *vals[] = { "zz1", "z1", "",	  "z2",
@@ -384,7 +370,7 @@ static void test_commit_invalid(void **state)
 	model_meta(s, &m);
 	assert_int_equal(m.last_seq, 0);
 	assert_int_equal(m.record_count, 0);
-	assert_value(s, "Pa", NULL);
+	model_assert_value(s, "Pa", NULL);
 	/* the longest allowed key works */
 	big[STORE_MAX_KEY] = '\0';
 	store_change_t maxk = model_put(big, "x");
@@ -897,7 +883,7 @@ static void test_stage(void **state)
 	/* the live set is untouched while staging */
 	model_meta(s, &after);
 	assert_memory_equal(&before, &after, sizeof(before));
-	assert_value(s, "Pold", "1");
+	model_assert_value(s, "Pold", "1");
 
 	/* wrong digest: nothing changes */
 	uint8_t hist[16];
@@ -908,7 +894,7 @@ static void test_stage(void **state)
 	assert_ks_ok(store_check(s));
 	model_meta(s, &after);
 	assert_memory_equal(&before, &after, sizeof(before));
-	assert_value(s, "Pold", "1");
+	model_assert_value(s, "Pold", "1");
 	assert_ks_ok(store_stage_info(s, got, &count));
 	assert_memory_equal(got, want, 32);
 	static const uint8_t zero16[16];
@@ -992,10 +978,10 @@ static void test_stage_large(void **state)
 	test_store_scan_digest(s, scan, &scount);
 	assert_memory_equal(scan, dg, 32);
 	assert_int_equal(scount, N);
-	assert_value(s, "P0000000", "w0");
-	assert_value(s, "P0000010", "w10");
-	assert_value(s, "P0000011", "v11");
-	assert_value(s, "P0129999", "v129999");
+	model_assert_value(s, "P0000000", "w0");
+	model_assert_value(s, "P0000010", "w10");
+	model_assert_value(s, "P0000011", "v11");
+	model_assert_value(s, "P0129999", "v129999");
 	store_close(s);
 	test_rmtree_free(dir);
 }

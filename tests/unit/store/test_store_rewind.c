@@ -52,20 +52,6 @@ static void ents_free(ents_t *x)
 		free(x->mem[i]);
 }
 
-static void assert_value(store_t *s, const char *k, const char *want)
-{
-	store_txn_t *t;
-	ks_view_t v;
-	assert_ks_ok(store_read_begin(s, &t));
-	if (want) {
-		assert_ks_ok(store_get(t, sv(k), &v));
-		test_assert_mem_eq(v.ptr, v.len, want, strlen(want));
-	} else {
-		assert_ks_err(store_get(t, sv(k), &v), KS_ENOENT);
-	}
-	store_read_end(t);
-}
-
 /*
  * a (old primary) and b (its replica) share seqs 1..3; b is promoted and
  * logs 4..5 under a new history; a logs 4..6 of its own.  a rewinds to 3
@@ -122,9 +108,9 @@ static void test_rewind_and_follow(void **state)
 	assert_int_equal(am.last_seq, 3);
 	assert_int_equal(am.applied_seq, 3);
 	assert_memory_equal(am.applied_history, am.history, 16);
-	assert_value(a, "Pone", "1");
-	assert_value(a, "Pthree", "3");
-	assert_value(a, "Pfive", NULL);
+	model_assert_value(a, "Pone", "1");
+	model_assert_value(a, "Pthree", "3");
+	model_assert_value(a, "Pfive", NULL);
 
 	model_meta(b, &bm);
 	assert_ks_ok(store_adopt_history(a, bm.history, bm.prev_history, 3));
