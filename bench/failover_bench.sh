@@ -28,10 +28,18 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 export KS_BUILD_DIR
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000)
+REALM=${PAIR_REALM:-PAIR.TEST}
+MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
+export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW KS_SOURCE_DIR=$SRC
 W=$(mktemp -d "${TMPDIR:-/tmp}/ks-fobench.XXXXXX")
+# shellcheck source=../tests/integration/lib/realm.sh
+. "$SRC/tests/integration/lib/realm.sh"
+# shellcheck source=scale_lib.sh
+. "$SRC/bench/scale_lib.sh"
 PAIR=$SRC/deploy/pair.sh
 cleanup() {
 	"$PAIR" down "$W/pair" >/dev/null 2>&1 || true
+	realm_cleanup
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -80,7 +88,7 @@ RESULTS=()
 for N in "${SIZES[@]}"; do
 	echo "== N = $N: pair up" >&2
 	rm -rf "$W/pair"
-	"$PAIR" up "$W/pair" -n "$N" >/dev/null
+	realistic_pair_up "$W/pair" "$N" >/dev/null
 	# shellcheck disable=SC1091
 	. "$W/pair/env"
 	kq primary -q "addprinc -randkey warm1"

@@ -6,7 +6,7 @@
 #   KS_BUILD_DIR=/path/to/build bench/idle_cpu.sh [N] [WINDOW_S]
 #       (defaults: N = 1000000 principals, WINDOW_S = 120)
 #
-# deploy/pair.sh with N principals and the default scan_interval (10 min);
+# deploy/pair.sh with N generated principals (bench/scale_lib.sh) and the default scan_interval (10 min);
 # once the replica follows, the primary's kdcsyncd CPU time (utime + stime
 # from /proc) over WINDOW_S seconds of idleness.  Then, with the interval
 # reloaded to 60 s (the old default, to see audits within the window):
@@ -22,15 +22,23 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 export KS_BUILD_DIR
 N=${1:-1000000}
 WIN=${2:-120}
+REALM=${PAIR_REALM:-PAIR.TEST}
+MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
+export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW KS_SOURCE_DIR=$SRC
 W=$(mktemp -d "${TMPDIR:-/tmp}/ks-idle.XXXXXX")
+# shellcheck source=../tests/integration/lib/realm.sh
+. "$SRC/tests/integration/lib/realm.sh"
+# shellcheck source=scale_lib.sh
+. "$SRC/bench/scale_lib.sh"
 cleanup() {
 	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
+	realm_cleanup
 	rm -rf "$W"
 }
 trap cleanup EXIT
 
 t0=$SECONDS
-"$SRC/deploy/pair.sh" up "$W/pair" -n "$N" >"$W/up.log" 2>&1 || { cat "$W/up.log" >&2; exit 1; }
+realistic_pair_up "$W/pair" "$N" >"$W/up.log" 2>&1 || { cat "$W/up.log" >&2; exit 1; }
 # shellcheck disable=SC1091
 . "$W/pair/env"
 echo "pair up with $N principals in $((SECONDS - t0)) s" >&2

@@ -20,9 +20,17 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 export KS_BUILD_DIR
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000000)
+REALM=${PAIR_REALM:-PAIR.TEST}
+MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
+export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW KS_SOURCE_DIR=$SRC
 W=$(mktemp -d "${TMPDIR:-/tmp}/ks-scrape.XXXXXX")
+# shellcheck source=../tests/integration/lib/realm.sh
+. "$SRC/tests/integration/lib/realm.sh"
+# shellcheck source=scale_lib.sh
+. "$SRC/bench/scale_lib.sh"
 cleanup() {
 	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
+	realm_cleanup
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -63,7 +71,7 @@ printf '%-9s %-28s %8s %8s %9s %7s %5s\n' N case p50_ms p99_ms max_ms bytes n
 for n in "${SIZES[@]}"; do
 	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
 	rm -rf "$W/pair"
-	PAIR_TIMEOUT=1800 "$SRC/deploy/pair.sh" up "$W/pair" -n "$n" >"$W/up.log" 2>&1 ||
+	PAIR_TIMEOUT=1800 realistic_pair_up "$W/pair" "$n" >"$W/up.log" 2>&1 ||
 		{ cat "$W/up.log" >&2; exit 1; }
 	# shellcheck disable=SC1091
 	. "$W/pair/env"
