@@ -49,13 +49,15 @@ def one():
         size = len(r.read())
     ts.append((time.perf_counter() - t) * 1000)
 if mode.startswith("-"):
+    # At least one scrape, taken right after the snapshot started: at small
+    # N the snapshot may end before a second one (the list was empty then).
     pid = int(open(mode[1:]).read())
     while True:
+        one()
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             break
-        one()
         time.sleep(0.05)
 else:
     for _ in range(int(mode)):
