@@ -274,7 +274,8 @@ static int on_established(node_conn_t *c, const char *name, void *arg)
 	p->last_error[0] = '\0'; /* whatever broke the last link is over */
 	/* NULL when native replication is disabled (status says why) */
 	if (p->mode == NODE_PEER_NATIVE && p->d->repl != NULL)
-		p->link = node_repl_link_up(p->d->repl, c, p->name);
+		p->link = node_repl_link_up(p->d->repl, &node_repl_conn_io, c,
+					    p->name);
 	return KS_EOK;
 }
 

@@ -88,7 +88,7 @@ static void scan_account(node_repl_t *r, const char *reason,
 			 bool have_stamp, const bridge_kdb_stamp_t *stamp)
 {
 	r->last_scan_us = took_us;
-	r->last_scan_ms = uv_now(r->loop);
+	r->last_scan_ms = node_repl__now(r);
 	snprintf(r->last_scan_reason, sizeof(r->last_scan_reason), "%s",
 		 reason);
 	r->scans++;

@@ -124,7 +124,7 @@ int node_repl__send_msg(node_repl_link_t *l, const proto_msg_t *m)
 	ks_buf_reset(&l->out);
 	ret = proto_msg_encode(m, &l->out);
 	if (ret == KS_EOK)
-		ret = node_conn_send(l->conn, l->out.data, l->out.len);
+		ret = node_repl__io_send(l, l->out.data, l->out.len);
 	return ret;
 }
 
@@ -183,7 +183,7 @@ void node_repl__local_error(node_repl_link_t *l, int code)
 {
 	repl_sm_event_t ev = { .type = REPL_EV_LOCAL_ERROR,
 			       .code = code,
-			       .now_ms = uv_now(l->r->loop) };
+			       .now_ms = node_repl__now(l->r) };
 	node_repl__feed(l, &ev);
 }
 
@@ -207,7 +207,7 @@ void node_repl__reset_link(node_repl_link_t *l, const repl_sm_action_t *act)
 		(void)node_repl__send_msg(l, &m);
 	}
 	ks_log_warn(REPL, "'%s': link reset: %s", l->peer->name, reason);
-	node_conn_close(l->conn, act->code ? act->code : KS_EINTERNAL, reason);
+	node_repl__io_close(l, act->code ? act->code : KS_EINTERNAL, reason);
 }
 
 static int send_answer(node_repl_link_t *l, const repl_sm_action_t *act)
@@ -404,7 +404,7 @@ static void answered(node_repl_link_t *l, const proto_answer_t *a)
 static int link_frame(node_repl_link_t *l, ks_view_t frame)
 {
 	node_repl_t *r = l->r;
-	uint64_t now = uv_now(r->loop);
+	uint64_t now = node_repl__now(r);
 	proto_msg_t m;
 	store_meta_t meta;
 	repl_sm_window_t w;
@@ -482,7 +482,7 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame)
 /* Frames that arrive while the link is busy wait here, in order.  The
  * primary keeps at most a window of unacknowledged changes in flight
  * (primary.c); a snapshot has no such window, so past INBOX_PAUSE bytes
- * waiting the link stops reading (node_conn_pause) until the worker has
+ * waiting the link stops reading (node_repl__io_pause) until the worker has
  * drained the inbox to half of it: the inbox holds INBOX_PAUSE plus one
  * socket read at most, and TCP flow control holds the primary back. */
 #define INBOX_PAUSE (16u << 20)
@@ -506,7 +506,7 @@ static int inbox_put(node_repl_link_t *l, ks_view_t frame)
 	if (ret == KS_EOK && !l->paused && inbox_waiting(l) > INBOX_PAUSE) {
 		l->paused = true;
 		l->pauses++;
-		node_conn_pause(l->conn, true);
+		node_repl__io_pause(l, true);
 	}
 	return ret;
 }
@@ -522,7 +522,7 @@ static void inbox_run(node_repl_link_t *l)
 		l->inbox_off += 4 + f.len;
 		int ret = link_frame(l, f);
 		if (ret != KS_EOK && !l->down)
-			node_conn_close(l->conn, ret, ks_strerror(ret));
+			node_repl__io_close(l, ret, ks_strerror(ret));
 	}
 	if (l->inbox_off == l->inbox.len && l->inbox.len > (1u << 20))
 		ks_buf_free(&l->inbox); /* give a big burst's memory back */
@@ -530,7 +530,7 @@ static void inbox_run(node_repl_link_t *l)
 		l->inbox_off = l->inbox.len = 0;
 	if (l->paused && !l->down && inbox_waiting(l) <= INBOX_PAUSE / 2) {
 		l->paused = false;
-		node_conn_pause(l->conn, false);
+		node_repl__io_pause(l, false);
 	}
 	link_unref(l);
 }
@@ -569,8 +569,8 @@ bool node_repl__job(node_repl_t *r, node_repl_job_t *j)
 
 /* --- links ----------------------------------------------------------------- */
 
-node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
-				    const char *peer)
+node_repl_link_t *node_repl_link_up(node_repl_t *r, const node_repl_io_t *io,
+				    void *conn, const char *peer)
 {
 	node_repl_link_t *l;
 	repl_peer_t *p;
@@ -587,20 +587,21 @@ node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
 		return NULL;
 	}
 	l->r = r;
-	l->conn = c;
+	l->io = io;
+	l->conn = conn;
 	l->peer = p;
 	l->refs = 1;
 	p->link = l;
 	repl_sm_init(&l->sm, r->role, NULL);
 	repl_sm_event_t ev = { .type = REPL_EV_CONNECTED,
-			       .now_ms = uv_now(r->loop) };
+			       .now_ms = node_repl__now(r) };
 	if (r->role == REPL_ROLE_REPLICA &&
 	    node_repl__meta(r->store, &m) == KS_EOK)
 		node_repl__position(&m, &ev.history, &ev.seq);
 	repl_sm_step(&l->sm, &ev, &(repl_sm_action_t){ 0 });
 	node_repl__session_begin(l);
 	if (send_hello(l) != KS_EOK)
-		node_conn_close(c, KS_ENOMEM, "cannot send hello");
+		node_repl__io_close(l, KS_ENOMEM, "cannot send hello");
 	return l;
 }
 
@@ -617,7 +618,7 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason)
 	if (l == NULL)
 		return;
 	repl_sm_event_t ev = { .type = REPL_EV_CLOSED,
-			       .now_ms = uv_now(l->r->loop) };
+			       .now_ms = node_repl__now(l->r) };
 	repl_sm_action_t act;
 	repl_sm_step(&l->sm, &ev, &act);
 	if (err != KS_EOK && reason != NULL && l->peer->last_error[0] == '\0')
@@ -642,10 +643,9 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason)
 
 /* --- the tick --------------------------------------------------------------- */
 
-static void on_tick(uv_timer_t *t)
+void node_repl_tick(node_repl_t *r)
 {
-	node_repl_t *r = t->data;
-	uint64_t now = uv_now(r->loop);
+	uint64_t now = node_repl__now(r);
 
 	for (repl_peer_t *p = r->peers; p != NULL; p = p->next) {
 		if (p->link == NULL)
@@ -662,6 +662,16 @@ static void on_tick(uv_timer_t *t)
 		node_repl__kdb_tick(r, now);
 		node_repl__drift_tick(r, now);
 	}
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	node_repl_tick(t->data);
+}
+
+void node_repl_set_clock(node_repl_t *r, const node_repl_clock_t *c)
+{
+	r->clock = c ? *c : (node_repl_clock_t){ 0 };
 }
 
 /* --- lifecycle ---------------------------------------------------------------- */
@@ -776,7 +786,8 @@ static int start(node_repl_t *r)
 	uv_timer_init(r->loop, &r->sync_timer);
 	r->sync_timer.data = r;
 	r->started = true;
-	uv_timer_start(&r->tick, on_tick, REPL_TICK_MS, REPL_TICK_MS);
+	if (r->clock.now_ms == NULL) /* else the caller ticks (link.h) */
+		uv_timer_start(&r->tick, on_tick, REPL_TICK_MS, REPL_TICK_MS);
 	if (r->role == REPL_ROLE_PRIMARY) {
 		ret = node_repl__capture_start(r);
 		if (ret != KS_EOK)

@@ -173,7 +173,7 @@ static void kdb_done(node_repl_job_t *job, int ret)
 	}
 	r->kdb_checks++;
 	r->kdb_blocked = j->outcome == KDB_UNFIXABLE;
-	r->kdb_retry_at_ms = uv_now(r->loop) + REPL_KDB_RETRY_MS;
+	r->kdb_retry_at_ms = node_repl__now(r) + REPL_KDB_RETRY_MS;
 	switch (j->outcome) {
 	case KDB_SOUND:
 		r->kdb_error[0] = '\0';

@@ -45,8 +45,9 @@ void node_repl__session_end(node_repl_link_t *l, int err, const char *reason)
 	repl_peer_t *p = l->peer;
 	char h[33];
 	char peer[300], why[300];
-	uint64_t to = position(l, h);
+	uint64_t to = position(l, h), in, out;
 
+	node_repl__io_bytes(l, &in, &out);
 	if (err != KS_EOK)
 		node_status_count_error(p->errors, &p->n_errors, err);
 	ks_log_notice(REPL,
@@ -57,9 +58,8 @@ void node_repl__session_end(node_repl_link_t *l, int err, const char *reason)
 		      ks_logfmt(p->name, peer, sizeof(peer)),
 		      l->r->role == REPL_ROLE_PRIMARY ? "primary" : "replica",
 		      h[0] ? h : "none", l->sess_seq0, to,
-		      p->batches - l->sess_batches0, p->ops - l->sess_ops0,
-		      node_conn_bytes_in(l->conn), node_conn_bytes_out(l->conn),
-		      (ks_mono_ns() - l->sess_t0_ns) / 1000000,
+		      p->batches - l->sess_batches0, p->ops - l->sess_ops0, in,
+		      out, (ks_mono_ns() - l->sess_t0_ns) / 1000000,
 		      err == KS_EOK ? "ok" : ks_errname(err),
 		      err != KS_EOK && reason ? " reason=" : "",
 		      err != KS_EOK && reason

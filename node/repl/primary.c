@@ -155,7 +155,7 @@ void node_repl__send_from(node_repl_link_t *l, uint64_t from)
 	const repl_cached_batch_t *b = NULL;
 	int ret;
 
-	while (!node_conn_congested(l->conn) &&
+	while (!node_repl__io_congested(l) &&
 	       l->sm.sent - l->sm.pos < SEND_WINDOW) {
 		ret = batch_frame(r, from, &b);
 		if (ret == KS_ENOENT)
@@ -168,7 +168,7 @@ void node_repl__send_from(node_repl_link_t *l, uint64_t from)
 			node_repl__local_error(l, ret);
 			return;
 		}
-		ret = node_conn_send(l->conn, b->frame.data, b->frame.len);
+		ret = node_repl__io_send(l, b->frame.data, b->frame.len);
 		if (ret != KS_EOK) {
 			node_repl__local_error(l, ret);
 			return;
@@ -177,7 +177,7 @@ void node_repl__send_from(node_repl_link_t *l, uint64_t from)
 		l->peer->ops += b->last - b->first + 1;
 		repl_sm_event_t ev = { .type = REPL_EV_SENT,
 				       .seq = b->last,
-				       .now_ms = uv_now(r->loop) };
+				       .now_ms = node_repl__now(r) };
 		repl_sm_action_t act;
 		repl_sm_step(&l->sm, &ev, &act);
 		from = b->last + 1;
@@ -197,9 +197,9 @@ void node_repl__link_log_grew(node_repl_link_t *l)
 	repl_sm_event_t ev = { .type = REPL_EV_LOG_GREW,
 			       .window = &w,
 			       .congested =
-				       node_conn_congested(l->conn) ||
+				       node_repl__io_congested(l) ||
 				       l->sm.sent - l->sm.pos >= SEND_WINDOW,
-			       .now_ms = uv_now(l->r->loop) };
+			       .now_ms = node_repl__now(l->r) };
 	node_repl__feed(l, &ev);
 }
 
@@ -391,11 +391,11 @@ bool node_repl__snapshot_pump(node_repl_link_t *l)
 	if (l->snap_running)
 		return true;
 	while (!l->down && l->snap_off < l->snap.len &&
-	       !node_conn_congested(l->conn)) {
+	       !node_repl__io_congested(l)) {
 		size_t n = l->snap.len - l->snap_off;
 		if (n > SNAP_SLICE)
 			n = SNAP_SLICE;
-		ret = node_conn_send(l->conn, l->snap.data + l->snap_off, n);
+		ret = node_repl__io_send(l, l->snap.data + l->snap_off, n);
 		if (ret != KS_EOK) {
 			snap_end(l, src, ret);
 			return false;

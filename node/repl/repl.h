@@ -4,7 +4,8 @@
  * shipping on a primary, verification and apply on a replica.  The
  * decisions are made by the pure state machine in node/repl/sm.h; this
  * layer performs them against the store (store/), the KDB (bridge/), the
- * signing keys (proto/sign.h) and the link (node/net/conn.h).
+ * signing keys (proto/sign.h) and the link (node/repl/link.h: a node_conn
+ * in the daemon, in-memory queues in tests/unit/repl/test_engine.c).
  *
  * Primary:  targeted re-reads of the principals and policies the KDB
  *           module (bridge/kdbmod) reports on STATE_DIR/capture.sock (a
@@ -54,7 +55,7 @@
 
 #include "common/buf.h"
 #include "node/conf.h"
-#include "node/net/conn.h"
+#include "node/repl/link.h"
 #include "node/status.h"
 #include "store/store.h"
 
@@ -78,6 +79,15 @@ int node_repl_new(uv_loop_t *loop, const node_conf_t *conf, store_t *store,
  */
 int node_repl_start(node_repl_t *r);
 
+/** \brief Use \p c as the engine's clock instead of the loop's (link.h;
+ *         in-process tests), before node_repl_start().  NULL: the loop's. */
+void node_repl_set_clock(node_repl_t *r, const node_repl_clock_t *c);
+
+/** \brief The periodic work (timeouts, trims, keepalive acks, KDB and
+ *         drift checks): run by the engine's timer every second, or by the
+ *         caller when it set a clock. */
+void node_repl_tick(node_repl_t *r);
+
 /** \brief Take over reloadable settings (scan interval, log level). */
 void node_repl_reconfigure(node_repl_t *r, const node_conf_t *conf);
 
@@ -93,12 +103,13 @@ void node_repl_stop(node_repl_t *r, void (*done)(void *), void *arg);
 void node_repl_free(node_repl_t *r);
 
 /**
- * \brief A native link to \p peer came up.
+ * \brief A native link to \p peer came up over \p conn, reached through
+ *        \p io (link.h; the daemon: node_repl_conn_io and a node_conn_t).
  * \return the link (owned by the engine until node_repl_link_down()), or
  *         NULL when out of memory.
  */
-node_repl_link_t *node_repl_link_up(node_repl_t *r, node_conn_t *c,
-				    const char *peer);
+node_repl_link_t *node_repl_link_up(node_repl_t *r, const node_repl_io_t *io,
+				    void *conn, const char *peer);
 
 /** \brief One frame of the link (borrowed for the call).
  *  \return 0, or KS_E* to close the link with that error. */

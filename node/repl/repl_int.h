@@ -8,6 +8,8 @@
  *   engine.c   lifecycle (new/start/reconfigure/stop/free), links (up,
  *              frame dispatch, writable, down), the tick, feeding the state
  *              machine and performing its actions (do_action, reset)
+ *   link.c     the seam to the network (link.h): a link's calls to its
+ *              connection, the engine's clock, the node_conn implementation
  *   primary.c  batches (signed frame cache, send_from), the log-grew
  *              fan-out, sending a snapshot, log trimming
  *   replica.c  received blobs: batch apply, snapshot staging and install
@@ -69,6 +71,7 @@
 
 #include "bridge/bridge.h"
 #include "common/buf.h"
+#include "node/repl/link.h"
 #include "node/repl/repl.h"
 #include "node/repl/reports.h"
 #include "node/ctl.h"
@@ -153,6 +156,8 @@ struct cap_client;
 
 struct node_repl {
 	uv_loop_t *loop;
+	node_repl_clock_t clock; /* now_ms NULL: the loop's, and the tick
+				    timer runs (link.h) */
 	store_t *store;
 	bridge_t *bridge;
 	proto_key_t *key;     /* primary: signing key */
@@ -233,7 +238,8 @@ struct node_repl {
 
 struct node_repl_link {
 	node_repl_t *r;
-	node_conn_t *conn;
+	const node_repl_io_t *io; /* the connection under it (link.h) */
+	void *conn;		  /* its pointer; NULL once down */
 	repl_peer_t *peer;
 	repl_sm_t sm;
 	uint32_t peer_caps; /* from the peer's HELLO */
@@ -261,6 +267,26 @@ struct node_repl_link {
 	struct blob_job *held;
 	uint64_t held_retry_ms;
 };
+
+/* --- link.c -------------------------------------------------------------- */
+
+/** \brief The engine's time in milliseconds (its clock, or the loop's). */
+uint64_t node_repl__now(const node_repl_t *r);
+
+/** \brief Queue one frame's bytes on the link (KS_ESTATE once down). */
+int node_repl__io_send(node_repl_link_t *l, const void *p, size_t n);
+
+/** \brief Whether the link's queue is over its limit (true once down). */
+bool node_repl__io_congested(node_repl_link_t *l);
+
+/** \brief Stop or resume reading the link (nothing once down). */
+void node_repl__io_pause(node_repl_link_t *l, bool pause);
+
+/** \brief Close the link; node_repl_link_down() follows later. */
+void node_repl__io_close(node_repl_link_t *l, int err, const char *reason);
+
+/** \brief Bytes received and sent on the link (0 once down). */
+void node_repl__io_bytes(node_repl_link_t *l, uint64_t *in, uint64_t *out);
 
 /* --- engine.c ------------------------------------------------------------ */
 

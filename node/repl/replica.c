@@ -266,7 +266,7 @@ static void rejected(node_repl_link_t *l, const proto_msg_t *m, int code)
 	};
 	repl_sm_event_t le = { .type = REPL_EV_LOCAL_ERROR,
 			       .code = code,
-			       .now_ms = uv_now(l->r->loop) };
+			       .now_ms = node_repl__now(l->r) };
 	repl_sm_action_t ignored;
 
 	ks_log_err(REPL, "'%s': %s rejected (%s); nothing applied",
@@ -281,7 +281,7 @@ static bool blob_opened(node_repl_link_t *l, blob_job_t *j)
 {
 	repl_sm_event_t ev = { .type = REPL_EV_MSG,
 			       .msg = &j->m,
-			       .now_ms = uv_now(l->r->loop) };
+			       .now_ms = node_repl__now(l->r) };
 	repl_sm_action_t act;
 
 	if (j->m.type == PROTO_MSG_SNAP_END)
@@ -308,7 +308,7 @@ static bool blob_opened(node_repl_link_t *l, blob_job_t *j)
 static void blob_performed(node_repl_link_t *l, blob_job_t *j)
 {
 	repl_peer_t *p = l->peer;
-	uint64_t now = uv_now(l->r->loop);
+	uint64_t now = node_repl__now(l->r);
 	repl_sm_event_t ap = { .type = REPL_EV_APPLIED, .now_ms = now };
 
 	if (j->act == REPL_ACT_STAGE_CHUNK) {
@@ -382,7 +382,7 @@ static void blob_done(node_repl_job_t *job, int ret)
 		snprintf(l->r->kdb_full, sizeof(l->r->kdb_full), "%s",
 			 j->kdb_full);
 		l->held = j;
-		l->held_retry_ms = uv_now(l->r->loop) + REPL_HELD_RETRY_MS;
+		l->held_retry_ms = node_repl__now(l->r) + REPL_HELD_RETRY_MS;
 		return; /* the job stays counted: the link stays busy */
 	} else if (ret != KS_EOK) {
 		if (ret == KS_EKDBFULL)
@@ -445,7 +445,7 @@ int node_repl__on_blob(node_repl_link_t *l, ks_view_t frame,
 		/* not valid at a primary: reset */
 		repl_sm_event_t ev = { .type = REPL_EV_MSG,
 				       .msg = m,
-				       .now_ms = uv_now(r->loop) };
+				       .now_ms = node_repl__now(r) };
 		node_repl__feed(l, &ev);
 		return KS_EOK;
 	}

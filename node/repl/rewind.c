@@ -296,7 +296,7 @@ static void rewind_done(node_repl_job_t *job, int ret)
 			repl_sm_event_t ap = { .type = REPL_EV_APPLIED,
 					       .history = j->history,
 					       .seq = j->seq,
-					       .now_ms = uv_now(l->r->loop) };
+					       .now_ms = node_repl__now(l->r) };
 			node_repl__feed(l, &ap);
 		}
 	}
@@ -312,7 +312,7 @@ int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
 	node_repl_t *r = l->r;
 	repl_sm_event_t ev = { .type = REPL_EV_MSG,
 			       .msg = m,
-			       .now_ms = uv_now(r->loop) };
+			       .now_ms = node_repl__now(r) };
 	repl_sm_action_t act;
 	rewind_job_t *j = NULL;
 	int ret = KS_ESTATE;

@@ -69,7 +69,7 @@ int node_repl_peer_status(node_repl_t *r, const char *name,
 		pos = p->have_ack ? p->acked : 0;
 		last = m.last_seq;
 		if (p->link && p->link->sm.pos < p->link->sm.sent)
-			lag_s = (uv_now(r->loop) - p->link->sm.sent_at_ms) /
+			lag_s = (node_repl__now(r) - p->link->sm.sent_at_ms) /
 				1000;
 	} else {
 		pos = m.applied_seq;

@@ -63,7 +63,7 @@ static void on_sync_tick(uv_timer_t *t)
 {
 	node_repl_t *r = t->data;
 
-	if (repl_sync_expire(&r->sync, uv_now(r->loop), answer, r))
+	if (repl_sync_expire(&r->sync, node_repl__now(r), answer, r))
 		log_state(r, 0);
 }
 
@@ -137,8 +137,8 @@ void node_repl__sync_wait(node_repl_t *r, uint64_t seq, uint64_t conn,
 		answer(r, conn, id);
 		return;
 	}
-	(void)repl_sync_add(&r->sync, seq, conn, id, uv_now(r->loop), quorum(r),
-			    answer, r);
+	(void)repl_sync_add(&r->sync, seq, conn, id, node_repl__now(r),
+			    quorum(r), answer, r);
 }
 
 void node_repl__sync_acked(node_repl_t *r)
