@@ -190,6 +190,13 @@ typedef struct bridge_scan_stats {
 int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats);
 
 /**
+ * \brief Principals and policies the running (or last) scan has read so
+ *        far: a progress count for status.  Any thread (the count is
+ *        written by the scanning thread with relaxed atomics); NULL: 0.
+ */
+uint64_t bridge_scan_progress(const bridge_t *b);
+
+/**
  * \brief Read one principal (unparsed name, with realm) as a record value.
  * \param value appended to (its old contents are kept in front).
  * \retval KS_ENOENT no such principal

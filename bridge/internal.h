@@ -31,6 +31,9 @@ struct bridge {
 	char *stash_path;     /* owned; key_stash_file, NULL = MIT default */
 	uint32_t lock_batch;
 	bool db_open; /* krb5_db_open done (bridge_db_open) */
+	/* objects the running scan has read so far: written by the scanning
+	 * thread, read by any (__atomic, relaxed): bridge_scan_progress() */
+	uint64_t scan_seen;
 };
 
 /* The extra db_arg of every DB the bridge opens when b->quiet. */

@@ -139,6 +139,7 @@ static krb5_error_code scan_princ_cb(krb5_pointer arg, krb5_db_entry *e)
 	scan_t *sc = arg;
 	bridge_t *b = sc->b;
 	sc->st.principals++;
+	__atomic_add_fetch(&b->scan_seen, 1, __ATOMIC_RELAXED);
 	int ret = bridge__encode_princ(b, e, &sc->key, &sc->line);
 	if (ret == KS_ELIMIT) {
 		/* beyond the dump format's bounds (logged by the encoder):
@@ -177,6 +178,7 @@ static void scan_policy_cb(void *arg, osa_policy_ent_t p)
 	if (sc->err)
 		return;
 	sc->st.policies++;
+	__atomic_add_fetch(&sc->b->scan_seen, 1, __ATOMIC_RELAXED);
 	int ret = bridge__encode_policy(p, &sc->key, &sc->line);
 	if (ret == KS_EOK)
 		ret = scan_compare(sc);
@@ -276,7 +278,10 @@ int bridge_scan(bridge_t *b, store_t *s, bridge_scan_stats_t *stats)
 	scan_t sc = { .b = b, .s = s };
 	store_meta_t meta;
 	krb5_error_code code;
-	int ret = store_read_begin(s, &sc.txn);
+	int ret;
+
+	__atomic_store_n(&b->scan_seen, 0, __ATOMIC_RELAXED);
+	ret = store_read_begin(s, &sc.txn);
 	if (ret != KS_EOK)
 		return ret;
 	ret = store_meta_get(sc.txn, &meta);
@@ -401,4 +406,9 @@ int bridge_foreach_record(bridge_t *b, bridge_record_cb cb, void *ctx)
 	ks_buf_free(&x.key);
 	ks_buf_free(&x.line);
 	return x.err;
+}
+
+uint64_t bridge_scan_progress(const bridge_t *b)
+{
+	return b ? __atomic_load_n(&b->scan_seen, __ATOMIC_RELAXED) : 0;
 }

@@ -21,6 +21,7 @@
 #include "node/backoff.h"
 #include "node/ctl.h"
 #include "node/kprop/svc.h"
+#include "node/loopstat.h"
 #include "node/metrics.h"
 #include "node/net/net.h"
 #include "node/preflight.h"
@@ -66,8 +67,9 @@ struct node_daemon {
 	store_t *store;
 	node_kprop_svc_t *kprop; /* kprop pushers and listener threads */
 	node_repl_t *repl;
-	node_notify_t *notify;	 /* systemd READY/STATUS/WATCHDOG */
-	node_metrics_t *metrics; /* [metrics] listen, NULL when unset */
+	node_notify_t *notify;	   /* systemd READY/STATUS/WATCHDOG */
+	node_metrics_t *metrics;   /* [metrics] listen, NULL when unset */
+	node_loopstat_t *loopstat; /* the loop's busy time, NULL if none */
 	uv_signal_t sig[3];
 	int nsig;
 	peer_t *peers;
@@ -954,6 +956,9 @@ int node_daemon_start(node_daemon_t *d)
 
 	d->start_ms = uv_now(d->loop);
 	ks_log_set_level_all(c->log_level);
+	/* measured from the start: the start-up itself runs on the loop */
+	if (node_loopstat_new(d->loop, &d->loopstat) == KS_EOK)
+		d->closing++;
 	ret = node_preflight(c, path, sizeof(path));
 	if (ret != KS_EOK) {
 		ks_log_err(CONF, "%s", path);
@@ -1214,6 +1219,8 @@ void node_daemon_stop(node_daemon_t *d)
 	d->metrics = NULL;
 	if (d->net != NULL)
 		node_net_close(d->net, component_closed, d);
+	if (d->loopstat != NULL)
+		node_loopstat_close(d->loopstat, component_closed, d);
 	d->ctl = NULL;
 	d->net = NULL;
 	component_closed(d);
@@ -1236,6 +1243,7 @@ void node_daemon_free(node_daemon_t *d)
 		close(d->pid_fd);
 	node_tls_ctx_detach(d->tls);
 	node_conf_free(d->conf);
+	node_loopstat_free(d->loopstat);
 	free(d);
 }
 
@@ -1273,6 +1281,7 @@ static int status_fill(node_daemon_t *d, node_status_t *st)
 		snprintf(st->listen, sizeof(st->listen), "%s:%u",
 			 c->listen.host, c->listen.port);
 	snprintf(st->config, sizeof(st->config), "%s", c->path);
+	node_loopstat_get(d->loopstat, &st->loop);
 	st->reloads = d->reloads_ok;
 	st->reloads_rejected = d->reloads_failed;
 	st->reload_at = d->reload_at;

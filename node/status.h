@@ -92,6 +92,14 @@ typedef struct node_status_repl {
 	uint64_t scans_skipped, scan_skipped_names;
 	char last_scan_reason[32];
 	ks_hist_t scan; /* duration of full scans */
+	/* primary: "scanning" until the start-up scan succeeded (replicas
+	 * wait), "failed" while it cannot (retried), then "ready"; "" on a
+	 * replica */
+	char startup[16];
+	char startup_error[200];
+	bool scan_running;	/* a scan runs on the worker now */
+	uint64_t scan_progress; /* objects it read so far (or the last) */
+	uint64_t scans_pending; /* scans queued or running */
 	/* synchronous mode ([node] synchronous; primary) */
 	uint64_t sync_wanted, sync_timeout_ms;
 	char sync_state[16]; /* "off", "sync", "degraded" */
@@ -134,6 +142,17 @@ typedef struct node_status_kprop {
 	char last_result[512]; /* "none", "loaded" or the reason */
 } node_status_kprop_t;
 
+/* The event loop's busy time per iteration (node/loopstat.h). */
+typedef struct node_status_loop {
+	bool present;
+	uint64_t iterations;
+	uint64_t busy_us;	  /* total busy time */
+	uint64_t busy_max_us;	  /* longest iteration since start */
+	uint64_t busy_max_60s_us; /* longest iteration in the last minute */
+	uint64_t over_10ms, over_100ms; /* iterations busier than that */
+	ks_hist_t busy;			/* per iteration */
+} node_status_loop_t;
+
 typedef struct node_status {
 	char name[256];
 	const char *role;	 /* static: "primary" / "replica" */
@@ -155,6 +174,7 @@ typedef struct node_status {
 	uint64_t store_map_bytes, store_used_bytes;
 	node_status_repl_t repl;
 	node_status_kprop_t kprop;
+	node_status_loop_t loop;
 	node_status_peer_t *peers;
 	size_t n_peers;
 } node_status_t;

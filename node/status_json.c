@@ -142,6 +142,20 @@ static int repl_json(const node_status_repl_t *r, ks_buf_t *out)
 	if (ret == KS_EOK)
 		ret = ks_buf_append_json_str(out, r->last_scan_reason);
 	if (ret == KS_EOK)
+		ret = ks_buf_appendf(out,
+				     ",\"scan_running\":%s"
+				     ",\"scan_progress\":%" PRIu64
+				     ",\"scans_pending\":%" PRIu64
+				     ",\"startup\":",
+				     r->scan_running ? "true" : "false",
+				     r->scan_progress, r->scans_pending);
+	if (ret == KS_EOK)
+		ret = str_or_null(out, r->startup);
+	if (ret == KS_EOK)
+		ret = ks_buf_appendf(out, ",\"startup_error\":");
+	if (ret == KS_EOK)
+		ret = str_or_null(out, r->startup_error);
+	if (ret == KS_EOK)
 		ret = ks_buf_appendf(
 			out,
 			"},\"sync\":{\"wanted\":%" PRIu64
@@ -268,6 +282,17 @@ int node_status_json(const node_status_t *s, ks_buf_t *out)
 				      ",\"store\":{\"map_bytes\":%" PRIu64
 				      ",\"used_bytes\":%" PRIu64 "}",
 				      s->store_map_bytes, s->store_used_bytes);
+	if (s->loop.present)
+		ret |= ks_buf_appendf(
+			out,
+			",\"loop\":{\"iterations\":%" PRIu64
+			",\"busy_ms\":%" PRIu64 ",\"busy_max_us\":%" PRIu64
+			",\"busy_max_60s_us\":%" PRIu64
+			",\"over_10ms\":%" PRIu64 ",\"over_100ms\":%" PRIu64
+			"}",
+			s->loop.iterations, s->loop.busy_us / 1000,
+			s->loop.busy_max_us, s->loop.busy_max_60s_us,
+			s->loop.over_10ms, s->loop.over_100ms);
 	ret |= repl_json(&s->repl, out);
 	ret |= kprop_json(&s->kprop, out);
 	ret |= ks_buf_appendf(out, ",\"peers\":[");

@@ -195,6 +195,17 @@ static int node_part(const node_status_t *s, ks_buf_t *out)
 		ret |= series(out, "kdcsync_store_used_bytes", NULL,
 			      s->store_used_bytes);
 	}
+	if (s->loop.present) {
+		ret |= head(out, "kdcsync_loop_busy_seconds", "histogram",
+			    "Event loop busy time per iteration (callbacks run "
+			    "in a row between two waits for I/O).");
+		ret |= hist(out, "kdcsync_loop_busy_seconds", NULL,
+			    &s->loop.busy);
+		ret |= head(out, "kdcsync_loop_busy_max_seconds", "gauge",
+			    "Longest event loop iteration in the last minute.");
+		ret |= seconds(out, "kdcsync_loop_busy_max_seconds", NULL,
+			       s->loop.busy_max_60s_us);
+	}
 	if (s->have_net) {
 		ret |= head(
 			out, "kdcsync_unauthenticated_connections", "gauge",

@@ -66,6 +66,21 @@ static int repl_text(const node_status_repl_t *r, ks_buf_t *out)
 		     r->sync_waiting, r->sync_acked, r->sync_timeouts,
 		     r->sync_degradations)) != KS_EOK)
 		return ret;
+	if (r->startup[0] && strcmp(r->startup, "ready") != 0 &&
+	    (ret = ks_buf_appendf(out,
+				  "start-up:  %s: replicas wait until the "
+				  "KDB was scanned (%" PRIu64
+				  " objects read so far)%s%s\n",
+				  r->startup, r->scan_progress,
+				  r->startup_error[0] ? "; " : "",
+				  r->startup_error)) != KS_EOK)
+		return ret;
+	if (r->scan_running && r->startup[0] &&
+	    strcmp(r->startup, "ready") == 0 &&
+	    (ret = ks_buf_appendf(
+		     out, "scanning:  %" PRIu64 " objects read so far\n",
+		     r->scan_progress)) != KS_EOK)
+		return ret;
 	return ks_buf_appendf(
 		out,
 		"capture:   module: %" PRIu64 " reports, %" PRIu64
@@ -173,6 +188,14 @@ int node_status_text(const node_status_t *s, ks_buf_t *out)
 				      s->history, s->last_seq,
 				      s->applied_history, s->applied_seq,
 				      s->records);
+	if (s->loop.present)
+		ret |= ks_buf_appendf(out,
+				      "loop:      longest iteration %" PRIu64
+				      " ms (last minute %" PRIu64
+				      " ms); %" PRIu64 " over 10 ms\n",
+				      s->loop.busy_max_us / 1000,
+				      s->loop.busy_max_60s_us / 1000,
+				      s->loop.over_10ms);
 	if (s->have_net)
 		ret |= ks_buf_appendf(out,
 				      "clients:   %" PRIu64

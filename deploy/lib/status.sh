@@ -18,7 +18,7 @@
 #   status_follows SRC DST  (two status JSON texts) SRC runs as primary,
 #                          DST as a replica whose link to SRC (the peer
 #                          named SRC's node) streams and has applied SRC's
-#                          last seq
+#                          last seq, SRC's start-up scan done
 
 json_get() {
 	python3 - "$@" <<'PY'
@@ -64,6 +64,7 @@ except ValueError:
 link = [p.get("repl", {}) for p in dst.get("peers", [])
         if p.get("name") == src.get("node")]
 ok = (src.get("role") == "primary" and dst.get("role") == "replica"
+      and src.get("capture", {}).get("startup", "ready") == "ready"
       and link and link[0].get("state") == "stream"
       and "last_seq" in src and src["last_seq"] == dst.get("applied_seq"))
 sys.exit(0 if ok else 1)

@@ -23,7 +23,6 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/time.h"
-#include "node/kdb_lock.h"
 #include "node/repl/repl_int.h"
 #include "node/repl/reports.h"
 
@@ -75,9 +74,11 @@ static int scan_run(node_repl_job_t *job)
 		j->skipped = true;
 		return KS_EOK;
 	}
+	__atomic_store_n(&r->scan_active, 1, __ATOMIC_RELAXED);
 	t0 = ks_mono_ns();
 	int ret = bridge_scan(r->bridge, r->store, &j->st);
 	j->took_us = (ks_mono_ns() - t0) / 1000;
+	__atomic_store_n(&r->scan_active, 0, __ATOMIC_RELAXED);
 	scan_trim();
 	return ret;
 }
@@ -113,6 +114,18 @@ static void scan_account(node_repl_t *r, const char *reason,
 			     reason, st->principals);
 }
 
+/* The first successful scan since start: replicas may be served now. */
+static void scan_ready(node_repl_t *r)
+{
+	r->ready = true;
+	r->startup_error[0] = '\0';
+	ks_log_notice(KDB,
+		      "start-up scan done %" PRIu64
+		      " ms after start: serving replicas",
+		      node_repl__now(r) - r->start_ms);
+	node_repl__links_ready(r);
+}
+
 static void scan_done(node_repl_job_t *job, int ret)
 {
 	scan_job_t *j = (scan_job_t *)job;
@@ -128,6 +141,9 @@ static void scan_done(node_repl_job_t *job, int ret)
 	} else if (ret == KS_EOK) {
 		scan_account(r, j->reason, &j->st, j->took_us, j->have_stamp,
 			     &j->stamp);
+		if (!r->ready)
+			scan_ready(r);
+		/* after the held links started: the trim honours them */
 		node_repl__trim(r);
 		node_repl__all_log_grew(r);
 		ret = ks_buf_appendf(&out,
@@ -140,8 +156,17 @@ static void scan_done(node_repl_job_t *job, int ret)
 	} else if (ret != KS_ECANCELED) {
 		snprintf(r->last_scan_reason, sizeof(r->last_scan_reason), "%s",
 			 j->reason);
-		ks_log_err(KDB, "scan of the KDB failed (%s)",
-			   ks_strerror(ret));
+		ks_log_err(KDB, "scan of the KDB failed (%s)%s",
+			   ks_strerror(ret),
+			   r->ready ? ""
+				    : "; replicas wait, the scan is retried "
+				      "at the next [node] scan_interval");
+		if (!r->ready) {
+			snprintf(r->startup_error, sizeof(r->startup_error),
+				 "scan of the KDB failed (%s)",
+				 ks_strerror(ret));
+			r->scan_due = true; /* the audit must not skip it */
+		}
 	}
 	for (unsigned i = 0; i < j->n_wait; i++)
 		node_ctl_answer(j->wait[i], ret, ks_buf_view(&out));
@@ -185,33 +210,6 @@ void node_repl__scan(node_repl_t *r, const char *reason, bool audit,
 	}
 	r->scans_pending++;
 	r->scan_queued = j;
-}
-
-/* The first scan, at start, before any job: its failure fails the start. */
-static int scan_first(node_repl_t *r)
-{
-	bridge_scan_stats_t st;
-	bridge_kdb_stamp_t stamp;
-	uint64_t t0;
-	bool have_stamp;
-	int ret;
-
-	node_kdb_lock(); /* a kprop listener may be loading (kdb_lock.h) */
-	have_stamp = bridge_kdb_stamp(r->bridge, &stamp) == KS_EOK;
-	t0 = ks_mono_ns();
-	ret = bridge_scan(r->bridge, r->store, &st);
-	node_kdb_unlock();
-	scan_trim();
-	if (ret != KS_EOK) {
-		snprintf(r->last_scan_reason, sizeof(r->last_scan_reason),
-			 "start");
-		ks_log_err(KDB, "scan of the KDB failed (%s)",
-			   ks_strerror(ret));
-		return ret;
-	}
-	scan_account(r, "start", &st, (ks_mono_ns() - t0) / 1000, have_stamp,
-		     &stamp);
-	return store_log_trim(r->store, UINT64_MAX); /* no replica yet */
 }
 
 /*
@@ -612,10 +610,16 @@ int node_repl__capture_start(node_repl_t *r)
 	 * (and captured after it) rather than missed. */
 	int ret = cap_open(r);
 
-	if (ret == KS_EOK)
-		ret = scan_first(r);
 	if (ret != KS_EOK)
 		return ret;
+	/*
+	 * The start-up scan is the worker's first job: the loop answers
+	 * status meanwhile (it says "scanning", with a count), captures
+	 * queue behind it, and replicas wait until it succeeded (r->ready).
+	 * A failure keeps them waiting: the audit timer tries again.
+	 */
+	r->start_ms = node_repl__now(r);
+	node_repl__scan(r, "start", false, NULL);
 	uv_timer_start(&r->scan, on_scan, r->scan_interval_ms,
 		       r->scan_interval_ms);
 	node_repl__sync_start(r);

@@ -516,6 +516,7 @@ static void inbox_run(node_repl_link_t *l)
 {
 	l->refs++; /* a frame may close the link */
 	while (!l->down && !l->r->stopping && l->jobs == 0 &&
+	       l->sm.state != REPL_ST_NOT_READY &&
 	       l->inbox_off < l->inbox.len) {
 		const uint8_t *p = l->inbox.data + l->inbox_off;
 		ks_view_t f = { p + 4, ks_get_u32be(p) };
@@ -539,7 +540,8 @@ int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
 {
 	if (l->r->stopping)
 		return KS_EOK; /* the daemon closes the links */
-	if (l->jobs > 0 || l->inbox_off < l->inbox.len)
+	if (l->jobs > 0 || l->sm.state == REPL_ST_NOT_READY ||
+	    l->inbox_off < l->inbox.len)
 		return inbox_put(l, frame);
 	return link_frame(l, frame);
 }
@@ -593,16 +595,36 @@ node_repl_link_t *node_repl_link_up(node_repl_t *r, const node_repl_io_t *io,
 	l->refs = 1;
 	p->link = l;
 	repl_sm_init(&l->sm, r->role, NULL);
+	node_repl__session_begin(l);
 	repl_sm_event_t ev = { .type = REPL_EV_CONNECTED,
-			       .now_ms = node_repl__now(r) };
+			       .now_ms = node_repl__now(r),
+			       /* the start-up scan runs: say nothing yet,
+				* keep the peer's frames in the inbox */
+			       .not_ready = !r->ready };
 	if (r->role == REPL_ROLE_REPLICA &&
 	    node_repl__meta(r->store, &m) == KS_EOK)
 		node_repl__position(&m, &ev.history, &ev.seq);
-	repl_sm_step(&l->sm, &ev, &(repl_sm_action_t){ 0 });
-	node_repl__session_begin(l);
-	if (send_hello(l) != KS_EOK)
-		node_repl__io_close(l, KS_ENOMEM, "cannot send hello");
+	if (!r->ready)
+		ks_log_info(REPL,
+			    "'%s': connected during the start-up scan: "
+			    "served once it is done",
+			    p->name);
+	node_repl__feed(l, &ev);
 	return l;
+}
+
+void node_repl__links_ready(node_repl_t *r)
+{
+	for (repl_peer_t *p = r->peers; p != NULL; p = p->next) {
+		node_repl_link_t *l = p->link;
+		if (l == NULL || l->down || l->sm.state != REPL_ST_NOT_READY)
+			continue;
+		repl_sm_event_t ev = { .type = REPL_EV_READY,
+				       .now_ms = node_repl__now(r) };
+		node_repl__feed(l, &ev);
+		if (!l->down && l->jobs == 0)
+			inbox_run(l);
+	}
 }
 
 void node_repl_link_writable(node_repl_link_t *l)
@@ -786,6 +808,7 @@ static int start(node_repl_t *r)
 	uv_timer_init(r->loop, &r->sync_timer);
 	r->sync_timer.data = r;
 	r->started = true;
+	r->ready = r->role != REPL_ROLE_PRIMARY; /* primary: capture.c */
 	if (r->clock.now_ms == NULL) /* else the caller ticks (link.h) */
 		uv_timer_start(&r->tick, on_tick, REPL_TICK_MS, REPL_TICK_MS);
 	if (r->role == REPL_ROLE_PRIMARY) {
@@ -802,8 +825,8 @@ static int start(node_repl_t *r)
 
 int node_repl_start(node_repl_t *r)
 {
-	/* The bridge and the store writes belong to the worker; the first
-	 * scan below runs here before the loop can queue any job. */
+	/* The bridge and the store writes belong to the worker; on a
+	 * primary the start-up scan is its first job. */
 	int ret = node_repl_worker_new(r->loop, &r->worker);
 
 	if (ret != KS_EOK)

@@ -58,7 +58,9 @@
  * A link with a job in flight is "busy": frames that arrive meanwhile wait
  * in its inbox, in order, and are handled when the job is done.  A link
  * that goes down while jobs are in flight stays allocated (refs) until
- * their done callbacks have run; they then only clean up.
+ * their done callbacks have run; they then only clean up.  A primary's
+ * link that comes up during the start-up scan waits in REPL_ST_NOT_READY
+ * (its frames in the inbox) until the scan is done.
  */
 #pragma once
 
@@ -210,6 +212,15 @@ struct node_repl {
 	unsigned scans_pending;	       /* scan jobs queued or running */
 	struct scan_job *scan_queued;  /* the last one queued, until done */
 	bool trim_pending;
+	/* primary: the start-up scan (capture.c).  Replicas are served only
+	 * once a scan succeeded since start (ready): a link that comes up
+	 * before waits (held, engine.c) rather than see the store before
+	 * the KDB was read into it. */
+	bool ready;
+	uint64_t start_ms;	 /* when the engine started */
+	char startup_error[200]; /* why the start-up scan failed, "" */
+	int scan_active;	 /* a scan runs on the worker now (__atomic: the
+			    worker writes it, status reads it) */
 	/* worker: the side KDB of the snapshot being received (one primary,
 	 * so one staging area; the store's stage has the same owner) */
 	bridge_load_t *load;
@@ -333,6 +344,10 @@ void node_repl__link_job_end(node_repl_link_t *l);
 /** \brief Submit a job of the engine (not of a link).  False when the
  *         engine is stopping: the job was not queued (free it). */
 bool node_repl__job(node_repl_t *r, node_repl_job_t *j);
+
+/** \brief Primary: the first scan since start succeeded: the links that
+ *         came up meanwhile start (HELLO, their waiting frames). */
+void node_repl__links_ready(node_repl_t *r);
 
 /** \brief One more handle of the engine closed (stop's accounting). */
 void node_repl__closed_one(node_repl_t *r);
@@ -469,9 +484,9 @@ int node_repl__on_fetch(node_repl_link_t *l, const proto_msg_t *m,
 void node_repl__scan(node_repl_t *r, const char *reason, bool audit,
 		     node_ctl_wait_t *w);
 
-/** \brief Primary: the capture socket, the first scan (synchronous,
- *         before any job, so that its failure fails the start), the scan
- *         timer. */
+/** \brief Primary: the capture socket, the start-up scan (the first
+ *         worker job: replicas are held until it succeeded, r->ready),
+ *         the scan timer. */
 int node_repl__capture_start(node_repl_t *r);
 
 /** \brief A new scan interval. */

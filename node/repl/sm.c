@@ -35,6 +35,11 @@
  *             REWIND_RECV --VALUES(hist, F)/rewind--> REWIND_APPLY
  *             REWIND_APPLY --APPLIED(hist, F)/send ACK--> STREAM
  *
+ *  PRIMARY during its start-up scan (the store not yet read from the KDB):
+ *    IDLE --CONNECTED(not_ready)--> NOT_READY (nothing sent; frames wait
+ *    in the I/O layer) --READY/send HELLO--> HELLO_WAIT; past not_ready_ms
+ *    a TICK resets with ERROR(KS_EBUSY, "not ready"): the peer retries.
+ *
  *  Both roles, every state:
  *    ERROR from the peer            -> reset (nothing sent back)
  *    a message not valid now, a bad
@@ -51,6 +56,7 @@
 
 static const char *const state_names[REPL_ST_COUNT] = {
 	[REPL_ST_IDLE] = "idle",
+	[REPL_ST_NOT_READY] = "starting",
 	[REPL_ST_HELLO_WAIT] = "hello",
 	[REPL_ST_ANSWER_WAIT] = "answer",
 	[REPL_ST_SNAP_WAIT] = "snapshot-wait",
@@ -92,6 +98,7 @@ void repl_sm_init(repl_sm_t *sm, int role, const repl_sm_timeouts_t *to)
 			.handshake_ms = REPL_SM_HANDSHAKE_MS_DEFAULT,
 			.transfer_ms = REPL_SM_TRANSFER_MS_DEFAULT,
 			.ack_ms = REPL_SM_ACK_MS_DEFAULT,
+			.not_ready_ms = REPL_SM_NOT_READY_MS_DEFAULT,
 		};
 }
 
@@ -225,6 +232,13 @@ static int timeout_check(repl_sm_t *sm, uint64_t now, repl_sm_action_t *act)
 	uint64_t in_state = now - sm->state_since_ms;
 
 	switch (sm->state) {
+	case REPL_ST_NOT_READY:
+		if (to->not_ready_ms && in_state > to->not_ready_ms)
+			return reset(sm, now, KS_EBUSY, true,
+				     "not ready: the start-up scan of the KDB "
+				     "is still running",
+				     act);
+		break;
 	case REPL_ST_HELLO_WAIT:
 	case REPL_ST_ANSWER_WAIT:
 	case REPL_ST_SNAP_WAIT:
@@ -559,13 +573,25 @@ int repl_sm_step(repl_sm_t *sm, const repl_sm_event_t *ev,
 		} else {
 			memset(sm->history, 0, PROTO_HISTORY_LEN);
 			sm->pos = 0;
+			if (ev->not_ready) {
+				enter(sm, REPL_ST_NOT_READY, now);
+				return act_none(act);
+			}
 		}
+		enter(sm, REPL_ST_HELLO_WAIT, now);
+		*act = (repl_sm_action_t){ .type = REPL_ACT_SEND_HELLO };
+		return act->type;
+	case REPL_EV_READY:
+		if (sm->state != REPL_ST_NOT_READY)
+			return act_none(act);
 		enter(sm, REPL_ST_HELLO_WAIT, now);
 		*act = (repl_sm_action_t){ .type = REPL_ACT_SEND_HELLO };
 		return act->type;
 	case REPL_EV_MSG:
 		if (sm->state == REPL_ST_IDLE || ev->msg == NULL)
 			return act_none(act); /* a late frame after a reset */
+		if (sm->state == REPL_ST_NOT_READY)
+			return act_none(act); /* the I/O layer keeps them */
 		sm->last_rx_ms = now;
 		if (ev->msg->type == PROTO_MSG_ERROR)
 			return reset(sm, now,

@@ -32,7 +32,9 @@
  */
 enum repl_sm_state {
 	/* connecting */
-	REPL_ST_IDLE, /* no link (initial, and after a reset) */
+	REPL_ST_IDLE,	   /* no link (initial, and after a reset) */
+	REPL_ST_NOT_READY, /* primary: connected during its start-up scan;
+			      nothing sent, frames wait (REPL_EV_READY) */
 	/* handshake */
 	REPL_ST_HELLO_WAIT,  /* our HELLO sent, waiting for the peer's */
 	REPL_ST_ANSWER_WAIT, /* replica: HELLO seen, waiting for ANSWER */
@@ -72,11 +74,15 @@ typedef struct repl_sm_timeouts {
 	uint64_t handshake_ms; /* HELLO / ANSWER / SNAP_BEGIN must come */
 	uint64_t transfer_ms;  /* silence allowed inside a snapshot */
 	uint64_t ack_ms;       /* primary: unacknowledged data this old */
+	uint64_t not_ready_ms; /* primary: a link waits this long for the
+				  start-up scan, then ERROR(KS_EBUSY) */
 } repl_sm_timeouts_t;
 
 #define REPL_SM_HANDSHAKE_MS_DEFAULT 10000u
 #define REPL_SM_TRANSFER_MS_DEFAULT  60000u
 #define REPL_SM_ACK_MS_DEFAULT	     60000u
+#define REPL_SM_NOT_READY_MS_DEFAULT                                           \
+	5000u /* under the peer's handshake timeout: it hears why */
 
 /*
  * One link's state.  Public read-only fields for logs and status; set
@@ -106,6 +112,7 @@ typedef struct repl_sm {
 /* What happened. */
 enum repl_sm_event_type {
 	REPL_EV_CONNECTED,   /* link authenticated (TLS done) */
+	REPL_EV_READY,	     /* primary: the start-up scan is done */
 	REPL_EV_MSG,	     /* a decoded message (batch/chunk: see below) */
 	REPL_EV_APPLIED,     /* replica: batch/snapshot durably applied */
 	REPL_EV_LOG_GREW,    /* primary: the log now ends at window.last_seq */
@@ -134,6 +141,9 @@ typedef struct repl_sm_event {
 	 * REPL_EV_APPLIED: the new position */
 	const uint8_t *history;
 	uint64_t seq;
+	/* primary: REPL_EV_CONNECTED during the start-up scan: wait in
+	 * REPL_ST_NOT_READY for REPL_EV_READY */
+	bool not_ready;
 	/* REPL_EV_LOCAL_ERROR */
 	int code;
 	/* primary: REPL_EV_LOG_GREW: the link is congested (send nothing;

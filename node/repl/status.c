@@ -35,6 +35,16 @@ int node_repl_status(node_repl_t *r, node_status_repl_t *out)
 	snprintf(out->last_scan_reason, sizeof(out->last_scan_reason), "%s",
 		 r->last_scan_reason);
 	out->scan = r->scan_hist;
+	if (out->primary)
+		snprintf(out->startup, sizeof(out->startup), "%s",
+			 r->ready	       ? "ready"
+			 : r->startup_error[0] ? "failed"
+					       : "scanning");
+	snprintf(out->startup_error, sizeof(out->startup_error), "%s",
+		 r->startup_error);
+	out->scan_running = __atomic_load_n(&r->scan_active, __ATOMIC_RELAXED);
+	out->scan_progress = bridge_scan_progress(r->bridge);
+	out->scans_pending = r->scans_pending;
 	node_repl__kdb_status(r, out);
 	node_repl__drift_status(r, out);
 	out->sync_wanted = r->sync.wanted;

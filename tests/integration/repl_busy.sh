@@ -5,8 +5,11 @@
 # answer within STATUS_BOUND_MS, default 1000 ms: a generous bound, not a
 # performance figure) while the primary scans every second and while the
 # replica, its store wiped, receives a full copy, and while a change of
-# every principal streams to the replica; no link idles out and the pair
-# converges.
+# every principal streams to the replica, and while the primary, restarted
+# after every principal changed while it was down, runs its start-up scan
+# on the worker (status answers at once and says "scanning"; the replica
+# waits and is served once the scan is done); no link idles out and the
+# pair converges.
 . "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 N=${REPL_BUSY_N:-100000}
@@ -71,4 +74,33 @@ grep -q "puts" "$T/scan.out" && echo "stream: $(cat "$T/scan.out")"
 grep -q 'idle timeout' "$P/primary/node.log" "$P/replica/node.log" &&
 	fail "a link timed out during the stream"
 converge 120
-echo "PASS: status answered within $BOUND ms during scans of $N principals, a full copy and a stream of every principal"
+
+# 4. the start-up scan: every principal changed while the primary's node
+#    was down (nobody captures: the start-up scan finds them all); status
+#    answers at once, says "scanning" (or the scan was over in under 2 s),
+#    and the replica is served the changes once the scan is done
+"$PAIR" node-stop "$P" primary
+(
+	export KRB5_CONFIG=$PRIMARY_KRB5_CONFIG KRB5_KDC_PROFILE=$PRIMARY_KDC_PROFILE
+	awk -F'\t' -v OFS='\t' 'NR == 1 { print; next }
+		$1 == "princ" && $7 ~ /^user[0-9]+@/ { $9 = 72000 } { print }' \
+		"$T/all.dump" >"$T/changed2.dump"
+	kdb5_util -r "$REALM" load -update "$T/changed2.dump"
+) || fail "changing every principal while the primary's node is down"
+"$PAIR" node-start "$P" primary
+poll_start startup
+startup=$(status_field primary capture/startup) || fail "status right after the start"
+"$PAIR" wait "$P" 300 || fail "replica did not apply the changes the start-up scan found"
+poll_stop startup
+echo "startup: the first status said '$startup'"
+if [ "$startup" != scanning ]; then
+	[ "$startup" = ready ] || fail "status said startup '$startup'"
+	ms=$(sed -n 's/.*start-up scan done \([0-9]*\) ms after start.*/\1/p' "$P/primary/node.log" | tail -n 1)
+	[ -n "$ms" ] && [ "$ms" -lt 2000 ] ||
+		fail "status did not say 'scanning' during a start-up scan of ${ms:-?} ms"
+fi
+[ "$(status_field primary capture/startup)" = ready ] || fail "startup not ready after the sync"
+grep -q 'idle timeout' "$P/primary/node.log" "$P/replica/node.log" &&
+	fail "a link timed out during the start-up scan"
+converge 120
+echo "PASS: status answered within $BOUND ms during scans of $N principals, a full copy, a stream of every principal and the start-up scan"

@@ -363,6 +363,104 @@ static void test_primary_hello_timeout(void **state)
 	assert_int_equal(act.code, KS_ETIMEDOUT);
 }
 
+/* connected during the start-up scan: nothing is sent, the peer's frames
+ * are not taken; READY sends the HELLO and the handshake goes on */
+static void test_primary_not_ready_then_ready(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	repl_sm_window_t w = window(H1, 5, 20);
+	proto_msg_t m = hello(PROTO_ROLE_REPLICA, H1, 10);
+	(void)state;
+	repl_sm_init(&sm, REPL_ROLE_PRIMARY, NULL);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_CONNECTED,
+						 .not_ready = true,
+						 .now_ms = 100 },
+			      &act),
+			 REPL_ACT_NONE);
+	assert_int_equal(sm.state, REPL_ST_NOT_READY);
+	assert_string_equal(repl_sm_state_name(sm.state), "starting");
+	/* a frame fed meanwhile is not acted on (the I/O layer keeps it) */
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &m,
+						 .window = &w,
+						 .now_ms = 200 },
+			      &act),
+			 REPL_ACT_NONE);
+	assert_int_equal(sm.state, REPL_ST_NOT_READY);
+	/* within not_ready_ms: no reset */
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_TICK,
+						 .now_ms = 100 + 5000 },
+			      &act),
+			 REPL_ACT_NONE);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_READY, .now_ms = 5200 },
+		     &act),
+		REPL_ACT_SEND_HELLO);
+	assert_int_equal(sm.state, REPL_ST_HELLO_WAIT);
+	/* the handshake time counts from READY */
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_TICK,
+						 .now_ms = 5200 + 9000 },
+			      &act),
+			 REPL_ACT_NONE);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_MSG,
+						 .msg = &m,
+						 .window = &w,
+						 .now_ms = 14300 },
+			      &act),
+			 REPL_ACT_SEND_ANSWER);
+	assert_int_equal(sm.state, REPL_ST_STREAM);
+	/* READY once streaming: nothing */
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_READY,
+						 .now_ms = 14400 },
+			      &act),
+			 REPL_ACT_NONE);
+	assert_int_equal(sm.state, REPL_ST_STREAM);
+}
+
+/* the start-up scan takes longer than not_ready_ms: the peer is told why
+ * (ERROR KS_EBUSY) and retries; ready links are not affected */
+static void test_primary_not_ready_timeout(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	repl_sm_init(&sm, REPL_ROLE_PRIMARY, NULL);
+	step(&sm,
+	     (repl_sm_event_t){ .type = REPL_EV_CONNECTED,
+				.not_ready = true,
+				.now_ms = 0 },
+	     &act);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK,
+					.now_ms = REPL_SM_NOT_READY_MS_DEFAULT +
+						  1 },
+		     &act),
+		REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EBUSY);
+	assert_true(act.send_error);
+	assert_non_null(strstr(act.reason, "not ready"));
+	assert_int_equal(sm.state, REPL_ST_IDLE);
+	/* a replica ignores not_ready: it sends its HELLO at once */
+	repl_sm_init(&sm, REPL_ROLE_REPLICA, NULL);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_CONNECTED,
+						 .not_ready = true,
+						 .history = H1,
+						 .seq = 3 },
+			      &act),
+			 REPL_ACT_SEND_HELLO);
+	assert_int_equal(sm.state, REPL_ST_HELLO_WAIT);
+}
+
 static void test_primary_ack_timeout(void **state)
 {
 	repl_sm_t sm;
@@ -1203,6 +1301,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_primary_connect_sends_hello),
+		cmocka_unit_test(test_primary_not_ready_then_ready),
+		cmocka_unit_test(test_primary_not_ready_timeout),
 		cmocka_unit_test(test_primary_hello_incremental),
 		cmocka_unit_test(test_primary_hello_outside_window_full),
 		cmocka_unit_test(test_primary_hello_other_history_full),
