@@ -101,9 +101,13 @@ void node_loopstat_get(const node_loopstat_t *s, node_status_loop_t *out)
 		return;
 	}
 	*out = s->st;
-	out->busy_max_60s_us = 0;
-	for (unsigned i = 0; i < BINS; i++)
+	out->busy_max_60s_us = out->busy_max_2s_us = 0;
+	for (unsigned i = 0; i < BINS; i++) {
 		if (s->bin_sec[i] + 60 > sec &&
 		    s->bin_max_us[i] > out->busy_max_60s_us)
 			out->busy_max_60s_us = s->bin_max_us[i];
+		if (s->bin_sec[i] + 2 > sec &&
+		    s->bin_max_us[i] > out->busy_max_2s_us)
+			out->busy_max_2s_us = s->bin_max_us[i];
+	}
 }

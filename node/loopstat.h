@@ -6,7 +6,8 @@
  * one, minus what libuv counted as idle in the poll (UV_METRICS_IDLE_TIME),
  * is one iteration's busy time: every callback the loop ran in a row.
  * Kept as a histogram (common/hist.h), the maximum since start, the
- * maximum of the last minute (per-second bins) and counts over 10 ms and
+ * maximum of the last minute and of the last two seconds (per-second
+ * bins) and counts over 10 ms and
  * 100 ms, for status and metrics (operators see loop stalls; the
  * scale benchmark reads them around each phase).
  *

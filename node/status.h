@@ -149,6 +149,7 @@ typedef struct node_status_loop {
 	uint64_t busy_us;	  /* total busy time */
 	uint64_t busy_max_us;	  /* longest iteration since start */
 	uint64_t busy_max_60s_us; /* longest iteration in the last minute */
+	uint64_t busy_max_2s_us;  /* ... in this second and the one before */
 	uint64_t over_10ms, over_100ms; /* iterations busier than that */
 	ks_hist_t busy;			/* per iteration */
 } node_status_loop_t;

@@ -79,32 +79,47 @@ static int collect_cb(const store_log_entry_t *e, void *arg)
 }
 
 /*
- * The signed BATCH frame starting at \p from: from the cache, or built from
- * the log (and cached).  *out borrows the cache slot until the next call.
+ * Batches are built off the loop: reading the log (an LMDB read
+ * transaction), zstd and the Ed25519 signature run on a libuv pool thread
+ * (store reads only, like a snapshot slice), not on the database worker,
+ * so a batch never waits behind a scan or an apply.  The frame comes back
+ * to the loop, goes into the cache (shared by every replica at that
+ * position) and every streaming link is told the log grew: the state
+ * machine asks again for what it needs (SEND_FROM sent+1) and finds it
+ * cached.  One build per starting seq at a time, REPL_ENCODE_MAX at most;
+ * stop waits for the builds in flight (they use the store and the key).
  */
-static int batch_frame(node_repl_t *r, uint64_t from,
-		       const repl_cached_batch_t **out)
+typedef struct enc_job {
+	uv_work_t req;
+	node_repl_t *r;
+	store_t *store;		/* pool thread: reads only */
+	const proto_key_t *key; /* pool thread: signs */
+	uint64_t from;
+	uint8_t history[16]; /* the log's history when built */
+	uint64_t last;
+	ks_buf_t frame; /* the BATCH message */
+	uint64_t took_us;
+	int ret;
+} enc_job_t;
+
+/* Pool thread: the BATCH frame starting at j->from (KS_ENOENT: none). */
+static void enc_work(uv_work_t *req)
 {
+	enc_job_t *j = req->data;
 	store_meta_t m;
 	store_txn_t *t = NULL;
 	collect_t c = { 0 };
 	proto_batch_hdr_t h = { .kind = PROTO_BLOB_BATCH };
 	ks_buf_t blob = KS_BUF_INIT;
 	proto_msg_t msg = { .type = PROTO_MSG_BATCH };
-	repl_cached_batch_t *slot;
-	int ret;
+	uint64_t t0 = ks_mono_ns();
+	int ret = store_read_begin(j->store, &t);
 
-	for (unsigned i = 0; i < REPL_CACHE_SLOTS; i++)
-		if (r->cache[i].frame.len && r->cache[i].first == from) {
-			*out = &r->cache[i];
-			return KS_EOK;
-		}
-	ret = store_read_begin(r->store, &t);
 	if (ret != KS_EOK)
-		return ret;
+		goto out;
 	ret = store_meta_get(t, &m);
 	if (ret == KS_EOK) {
-		ret = store_log_foreach(t, from, collect_cb, &c);
+		ret = store_log_foreach(t, j->from, collect_cb, &c);
 		if (ret == 1)
 			ret = KS_EOK;
 	}
@@ -115,38 +130,124 @@ static int batch_frame(node_repl_t *r, uint64_t from,
 		ret = KS_ENOENT;
 		goto out;
 	}
-	if (memcmp(r->cache_history, m.history, 16) != 0) {
-		node_repl__cache_clear(r);
-		memcpy(r->cache_history, m.history, 16);
-	}
 	for (size_t i = 0; i < c.n; i++) {
 		size_t *f = &c.offs[i * 4];
 		c.ops[i].key = (ks_view_t){ c.keep.data + f[0], f[1] };
 		c.ops[i].value = (ks_view_t){ c.keep.data + f[2], f[3] };
 	}
+	memcpy(j->history, m.history, 16);
 	memcpy(h.history, m.history, 16);
-	h.first_seq = from;
+	h.first_seq = j->from;
 	h.last_seq = c.last_seq;
 	h.commit_time_us = c.commit_us;
-	ret = proto_batch_encode(&h, c.ops, c.n, r->key, 0, &blob);
+	ret = proto_batch_encode(&h, c.ops, c.n, j->key, 0, &blob);
 	if (ret != KS_EOK)
 		goto out;
-	slot = &r->cache[r->cache_next++ % REPL_CACHE_SLOTS];
-	ks_buf_reset(&slot->frame);
-	slot->first = slot->last = 0;
 	msg.u.blob = ks_buf_view(&blob);
-	ret = proto_msg_encode(&msg, &slot->frame);
-	if (ret != KS_EOK)
-		goto out;
-	slot->first = from;
-	slot->last = c.last_seq;
-	*out = slot;
+	ret = proto_msg_encode(&msg, &j->frame);
+	j->last = c.last_seq;
 out:
+	j->took_us = (ks_mono_ns() - t0) / 1000;
 	ks_buf_free(&blob);
 	ks_buf_free(&c.keep);
 	free(c.ops);
 	free(c.offs);
-	return ret;
+	j->ret = ret;
+}
+
+static const repl_cached_batch_t *cache_find(node_repl_t *r, uint64_t from)
+{
+	for (unsigned i = 0; i < REPL_CACHE_SLOTS; i++)
+		if (r->cache[i].frame.len && r->cache[i].first == from)
+			return &r->cache[i];
+	return NULL;
+}
+
+/* Loop: the frame moves into the cache. */
+static void cache_put(node_repl_t *r, enc_job_t *j)
+{
+	repl_cached_batch_t *slot;
+
+	if (memcmp(r->cache_history, j->history, 16) != 0) {
+		node_repl__cache_clear(r);
+		memcpy(r->cache_history, j->history, 16);
+	}
+	slot = &r->cache[r->cache_next++ % REPL_CACHE_SLOTS];
+	ks_buf_free(&slot->frame);
+	slot->frame = j->frame;
+	j->frame = (ks_buf_t)KS_BUF_INIT;
+	slot->first = j->from;
+	slot->last = j->last;
+}
+
+static void enc_done(uv_work_t *req, int status)
+{
+	enc_job_t *j = req->data;
+	node_repl_t *r = j->r;
+	int ret = status < 0 ? KS_ECANCELED : j->ret;
+
+	for (unsigned i = 0; i < r->enc_n; i++)
+		if (r->enc_from[i] == j->from) {
+			r->enc_from[i] = r->enc_from[--r->enc_n];
+			break;
+		}
+	r->batches_built++;
+	r->batch_build_us += j->took_us;
+	if (r->stopping) {
+		ks_buf_free(&j->frame);
+		free(j);
+		node_repl__closed_one(r);
+		return;
+	}
+	if (ret == KS_EOK)
+		cache_put(r, j);
+	ks_buf_free(&j->frame);
+	if (ret != KS_EOK && ret != KS_ENOENT) {
+		ks_log_err(REPL, "cannot build the batch from %" PRIu64 " (%s)",
+			   j->from, ks_strerror(ret));
+		/* the links waiting for it end (they retry from their ack) */
+		for (repl_peer_t *p = r->peers; p != NULL; p = p->next)
+			if (p->link != NULL && !p->link->down &&
+			    p->link->sm.state == REPL_ST_STREAM &&
+			    p->link->sm.sent + 1 == j->from)
+				node_repl__local_error(p->link, ret);
+	}
+	free(j);
+	if (ret == KS_EOK)
+		node_repl__all_log_grew(r);
+}
+
+/* Start building the batch at \p from, unless one is being built. */
+static int enc_start(node_repl_t *r, uint64_t from)
+{
+	enc_job_t *j;
+
+	for (unsigned i = 0; i < r->enc_n; i++)
+		if (r->enc_from[i] == from)
+			return KS_EOK; /* its done tells every link */
+	if (r->enc_n >= REPL_ENCODE_MAX || r->stopping)
+		return KS_EOK; /* a build in flight ends with a new try */
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return KS_ENOMEM;
+	*j = (enc_job_t){ .r = r,
+			  .store = r->store,
+			  .key = r->key,
+			  .from = from,
+			  .frame = KS_BUF_INIT };
+	j->req.data = j;
+	if (uv_queue_work(r->loop, &j->req, enc_work, enc_done) != 0) {
+		free(j);
+		return KS_ENOMEM;
+	}
+	r->enc_from[r->enc_n++] = from;
+	return KS_EOK;
+}
+
+void node_repl__encode_stop(node_repl_t *r)
+{
+	/* each build in flight closes one when done (enc_done) */
+	r->closing += (int)r->enc_n;
 }
 
 void node_repl__send_from(node_repl_link_t *l, uint64_t from)
@@ -157,15 +258,12 @@ void node_repl__send_from(node_repl_link_t *l, uint64_t from)
 
 	while (!node_repl__io_congested(l) &&
 	       l->sm.sent - l->sm.pos < SEND_WINDOW) {
-		ret = batch_frame(r, from, &b);
-		if (ret == KS_ENOENT)
-			return; /* nothing more */
-		if (ret != KS_EOK) {
-			ks_log_err(REPL,
-				   "'%s': cannot build the batch from %" PRIu64
-				   " (%s)",
-				   l->peer->name, from, ks_strerror(ret));
-			node_repl__local_error(l, ret);
+		b = cache_find(r, from);
+		if (b == NULL) {
+			/* built off the loop; its done sends it */
+			ret = enc_start(r, from);
+			if (ret != KS_EOK)
+				node_repl__local_error(l, ret);
 			return;
 		}
 		ret = node_repl__io_send(l, b->frame.data, b->frame.len);
@@ -182,6 +280,12 @@ void node_repl__send_from(node_repl_link_t *l, uint64_t from)
 		repl_sm_step(&l->sm, &ev, &act);
 		from = b->last + 1;
 	}
+	/* congested or the window is full, in a large stream (the last batch
+	 * was full): the next one is built meanwhile, so that it is ready
+	 * when the link drains or the ack comes */
+	if (b != NULL && b->last - b->first + 1 >= BATCH_MAX_OPS &&
+	    cache_find(r, from) == NULL)
+		(void)enc_start(r, from);
 }
 
 void node_repl__link_log_grew(node_repl_link_t *l)

@@ -34,8 +34,9 @@
  * KDB (bridge) and every store write belong to the engine's database
  * worker thread (node/repl/worker.h): scans, captures, batch apply,
  * staging and install, acks, trims, dump, local verify, bucket listings;
- * their results come back to the loop.  A primary's snapshot is encoded on
- * libuv's threadpool from a store read transaction.  Files and their
+ * their results come back to the loop.  A primary's snapshot is encoded,
+ * and its signed batches are built (log read, zstd, Ed25519), on libuv's
+ * threadpool from store read transactions.  Files and their
  * shares: node/repl/repl_int.h.
  *
  * Ownership: node_repl_t belongs to the daemon (new .. stop .. free); the
@@ -74,8 +75,10 @@ int node_repl_new(uv_loop_t *loop, const node_conf_t *conf, store_t *store,
 		  node_repl_t **out);
 
 /**
- * \brief Load keys, open the KDB, run the first scan (primary), open the
- *        capture socket and start the timers.  Errors name the key to fix.
+ * \brief Load keys, open the KDB, open the capture socket, queue the
+ *        start-up scan (primary: the worker's first job; replicas are
+ *        served once it succeeded, status says "scanning" meanwhile) and
+ *        start the timers.  Returns at once.  Errors name the key to fix.
  */
 int node_repl_start(node_repl_t *r);
 

@@ -5,13 +5,17 @@
  * node/repl/ includes this header.
  *
  * Files and what each owns:
- *   engine.c   lifecycle (new/start/reconfigure/stop/free), links (up,
- *              frame dispatch, writable, down), the tick, feeding the state
- *              machine and performing its actions (do_action, reset)
+ *   engine.c   lifecycle (new/start/reconfigure/stop/free), the tick,
+ *              shared helpers (metadata, position, realm)
+ *   dispatch.c links: up (held in NOT_READY during the start-up scan),
+ *              frame dispatch, the inbox, link jobs, writable, down
+ *   actions.c  feeding the state machine and performing its actions
+ *              (do_action, the reset path), following the primary
  *   link.c     the seam to the network (link.h): a link's calls to its
  *              connection, the engine's clock, the node_conn implementation
- *   primary.c  batches (signed frame cache, send_from), the log-grew
- *              fan-out, sending a snapshot, log trimming
+ *   primary.c  batches (built on the pool, signed frame cache,
+ *              send_from), the log-grew fan-out, sending a snapshot, acks,
+ *              log trimming
  *   replica.c  received blobs: batch apply, snapshot staging and install
  *              (the KDB load committed, then the staged store switched in),
  *              history adoption
@@ -54,7 +58,8 @@
  *                  job's done callback, which feeds the state machine.
  *   pool thread    (libuv's threadpool, uv_queue_work) a primary's snapshot
  *                  of the store is encoded there a slice at a time, from
- *                  one read transaction; store reads only.
+ *                  one read transaction, and its signed batches are built
+ *                  there (log read, zstd, Ed25519); store reads only.
  * A link with a job in flight is "busy": frames that arrive meanwhile wait
  * in its inbox, in order, and are handled when the job is done.  A link
  * that goes down while jobs are in flight stays allocated (refs) until
@@ -87,6 +92,7 @@
 #define REPL_TICK_MS	      1000u
 #define REPL_TRIM_EVERY_TICKS 10u
 #define REPL_CACHE_SLOTS      64u    /* shared signed batch frames */
+#define REPL_ENCODE_MAX	      4u     /* batch builds in flight (pool) */
 #define REPL_KDB_RETRY_MS     15000u /* a KDB that could not be fixed */
 #define REPL_HELD_RETRY_MS                                                     \
 	2000u /* a batch waiting for room on the KDB's
@@ -194,6 +200,10 @@ struct node_repl {
 	repl_cached_batch_t cache[REPL_CACHE_SLOTS];
 	unsigned cache_next;
 	uint8_t cache_history[16];
+	/* batches being built on the pool (primary.c): their first seqs */
+	uint64_t enc_from[REPL_ENCODE_MAX];
+	unsigned enc_n;
+	uint64_t batches_built, batch_build_us; /* for status */
 	/* capture state and statistics (capture.c; status.c shows them) */
 	uint64_t scans, last_scan_ms, last_scan_us;
 	uint64_t scans_skipped;	     /* audits skipped: KDB files unchanged */
@@ -214,7 +224,7 @@ struct node_repl {
 	bool trim_pending;
 	/* primary: the start-up scan (capture.c).  Replicas are served only
 	 * once a scan succeeded since start (ready): a link that comes up
-	 * before waits (held, engine.c) rather than see the store before
+	 * before waits (held, dispatch.c) rather than see the store before
 	 * the KDB was read into it. */
 	bool ready;
 	uint64_t start_ms;	 /* when the engine started */
@@ -265,7 +275,7 @@ struct node_repl_link {
 	unsigned jobs;	  /* link jobs in flight: busy when nonzero */
 	bool down;	  /* the connection is gone (conn is NULL) */
 	ks_buf_t inbox;	  /* frames waiting while busy: u32 length, bytes */
-	bool paused;	  /* reading stopped: the inbox is full (engine.c) */
+	bool paused;	  /* reading stopped: the inbox is full (dispatch.c) */
 	uint64_t pauses;  /* times reading was stopped for it */
 	size_t inbox_off; /* next frame in inbox */
 	struct snap_src *snap_src; /* primary: the snapshot being sent */
@@ -312,6 +322,22 @@ void node_repl__position(const store_meta_t *m, const uint8_t **history,
 /** \brief A primary's log window as the state machine wants it. */
 void node_repl__window_of(const store_meta_t *m, repl_sm_window_t *w);
 
+/** \brief The realm of the KDB (from the store's K/M record; "" until
+ *         known).  Cached in r->realm. */
+const char *node_repl__realm(node_repl_t *r);
+
+/** \brief Submit a job of the engine (not of a link).  False when the
+ *         engine is stopping: the job was not queued (free it). */
+bool node_repl__job(node_repl_t *r, node_repl_job_t *j);
+
+/** \brief One more handle of the engine closed (stop's accounting). */
+void node_repl__closed_one(node_repl_t *r);
+
+/** \brief uv_close callback for a handle whose data is the engine. */
+void node_repl__closed_uv(uv_handle_t *h);
+
+/* --- actions.c ----------------------------------------------------------- */
+
 /** \brief Encode \p m and queue it on the link. */
 int node_repl__send_msg(node_repl_link_t *l, const proto_msg_t *m);
 
@@ -327,6 +353,17 @@ void node_repl__do_action(node_repl_link_t *l, repl_sm_action_t *act);
 /** \brief The RESET action: record why, tell the peer, close the link. */
 void node_repl__reset_link(node_repl_link_t *l, const repl_sm_action_t *act);
 
+/** \brief Replica: the state machine refused the primary's HELLO: name
+ *         the details for the operator, tell the observer. */
+void node_repl__hello_refused(node_repl_link_t *l, const proto_hello_t *h,
+			      int code);
+
+/** \brief Replica: the primary answered: align an old primary's log (a
+ *         link job), tell the observer. */
+void node_repl__answered(node_repl_link_t *l, const proto_answer_t *a);
+
+/* --- dispatch.c ---------------------------------------------------------- */
+
 /**
  * \brief Submit a job that belongs to link \p l: the link is busy (its
  *        frames wait in the inbox) until the job's done callback calls
@@ -341,23 +378,14 @@ void node_repl__link_job(node_repl_link_t *l, node_repl_job_t *j);
  */
 void node_repl__link_job_end(node_repl_link_t *l);
 
-/** \brief Submit a job of the engine (not of a link).  False when the
- *         engine is stopping: the job was not queued (free it). */
-bool node_repl__job(node_repl_t *r, node_repl_job_t *j);
-
 /** \brief Primary: the first scan since start succeeded: the links that
  *         came up meanwhile start (HELLO, their waiting frames). */
 void node_repl__links_ready(node_repl_t *r);
 
-/** \brief One more handle of the engine closed (stop's accounting). */
-void node_repl__closed_one(node_repl_t *r);
-
-/** \brief uv_close callback for a handle whose data is the engine. */
-void node_repl__closed_uv(uv_handle_t *h);
-
 /* --- primary.c ----------------------------------------------------------- */
 
-/** \brief Queue batches from \p from while the link takes them. */
+/** \brief Queue batches from \p from while the link takes them; one not
+ *         built yet is built on a pool thread (its done sends it). */
 void node_repl__send_from(node_repl_link_t *l, uint64_t from);
 
 /** \brief Tell one streaming link that the log grew. */
@@ -382,6 +410,10 @@ void node_repl__snapshot_abort(node_repl_link_t *l);
 /** \brief REPL_ACT_RECORD_ACK: remember the peer's ack, store it (a
  *         worker job), send more. */
 void node_repl__record_ack(node_repl_link_t *l, uint64_t seq);
+
+/** \brief Stop: count the batch builds in flight as closing (each
+ *         closes one when done). */
+void node_repl__encode_stop(node_repl_t *r);
 
 /** \brief Free the signed batch frames. */
 void node_repl__cache_clear(node_repl_t *r);

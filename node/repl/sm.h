@@ -3,9 +3,9 @@
  * The replication state machine of one link (DESIGN.md §3, PROTOCOL.md
  * §3.1), for both roles, as pure code: no sockets, no store, no KDB.
  *
- * The I/O layer (node/repl/engine.c and the files it calls) turns what
- * happens on a link into a
- * repl_sm_event_t, calls repl_sm_step() once, and performs the one action
+ * The I/O layer (node/repl/dispatch.c, actions.c and the files they
+ * call) turns what happens on a link into a repl_sm_event_t, calls
+ * repl_sm_step() once, and performs the one action
  * it gets back (send a message, apply a batch, stage a chunk, install a
  * snapshot, record an ack, reset the link).  Results of actions that take
  * effect later (a batch durably applied, a snapshot installed, batches

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Status latency and event-loop stalls of kdcsyncd nodes during one phase.
+
+loop_sampler.py STOPFILE OUT EVERY_MS NAME=SOCKET...
+Sends "status json" (what `kdcsync status --json` sends) to each node's
+control socket every EVERY_MS until STOPFILE exists, timing each answer
+from connect to end of answer.  From the answers' "loop" object (the
+node's own measure of its loop iterations, node/loopstat.h) it takes
+the iterations over 10 ms and over 100 ms during the phase (last answer
+minus first) and the longest iteration seen in any answer's last two
+seconds (so a stall from one second before the phase may count).  Writes one JSON object per node to OUT (one line):
+{"NAME": {"samples", "failed", "p50_ms", "p99_ms", "max_ms",
+"loop_busy_max_ms", "loop_over_10ms", "loop_over_100ms"}, ...}.
+A socket that is absent or refuses (a node starting) is retried and not
+counted; an answer that does not come within 10 s counts as failed.
+"""
+import json
+import os
+import socket
+import sys
+import time
+
+
+def ask(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    t0 = time.monotonic()
+    try:
+        s.connect(path)
+    except OSError:
+        s.close()
+        return None, None  # not there (yet): not counted
+    try:
+        s.sendall(b"status json\n")
+        got = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    except OSError:
+        return (time.monotonic() - t0) * 1000.0, False
+    finally:
+        s.close()
+    ms = (time.monotonic() - t0) * 1000.0
+    try:
+        return ms, json.loads(got.decode())
+    except ValueError:
+        return ms, False
+
+
+def pct(v, p):
+    if not v:
+        return None
+    v = sorted(v)
+    i = max(1, int(p / 100.0 * len(v) + 0.999999))
+    return round(v[i - 1], 2)
+
+
+def main():
+    stop, out, every = sys.argv[1], sys.argv[2], int(sys.argv[3]) / 1000.0
+    nodes = dict(a.split("=", 1) for a in sys.argv[4:])
+    lat = {n: [] for n in nodes}
+    failed = {n: 0 for n in nodes}
+    first, last, peak = {}, {}, {}
+    while not os.path.exists(stop):
+        t0 = time.monotonic()
+        for n, path in nodes.items():
+            ms, doc = ask(path)
+            if ms is None:
+                continue
+            if doc is False:
+                failed[n] += 1
+                continue
+            lat[n].append(ms)
+            if "loop" in doc:
+                first.setdefault(n, doc["loop"])
+                last[n] = doc["loop"]
+                peak[n] = max(peak.get(n, 0), doc["loop"]["busy_max_2s_us"])
+        time.sleep(max(0.0, every - (time.monotonic() - t0)))
+    res = {}
+    for n in nodes:
+        r = {"samples": len(lat[n]), "failed": failed[n],
+             "p50_ms": pct(lat[n], 50), "p99_ms": pct(lat[n], 99),
+             "max_ms": pct(lat[n], 100)}
+        if n in last:
+            r["loop_busy_max_ms"] = round(peak[n] / 1000.0, 1)
+            r["loop_over_10ms"] = last[n]["over_10ms"] - first[n]["over_10ms"]
+            r["loop_over_100ms"] = last[n]["over_100ms"] - first[n]["over_100ms"]
+        res[n] = r
+    with open(out, "w") as f:
+        f.write(json.dumps(res) + "\n")
+
+
+main()

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine's links, one per established native connection: up (the
+ * state machine starts; held in REPL_ST_NOT_READY during a primary's
+ * start-up scan), frame dispatch, the inbox that keeps frames in order
+ * while the link's worker jobs run, and down.  Loop thread only.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/wire.h"
+#include "node/repl/repl_int.h"
+
+static repl_peer_t *peer_get(node_repl_t *r, const char *name)
+{
+	repl_peer_t *p;
+
+	for (p = r->peers; p != NULL; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->name = strdup(name)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	p->next = r->peers;
+	r->peers = p;
+	return p;
+}
+
+static void link_unref(node_repl_link_t *l)
+{
+	if (--l->refs > 0)
+		return;
+	ks_buf_free(&l->out);
+	ks_buf_free(&l->inbox);
+	ks_buf_free(&l->snap);
+	free(l);
+}
+
+/* --- frames --------------------------------------------------------------- */
+
+/* One frame, in order (the link is not busy). */
+static int link_frame(node_repl_link_t *l, ks_view_t frame)
+{
+	node_repl_t *r = l->r;
+	uint64_t now = node_repl__now(r);
+	proto_msg_t m;
+	store_meta_t meta;
+	repl_sm_window_t w;
+	int ret;
+
+	if (r->promoted)
+		return KS_ESTATE; /* this node was promoted: close the link */
+	ret = proto_msg_decode(frame, &m);
+
+	if (ret != KS_EOK) {
+		snprintf(l->peer->last_error, sizeof(l->peer->last_error),
+			 "malformed message (%s)", ks_strerror(ret));
+		return ret;
+	}
+	switch (m.type) {
+	case PROTO_MSG_BATCH:
+	case PROTO_MSG_SNAP_CHUNK:
+	case PROTO_MSG_SNAP_END:
+		return node_repl__on_blob(l, frame, &m);
+	case PROTO_MSG_FETCH:
+		return node_repl__on_fetch(l, &m, now);
+	case PROTO_MSG_VALUES:
+		return node_repl__on_values(l, frame, &m);
+	case PROTO_MSG_DIGEST_REQ:
+		return node_repl__digest_req(l, &m.u.digest_req);
+	case PROTO_MSG_DIGEST_RSP:
+		return node_repl__digest_rsp(l, &m.u.digest_rsp);
+	case PROTO_MSG_HELLO:
+		l->peer_caps = m.u.hello.caps;
+		l->hello_seen = true;
+		break;
+	default:
+		break;
+	}
+	repl_sm_event_t ev = { .type = REPL_EV_MSG, .msg = &m, .now_ms = now };
+	if (r->role == REPL_ROLE_PRIMARY && m.type == PROTO_MSG_HELLO) {
+		ret = node_repl__meta(r->store, &meta);
+		if (ret != KS_EOK)
+			return ret;
+		node_repl__window_of(&meta, &w);
+		ev.window = &w;
+		const char *why = NULL;
+		int d = repl_sm_decide(&w, m.u.hello.history, m.u.hello.seq,
+				       &why);
+		ks_log_notice(REPL, "'%s' at seq %" PRIu64 ": %s (%s)",
+			      l->peer->name, m.u.hello.seq,
+			      d == REPL_RESUME_FULL	? "full snapshot"
+			      : d == REPL_RESUME_REWIND ? "rewind"
+							: "incremental",
+			      why);
+	}
+	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_HELLO) {
+		repl_sm_action_t act;
+		node_repl__note_peer_last(l, m.u.hello.seq);
+		ev.realm = node_repl__realm(r);
+		ev.trust = r->trust;
+		repl_sm_step(&l->sm, &ev, &act);
+		if (act.type == REPL_ACT_RESET)
+			node_repl__hello_refused(l, &m.u.hello, act.code);
+		node_repl__do_action(l, &act);
+		return KS_EOK;
+	}
+	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_ANSWER &&
+	    l->sm.state == REPL_ST_ANSWER_WAIT)
+		node_repl__answered(l, &m.u.answer);
+	if (m.type == PROTO_MSG_ERROR)
+		ks_log_err(REPL, "'%s' reported: %.*s (%s)", l->peer->name,
+			   (int)m.u.error.text.len,
+			   (const char *)m.u.error.text.ptr,
+			   ks_strerror(m.u.error.code));
+	node_repl__feed(l, &ev);
+	return KS_EOK;
+}
+
+/* Frames that arrive while the link is busy wait here, in order.  The
+ * primary keeps at most a window of unacknowledged changes in flight
+ * (primary.c); a snapshot has no such window, so past INBOX_PAUSE bytes
+ * waiting the link stops reading (node_repl__io_pause) until the worker has
+ * drained the inbox to half of it: the inbox holds INBOX_PAUSE plus one
+ * socket read at most, and TCP flow control holds the primary back. */
+#define INBOX_PAUSE (16u << 20)
+
+static size_t inbox_waiting(const node_repl_link_t *l)
+{
+	return l->inbox.len - l->inbox_off;
+}
+
+static int inbox_put(node_repl_link_t *l, ks_view_t frame)
+{
+	int ret;
+
+	if (l->inbox_off == l->inbox.len) {
+		ks_buf_reset(&l->inbox);
+		l->inbox_off = 0;
+	}
+	ret = ks_buf_append_u32(&l->inbox, (uint32_t)frame.len);
+	if (ret == KS_EOK)
+		ret = ks_buf_append(&l->inbox, frame.ptr, frame.len);
+	if (ret == KS_EOK && !l->paused && inbox_waiting(l) > INBOX_PAUSE) {
+		l->paused = true;
+		l->pauses++;
+		node_repl__io_pause(l, true);
+	}
+	return ret;
+}
+
+/* Handle waiting frames until the inbox is empty or the link busy. */
+static void inbox_run(node_repl_link_t *l)
+{
+	l->refs++; /* a frame may close the link */
+	while (!l->down && !l->r->stopping && l->jobs == 0 &&
+	       l->sm.state != REPL_ST_NOT_READY &&
+	       l->inbox_off < l->inbox.len) {
+		const uint8_t *p = l->inbox.data + l->inbox_off;
+		ks_view_t f = { p + 4, ks_get_u32be(p) };
+		l->inbox_off += 4 + f.len;
+		int ret = link_frame(l, f);
+		if (ret != KS_EOK && !l->down)
+			node_repl__io_close(l, ret, ks_strerror(ret));
+	}
+	if (l->inbox_off == l->inbox.len && l->inbox.len > (1u << 20))
+		ks_buf_free(&l->inbox); /* give a big burst's memory back */
+	if (l->inbox_off == l->inbox.len)
+		l->inbox_off = l->inbox.len = 0;
+	if (l->paused && !l->down && inbox_waiting(l) <= INBOX_PAUSE / 2) {
+		l->paused = false;
+		node_repl__io_pause(l, false);
+	}
+	link_unref(l);
+}
+
+int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
+{
+	if (l->r->stopping)
+		return KS_EOK; /* the daemon closes the links */
+	if (l->jobs > 0 || l->sm.state == REPL_ST_NOT_READY ||
+	    l->inbox_off < l->inbox.len)
+		return inbox_put(l, frame);
+	return link_frame(l, frame);
+}
+
+void node_repl__link_job(node_repl_link_t *l, node_repl_job_t *j)
+{
+	l->refs++;
+	l->jobs++;
+	node_repl_worker_submit(l->r->worker, j);
+}
+
+void node_repl__link_job_end(node_repl_link_t *l)
+{
+	l->jobs--;
+	if (l->jobs == 0 && !l->down)
+		inbox_run(l);
+	link_unref(l);
+}
+
+/* --- links ----------------------------------------------------------------- */
+
+node_repl_link_t *node_repl_link_up(node_repl_t *r, const node_repl_io_t *io,
+				    void *conn, const char *peer)
+{
+	node_repl_link_t *l;
+	repl_peer_t *p;
+	store_meta_t m;
+
+	/* disabled, promoted, or a KDB that could not be fixed (status says
+	 * why; the primary's idle timeout ends the connection) */
+	if (r->bridge == NULL || r->promoted || r->kdb_blocked)
+		return NULL;
+	l = calloc(1, sizeof(*l));
+	p = peer_get(r, peer);
+	if (l == NULL || p == NULL) {
+		free(l);
+		return NULL;
+	}
+	l->r = r;
+	l->io = io;
+	l->conn = conn;
+	l->peer = p;
+	l->refs = 1;
+	p->link = l;
+	repl_sm_init(&l->sm, r->role, NULL);
+	node_repl__session_begin(l);
+	repl_sm_event_t ev = { .type = REPL_EV_CONNECTED,
+			       .now_ms = node_repl__now(r),
+			       /* the start-up scan runs: say nothing yet,
+				* keep the peer's frames in the inbox */
+			       .not_ready = !r->ready };
+	if (r->role == REPL_ROLE_REPLICA &&
+	    node_repl__meta(r->store, &m) == KS_EOK)
+		node_repl__position(&m, &ev.history, &ev.seq);
+	if (!r->ready)
+		ks_log_info(REPL,
+			    "'%s': connected during the start-up scan: "
+			    "served once it is done",
+			    p->name);
+	node_repl__feed(l, &ev);
+	return l;
+}
+
+void node_repl__links_ready(node_repl_t *r)
+{
+	for (repl_peer_t *p = r->peers; p != NULL; p = p->next) {
+		node_repl_link_t *l = p->link;
+		if (l == NULL || l->down || l->sm.state != REPL_ST_NOT_READY)
+			continue;
+		repl_sm_event_t ev = { .type = REPL_EV_READY,
+				       .now_ms = node_repl__now(r) };
+		node_repl__feed(l, &ev);
+		if (!l->down && l->jobs == 0)
+			inbox_run(l);
+	}
+}
+
+void node_repl_link_writable(node_repl_link_t *l)
+{
+	if (l == NULL || l->r->role != REPL_ROLE_PRIMARY)
+		return;
+	if (!node_repl__snapshot_pump(l))
+		node_repl__link_log_grew(l);
+}
+
+void node_repl_link_down(node_repl_link_t *l, int err, const char *reason)
+{
+	if (l == NULL)
+		return;
+	repl_sm_event_t ev = { .type = REPL_EV_CLOSED,
+			       .now_ms = node_repl__now(l->r) };
+	repl_sm_action_t act;
+	repl_sm_step(&l->sm, &ev, &act);
+	if (err != KS_EOK && reason != NULL && l->peer->last_error[0] == '\0')
+		snprintf(l->peer->last_error, sizeof(l->peer->last_error), "%s",
+			 reason);
+	node_repl__session_end(l, err, reason);
+	if (l->r->role == REPL_ROLE_REPLICA)
+		node_repl__stage_abort(l->r);
+	node_repl__compare_link_down(l);
+	if (l->peer->link == l)
+		l->peer->link = NULL;
+	l->down = true;
+	l->conn = NULL;
+	node_repl__snapshot_abort(l);
+	ks_buf_free(&l->inbox);
+	l->inbox_off = 0;
+	l->refs++; /* the held batch's job may hold the last reference */
+	node_repl__held_drop(l);
+	link_unref(l);
+	link_unref(l); /* jobs in flight keep it until their done */
+}
