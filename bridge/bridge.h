@@ -103,6 +103,28 @@ int bridge_db_open(bridge_t *b);
 void bridge_db_close(bridge_t *b);
 
 /*
+ * Can the KDB be opened at all (bridge/probe.c)?  The profile gives a realm
+ * and its database, the database file is there and readable, the stash
+ * gives the master key, and libkdb5 opens the database read-only.  No
+ * record is read (that is bridge_kdb_check()'s job, in a child process).
+ */
+typedef struct bridge_probe {
+	char key[48];	 /* what failed: "[node] kdc_profile", "database_name",
+			   "key_stash_file" (profile keys) */
+	char file[1024]; /* the file that key names */
+	char why[300];
+	bool rebuildable; /* the database file itself: a replica can rebuild
+			     it from its store or a full copy */
+} bridge_probe_t;
+
+/**
+ * \brief Check that the KDB of \p opts can be opened (nothing written).
+ * \return 0; KS_EKRB5 (the profile), KS_EKDB (the database), KS_EMKEY (the
+ *         stash), with \p out saying which file and why; KS_ENOMEM.
+ */
+int bridge_kdb_probe(const bridge_opts_t *opts, bridge_probe_t *out);
+
+/*
  * Checking a KDB for damage (bridge/check.c).  DB2 given a write the file
  * system could not hold, or a file torn by a crash, leaves a database on
  * which libkdb5 returns "Database record is incomplete or corrupted" or,

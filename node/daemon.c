@@ -945,10 +945,22 @@ static void load_role(node_daemon_t *d)
 			      node_role_name(c->role));
 }
 
+/* The KDB check of node_preflight_kdb(); a replica's note is logged. */
+static int preflight_kdb(const node_conf_t *c, int role, char *err,
+			 size_t errlen)
+{
+	char note[1600];
+	int ret = node_preflight_kdb(c, role, err, errlen, note, sizeof(note));
+
+	if (ret == KS_EOK && note[0] != '\0')
+		ks_log_warn(CONF, "%s", note);
+	return ret;
+}
+
 int node_daemon_start(node_daemon_t *d)
 {
 	const node_conf_t *c = d->conf;
-	char path[600];
+	char path[1200];
 	const char **addrs = NULL;
 	node_net_opts_t o;
 	int ret;
@@ -991,6 +1003,13 @@ int node_daemon_start(node_daemon_t *d)
 		return ret;
 	}
 	load_role(d);
+	/* the KDB for the role the node runs in (a promote may have made a
+	 * configured replica a primary) */
+	ret = preflight_kdb(c, d->role, path, sizeof(path));
+	if (ret != KS_EOK) {
+		ks_log_err(CONF, "%s", path);
+		return ret;
+	}
 	/* Replication: keys, KDB, first scan (primary), capture socket. */
 	node_conf_t ec = engine_conf(d);
 	ret = node_repl_new(d->loop, &ec, d->store, &d->repl);
@@ -1066,6 +1085,8 @@ int node_daemon_check(const node_conf_t *conf, char *err, size_t errlen)
 	node_tls_ctx_t *tls = NULL;
 	int ret = node_preflight(conf, err, errlen);
 
+	if (ret == KS_EOK)
+		ret = preflight_kdb(conf, conf->role, err, errlen);
 	if (ret != KS_EOK)
 		return ret;
 	ret = build_tls(conf, &tls);

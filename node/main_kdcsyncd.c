@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	node_conf_t *conf = NULL;
 	node_daemon_t *d = NULL;
 	uv_loop_t loop;
-	char err[600];
+	char err[1200];
 	int opt, ret, status = 1;
 	char exe[4096];
 	ssize_t n;

@@ -14,6 +14,14 @@
  *   [kprop] keytab (when set)     a readable regular file (FILE: prefix ok)
  *   [kprop] acl_file (listener)   a readable regular file
  *
+ * node_preflight_kdb() then opens the KDB the kdc_profile names (read-only,
+ * no record read: bridge_kdb_probe()): the database_name file, the
+ * key_stash_file and libkdb5's open must work.  A replica whose database
+ * file is missing or cannot be opened starts anyway and says so (it
+ * rebuilds the KDB from its store, node/repl/kdb.c, or loads it from a
+ * full copy); a bad profile or stash stops every node, and a primary
+ * never starts without its KDB.
+ *
  * Keys that are not set are not errors here (status explains what a node
  * without a signing key or trusted keys does).  Runs on the caller's
  * thread; no state.
@@ -30,3 +38,13 @@
  * \return 0, KS_ECONFVAL (the first unusable file), KS_ENOMEM.
  */
 int node_preflight(const node_conf_t *c, char *err, size_t errlen);
+
+/**
+ * \brief Check that the KDB of \p c can be opened by a node in \p role.
+ * \param err  receives one line naming the profile key and the file.
+ * \param note a replica that will rebuild its KDB: one line saying so
+ *             (else empty).
+ * \return 0, KS_ECONFVAL, KS_ENOMEM.
+ */
+int node_preflight_kdb(const node_conf_t *c, enum node_role role, char *err,
+		       size_t errlen, char *note, size_t notelen);

@@ -229,11 +229,14 @@ static int start(node_repl_t *r)
 		return ret;
 	ret = bridge_open(&bo, &r->bridge);
 	if (ret != KS_EOK) {
-		snprintf(r->disabled, sizeof(r->disabled),
-			 "cannot open the KDB of [node] kdc_profile '%s' (%s)",
-			 r->kdc_profile ? r->kdc_profile : "(default)",
-			 ks_strerror(ret));
-		return KS_EKDB;
+		/* fatal: the start-up check (node_preflight_kdb) passed, so
+		 * the KDB went away since; never run without it */
+		ks_log_err(REPL,
+			   "cannot open the KDB of [node] kdc_profile '%s' "
+			   "(%s)",
+			   r->kdc_profile ? r->kdc_profile : "(default)",
+			   ks_strerror(ret));
+		return ret == KS_ENOMEM ? ret : KS_EKDB;
 	}
 	uv_timer_init(r->loop, &r->tick);
 	r->tick.data = r;
@@ -268,12 +271,13 @@ int node_repl_start(node_repl_t *r)
 	ret = start(r);
 
 	/*
-	 * Without keys or a KDB the node still runs (TLS links, status,
+	 * Without keys configured the node still runs (TLS links, status,
 	 * kprop-compat peers) but replicates nothing natively; status says
-	 * why.  Only a broken capture socket or a failing first scan is fatal.
+	 * why.  A KDB that cannot be opened is fatal (the start-up check
+	 * names the profile key), as are a broken capture socket and a
+	 * failing first scan.
 	 */
-	if (ret == KS_ECONFIG || ret == KS_EKEY || ret == KS_EKDB ||
-	    ret == KS_EKRB5 || ret == KS_ENOENT || ret == KS_EACCES) {
+	if (ret == KS_ECONFIG || ret == KS_EKEY) {
 		if (r->disabled[0] == '\0')
 			snprintf(r->disabled, sizeof(r->disabled), "%s",
 				 ks_strerror(ret));

@@ -5,7 +5,9 @@
 # file (and a reload naming such a file is rejected, the node running on).
 # Cases: missing kdc_profile; signing key world-readable, public-only,
 # garbage; TLS key readable by group; garbage trusted key; missing kprop
-# keytab and acl file.
+# keytab and acl file; a KDB that cannot be opened (database_name missing
+# or unreadable, key_stash_file missing): a primary fails, a replica starts
+# and says it rebuilds.
 . "$KS_SOURCE_DIR/tests/integration/lib/node.sh"
 
 P=kdc1.example.com
@@ -77,6 +79,40 @@ kport=$(free_port)
 # (a kprop listener only on a node without native peers: kprop_native.sh)
 { sed '/^\[peers\]/,$d' "$T/good.conf"; printf '[kprop]\n\tlisten = 127.0.0.1:%s\n\tacl_file = %s/none.acl\n' "$kport" "$T"; } >"$T/c7.conf"
 expect_bad kprop_acl "$T/c7.conf" "[kprop] acl_file" "$T/none.acl" "No such file"
+
+# the KDB the kdc_profile names cannot be opened: a primary does not start
+# (it would replicate nothing, or the wrong database)
+kdc_variant() { # NAME SED: a copy of the primary's kdc.conf, edited
+	sed "$2" "$T/p.kdb/kdc.conf" >"$T/$1.kdc.conf"
+	sed "s|kdc_profile = .*|kdc_profile = $T/$1.kdc.conf|" "$T/good.conf" >"$T/$1.conf"
+}
+kdc_variant nodb "s|database_name = .*|database_name = $T/gone/principal|"
+expect_bad missing_db "$T/nodb.conf" "database_name" "$T/gone/principal" "No such file"
+kdc_variant nostash "s|key_stash_file = .*|key_stash_file = $T/gone.stash|"
+expect_bad missing_stash "$T/nostash.conf" "key_stash_file" "$T/gone.stash" "cannot be used"
+mkdir "$T/dir.principal"
+kdc_variant dirdb "s|database_name = .*|database_name = $T/dir.principal|"
+expect_bad dir_db "$T/dirdb.conf" "database_name" "$T/dir.principal" "not a regular file"
+if [ "$(id -u)" != 0 ]; then
+	cp "$T/p.kdb/principal" "$T/locked.principal"
+	chmod 000 "$T/locked.principal"
+	kdc_variant locked "s|database_name = .*|database_name = $T/locked.principal|"
+	expect_bad unreadable_db "$T/locked.conf" "database_name" "$T/locked.principal" "Permission denied"
+else
+	echo "unreadable_db: skipped (root reads a mode 000 file)"
+fi
+
+# a replica whose database file is missing starts and says it rebuilds it
+# from its store (or loads it from a full copy: its store is empty here)
+sed "s|kdc_profile = .*|kdc_profile = $T/nodb.kdc.conf|" "$T/r.conf" >"$T/rnodb.conf"
+sed -i "s|trusted_keys = .*|trusted_keys = $T/signing.pub|" "$T/rnodb.conf"
+"$KDCSYNCD" -c "$T/rnodb.conf" -t >"$T/rnodb.out" 2>"$T/rnodb.err" || fail "replica without its KDB file: -t failed: $(cat "$T/rnodb.err")"
+grep -q "database_name: the KDB '$T/gone/principal' cannot be opened.*rebuilds it from its store" "$T/rnodb.err" ||
+	fail "replica -t does not say it rebuilds: $(cat "$T/rnodb.err")"
+start rnodb "$T/rnodb.conf"
+wait_for 15 grep -q 'started as replica' "$T/rnodb.log" || fail "the replica without its KDB file did not start"
+grep -q "rebuilds it from its store" "$T/rnodb.log" || fail "the replica's log does not say it rebuilds"
+stop rnodb
 
 # a running node rejects a reload that names a bad file, and runs on
 cp "$T/good.conf" "$T/live.conf"

@@ -5,6 +5,8 @@
 # nodes started and stopped by their recorded pid (lib/test.sh's PIDS).
 # shellcheck source=SCRIPTDIR/test.sh
 . "$KS_SOURCE_DIR/tests/integration/lib/test.sh"
+# shellcheck source=SCRIPTDIR/realm.sh
+. "$KS_SOURCE_DIR/tests/integration/lib/realm.sh"
 
 # make_certs NAME...: test CA and node certificates in $T/certs.
 make_certs() {
@@ -12,12 +14,15 @@ make_certs() {
 	[ "$(stat -c %a "$T/certs/$1.key")" = 600 ] || fail "key not 0600"
 }
 
-# from_sample SAMPLE OUT STATE PORT: a sample with test paths and ports.
+# from_sample SAMPLE OUT STATE PORT: a sample with test paths and ports,
+# and a KDB of its own (realm EXAMPLE.COM in STATE.kdb: a node does not
+# start without a KDB it can open; KRB5_CONFIG is exported for its realm).
 from_sample() {
-	# a KDC profile of the test's own (never the system's)
-	[ -f "$T/kdc.conf" ] || : >"$T/kdc.conf"
+	# a realm of the test's own (never the system's)
+	[ -f "$3.kdb/kdc.conf" ] || realm_init "$3.kdb" EXAMPLE.COM
+	export KRB5_CONFIG=$3.kdb/krb5.conf
 	sed -e "s|/var/lib/kdcsync|$3|" \
-		-e "s|^\([[:space:]]*\)#\?kdc_profile = /etc/krb5kdc/kdc.conf|\1kdc_profile = $T/kdc.conf|" \
+		-e "s|^\([[:space:]]*\)#\?kdc_profile = /etc/krb5kdc/kdc.conf|\1kdc_profile = $3.kdb/kdc.conf|" \
 		-e "s|/etc/kdcsync/tls|$T/certs|g" \
 		-e "s|0\.0\.0\.0:7541|127.0.0.1:$4|" \
 		-e "s|kdc1\.example\.com:7541|127.0.0.1:$4|" \

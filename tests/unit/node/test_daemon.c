@@ -46,10 +46,11 @@ static void write_conf(const char *extra_tls, const char *extra)
 	fprintf(f,
 		"[node]\n\tname = alpha.test\n\trole = primary\n"
 		"\tstate_dir = %s/state\n\tlisten = 127.0.0.1:%u\n"
+		"\tkdc_profile = %s/kdc.conf\n"
 		"[tls]\n\tca = %s\n\tcert = %s/alpha.crt\n\tkey = %s/alpha.key\n"
 		"\tkeepalive_interval = 200ms\n\tidle_timeout = 2s\n%s"
 		"[peers]\n\tbeta.test = {\n\t\tmode = native\n\t}\n%s",
-		dir, port, test_ca_file(ca), dir, dir,
+		dir, port, dir, test_ca_file(ca), dir, dir,
 		extra_tls ? extra_tls : "", extra ? extra : "");
 	fclose(f);
 }
@@ -194,6 +195,36 @@ static void test_reload_and_shutdown(void **st)
 	assert_int_not_equal(access(sock, F_OK), 0);
 }
 
+/* A KDB of the test's own (a node does not start without one it can
+ * open): kdb5_util create, the stock tool. */
+static void make_realm(void)
+{
+	char path[600], cmd[2000];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/krb5.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "[libdefaults]\n\tdefault_realm = DAEMON.TEST\n");
+	fclose(f);
+	setenv("KRB5_CONFIG", path, 1);
+	snprintf(path, sizeof(path), "%s/kdc.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"[realms]\n\tDAEMON.TEST = {\n\t\tdatabase_name = "
+		"%s/principal\n\t\tkey_stash_file = %s/stash\n"
+		"\t\tmaster_key_type = aes256-cts-hmac-sha1-96\n\t}\n",
+		dir, dir);
+	fclose(f);
+	setenv("KRB5_KDC_PROFILE", path, 1);
+	snprintf(cmd, sizeof(cmd),
+		 "kdb5_util -r DAEMON.TEST create -s -P test-master-pw "
+		 ">%s/kdb5_util.log 2>&1",
+		 dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static int setup(void **st)
 {
 	(void)st;
@@ -204,6 +235,7 @@ static int setup(void **st)
 	test_ca_issue(ca, dir, "alpha", "alpha.test", -1, 30);
 	test_ca_issue(ca, dir, "beta", "beta.test", -1, 30);
 	port = pick_port();
+	make_realm();
 	/*
 	 * libuv opens a process-wide signal lock pipe at the first
 	 * uv_signal_init and keeps it for the life of the process: open it
