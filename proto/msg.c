@@ -43,6 +43,10 @@ const char *proto_msg_type_name(int type)
 		return "values";
 	case PROTO_MSG_LOCKOUT:
 		return "lockout";
+	case PROTO_MSG_KDB_DIGEST_REQ:
+		return "kdb-digest-req";
+	case PROTO_MSG_KDB_DIGEST_RSP:
+		return "kdb-digest-rsp";
 	default:
 		return "?";
 	}
@@ -421,9 +425,11 @@ int proto_msg_decode(ks_view_t frame, proto_msg_t *out)
 	case PROTO_MSG_ERROR:
 		ret = decode_error(&w, &m.u.error);
 		break;
+	case PROTO_MSG_KDB_DIGEST_REQ:
 	case PROTO_MSG_DIGEST_REQ:
 		ret = decode_digest_req(&w, &m.u.digest_req);
 		break;
+	case PROTO_MSG_KDB_DIGEST_RSP:
 	case PROTO_MSG_DIGEST_RSP:
 		ret = decode_digest_rsp(&w, &m.u.digest_rsp);
 		break;
@@ -486,8 +492,10 @@ static size_t payload_size(const proto_msg_t *m)
 		if (m->u.error.code >= 0 || !text_ok(m->u.error.text))
 			return 0;
 		return 4 + 1 + m->u.error.text.len;
+	case PROTO_MSG_KDB_DIGEST_REQ:
 	case PROTO_MSG_DIGEST_REQ:
 		return 4 + 1 + 2 + 2 + 2;
+	case PROTO_MSG_KDB_DIGEST_RSP:
 	case PROTO_MSG_DIGEST_RSP:
 		return 4 + 1 + 2 + 2 + PROTO_HISTORY_LEN + 8 + 4 +
 		       m->u.digest_rsp.body.len;
@@ -588,6 +596,7 @@ int proto_msg_encode(const proto_msg_t *m, ks_buf_t *out)
 		ks_wire_write_bytes(&w, m->u.error.text.ptr,
 				    m->u.error.text.len);
 		break;
+	case PROTO_MSG_KDB_DIGEST_REQ:
 	case PROTO_MSG_DIGEST_REQ: {
 		const proto_digest_req_t *r = &m->u.digest_req;
 		ks_wire_write_u32(&w, r->id);
@@ -597,6 +606,7 @@ int proto_msg_encode(const proto_msg_t *m, ks_buf_t *out)
 		ks_wire_write_u16(&w, r->parts);
 		break;
 	}
+	case PROTO_MSG_KDB_DIGEST_RSP:
 	case PROTO_MSG_DIGEST_RSP: {
 		const proto_digest_rsp_t *r = &m->u.digest_rsp;
 		ks_wire_write_u32(&w, r->id);

@@ -55,6 +55,11 @@ enum proto_msg_type {
 	PROTO_MSG_FETCH = 0x0c,	  /* rewind: keys the replica changed */
 	PROTO_MSG_VALUES = 0x0d,  /* rewind: signed values blob (kind 4) */
 	PROTO_MSG_LOCKOUT = 0x0e, /* replica -> primary, PROTO_CAP_LOCKOUT */
+	/* KDB content comparison (§3.11): the DIGEST_REQ / DIGEST_RSP
+	 * layouts over the records the sender's KDB holds; only to a peer
+	 * with PROTO_CAP_KDB_DIGEST */
+	PROTO_MSG_KDB_DIGEST_REQ = 0x0f,
+	PROTO_MSG_KDB_DIGEST_RSP = 0x10,
 };
 
 /** \brief Name of a message type for logs ("hello", ...; "?" if unknown). */
@@ -71,7 +76,8 @@ enum proto_role {
 #define PROTO_CAP_DIGEST 0x00000002u /* answers DIGEST_REQ (§3.8) */
 #define PROTO_CAP_REWIND 0x00000004u /* replica: can rewind (§3.9) */
 /* primary: takes LOCKOUT; replica: sends it (replicate_lockout, §3.10) */
-#define PROTO_CAP_LOCKOUT 0x00000008u
+#define PROTO_CAP_LOCKOUT    0x00000008u
+#define PROTO_CAP_KDB_DIGEST 0x00000010u /* answers KDB_DIGEST_REQ (§3.11) */
 
 /* Answer modes (primary -> replica). */
 enum proto_answer_mode {
@@ -230,8 +236,8 @@ typedef struct proto_msg {
 		proto_ack_t ack;
 		proto_keepalive_t keepalive;
 		proto_error_t error;
-		proto_digest_req_t digest_req;
-		proto_digest_rsp_t digest_rsp;
+		proto_digest_req_t digest_req; /* also KDB_DIGEST_REQ */
+		proto_digest_rsp_t digest_rsp; /* also KDB_DIGEST_RSP */
 		proto_fetch_t fetch;
 		proto_lockout_t lockout;
 	} u;

@@ -141,6 +141,16 @@ int store_record_hash(ks_view_t key, ks_view_t value, uint8_t out[32])
 	return ret;
 }
 
+void store_digest_add(uint8_t acc[32], const uint8_t x[32])
+{
+	dg256_t a, b;
+
+	dg_from_bytes(&a, acc);
+	dg_from_bytes(&b, x);
+	dg_add(&a, &b);
+	dg_to_bytes(&a, acc);
+}
+
 int store_range_digest(store_txn_t *t, uint32_t lo, uint32_t hi,
 		       uint8_t digest[32], uint64_t *count)
 {

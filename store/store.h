@@ -418,6 +418,10 @@ uint32_t store_key_bucket(ks_view_t key);
  * \retval KS_ECRYPTO  OpenSSL failed (logged) */
 int store_record_hash(ks_view_t key, ks_view_t value, uint8_t out[32]);
 
+/** \brief \p acc += \p x modulo 2^256 (both big-endian): the digest
+ *         arithmetic, for digests of record sets kept outside a store. */
+void store_digest_add(uint8_t acc[32], const uint8_t x[32]);
+
 /**
  * \brief Digest and record count of the live records in buckets
  *        [\p lo, \p hi); O(hi - lo), no record is read.

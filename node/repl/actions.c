@@ -42,6 +42,7 @@ static int send_hello(node_repl_link_t *l)
 		.version_max = PROTO_VERSION_MAX,
 		.role = (uint8_t)r->role,
 		.caps = PROTO_CAP_ZSTD | PROTO_CAP_DIGEST |
+			PROTO_CAP_KDB_DIGEST |
 			(r->role == REPL_ROLE_REPLICA && !r->no_rewind
 				 ? PROTO_CAP_REWIND
 				 : 0),

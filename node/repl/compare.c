@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `kdcsync verify PEER`: compare this node's store with a connected peer's
- * over the replication link (PROTOCOL.md §3.8).  Digests of bucket ranges
- * are bisected down to single buckets, then both sides' (key, hash)
- * listings of a differing bucket are merged.  Either side answers
- * DIGEST_REQ; the requester keeps one comparison (r->compare) with one
- * request in flight.
+ * over the replication link (PROTOCOL.md §3.8), and, when the peer answers
+ * KDB_DIGEST_REQ (§3.11), what the two KDBs hold too.  Digests of bucket
+ * ranges are bisected down to single buckets, then the (key, hash)
+ * listings of a differing bucket are merged: two (the stores) or four
+ * (both stores, both KDBs: compare_merge.c).  Our KDB is read once at the
+ * start (kdbindex.c, on the worker); the peer reads its own at our first
+ * request.  Either side answers; the requester keeps one comparison
+ * (r->compare) with one request in flight.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -78,6 +81,7 @@ static int compare_next(node_repl_link_t *l)
 	}
 	v->wait = v->stack[--v->n];
 	v->wait_id = ++v->next_id;
+	v->phase = 0;
 	m.u.digest_req = (proto_digest_req_t){
 		.id = v->wait_id,
 		.kind = v->wait.kind,
@@ -145,10 +149,51 @@ typedef struct list_job {
 	proto_digest_rsp_t a; /* compare: the peer's response (body is
 				     theirs, copied) */
 	ks_buf_t theirs;      /* compare: their body */
+	ks_buf_t their_kdb;   /* compare with KDBs: their KDB's body */
+	ks_buf_t mine_kdb;    /* compare with KDBs: our KDB's listing */
+	bool kdb;	      /* answer: from our KDB (kdbindex) */
 	ks_buf_t body;	      /* our listing */
 	uint8_t history[16];  /* answer: our position */
 	uint64_t seq, count;
 } list_job_t;
+
+/* Worker: a KDB_DIGEST_REQ answered from our KDB, read again at the
+ * first request of a comparison (RANGES over every bucket). */
+static int kdb_answer(list_job_t *j)
+{
+	node_repl_t *r = j->r;
+	const proto_digest_req_t *q = &j->q;
+	uint32_t count = 0;
+	int ret = KS_EOK;
+
+	if (r->kdb_answer == NULL ||
+	    (q->kind == PROTO_DIGEST_RANGES && q->lo == 0 &&
+	     q->hi == PROTO_DIGEST_BUCKETS)) {
+		node_repl__kdbindex_free(r->kdb_answer);
+		r->kdb_answer = NULL;
+		ret = node_repl__kdbindex_build(r, &r->kdb_answer);
+		if (ret != KS_EOK)
+			return ret;
+	}
+	if (q->kind == PROTO_DIGEST_LIST) {
+		ret = node_repl__kdbindex_list(r->kdb_answer, q->lo, q->hi,
+					       &j->body, &count);
+		j->count = count;
+		return ret;
+	}
+	for (uint16_t i = 0; ret == KS_EOK && i < q->parts; i++) {
+		uint16_t a, z;
+		uint8_t dg[32];
+		uint64_t cnt;
+		proto_digest_part(q->lo, q->hi, q->parts, i, &a, &z);
+		node_repl__kdbindex_range(r->kdb_answer, a, z, dg, &cnt);
+		ret = ks_buf_append(&j->body, dg, sizeof(dg));
+		if (ret == KS_EOK)
+			ret = ks_buf_append_u64(&j->body, cnt);
+	}
+	j->count = q->parts;
+	return ret;
+}
 
 /* Our listing of buckets [lo, hi) and, for an answer, our position. */
 static int list_run(node_repl_job_t *job)
@@ -166,18 +211,20 @@ static int list_run(node_repl_job_t *job)
 	ret = store_meta_get(t, &meta);
 	if (ret == KS_EOK && j->answer)
 		own_position(j->r, &meta, j->history, &j->seq);
-	if (ret == KS_EOK)
+	if (ret == KS_EOK && !j->kdb)
 		ret = store_bucket_foreach(t, lo, hi, list_cb, &c);
 	store_read_end(t);
 	j->count = c.count;
+	if (ret == KS_EOK && j->kdb)
+		ret = kdb_answer(j);
 	return ret;
 }
 
-static int send_rsp(node_repl_link_t *l, const proto_digest_req_t *q,
-		    const uint8_t history[16], uint64_t seq, uint32_t count,
-		    const ks_buf_t *body)
+static int send_rsp(node_repl_link_t *l, uint8_t type,
+		    const proto_digest_req_t *q, const uint8_t history[16],
+		    uint64_t seq, uint32_t count, const ks_buf_t *body)
 {
-	proto_msg_t m = { .type = PROTO_MSG_DIGEST_RSP };
+	proto_msg_t m = { .type = type };
 	proto_digest_rsp_t *a = &m.u.digest_rsp;
 
 	*a = (proto_digest_rsp_t){ .id = q->id,
@@ -200,7 +247,10 @@ static void list_done(node_repl_job_t *job, int ret)
 
 	if (!l->down && ret != KS_ECANCELED) {
 		if (j->answer && ret == KS_EOK)
-			ret = send_rsp(l, &j->q, j->history, j->seq,
+			ret = send_rsp(l,
+				       j->kdb ? PROTO_MSG_KDB_DIGEST_RSP
+					      : PROTO_MSG_DIGEST_RSP,
+				       &j->q, j->history, j->seq,
 				       (uint32_t)j->count, &j->body);
 		else if (!j->answer)
 			ret = compare_listed(l, j);
@@ -214,6 +264,8 @@ static void list_done(node_repl_job_t *job, int ret)
 	}
 	ks_buf_free(&j->body);
 	ks_buf_free(&j->theirs);
+	ks_buf_free(&j->their_kdb);
+	ks_buf_free(&j->mine_kdb);
 	free(j);
 	node_repl__link_job_end(l);
 }
@@ -229,6 +281,8 @@ static list_job_t *list_job_new(node_repl_link_t *l, bool answer)
 			   .r = l->r,
 			   .answer = answer,
 			   .theirs = KS_BUF_INIT,
+			   .their_kdb = KS_BUF_INIT,
+			   .mine_kdb = KS_BUF_INIT,
 			   .body = KS_BUF_INIT };
 	return j;
 }
@@ -266,7 +320,8 @@ int node_repl__digest_req(node_repl_link_t *l, const proto_digest_req_t *q)
 	}
 	store_read_end(t);
 	if (ret == KS_EOK)
-		ret = send_rsp(l, q, history, seq, q->parts, &body);
+		ret = send_rsp(l, PROTO_MSG_DIGEST_RSP, q, history, seq,
+			       q->parts, &body);
 fail:
 	ks_buf_free(&body);
 	if (ret != KS_EOK)
@@ -329,7 +384,13 @@ static int compare_listed(node_repl_link_t *l, list_job_t *j)
 
 	if (!v->running || strcmp(v->peer, l->peer->name) != 0)
 		return KS_EOK; /* the comparison ended meanwhile */
-	ret = compare_bucket(v, ks_buf_view(&j->body), ks_buf_view(&j->theirs));
+	if (v->kdb)
+		ret = node_repl__compare_bucket4(
+			l->r, ks_buf_view(&j->body), ks_buf_view(&j->mine_kdb),
+			ks_buf_view(&j->theirs), ks_buf_view(&j->their_kdb));
+	else
+		ret = compare_bucket(v, ks_buf_view(&j->body),
+				     ks_buf_view(&j->theirs));
 	if (ret == KS_EOK)
 		return compare_next(l);
 	compare_fail(v, ret, "local failure while comparing");
@@ -338,7 +399,67 @@ static int compare_listed(node_repl_link_t *l, list_job_t *j)
 	return KS_EOK; /* the link itself is fine */
 }
 
-int node_repl__digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
+/* The response to the request in flight, in phase \p phase? */
+static bool rsp_expected(node_repl_link_t *l, const proto_digest_rsp_t *a,
+			 uint8_t phase)
+{
+	repl_compare_t *v = &l->r->compare;
+
+	if (!v->running || strcmp(v->peer, l->peer->name) != 0 ||
+	    v->phase != phase || a->id != v->wait_id ||
+	    a->kind != v->wait.kind || a->lo != v->wait.lo ||
+	    a->hi != v->wait.hi) {
+		snprintf(l->peer->last_error, sizeof(l->peer->last_error),
+			 "unexpected digest response");
+		return false;
+	}
+	return true;
+}
+
+static int step_failed(repl_compare_t *v, int ret)
+{
+	compare_fail(v, ret, "local failure while comparing");
+	ks_log_err(REPL, "verify with '%s' failed (%s)", v->peer,
+		   ks_strerror(ret));
+	return KS_EOK; /* the link itself is fine */
+}
+
+/* A differing bucket: both listings on the worker, merged in list_done. */
+static int step_list(node_repl_link_t *l, const proto_digest_rsp_t *st,
+		     const proto_digest_rsp_t *kd)
+{
+	repl_compare_t *v = &l->r->compare;
+	list_job_t *j = list_job_new(l, false);
+	uint32_t n;
+	int ret = KS_ENOMEM;
+
+	v->lists++;
+	if (j == NULL)
+		return step_failed(v, KS_ENOMEM);
+	j->a = *st;
+	j->a.body = (ks_view_t){ 0 };
+	if (ks_buf_append(&j->theirs, st->body.ptr, st->body.len) != KS_EOK)
+		goto fail;
+	if (kd != NULL &&
+	    (ks_buf_append(&j->their_kdb, kd->body.ptr, kd->body.len) !=
+		     KS_EOK ||
+	     (ret = node_repl__kdbindex_list(v->mine_kdb, st->lo, st->hi,
+					     &j->mine_kdb, &n)) != KS_EOK))
+		goto fail;
+	node_repl__link_job(l, &j->job);
+	return KS_EOK;
+fail:
+	ks_buf_free(&j->theirs);
+	ks_buf_free(&j->their_kdb);
+	ks_buf_free(&j->mine_kdb);
+	free(j);
+	return step_failed(v, ret == KS_EOK ? KS_ENOMEM : ret);
+}
+
+/* One step of the bisection with the peer's store response \p st and,
+ * comparing KDBs too, its KDB response \p kd for the same range. */
+static int step(node_repl_link_t *l, const proto_digest_rsp_t *st,
+		const proto_digest_rsp_t *kd)
 {
 	node_repl_t *r = l->r;
 	repl_compare_t *v = &r->compare;
@@ -346,58 +467,42 @@ int node_repl__digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
 	store_meta_t meta;
 	int ret;
 
-	if (!v->running || strcmp(v->peer, l->peer->name) != 0 ||
-	    a->id != v->wait_id || a->kind != v->wait.kind ||
-	    a->lo != v->wait.lo || a->hi != v->wait.hi) {
-		snprintf(l->peer->last_error, sizeof(l->peer->last_error),
-			 "unexpected digest response");
-		return KS_ESTATE;
-	}
-	if (!v->have_pos) {
-		v->have_pos = true;
-		memcpy(v->peer_history, a->history, 16);
-		v->peer_seq = a->seq;
-	}
-	if (a->kind == PROTO_DIGEST_LIST) {
-		list_job_t *j = list_job_new(l, false);
-		v->lists++;
-		if (j == NULL || ks_buf_append(&j->theirs, a->body.ptr,
-					       a->body.len) != KS_EOK) {
-			if (j != NULL)
-				ks_buf_free(&j->theirs);
-			free(j);
-			ret = KS_ENOMEM;
-			goto fail;
-		}
-		j->a = *a;
-		j->a.body = (ks_view_t){ 0 };
-		node_repl__link_job(l, &j->job);
-		return KS_EOK;
-	}
-	uint16_t w = (uint16_t)(a->hi - a->lo);
-	if (a->count != (w < COMPARE_PARTS ? w : COMPARE_PARTS)) {
-		ret = KS_ECOUNT;
-		goto fail;
-	}
+	if (st->kind == PROTO_DIGEST_LIST)
+		return step_list(l, st, kd);
+	uint16_t w = (uint16_t)(st->hi - st->lo);
+	uint16_t parts = w < COMPARE_PARTS ? w : COMPARE_PARTS;
+	if (st->count != parts || (kd != NULL && kd->count != parts))
+		return step_failed(v, KS_ECOUNT);
 	ret = store_read_begin(r->store, &t);
 	if (ret != KS_EOK)
-		goto fail;
-	if (v->requests == 1 && store_meta_get(t, &meta) == KS_EOK) {
+		return step_failed(v, ret);
+	/* the first request (the whole range, once): our position */
+	if (st->lo == 0 && st->hi == PROTO_DIGEST_BUCKETS &&
+	    store_meta_get(t, &meta) == KS_EOK) {
 		own_position(r, &meta, v->our_history, &v->our_seq);
 		v->our_records = meta.record_count;
 	}
-	for (uint16_t i = 0; ret == KS_EOK && i < a->count; i++) {
+	for (uint16_t i = 0; ret == KS_EOK && i < parts; i++) {
 		uint16_t lo, hi;
-		uint8_t dg[32];
-		uint64_t cnt = 0;
-		const uint8_t *theirs = a->body.ptr + (size_t)i * 40;
-		proto_digest_part(a->lo, a->hi, (uint16_t)a->count, i, &lo,
-				  &hi);
+		uint8_t dg[32], kdg[32];
+		uint64_t cnt = 0, kcnt = 0;
+		const uint8_t *theirs = st->body.ptr + (size_t)i * 40;
+		proto_digest_part(st->lo, st->hi, parts, i, &lo, &hi);
 		ret = store_range_digest(t, lo, hi, dg, &cnt);
 		if (ret != KS_EOK)
 			break;
-		if (memcmp(dg, theirs, 32) == 0 &&
-		    cnt == ks_get_u64be(theirs + 32))
+		bool eq = memcmp(dg, theirs, 32) == 0 &&
+			  cnt == ks_get_u64be(theirs + 32);
+		if (kd != NULL) {
+			const uint8_t *tk = kd->body.ptr + (size_t)i * 40;
+			node_repl__kdbindex_range(v->mine_kdb, lo, hi, kdg,
+						  &kcnt);
+			/* all four equal: ours, theirs, and KDB = store */
+			eq = eq && memcmp(kdg, tk, 32) == 0 &&
+			     kcnt == ks_get_u64be(tk + 32) &&
+			     memcmp(kdg, dg, 32) == 0 && kcnt == cnt;
+		}
+		if (eq)
 			continue;
 		ret = compare_push(v,
 				   hi - lo == 1 ? PROTO_DIGEST_LIST
@@ -406,13 +511,131 @@ int node_repl__digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
 	}
 	store_read_end(t);
 	if (ret != KS_EOK)
-		goto fail;
+		return step_failed(v, ret);
 	return compare_next(l);
-fail:
-	compare_fail(v, ret, "local failure while comparing");
-	ks_log_err(REPL, "verify with '%s' failed (%s)", v->peer,
-		   ks_strerror(ret));
-	return KS_EOK; /* the link itself is fine */
+}
+
+int node_repl__digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
+{
+	repl_compare_t *v = &l->r->compare;
+	proto_msg_t m = { .type = PROTO_MSG_KDB_DIGEST_REQ };
+
+	if (!rsp_expected(l, a, 0))
+		return KS_ESTATE;
+	if (!v->have_pos) {
+		v->have_pos = true;
+		memcpy(v->peer_history, a->history, 16);
+		v->peer_seq = a->seq;
+	}
+	if (!v->kdb)
+		return step(l, a, NULL);
+	/* the same range of the peer's KDB next */
+	ks_buf_reset(&v->their_store);
+	if (ks_buf_append(&v->their_store, a->body.ptr, a->body.len) != KS_EOK)
+		return step_failed(v, KS_ENOMEM);
+	v->their_store_count = a->count;
+	v->phase = 1;
+	v->wait_id = ++v->next_id;
+	m.u.digest_req = (proto_digest_req_t){
+		.id = v->wait_id, .kind = a->kind, .lo = a->lo, .hi = a->hi
+	};
+	if (a->kind == PROTO_DIGEST_RANGES)
+		m.u.digest_req.parts = (uint16_t)a->count;
+	v->requests++;
+	return node_repl__send_msg(l, &m);
+}
+
+int node_repl__kdb_digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
+{
+	repl_compare_t *v = &l->r->compare;
+	proto_digest_rsp_t st;
+
+	if (!rsp_expected(l, a, 1))
+		return KS_ESTATE;
+	st = *a;
+	st.body = ks_buf_view(&v->their_store);
+	st.count = v->their_store_count;
+	return step(l, &st, a);
+}
+
+int node_repl__kdb_digest_req(node_repl_link_t *l, const proto_digest_req_t *q)
+{
+	list_job_t *j;
+
+	if (!l->hello_seen) {
+		snprintf(l->peer->last_error, sizeof(l->peer->last_error),
+			 "KDB digest request before HELLO");
+		return KS_ESTATE;
+	}
+	if ((j = list_job_new(l, true)) == NULL)
+		return KS_ENOMEM;
+	j->kdb = true;
+	j->q = *q;
+	node_repl__link_job(l, &j->job);
+	return KS_EOK;
+}
+
+/* Free what a comparison holds (not r->kdb_answer: the worker's). */
+static void compare_reset(repl_compare_t *v)
+{
+	ks_buf_free(&v->report);
+	ks_buf_free(&v->their_store);
+	free(v->stack);
+	v->stack = NULL;
+	v->n = v->cap = 0;
+	node_repl__kdbindex_free(v->mine_kdb);
+	v->mine_kdb = NULL;
+}
+
+/* Our KDB read on the worker before the first request. */
+typedef struct index_job {
+	node_repl_job_t job;
+	node_repl_link_t *l;
+	uint64_t gen;
+	repl_kdbindex_t *x;
+} index_job_t;
+
+static int index_run(node_repl_job_t *job)
+{
+	index_job_t *j = (index_job_t *)job;
+
+	return node_repl__kdbindex_build(j->l->r, &j->x);
+}
+
+static void index_done(node_repl_job_t *job, int ret)
+{
+	index_job_t *j = (index_job_t *)job;
+	node_repl_link_t *l = j->l;
+	repl_compare_t *v = &l->r->compare;
+
+	if (v->running && v->gen == j->gen && ret == KS_EOK && !l->down) {
+		v->mine_kdb = j->x;
+		j->x = NULL;
+		v->our_kdb_records = node_repl__kdbindex_records(v->mine_kdb);
+		ret = compare_next(l);
+		if (ret != KS_EOK)
+			compare_fail(v, ret, "cannot send the first request");
+	} else if (v->running && v->gen == j->gen) {
+		compare_fail(v, ret == KS_EOK ? KS_ECLOSED : ret,
+			     ret == KS_EOK ? "the link to the peer went down"
+					   : "cannot read this node's KDB");
+	}
+	node_repl__kdbindex_free(j->x);
+	free(j);
+	node_repl__link_job_end(l);
+}
+
+static int index_start(node_repl_link_t *l)
+{
+	index_job_t *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return KS_ENOMEM;
+	*j = (index_job_t){ .job = { .run = index_run, .done = index_done },
+			    .l = l,
+			    .gen = l->r->compare.gen };
+	node_repl__link_job(l, &j->job);
+	return KS_EOK;
 }
 
 int node_repl__compare_start(node_repl_t *r, const char *peer, ks_buf_t *out)
@@ -444,11 +667,18 @@ int node_repl__compare_start(node_repl_t *r, const char *peer, ks_buf_t *out)
 			"error: '%s' runs a version without content "
 			"comparison (no digest capability)\n",
 			peer);
-	node_repl__compare_free(r);
-	*v = (repl_compare_t){ .running = true };
+	compare_reset(v);
+	uint64_t gen = v->gen + 1;
+	*v = (repl_compare_t){ .running = true, .gen = gen };
 	snprintf(v->peer, sizeof(v->peer), "%s", peer);
+	/* the KDBs too when the peer answers for its KDB and ours can be
+	 * read (else the stores only, as before; the result says so) */
+	v->kdb = (p->link->peer_caps & PROTO_CAP_KDB_DIGEST) != 0 &&
+		 node_repl__kdb_usable(r);
 	int ret = compare_push(v, PROTO_DIGEST_RANGES, 0, PROTO_DIGEST_BUCKETS);
-	if (ret == KS_EOK)
+	if (ret == KS_EOK && v->kdb)
+		ret = index_start(p->link);
+	else if (ret == KS_EOK)
 		ret = compare_next(p->link);
 	if (ret != KS_EOK) {
 		compare_fail(v, ret, "cannot send the first request");
@@ -477,17 +707,40 @@ int node_repl__compare_result(node_repl_t *r, ks_buf_t *out)
 		snprintf(ph + 2 * i, 3, "%02x", v->peer_history[i]);
 		snprintf(oh + 2 * i, 3, "%02x", v->our_history[i]);
 	}
-	if (v->differ == 0)
+	if (v->differ == 0 && v->kdb)
+		ret = ks_buf_appendf(out,
+				     "equal: this node and '%s' hold the same "
+				     "records in their stores and their KDBs "
+				     "(%" PRIu64 " here)\n",
+				     v->peer, v->our_records);
+	else if (v->differ == 0)
 		ret = ks_buf_appendf(out,
 				     "equal: this node and '%s' hold the same "
 				     "records (%" PRIu64 " here)\n",
 				     v->peer, v->our_records);
+	else if (v->kdb)
+		ret = ks_buf_appendf(
+			out,
+			"differ: %" PRIu64
+			" keys differ between this node (%s) and '%s': "
+			"%" PRIu64 " between the stores, %" PRIu64
+			" between the KDBs, %" PRIu64
+			" between the KDB and the store here, %" PRIu64
+			" between the KDB and the store on '%s'\n",
+			v->differ, r->name, v->peer, v->d_store, v->d_kdb,
+			v->d_here, v->d_peer, v->peer);
 	else
 		ret = ks_buf_appendf(out,
 				     "differ: %" PRIu64
 				     " keys differ between this "
 				     "node and '%s'\n",
 				     v->differ, v->peer);
+	if (ret == KS_EOK && !v->kdb)
+		ret = ks_buf_appendf(out,
+				     "  (stores only: '%s' does not compare "
+				     "KDBs, or this node's KDB is not usable)"
+				     "\n",
+				     v->peer);
 	if (ret == KS_EOK)
 		ret = ks_buf_appendf(
 			out,
@@ -515,8 +768,7 @@ void node_repl__compare_link_down(node_repl_link_t *l)
 
 void node_repl__compare_free(node_repl_t *r)
 {
-	ks_buf_free(&r->compare.report);
-	free(r->compare.stack);
-	r->compare.stack = NULL;
-	r->compare.n = r->compare.cap = 0;
+	compare_reset(&r->compare);
+	node_repl__kdbindex_free(r->kdb_answer); /* the worker is gone */
+	r->kdb_answer = NULL;
 }

@@ -21,7 +21,10 @@
  *              history adoption
  *   capture.c  the primary's capture: KDB scans (timer, start, `kdcsync
  *              snapshot`, audits) and the KDB module's capture socket
- *   compare.c  `kdcsync verify PEER`: digest requests and responses
+ *   compare.c  `kdcsync verify PEER`: digest requests and responses, for
+ *              the stores and (§3.11) the KDBs
+ *   compare_merge.c  the four listings of a bucket merged, key by key
+ *   kdbindex.c the KDB's record set filed by bucket (for §3.11)
  *   ctl.c      control requests: dump, local verify (KDB against store)
  *   promote.c  `kdcsync promote`: a replica's store starts a new history
  *   rewind.c   rewind (PROTOCOL.md §3.9): a replica past the fork point
@@ -42,7 +45,8 @@
  *             live one, then switch the staged store set in
  *   promote   a replica becomes the start of a new history (role change)
  *   verify    the local comparison of the KDB with the store
- *   compare   the comparison of the store with a peer's over the link
+ *   compare   the comparison of the store and the KDB with a peer's over
+ *             the link
  *
  * Threads (see worker.h for the queue between them):
  *   loop thread    everything in node_repl_t and node_repl_link_t except
@@ -158,7 +162,22 @@ typedef struct repl_compare {
 	uint64_t peer_seq, our_seq, our_records;
 	uint64_t requests, lists, differ;
 	ks_buf_t report; /* one line per differing key */
+	/* KDBs too (PROTOCOL.md §3.11; the peer has PROTO_CAP_KDB_DIGEST):
+	 * each step asks for the peer's store digests, then its KDB's, and
+	 * compares all four record sets */
+	bool kdb;
+	uint64_t gen;			/* of this comparison (jobs check) */
+	struct repl_kdbindex *mine_kdb; /* our KDB, built at the start */
+	uint8_t phase;			/* 0: store request, 1: KDB request */
+	ks_buf_t their_store;		/* phase 1: the store response's body */
+	uint32_t their_store_count;
+	uint64_t our_kdb_records;
+	/* keys per kind of difference (a key may count in several) */
+	uint64_t d_store, d_kdb, d_here, d_peer;
 } repl_compare_t;
+
+/* The KDB's record set filed by bucket (kdbindex.c). */
+typedef struct repl_kdbindex repl_kdbindex_t;
 
 struct cap_client;
 
@@ -218,6 +237,9 @@ struct node_repl {
 	bridge_kdb_stamp_t scan_stamp; /* KDB files when the last scan began */
 	ks_hist_t scan_hist;	       /* full scan durations */
 	repl_compare_t compare;	       /* kdcsync verify PEER: one at a time */
+	repl_kdbindex_t *kdb_answer;   /* worker: our KDB for the peer's
+					  KDB_DIGEST_REQs (rebuilt at each
+					  comparison's first request) */
 	node_repl_worker_t *worker;    /* NULL until started */
 	unsigned scans_pending;	       /* scan jobs queued or running */
 	struct scan_job *scan_queued;  /* the last one queued, until done */
@@ -560,6 +582,37 @@ void node_repl__sync_wait(node_repl_t *r, uint64_t seq, uint64_t conn,
 /** \brief A replica acked: answer what the quorum covers now. */
 void node_repl__sync_acked(node_repl_t *r);
 
+/* --- kdbindex.c ---------------------------------------------------------- */
+
+/** \brief Worker: read the whole KDB into a new index (\p out, owned by
+ *         the caller).  KS_EKDBDAMAGED when the KDB is not usable. */
+int node_repl__kdbindex_build(node_repl_t *r, repl_kdbindex_t **out);
+
+/** \brief Digest and record count of buckets [lo, hi) of the index. */
+void node_repl__kdbindex_range(const repl_kdbindex_t *x, uint32_t lo,
+			       uint32_t hi, uint8_t digest[32],
+			       uint64_t *count);
+
+/** \brief Append the LIST body entries (key, hash) of buckets [lo, hi),
+ *         in key order per bucket; \p count receives how many. */
+int node_repl__kdbindex_list(const repl_kdbindex_t *x, uint32_t lo, uint32_t hi,
+			     ks_buf_t *body, uint32_t *count);
+
+/** \brief Records in the index. */
+uint64_t node_repl__kdbindex_records(const repl_kdbindex_t *x);
+
+void node_repl__kdbindex_free(repl_kdbindex_t *x);
+
+/* --- compare_merge.c ---------------------------------------------------- */
+
+/**
+ * \brief Merge the four listings of one bucket (LIST bodies: our store,
+ *        our KDB, the peer's store, the peer's KDB) and report every key
+ *        they do not all hold with the same value, saying where it differs.
+ */
+int node_repl__compare_bucket4(node_repl_t *r, ks_view_t ms, ks_view_t mk,
+			       ks_view_t ts, ks_view_t tk);
+
 /* --- compare.c ----------------------------------------------------------- */
 
 /** \brief Either side: answer a DIGEST_REQ from our store (a bucket
@@ -569,6 +622,11 @@ int node_repl__digest_req(node_repl_link_t *l, const proto_digest_req_t *q);
 /** \brief Requester: a DIGEST_RSP for the request in flight (a listing
  *         is merged with ours after a link job listed ours). */
 int node_repl__digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a);
+
+/** \brief The same for KDB_DIGEST_REQ / KDB_DIGEST_RSP (§3.11): answered
+ *         from our KDB (on the worker). */
+int node_repl__kdb_digest_req(node_repl_link_t *l, const proto_digest_req_t *q);
+int node_repl__kdb_digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a);
 
 /** \brief Control "verify PEER": start a comparison. */
 int node_repl__compare_start(node_repl_t *r, const char *peer, ks_buf_t *out);

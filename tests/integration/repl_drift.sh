@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Drift of a replica's KDB from its store (kadmin.local on the replica:
 # modprinc, cpw, delprinc, addprinc of a rogue principal): the local
-# `kdcsync verify` lists all four keys both ways, `verify PEER` says they
-# differ (exit 1) with those keys, the periodic drift check reports them
+# `kdcsync verify` lists all four keys both ways, `verify PEER` (from
+# either end) says they differ (exit 1) with those keys and where (the two
+# KDBs, the replica's KDB against its store), the periodic drift check reports them
 # in status (JSON "drift", Prometheus kdcsync_drift_records), `kdcsync
 # repair` rewrites them from the store, after which the dumps are equal
 # and both verifies exit 0.
@@ -47,6 +48,22 @@ cat "$T/vp"
 [ "$rc" = 1 ] || fail "verify primary: exit $rc"
 grep '^local KDB:   ' "$T/vp" | sed 's/^local KDB://; s/  */ /g; s/^ //' | sort >"$T/vp.keys"
 diff "$T/want" "$T/vp.keys" || fail "verify primary's keys"
+# ... and the comparison of what the two KDBs hold names each key and where
+# it differs, from either end
+want_cmp() { # PAIR: the KDBs' pair as the verifying end names it
+	printf '%s\n' "KDBs differ ($1): Palice@$REALM" "replica: KDB differs from store: Palice@$REALM" \
+		"KDBs differ ($1): Pbob@$REALM" "replica: KDB differs from store: Pbob@$REALM" \
+		"only in primary's KDB: Pcarol@$REALM" "replica: only in its store: Pcarol@$REALM" \
+		"only in replica's KDB: Progue@$REALM" "replica: only in its KDB: Progue@$REALM" | sort
+}
+cmp_keys() { grep '^  ' "$1" | grep -v ': *history [0-9a-f]* seq ' | sed 's/  */ /g; s/^ //' | sort; }
+grep -q "^differ: 4 keys differ between this node (replica) and 'primary': 0 between the stores, 4 between the KDBs, 4 between the KDB and the store here, 0 between the KDB and the store on 'primary'" "$T/vp" ||
+	fail "verify primary: summary line"
+diff <(want_cmp "replica, primary") <(cmp_keys "$T/vp") || fail "verify primary: the KDB comparison's keys"
+rc=0
+"$KDCSYNC" -c "$PRIMARY_NODE_CONF" verify replica >"$T/vr" 2>&1 || rc=$?
+[ "$rc" = 1 ] || { cat "$T/vr"; fail "verify replica (on the primary): exit $rc"; }
+diff <(want_cmp "primary, replica") <(cmp_keys "$T/vr") || fail "verify replica: the KDB comparison's keys"
 
 # the periodic check puts it in status and metrics
 deadline=$((SECONDS + 30))

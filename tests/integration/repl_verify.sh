@@ -6,8 +6,9 @@
 # consistent batch at its next three seqs: a key added, one deleted, one
 # modified) while the primary logs three changes of its own at those seqs
 # (so the replica resumes there without a snapshot), and
-# both ends list exactly the differing keys (exit 1).  A peer without a
-# link is an error (exit 2).
+# both ends list exactly the differing keys (exit 1), saying for each where
+# it differs: between the stores, the KDBs, or a node's KDB and its store
+# (PROTOCOL.md §3.11).  A peer without a link is an error (exit 2).
 . "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 POKE=$KS_BUILD_DIR/tests/integration/store_poke
@@ -27,7 +28,7 @@ converge 60
 
 rc=$(verify_at replica primary "$T/v1")
 [ "$rc" = 0 ] || { cat "$T/v1" "$T/v1.err"; fail "verify after sync: exit $rc"; }
-grep -q "^equal: this node and 'primary' hold the same records (50[0-9] here)" "$T/v1" ||
+grep -q "^equal: this node and 'primary' hold the same records in their stores and their KDBs (50[0-9] here)" "$T/v1" ||
 	fail "no 'equal' line: $(cat "$T/v1")"
 rc=$(verify_at primary replica "$T/v2")
 [ "$rc" = 0 ] || { cat "$T/v2" "$T/v2.err"; fail "verify from the primary after sync: exit $rc"; }
@@ -52,19 +53,25 @@ after=$(status_field primary last_seq)
 rc=$(verify_at replica primary "$T/d1")
 cat "$T/d1"
 [ "$rc" = 1 ] || { cat "$T/d1.err"; fail "verify of differing stores: exit $rc"; }
-grep -q "^differ: 6 keys differ between this node and 'primary'" "$T/d1" || fail "wrong count"
-grep '^  ' "$T/d1" | grep -v -e '^  here:' -e '^  primary:' | sed 's/  */ /g; s/^ //' | sort >"$T/d1.keys"
-printf '%s\n' "differs: Puser00008@$REALM" "only here: Pzz-fake@$REALM" \
-	"only on primary: Pv2@$REALM" "only on primary: Pv3@$REALM" "only on primary: Pv4@$REALM" \
-	"only on primary: Puser00007@$REALM" | sort >"$T/d1.want"
+grep -q "^differ: 6 keys differ between this node (replica) and 'primary': 6 between the stores, 3 between the KDBs, 3 between the KDB and the store here, 0 between the KDB and the store on 'primary'" "$T/d1" || fail "wrong counts"
+# want STORES: the lines both ends print (the stores' pair named as given)
+want() {
+	printf '%s\n' "stores differ ($1): Puser00008@$REALM" "replica: KDB differs from store: Puser00008@$REALM" \
+		"only in replica's store: Pzz-fake@$REALM" "replica: only in its store: Pzz-fake@$REALM" \
+		"only in primary's store: Puser00007@$REALM" "replica: only in its KDB: Puser00007@$REALM"
+	for k in v2 v3 v4; do
+		printf '%s\n' "only in primary's store: P$k@$REALM" "only in primary's KDB: P$k@$REALM"
+	done
+}
+keys() { grep '^  ' "$1" | grep -v ': *history [0-9a-f]* seq ' | sed 's/  */ /g; s/^ //' | sort; }
+keys "$T/d1" >"$T/d1.keys"
+want "replica, primary" | sort >"$T/d1.want"
 diff "$T/d1.want" "$T/d1.keys" || fail "replica's list of differing keys"
 
 rc=$(verify_at primary replica "$T/d2")
 [ "$rc" = 1 ] || { cat "$T/d2.err"; fail "verify from the primary: exit $rc"; }
-grep '^  ' "$T/d2" | grep -v -e '^  here:' -e '^  replica:' | sed 's/  */ /g; s/^ //' | sort >"$T/d2.keys"
-printf '%s\n' "differs: Puser00008@$REALM" "only on replica: Pzz-fake@$REALM" \
-	"only here: Pv2@$REALM" "only here: Pv3@$REALM" "only here: Pv4@$REALM" \
-	"only here: Puser00007@$REALM" | sort >"$T/d2.want"
+keys "$T/d2" >"$T/d2.keys"
+want "primary, replica" | sort >"$T/d2.want"
 diff "$T/d2.want" "$T/d2.keys" || fail "primary's list of differing keys"
 
 # No link to such a peer: exit 2 with a reason.

@@ -196,6 +196,24 @@ int main(int argc, char **argv)
 	m[n] = (proto_msg_t){ .type = PROTO_MSG_ERROR };
 	m[n].u.error.code = -1601;
 	m[n++].u.error.text = sv("sequence gap");
+	/* the KDB comparison (PROTOCOL.md §3.11) */
+	uint8_t list[2 + 18 + 32] = { 0, 18 };
+	memcpy(list + 2, "Palice@EXAMPLE.ORG", 18);
+	memset(list + 20, 0x11, 32);
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_KDB_DIGEST_REQ };
+	m[n++].u.digest_req = (proto_digest_req_t){
+		.id = 1, .kind = PROTO_DIGEST_RANGES, .hi = 1024, .parts = 16
+	};
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_KDB_DIGEST_RSP };
+	m[n].u.digest_rsp =
+		(proto_digest_rsp_t){ .id = 2,
+				      .kind = PROTO_DIGEST_LIST,
+				      .lo = 5,
+				      .hi = 6,
+				      .seq = 44,
+				      .count = 1,
+				      .body = { list, sizeof(list) } };
+	memcpy(m[n++].u.digest_rsp.history, HIST, 16);
 
 	ks_buf_t stream = KS_BUF_INIT;
 	for (size_t i = 0; i < n; i++) {

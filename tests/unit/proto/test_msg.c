@@ -78,6 +78,25 @@ static size_t samples(proto_msg_t *m)
 					      .last_success = 1790000000u,
 					      .last_failed = 0x80000001u,
 					      .fail_auth_count = 5 };
+	/* the KDB comparison (§3.11): a RANGES request and its response */
+	static const uint8_t one_range[40] = { 0xd1, [39] = 7 };
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_KDB_DIGEST_REQ };
+	m[n++].u.digest_req = (proto_digest_req_t){ .id = 3,
+						    .kind = PROTO_DIGEST_RANGES,
+						    .lo = 0,
+						    .hi = 1024,
+						    .parts = 1 };
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_KDB_DIGEST_RSP };
+	m[n].u.digest_rsp =
+		(proto_digest_rsp_t){ .id = 3,
+				      .kind = PROTO_DIGEST_RANGES,
+				      .lo = 0,
+				      .hi = 1024,
+				      .seq = 41,
+				      .count = 1,
+				      .body = { one_range,
+						sizeof(one_range) } };
+	memcpy(m[n++].u.digest_rsp.history, HIST, 16);
 	return n;
 }
 
@@ -137,6 +156,24 @@ static void assert_msg_eq(const proto_msg_t *a, const proto_msg_t *b)
 		assert_int_equal(a->u.lockout.fail_auth_count,
 				 b->u.lockout.fail_auth_count);
 		break;
+	case PROTO_MSG_KDB_DIGEST_REQ:
+		assert_int_equal(a->u.digest_req.id, b->u.digest_req.id);
+		assert_int_equal(a->u.digest_req.kind, b->u.digest_req.kind);
+		assert_int_equal(a->u.digest_req.lo, b->u.digest_req.lo);
+		assert_int_equal(a->u.digest_req.hi, b->u.digest_req.hi);
+		assert_int_equal(a->u.digest_req.parts, b->u.digest_req.parts);
+		break;
+	case PROTO_MSG_KDB_DIGEST_RSP:
+		assert_int_equal(a->u.digest_rsp.id, b->u.digest_rsp.id);
+		assert_int_equal(a->u.digest_rsp.kind, b->u.digest_rsp.kind);
+		assert_int_equal(a->u.digest_rsp.lo, b->u.digest_rsp.lo);
+		assert_int_equal(a->u.digest_rsp.hi, b->u.digest_rsp.hi);
+		assert_memory_equal(a->u.digest_rsp.history,
+				    b->u.digest_rsp.history, 16);
+		assert_true(a->u.digest_rsp.seq == b->u.digest_rsp.seq);
+		assert_int_equal(a->u.digest_rsp.count, b->u.digest_rsp.count);
+		assert_view_eq(a->u.digest_rsp.body, b->u.digest_rsp.body);
+		break;
 	case PROTO_MSG_ACK:
 		assert_memory_equal(a->u.ack.history, b->u.ack.history, 16);
 		assert_true(a->u.ack.seq == b->u.ack.seq);
@@ -165,10 +202,10 @@ static ks_view_t frame_of(const ks_buf_t *b)
 static void test_roundtrip_every_type(void **state)
 {
 	(void)state;
-	proto_msg_t m[16];
+	proto_msg_t m[20];
 	size_t n = samples(m);
 	int types_seen = 0;
-	assert_int_equal(n, 15);
+	assert_int_equal(n, 17);
 	for (size_t i = 0; i < n; i++) {
 		ks_buf_t b = KS_BUF_INIT;
 		proto_msg_t got;
@@ -179,8 +216,8 @@ static void test_roundtrip_every_type(void **state)
 		types_seen |= 1 << got.type;
 		ks_buf_free(&b);
 	}
-	/* Every type 1..9, 0x0c, 0x0d and 0x0e was covered. */
-	assert_int_equal(types_seen, 0x73fe);
+	/* Every type 1..9, 0x0c..0x10 was covered. */
+	assert_int_equal(types_seen, 0x1f3fe);
 }
 
 /* The exact bytes of a HELLO, as PROTOCOL.md §3.2 lays them out. */
@@ -223,7 +260,7 @@ static int decode_cb(ks_view_t frame, void *ctx)
 static void test_stream_every_split_point(void **state)
 {
 	(void)state;
-	proto_msg_t m[16];
+	proto_msg_t m[20];
 	size_t n = samples(m);
 	ks_buf_t stream = KS_BUF_INIT;
 	for (size_t i = 0; i < n; i++)
@@ -263,7 +300,7 @@ static void test_stream_every_split_point(void **state)
 static void test_short_and_long(void **state)
 {
 	(void)state;
-	proto_msg_t m[16];
+	proto_msg_t m[20];
 	size_t n = samples(m);
 	for (size_t i = 0; i < n; i++) {
 		ks_buf_t b = KS_BUF_INIT;
@@ -294,6 +331,8 @@ static void test_short_and_long(void **state)
 			(ks_view_t){ .ptr = longer, .len = fr.len + 1 }, &got);
 		if (m[i].type == PROTO_MSG_HELLO || blob)
 			assert_ks_ok(ret);
+		else if (m[i].type == PROTO_MSG_KDB_DIGEST_RSP)
+			assert_ks_err(ret, KS_ECOUNT); /* the body is counted */
 		else
 			assert_ks_err(ret, KS_ETRAILING);
 		free(longer);
@@ -304,7 +343,7 @@ static void test_short_and_long(void **state)
 static void test_bad_type(void **state)
 {
 	(void)state;
-	static const uint8_t types[] = { 0x00, 0x0f, 0x7f, 0xff };
+	static const uint8_t types[] = { 0x00, 0x11, 0x7f, 0xff };
 	for (size_t i = 0; i < sizeof(types); i++) {
 		uint8_t fr[32] = { types[i] };
 		proto_msg_t got;
@@ -336,7 +375,7 @@ static void expect_patched(const proto_msg_t *m, size_t off, uint8_t val,
 static void test_bad_fields(void **state)
 {
 	(void)state;
-	proto_msg_t m[16];
+	proto_msg_t m[20];
 	samples(m);
 	const proto_msg_t *hello = &m[0], *incr = &m[1], *snap = &m[2],
 			  *refused = &m[3], *begin = &m[4], *err = &m[10];
@@ -395,7 +434,7 @@ static void test_bad_fields(void **state)
 static void test_encode_refuses_invalid(void **state)
 {
 	(void)state;
-	proto_msg_t m[16];
+	proto_msg_t m[20];
 	samples(m);
 	ks_buf_t b = KS_BUF_INIT;
 	assert_ks_ok(ks_buf_append(&b, "keep", 4));
@@ -588,6 +627,67 @@ static void test_digest_messages(void **state)
 	expect_patched(&m, count_off, 65, KS_ELIMIT);
 	expect_patched(&m, 1 + 4, 9, KS_EMALF); /* unknown kind */
 	ks_buf_free(&rsp_frame);
+}
+
+/* KDB_DIGEST_REQ / KDB_DIGEST_RSP (§3.11): the DIGEST layouts under
+ * their own types, with the same checks. */
+static void test_kdb_digest_messages(void **state)
+{
+	(void)state;
+	proto_msg_t m = { .type = PROTO_MSG_KDB_DIGEST_REQ }, got;
+	ks_buf_t b = KS_BUF_INIT;
+	m.u.digest_req = (proto_digest_req_t){
+		.id = 9, .kind = PROTO_DIGEST_LIST, .lo = 7, .hi = 8
+	};
+	assert_ks_ok(proto_msg_encode(&m, &b));
+	static const uint8_t want[] = { 0, 0, 0, 12, 0x0f, 0, 0, 0,
+					9, 2, 0, 7,  0,	   8, 0, 0 };
+	test_assert_mem_eq(b.data, b.len, want, sizeof(want));
+	assert_ks_ok(proto_msg_decode(frame_of(&b), &got));
+	assert_int_equal(got.type, PROTO_MSG_KDB_DIGEST_REQ);
+	assert_string_equal(proto_msg_type_name(got.type), "kdb-digest-req");
+	ks_buf_free(&b);
+	m.u.digest_req.hi = 9; /* LIST is one bucket */
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	m.u.digest_req = (proto_digest_req_t){
+		.kind = PROTO_DIGEST_RANGES, .lo = 0, .hi = 1024, .parts = 64
+	};
+	expect_patched(&m, 1 + 4 + 1 + 2 + 2 + 1, 65, KS_ELIMIT);
+	expect_patched(&m, 1 + 4, 3, KS_EMALF); /* unknown kind */
+
+	/* a LIST response: ascending keys, each (u16 len, key, hash) */
+	ks_buf_t body = KS_BUF_INIT;
+	list_entry(&body, "Pa@R", 1);
+	list_entry(&body, "Pb@R", 2);
+	m = (proto_msg_t){ .type = PROTO_MSG_KDB_DIGEST_RSP };
+	m.u.digest_rsp =
+		(proto_digest_rsp_t){ .id = 9,
+				      .kind = PROTO_DIGEST_LIST,
+				      .lo = 7,
+				      .hi = 8,
+				      .count = 2,
+				      .body = { body.data, body.len } };
+	assert_ks_ok(proto_msg_encode(&m, &b));
+	assert_ks_ok(proto_msg_decode(frame_of(&b), &got));
+	assert_int_equal(got.type, PROTO_MSG_KDB_DIGEST_RSP);
+	assert_string_equal(proto_msg_type_name(got.type), "kdb-digest-rsp");
+	assert_int_equal(got.u.digest_rsp.count, 2);
+	ks_buf_free(&b);
+	size_t count_off = 1 + 4 + 1 + 2 + 2 + 16 + 8 + 3;
+	expect_patched(&m, count_off, 3, KS_ECOUNT); /* fewer entries */
+	expect_patched(&m, count_off, 1, KS_ECOUNT); /* more entries */
+	expect_patched(&m, 1 + 4, 5, KS_EMALF);	     /* unknown kind */
+	m.u.digest_rsp.count = 3; /* fewer entries than counted */
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	ks_buf_free(&body);
+	list_entry(&body, "Pb@R", 1); /* out of order */
+	list_entry(&body, "Pa@R", 2);
+	m.u.digest_rsp.count = 2;
+	m.u.digest_rsp.body = (ks_view_t){ body.data, body.len };
+	assert_ks_err(proto_msg_encode(&m, &b), KS_EINVAL);
+	assert_int_equal(b.len, 0);
+	ks_buf_free(&b);
+	ks_buf_free(&body);
 }
 
 /* LOCKOUT: exact bytes, the longest name, malformed fields. */
@@ -836,6 +936,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_every_type),
 		cmocka_unit_test(test_hello_bytes),
 		cmocka_unit_test(test_stream_every_split_point),
+		cmocka_unit_test(test_kdb_digest_messages),
 		cmocka_unit_test(test_short_and_long),
 		cmocka_unit_test(test_bad_type),
 		cmocka_unit_test(test_digest_messages),
