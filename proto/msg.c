@@ -47,6 +47,10 @@ const char *proto_msg_type_name(int type)
 		return "kdb-digest-req";
 	case PROTO_MSG_KDB_DIGEST_RSP:
 		return "kdb-digest-rsp";
+	case PROTO_MSG_REFETCH:
+		return "refetch";
+	case PROTO_MSG_REVALUES:
+		return "revalues";
 	default:
 		return "?";
 	}
@@ -407,6 +411,7 @@ int proto_msg_decode(ks_view_t frame, proto_msg_t *out)
 	case PROTO_MSG_SNAP_CHUNK:
 	case PROTO_MSG_SNAP_END:
 	case PROTO_MSG_BATCH:
+	case PROTO_MSG_REVALUES:
 	case PROTO_MSG_VALUES:
 		/* The signed blob is the rest of the frame; batch.c checks it. */
 		m.u.blob.len = ks_wire_left(&w);
@@ -433,6 +438,7 @@ int proto_msg_decode(ks_view_t frame, proto_msg_t *out)
 	case PROTO_MSG_DIGEST_RSP:
 		ret = decode_digest_rsp(&w, &m.u.digest_rsp);
 		break;
+	case PROTO_MSG_REFETCH:
 	case PROTO_MSG_FETCH:
 		ret = decode_fetch(&w, &m.u.fetch);
 		break;
@@ -482,6 +488,7 @@ static size_t payload_size(const proto_msg_t *m)
 	case PROTO_MSG_SNAP_CHUNK:
 	case PROTO_MSG_SNAP_END:
 	case PROTO_MSG_BATCH:
+	case PROTO_MSG_REVALUES:
 	case PROTO_MSG_VALUES:
 		return m->u.blob.len;
 	case PROTO_MSG_ACK:
@@ -499,6 +506,7 @@ static size_t payload_size(const proto_msg_t *m)
 	case PROTO_MSG_DIGEST_RSP:
 		return 4 + 1 + 2 + 2 + PROTO_HISTORY_LEN + 8 + 4 +
 		       m->u.digest_rsp.body.len;
+	case PROTO_MSG_REFETCH:
 	case PROTO_MSG_FETCH:
 		return 8 + 4 + m->u.fetch.body.len;
 	case PROTO_MSG_LOCKOUT:
@@ -565,9 +573,11 @@ int proto_msg_encode(const proto_msg_t *m, ks_buf_t *out)
 	case PROTO_MSG_SNAP_CHUNK:
 	case PROTO_MSG_SNAP_END:
 	case PROTO_MSG_BATCH:
+	case PROTO_MSG_REVALUES:
 	case PROTO_MSG_VALUES:
 		ks_wire_write_bytes(&w, m->u.blob.ptr, m->u.blob.len);
 		break;
+	case PROTO_MSG_REFETCH:
 	case PROTO_MSG_FETCH:
 		ks_wire_write_u64(&w, m->u.fetch.seq);
 		ks_wire_write_u32(&w, m->u.fetch.count);

@@ -60,6 +60,10 @@ enum proto_msg_type {
 	 * with PROTO_CAP_KDB_DIGEST */
 	PROTO_MSG_KDB_DIGEST_REQ = 0x0f,
 	PROTO_MSG_KDB_DIGEST_RSP = 0x10,
+	/* repair (§3.12): the primary's current values of named keys; only
+	 * to a primary with PROTO_CAP_REFETCH */
+	PROTO_MSG_REFETCH = 0x11,  /* replica -> primary, FETCH layout */
+	PROTO_MSG_REVALUES = 0x12, /* primary -> replica, values blob */
 };
 
 /** \brief Name of a message type for logs ("hello", ...; "?" if unknown). */
@@ -78,6 +82,7 @@ enum proto_role {
 /* primary: takes LOCKOUT; replica: sends it (replicate_lockout, §3.10) */
 #define PROTO_CAP_LOCKOUT    0x00000008u
 #define PROTO_CAP_KDB_DIGEST 0x00000010u /* answers KDB_DIGEST_REQ (§3.11) */
+#define PROTO_CAP_REFETCH    0x00000020u /* primary: answers REFETCH (§3.12) */
 
 /* Answer modes (primary -> replica). */
 enum proto_answer_mode {
@@ -223,7 +228,8 @@ typedef struct proto_lockout {
 } proto_lockout_t;
 
 /*
- * A decoded message.  For SNAP_CHUNK, SNAP_END, BATCH and VALUES, `blob` is the
+ * A decoded message.  For SNAP_CHUNK, SNAP_END, BATCH, VALUES and REVALUES,
+ * `blob` is the
  * signed object (proto/batch.h) borrowed from the frame.
  */
 typedef struct proto_msg {
@@ -238,7 +244,7 @@ typedef struct proto_msg {
 		proto_error_t error;
 		proto_digest_req_t digest_req; /* also KDB_DIGEST_REQ */
 		proto_digest_rsp_t digest_rsp; /* also KDB_DIGEST_RSP */
-		proto_fetch_t fetch;
+		proto_fetch_t fetch;	       /* also REFETCH */
 		proto_lockout_t lockout;
 	} u;
 } proto_msg_t;

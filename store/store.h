@@ -385,6 +385,17 @@ int store_new_history(store_t *s);
  */
 int store_rewind(store_t *s, uint64_t seq, const store_change_t *fix, size_t n);
 
+/**
+ * \brief Replica: write \p fix (PUT/DEL) over the live records in one
+ *        transaction, without a log entry and without moving any position
+ *        (digests and counts follow).  For a repair that puts the primary's
+ *        current values over records that differ from them; the batches
+ *        after the applied position bring every record the primary changes
+ *        later, as after store_rewind().
+ * \retval KS_EINVAL  a bad change (nothing changed)
+ */
+int store_fix(store_t *s, const store_change_t *fix, size_t n);
+
 /*
  * The role a node was switched to at run time (kdcsync promote / follow),
  * kept in meta "role" so that it survives a restart; STORE_ROLE_CONFIG (no

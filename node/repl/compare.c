@@ -31,6 +31,8 @@ static void compare_fail(repl_compare_t *v, int err, const char *text)
 	v->done = true;
 	v->err = err;
 	snprintf(v->errtext, sizeof(v->errtext), "%s", text);
+	if (v->collect)
+		node_repl__refetch_compared(v->r, NULL, err);
 }
 
 static int compare_push(repl_compare_t *v, uint8_t kind, uint16_t lo,
@@ -77,6 +79,8 @@ static int compare_next(node_repl_link_t *l)
 			      " keys differ (%" PRIu64 " requests, %" PRIu64
 			      " buckets listed)",
 			      v->peer, v->differ, v->requests, v->lists);
+		if (v->collect)
+			node_repl__refetch_compared(l->r, l, KS_EOK);
 		return KS_EOK;
 	}
 	v->wait = v->stack[--v->n];
@@ -333,8 +337,13 @@ fail:
 /* One key of the report. */
 static int report_key(repl_compare_t *v, const char *what, ks_view_t key)
 {
+	int ret;
+
 	v->differ++;
-	return node_repl__key_line(&v->report, what, key);
+	ret = node_repl__key_line(&v->report, what, key);
+	if (ret == KS_EOK && v->collect)
+		ret = node_repl__refetch_key(v->r, key);
+	return ret;
 }
 
 static int key_cmp(ks_view_t a, ks_view_t b)
@@ -667,25 +676,37 @@ int node_repl__compare_start(node_repl_t *r, const char *peer, ks_buf_t *out)
 			"error: '%s' runs a version without content "
 			"comparison (no digest capability)\n",
 			peer);
+	int ret = node_repl__compare_begin(r, p->link, false);
+	if (ret != KS_EOK)
+		return ks_buf_appendf(out, "error: cannot start: %s\n",
+				      ks_strerror(ret));
+	return ks_buf_appendf(out, "started\n");
+}
+
+int node_repl__compare_begin(node_repl_t *r, node_repl_link_t *l, bool collect)
+{
+	repl_compare_t *v = &r->compare;
+
 	compare_reset(v);
 	uint64_t gen = v->gen + 1;
-	*v = (repl_compare_t){ .running = true, .gen = gen };
-	snprintf(v->peer, sizeof(v->peer), "%s", peer);
+	*v = (repl_compare_t){
+		.running = true, .gen = gen, .r = r, .collect = collect
+	};
+	snprintf(v->peer, sizeof(v->peer), "%s", l->peer->name);
 	/* the KDBs too when the peer answers for its KDB and ours can be
 	 * read (else the stores only, as before; the result says so) */
-	v->kdb = (p->link->peer_caps & PROTO_CAP_KDB_DIGEST) != 0 &&
+	v->kdb = !collect && (l->peer_caps & PROTO_CAP_KDB_DIGEST) != 0 &&
 		 node_repl__kdb_usable(r);
 	int ret = compare_push(v, PROTO_DIGEST_RANGES, 0, PROTO_DIGEST_BUCKETS);
 	if (ret == KS_EOK && v->kdb)
-		ret = index_start(p->link);
+		ret = index_start(l);
 	else if (ret == KS_EOK)
-		ret = compare_next(p->link);
+		ret = compare_next(l);
 	if (ret != KS_EOK) {
+		v->collect = false; /* the caller hears it from us */
 		compare_fail(v, ret, "cannot send the first request");
-		return ks_buf_appendf(out, "error: cannot start: %s\n",
-				      ks_strerror(ret));
 	}
-	return ks_buf_appendf(out, "started\n");
+	return ret;
 }
 
 int node_repl__compare_result(node_repl_t *r, ks_buf_t *out)
@@ -764,11 +785,13 @@ void node_repl__compare_link_down(node_repl_link_t *l)
 		compare_fail(v, KS_ECLOSED,
 			     "the link to the peer went down during the "
 			     "comparison");
+	node_repl__refetch_link_down(l);
 }
 
 void node_repl__compare_free(node_repl_t *r)
 {
 	compare_reset(&r->compare);
+	node_repl__refetch_free(r);
 	node_repl__kdbindex_free(r->kdb_answer); /* the worker is gone */
 	r->kdb_answer = NULL;
 }

@@ -80,6 +80,10 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame)
 		return node_repl__kdb_digest_req(l, &m.u.digest_req);
 	case PROTO_MSG_KDB_DIGEST_RSP:
 		return node_repl__kdb_digest_rsp(l, &m.u.digest_rsp);
+	case PROTO_MSG_REFETCH:
+		return node_repl__on_refetch(l, &m);
+	case PROTO_MSG_REVALUES:
+		return node_repl__on_revalues(l, &m);
 	case PROTO_MSG_HELLO:
 		l->peer_caps = m.u.hello.caps;
 		l->hello_seen = true;

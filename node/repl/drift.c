@@ -6,8 +6,10 @@
  *   `kdcsync repair`   a replica writes the store's values over the keys
  *                      where its KDB drifted (kadmin.local on the replica,
  *                      a restored backup ...) through the normal apply
- *                      path (room check, bridge_apply); the store is the
- *                      primary's record set, so nothing else is needed
+ *                      path (room check, bridge_apply); first, when its
+ *                      primary is connected, refetch.c puts the primary's
+ *                      values over the records where the store itself
+ *                      differs from the primary's
  *   the drift check    every [node] drift_check_interval on a replica, the
  *                      count and the first keys go to status (text, JSON
  *                      "drift", Prometheus kdcsync_drift_records); skipped
@@ -401,7 +403,10 @@ static void drift_done(node_repl_job_t *job, int ret)
 	free(j);
 }
 
-static int drift_job(node_repl_t *r, bool repair_it, bool ctl)
+/* \p w: a request deferred already (else a control request defers here);
+ * \p prefix goes before the report. */
+static int drift_job(node_repl_t *r, bool repair_it, bool ctl,
+		     node_ctl_wait_t *w, ks_view_t prefix)
 {
 	drift_job_t *j = calloc(1, sizeof(*j));
 
@@ -413,20 +418,36 @@ static int drift_job(node_repl_t *r, bool repair_it, bool ctl)
 			    .repair = repair_it,
 			    .primary = r->role == REPL_ROLE_PRIMARY,
 			    .out = KS_BUF_INIT };
+	if (prefix.len > 0 &&
+	    ks_buf_append(&j->out, prefix.ptr, prefix.len) != KS_EOK) {
+		free(j);
+		return KS_ENOMEM;
+	}
 	if (!node_repl__job(r, &j->job)) {
+		ks_buf_free(&j->out);
 		free(j);
 		return KS_ECANCELED;
 	}
 	if (ctl)
-		j->wait = node_ctl_defer(); /* answered by drift_done */
+		j->wait = w != NULL ? w : node_ctl_defer(); /* drift_done */
 	return KS_EOK;
+}
+
+void node_repl__repair_local(node_repl_t *r, node_ctl_wait_t *w,
+			     ks_view_t prefix)
+{
+	int ret = r->bridge == NULL ? KS_ENOTAVAIL
+				    : drift_job(r, true, true, w, prefix);
+
+	if (ret != KS_EOK)
+		node_ctl_answer(w, ret, (ks_view_t){ 0 });
 }
 
 int node_repl__verify(node_repl_t *r)
 {
 	if (r->bridge == NULL)
 		return KS_ENOTAVAIL;
-	return drift_job(r, false, true);
+	return drift_job(r, false, true, NULL, (ks_view_t){ 0 });
 }
 
 int node_repl__repair(node_repl_t *r, ks_buf_t *out)
@@ -438,7 +459,10 @@ int node_repl__repair(node_repl_t *r, ks_buf_t *out)
 				      "error: repair is for a replica; a "
 				      "primary's KDB is the source (its scan "
 				      "takes KDB changes into the store)\n");
-	return drift_job(r, true, true);
+	/* the store against the primary's first, when it can answer */
+	if (node_repl__refetch_start(r) == KS_EOK)
+		return KS_EOK;
+	return drift_job(r, true, true, NULL, (ks_view_t){ 0 });
 }
 
 void node_repl__drift_tick(node_repl_t *r, uint64_t now)
@@ -451,7 +475,7 @@ void node_repl__drift_tick(node_repl_t *r, uint64_t now)
 	if (now < r->drift_next_ms)
 		return;
 	r->drift_next_ms = now + r->drift_interval_ms;
-	if (drift_job(r, false, false) == KS_EOK)
+	if (drift_job(r, false, false, NULL, (ks_view_t){ 0 }) == KS_EOK)
 		r->drift_pending = true;
 }
 

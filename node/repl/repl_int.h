@@ -166,6 +166,9 @@ typedef struct repl_compare {
 	 * each step asks for the peer's store digests, then its KDB's, and
 	 * compares all four record sets */
 	bool kdb;
+	bool collect; /* for a repair: stores only, differing keys to
+			 refetch.c (node_repl__refetch_key) */
+	struct node_repl *r;
 	uint64_t gen;			/* of this comparison (jobs check) */
 	struct repl_kdbindex *mine_kdb; /* our KDB, built at the start */
 	uint8_t phase;			/* 0: store request, 1: KDB request */
@@ -175,6 +178,17 @@ typedef struct repl_compare {
 	/* keys per kind of difference (a key may count in several) */
 	uint64_t d_store, d_kdb, d_here, d_peer;
 } repl_compare_t;
+
+/* `kdcsync repair` from the primary (refetch.c), one at a time. */
+typedef struct repl_refetch {
+	bool running;
+	struct node_ctl_wait *wait; /* the control request, answered once */
+	char peer[256];
+	uint64_t seq;	/* our applied seq, named in the REFETCH */
+	ks_buf_t keys;	/* the REFETCH body: keys that differ */
+	uint32_t count; /* keys in it */
+	ks_buf_t report;
+} repl_refetch_t;
 
 /* The KDB's record set filed by bucket (kdbindex.c). */
 typedef struct repl_kdbindex repl_kdbindex_t;
@@ -237,6 +251,7 @@ struct node_repl {
 	bridge_kdb_stamp_t scan_stamp; /* KDB files when the last scan began */
 	ks_hist_t scan_hist;	       /* full scan durations */
 	repl_compare_t compare;	       /* kdcsync verify PEER: one at a time */
+	repl_refetch_t refetch;	       /* kdcsync repair from the primary */
 	repl_kdbindex_t *kdb_answer;   /* worker: our KDB for the peer's
 					  KDB_DIGEST_REQs (rebuilt at each
 					  comparison's first request) */
@@ -485,6 +500,11 @@ int node_repl__verify(node_repl_t *r);
  *         from the store (deferred answer, or "error: ..." in \p out). */
 int node_repl__repair(node_repl_t *r, ks_buf_t *out);
 
+/** \brief The local repair for a request deferred already (\p w), its
+ *         report after \p prefix (copied). */
+void node_repl__repair_local(node_repl_t *r, struct node_ctl_wait *w,
+			     ks_view_t prefix);
+
 /** \brief The tick: start the periodic drift check when it is due. */
 void node_repl__drift_tick(node_repl_t *r, uint64_t now);
 
@@ -522,6 +542,12 @@ int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
 			 const proto_msg_t *m);
 
 /** \brief Primary: a FETCH frame. */
+/** \brief Primary: sign the current values (PUT) or absence (DEL) of the
+ *         keys of \p f under \p history (NULL: the current one) with
+ *         first_seq \p seq, and send them as a \p type message. */
+int node_repl__send_values(node_repl_link_t *l, const proto_fetch_t *f,
+			   const uint8_t *history, uint64_t seq, uint8_t type);
+
 int node_repl__on_fetch(node_repl_link_t *l, const proto_msg_t *m,
 			uint64_t now);
 
@@ -613,7 +639,37 @@ void node_repl__kdbindex_free(repl_kdbindex_t *x);
 int node_repl__compare_bucket4(node_repl_t *r, ks_view_t ms, ks_view_t mk,
 			       ks_view_t ts, ks_view_t tk);
 
+/* --- refetch.c ----------------------------------------------------------- */
+
+/** \brief Replica: `kdcsync repair` from the primary: compare the stores,
+ *         refetch what differs, then the local repair (answers the control
+ *         request, deferred here).  KS_ENOTAVAIL: no primary link that can
+ *         (the caller repairs locally only). */
+int node_repl__refetch_start(node_repl_t *r);
+
+/** \brief The comparison found \p key differing (collect mode). */
+int node_repl__refetch_key(node_repl_t *r, ks_view_t key);
+
+/** \brief The collecting comparison ended (\p err: how; \p l, its link,
+ *         may be NULL on an error). */
+void node_repl__refetch_compared(node_repl_t *r, node_repl_link_t *l, int err);
+
+/** \brief Replica: REVALUES from the primary. */
+int node_repl__on_revalues(node_repl_link_t *l, const proto_msg_t *m);
+
+/** \brief Primary: REFETCH from a replica. */
+int node_repl__on_refetch(node_repl_link_t *l, const proto_msg_t *m);
+
+/** \brief The link went down (while the values are awaited). */
+void node_repl__refetch_link_down(node_repl_link_t *l);
+
+void node_repl__refetch_free(node_repl_t *r);
+
 /* --- compare.c ----------------------------------------------------------- */
+
+/** \brief Start a comparison with the peer of \p l (stores only when
+ *         \p collect: for refetch.c). */
+int node_repl__compare_begin(node_repl_t *r, node_repl_link_t *l, bool collect);
 
 /** \brief Either side: answer a DIGEST_REQ from our store (a bucket
  *         listing is a link job). */

@@ -16,8 +16,9 @@
  * announcing the capability and gets a full snapshot instead.
  *
  * Primary: on FETCH it signs the current value (PUT) or absence (DEL) of
- * each named key into a VALUES blob; batches from the fork point follow
- * the replica's ACK.
+ * each named key into a VALUES blob (node_repl__send_values, which the
+ * repair's REFETCH uses too); batches from the fork point follow the
+ * replica's ACK.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -366,8 +367,8 @@ int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
 
 /* --- primary: FETCH --------------------------------------------------------- */
 
-static int send_values(node_repl_link_t *l, const proto_fetch_t *f,
-		       const uint8_t history[16], uint64_t seq)
+int node_repl__send_values(node_repl_link_t *l, const proto_fetch_t *f,
+			   const uint8_t *history, uint64_t seq, uint8_t type)
 {
 	node_repl_t *r = l->r;
 	store_txn_t *t = NULL;
@@ -400,21 +401,16 @@ static int send_values(node_repl_link_t *l, const proto_fetch_t *f,
 					.first_seq = seq,
 					.last_seq = m.last_seq,
 					.commit_time_us = ks_real_us() };
-		memcpy(h.history, history, 16);
+		memcpy(h.history, history ? history : m.history, 16);
 		ret = proto_batch_encode(&h, ops, n, r->key, 0, &blob);
 	}
 	if (t != NULL)
 		store_read_end(t);
 	if (ret == KS_EOK) {
-		proto_msg_t msg = { .type = PROTO_MSG_VALUES,
+		proto_msg_t msg = { .type = type,
 				    .u.blob = ks_buf_view(&blob) };
 		ret = node_repl__send_msg(l, &msg);
 	}
-	if (ret == KS_EOK)
-		ks_log_notice(REPL,
-			      "'%s': sent the values of %zu records it changed "
-			      "after seq %" PRIu64 " (rewind)",
-			      l->peer->name, n, seq);
 	ks_buf_free(&blob);
 	free(ops);
 	return ret;
@@ -431,7 +427,14 @@ int node_repl__on_fetch(node_repl_link_t *l, const proto_msg_t *m, uint64_t now)
 		node_repl__do_action(l, &act);
 		return KS_EOK;
 	}
-	ret = send_values(l, &m->u.fetch, act.history, act.seq);
+	ret = node_repl__send_values(l, &m->u.fetch, act.history, act.seq,
+				     PROTO_MSG_VALUES);
+	if (ret == KS_EOK)
+		ks_log_notice(REPL,
+			      "'%s': sent the values of %" PRIu32
+			      " records it changed after seq %" PRIu64
+			      " (rewind)",
+			      l->peer->name, m->u.fetch.count, act.seq);
 	if (ret != KS_EOK)
 		node_repl__local_error(l, ret);
 	return KS_EOK;

@@ -35,6 +35,14 @@ if(TARGET kdcsync_kdb)
 		TIMEOUT 180)
 endif()
 
+# A replica whose store and KDB differ from the primary's: verify PEER lists
+# each key, repair refetches from the primary and rewrites the KDB.
+if(TARGET kdcsync_kdb)
+	ks_add_integration_test(repl_repair
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_repair.sh
+		TIMEOUT 180)
+endif()
+
 # A damaged replica KDB rebuilt from the store; one it cannot fix (part 2
 # needs a private mount namespace and says when it is skipped).
 if(TARGET kdcsync_kdb)

@@ -4,10 +4,13 @@
  * the tests of `kdcsync verify PEER`.  The changes are applied as one batch
  * at the applied position + 1 under the applied history (store_apply), as
  * if a batch had come from the primary: the store stays consistent, only
- * its content differs from the primary's.
+ * its content differs from the primary's.  With --fix the changes are
+ * written over the records without a log entry or a new position
+ * (store_fix): records damaged or lost, the position unchanged.
  *
- *   store_poke STORE_DIR put KEY VALUE | del KEY [...]
+ *   store_poke STORE_DIR [--fix] put KEY VALUE | del KEY [...]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,10 @@ int main(int argc, char **argv)
 	store_txn_t *t = NULL;
 	store_meta_t m;
 	int ret, i = 2;
+	bool fix = argc > 2 && strcmp(argv[2], "--fix") == 0;
+
+	if (fix)
+		i++;
 
 	while (i < argc && n < 32) {
 		if (strcmp(argv[i], "put") == 0 && i + 2 < argc) {
@@ -46,8 +53,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (argc < 3 || i != argc || n == 0) {
-		fprintf(stderr, "usage: store_poke DIR put KEY VALUE | del KEY "
-				"[...]\n");
+		fprintf(stderr, "usage: store_poke DIR [--fix] put KEY VALUE | "
+				"del KEY [...]\n");
 		return 2;
 	}
 	ret = store_open(argv[1], NULL, &s);
@@ -56,6 +63,16 @@ int main(int argc, char **argv)
 	if (ret == KS_EOK) {
 		ret = store_meta_get(t, &m);
 		store_read_end(t);
+	}
+	if (ret == KS_EOK && fix) {
+		ret = store_fix(s, ch, n);
+		store_close(s);
+		if (ret != KS_EOK) {
+			fprintf(stderr, "store_poke: %s\n", ks_strerror(ret));
+			return 1;
+		}
+		printf("wrote %zu changes over the records\n", n);
+		return 0;
 	}
 	if (ret == KS_EOK) {
 		store_batch_t b = { .first_seq = m.applied_seq + 1,

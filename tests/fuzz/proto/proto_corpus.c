@@ -214,6 +214,15 @@ int main(int argc, char **argv)
 				      .count = 1,
 				      .body = { list, sizeof(list) } };
 	memcpy(m[n++].u.digest_rsp.history, HIST, 16);
+	/* repair (§3.12) */
+	uint8_t keys[2 + 18 + 2 + 8] = { 0, 18 };
+	memcpy(keys + 2, "Palice@EXAMPLE.ORG", 18);
+	keys[21] = 8;
+	memcpy(keys + 22, "Opolicy1", 8);
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_REFETCH };
+	m[n++].u.fetch = (proto_fetch_t){ .seq = 44,
+					  .count = 2,
+					  .body = { keys, sizeof(keys) } };
 
 	ks_buf_t stream = KS_BUF_INIT;
 	for (size_t i = 0; i < n; i++) {

@@ -97,6 +97,14 @@ static size_t samples(proto_msg_t *m)
 				      .body = { one_range,
 						sizeof(one_range) } };
 	memcpy(m[n++].u.digest_rsp.history, HIST, 16);
+	/* repair (§3.12): the FETCH layout and a values blob */
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_REFETCH };
+	m[n++].u.fetch =
+		(proto_fetch_t){ .seq = 77,
+				 .count = 2,
+				 .body = { fetch_body, sizeof(fetch_body) } };
+	m[n] = (proto_msg_t){ .type = PROTO_MSG_REVALUES };
+	m[n++].u.blob = (ks_view_t){ .ptr = BLOB, .len = sizeof(BLOB) };
 	return n;
 }
 
@@ -140,8 +148,10 @@ static void assert_msg_eq(const proto_msg_t *a, const proto_msg_t *b)
 	case PROTO_MSG_SNAP_END:
 	case PROTO_MSG_BATCH:
 	case PROTO_MSG_VALUES:
+	case PROTO_MSG_REVALUES:
 		assert_view_eq(a->u.blob, b->u.blob);
 		break;
+	case PROTO_MSG_REFETCH:
 	case PROTO_MSG_FETCH:
 		assert_true(a->u.fetch.seq == b->u.fetch.seq);
 		assert_int_equal(a->u.fetch.count, b->u.fetch.count);
@@ -205,7 +215,7 @@ static void test_roundtrip_every_type(void **state)
 	proto_msg_t m[20];
 	size_t n = samples(m);
 	int types_seen = 0;
-	assert_int_equal(n, 17);
+	assert_int_equal(n, 19);
 	for (size_t i = 0; i < n; i++) {
 		ks_buf_t b = KS_BUF_INIT;
 		proto_msg_t got;
@@ -216,8 +226,8 @@ static void test_roundtrip_every_type(void **state)
 		types_seen |= 1 << got.type;
 		ks_buf_free(&b);
 	}
-	/* Every type 1..9, 0x0c..0x10 was covered. */
-	assert_int_equal(types_seen, 0x1f3fe);
+	/* Every type 1..9, 0x0c..0x12 was covered. */
+	assert_int_equal(types_seen, 0x7f3fe);
 }
 
 /* The exact bytes of a HELLO, as PROTOCOL.md §3.2 lays them out. */
@@ -310,7 +320,8 @@ static void test_short_and_long(void **state)
 		bool blob = m[i].type == PROTO_MSG_SNAP_CHUNK ||
 			    m[i].type == PROTO_MSG_SNAP_END ||
 			    m[i].type == PROTO_MSG_BATCH ||
-			    m[i].type == PROTO_MSG_VALUES;
+			    m[i].type == PROTO_MSG_VALUES ||
+			    m[i].type == PROTO_MSG_REVALUES;
 		for (size_t len = 0; len < fr.len; len++) {
 			ks_view_t cut = { .ptr = fr.ptr, .len = len };
 			int ret = proto_msg_decode(cut, &got);
@@ -343,7 +354,7 @@ static void test_short_and_long(void **state)
 static void test_bad_type(void **state)
 {
 	(void)state;
-	static const uint8_t types[] = { 0x00, 0x11, 0x7f, 0xff };
+	static const uint8_t types[] = { 0x00, 0x13, 0x7f, 0xff };
 	for (size_t i = 0; i < sizeof(types); i++) {
 		uint8_t fr[32] = { types[i] };
 		proto_msg_t got;
@@ -847,6 +858,15 @@ static void test_fetch(void **state)
 	};
 	assert_ks_err(proto_msg_decode((ks_view_t){ big, sizeof(big) }, &got),
 		      KS_ELIMIT);
+	/* REFETCH (§3.12) has FETCH's layout and checks */
+	fr[0] = big[0] = PROTO_MSG_REFETCH;
+	assert_ks_err(proto_msg_decode((ks_view_t){ fr, sizeof(fr) }, &got),
+		      KS_EMALF);
+	assert_ks_err(proto_msg_decode((ks_view_t){ big, sizeof(big) }, &got),
+		      KS_ELIMIT);
+	assert_string_equal(proto_msg_type_name(PROTO_MSG_REFETCH), "refetch");
+	assert_string_equal(proto_msg_type_name(PROTO_MSG_REVALUES),
+			    "revalues");
 	/* ANSWER(REWIND) needs a from_seq */
 	proto_msg_t a = { .type = PROTO_MSG_ANSWER };
 	a.u.answer = (proto_answer_t){ .version = 1,

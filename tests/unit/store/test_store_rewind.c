@@ -4,7 +4,8 @@
  * environment: a store that diverged from another after a common seq goes
  * back to that seq with the other's values, then adopts the other's new
  * history and applies its entries, ending with the same digest; bad
- * arguments change nothing; the role survives a reopen.
+ * arguments change nothing; store_fix() rewrites records without moving
+ * the position; the role survives a reopen.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,68 @@ static void test_rewind_and_follow(void **state)
 	test_rmtree_free(db);
 }
 
+/*
+ * store_fix(): a replica's records damaged, lost and added without a log
+ * entry, then put back with its primary's values: position and log
+ * unchanged throughout, the digest back to the primary's; a bad change
+ * changes nothing.
+ */
+static void test_fix(void **state)
+{
+	(void)state;
+	char *da = test_mkdtemp("a"), *db = test_mkdtemp("b");
+	store_t *a = open_store(da), *b = open_store(db);
+	store_meta_t am, bm, bm2;
+	uint8_t zero[32] = { 0 };
+	store_txn_t *t;
+
+	commit1(a, model_put("Pone", "1"));
+	commit1(a, model_put("Ptwo", "2"));
+	model_meta(a, &am);
+	assert_ks_ok(store_stage_begin(b));
+	assert_ks_ok(store_stage_promote(b, am.history, 0, zero));
+	ents_t x = { .n = 0 };
+	assert_ks_ok(store_read_begin(a, &t));
+	assert_ks_ok(store_log_foreach(t, 1, ent_cb, &x));
+	store_read_end(t);
+	store_batch_t batch = { .first_seq = 1, .ch = x.ch, .n = x.n };
+	memcpy(batch.history, am.history, 16);
+	assert_ks_ok(store_apply(b, &batch));
+	ents_free(&x);
+	model_meta(b, &bm);
+
+	store_change_t damage[] = { model_put("Pone", "damaged"),
+				    model_del("Ptwo"),
+				    model_put("Pstray", "x") };
+	assert_ks_ok(store_fix(b, damage, 3));
+	model_meta(b, &bm2);
+	assert_int_equal(bm2.applied_seq, bm.applied_seq);
+	assert_int_equal(bm2.last_seq, bm.last_seq);
+	assert_memory_equal(bm2.applied_history, bm.applied_history, 16);
+	assert_memory_not_equal(bm2.digest, am.digest, 32);
+	model_assert_value(b, "Ptwo", NULL);
+
+	store_change_t bad = model_put("", "x");
+	assert_ks_err(store_fix(b, &bad, 1), KS_EINVAL);
+	model_meta(b, &bm);
+	assert_memory_equal(&bm, &bm2, sizeof(bm));
+
+	store_change_t back[] = { model_put("Pone", "1"),
+				  model_put("Ptwo", "2"), model_del("Pstray") };
+	assert_ks_ok(store_fix(b, back, 3));
+	assert_ks_ok(store_check(b));
+	model_meta(b, &bm);
+	assert_memory_equal(bm.digest, am.digest, 32);
+	assert_int_equal(bm.record_count, am.record_count);
+	assert_int_equal(bm.applied_seq, bm2.applied_seq);
+	model_assert_value(b, "Pone", "1");
+
+	store_close(a);
+	store_close(b);
+	test_rmtree_free(da);
+	test_rmtree_free(db);
+}
+
 static void role_of(store_t *s, int *role, char *peer, size_t len)
 {
 	store_txn_t *t;
@@ -184,6 +247,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rewind_and_follow),
+		cmocka_unit_test(test_fix),
 		cmocka_unit_test(test_role),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
