@@ -5,16 +5,17 @@
  *   kdcsync -c FILE status [--json] | metrics
  *   kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]
  *                   | kpropd [--once]
- *                   | verify [PEER] | repair | promote | follow PEER
+ *                   | verify [PEER | --repair] | repair | promote | follow PEER
  *   kdcsync keygen -o PREFIX
  *
  * status talks to the running kdcsyncd over its control socket
  * (STATE_DIR/kdcsyncd.sock).  verify compares the KDB with the store,
- * listing every differing key both ways; verify PEER compares the store
- * with a connected peer's, then this node's KDB with its store (exit 1 and
- * the differing keys when either differs, 2 when no comparison was
- * possible); repair (a replica) rewrites the KDB records that drifted
- * from the store.  Exit status 0 on success; otherwise one line
+ * listing every differing key both ways; verify PEER compares the stores
+ * and the KDBs of this node and a connected peer, then this node's KDB
+ * with its store (exit 1 and the differing keys when anything differs, 2
+ * when no comparison was possible); repair (a replica; also verify
+ * --repair) refetches the records where its store differs from its
+ * primary's, then rewrites the KDB records that drifted from the store.  Exit status 0 on success; otherwise one line
  * on stderr naming what to fix.
  */
 #include <stdio.h>
@@ -39,7 +40,7 @@ static void usage(FILE *f)
 		"usage: kdcsync -c FILE status [--json] | metrics\n"
 		"       kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]\n"
 		"                       | kpropd [--once] [--port-file F]\n"
-		"                       | verify [PEER] | repair | promote | follow PEER\n"
+		"                       | verify [PEER | --repair] | repair | promote | follow PEER\n"
 		"       kdcsync keygen -o PREFIX\n");
 }
 
@@ -375,8 +376,8 @@ done:
 }
 
 /*
- * kdcsync verify PEER: the daemon compares its store with PEER's over the
- * replication link; we poll for the result.  Exit 0 equal, 1 differ (the
+ * kdcsync verify PEER: the daemon compares its store and KDB with PEER's
+ * over the replication link; we poll for the result.  Exit 0 equal, 1 differ (the
  * keys on stdout), 2 when no comparison could be made.
  */
 /* The local half of verify PEER: this node's KDB against its store, each
@@ -535,6 +536,10 @@ int main(int argc, char **argv)
 			return cmd_dump(path, argc - i, argv + i);
 		if (strcmp(cmd, "verify") == 0 && argc == i)
 			return ctl_simple(path, "verify", NULL, 0, false);
+		/* verify --repair: the same as repair */
+		if (strcmp(cmd, "verify") == 0 && argc == i + 1 &&
+		    strcmp(argv[i], "--repair") == 0)
+			return ctl_simple(path, "repair", NULL, 0, false);
 		if (strcmp(cmd, "verify") == 0 && argc == i + 1)
 			return cmd_verify_peer(path, argv[i]);
 		if (strcmp(cmd, "repair") == 0 && argc == i)

@@ -258,13 +258,33 @@ record() {
 	echo "fault '$1': converged $2 s after it was removed ($re reconnects)"
 }
 
+# print_results [NAME]: the table on stdout, and as NAME.txt and NAME.json
+# (default: the script's name) in $FAULTS_OUT (default: BUILD/faults), the
+# closing note's "fault -> recovery time" table.  Re-run with one command:
+#   KS_BUILD_ROOT=DIR tests/run.sh faults_each   (DIR/test/faults/...)
 print_results() {
-	echo "fault                                   | recovery after removal (s) | reconnects"
-	echo "----------------------------------------|----------------------------|-----------"
+	local name=${1:-$(basename "$0" .sh)} out=${FAULTS_OUT:-$KS_BUILD_DIR/faults}
 	local r a b c
-	for r in "${RESULTS[@]}"; do
-		IFS='|' read -r a b c <<<"$r"
-		printf '%-40s| %-27s| %s\n' "$a" "$b" "$c"
-	done
-	echo "changes written by kadmin.local: $WRITES"
+	mkdir -p "$out"
+	{
+		echo "fault                                   | recovery after removal (s) | reconnects"
+		echo "----------------------------------------|----------------------------|-----------"
+		for r in "${RESULTS[@]}"; do
+			IFS='|' read -r a b c <<<"$r"
+			printf '%-40s| %-27s| %s\n' "$a" "$b" "$c"
+		done
+		echo "changes written by kadmin.local: $WRITES"
+	} | tee "$out/$name.txt"
+	printf '%s\n' "${RESULTS[@]}" | python3 -c '
+import json, sys
+rows = []
+for line in sys.stdin.read().splitlines():
+    if not line:
+        continue
+    f, s, re = line.split("|")
+    rows.append({"fault": f, "recovery_s": float(s), "reconnects": int(re)})
+json.dump({"test": sys.argv[1], "writes": int(sys.argv[2]), "faults": rows},
+          open(sys.argv[3], "w"), indent=1)
+' "$name" "$WRITES" "$out/$name.json"
+	echo "(table and JSON: $out/$name.txt, $out/$name.json)"
 }

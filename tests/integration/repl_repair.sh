@@ -4,7 +4,8 @@
 # the node stopped: in its store a record damaged, one lost and a stray one
 # (store_poke --fix: no log entry, the position unchanged), in its KDB a
 # record changed and an extra principal (kadmin.local).  `kdcsync verify
-# primary` lists each key and where it differs; `kdcsync repair` fetches
+# primary` lists each key and where it differs; `kdcsync verify --repair`
+# (the same as `kdcsync repair`, which repl_drift runs) fetches
 # the primary's current values of the store's differing keys (PROTOCOL.md
 # §3.12: REFETCH / REVALUES, a deletion for the stray key) through the
 # apply path, then writes the store's values over the KDB's drift; after
@@ -49,7 +50,7 @@ printf '%s\n' \
 diff "$T/want" <(keys "$T/v") || fail "verify primary's list"
 
 # repair: the primary's values for the store, then the store's for the KDB
-"$KDCSYNC" -c "$REPLICA_NODE_CONF" repair >"$T/r" 2>&1 || { cat "$T/r"; fail "repair"; }
+"$KDCSYNC" -c "$REPLICA_NODE_CONF" verify --repair >"$T/r" 2>&1 || { cat "$T/r"; fail "repair"; }
 cat "$T/r"
 grep -q "^refetched 3 records from 'primary'" "$T/r" || fail "repair did not refetch 3 records"
 printf '%s\n' "refetched: Palice@$REALM" "refetched: Pcarol@$REALM" "deleted: Pstray@$REALM" \
