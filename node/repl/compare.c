@@ -161,44 +161,6 @@ typedef struct list_job {
 	uint64_t seq, count;
 } list_job_t;
 
-/* Worker: a KDB_DIGEST_REQ answered from our KDB, read again at the
- * first request of a comparison (RANGES over every bucket). */
-static int kdb_answer(list_job_t *j)
-{
-	node_repl_t *r = j->r;
-	const proto_digest_req_t *q = &j->q;
-	uint32_t count = 0;
-	int ret = KS_EOK;
-
-	if (r->kdb_answer == NULL ||
-	    (q->kind == PROTO_DIGEST_RANGES && q->lo == 0 &&
-	     q->hi == PROTO_DIGEST_BUCKETS)) {
-		node_repl__kdbindex_free(r->kdb_answer);
-		r->kdb_answer = NULL;
-		ret = node_repl__kdbindex_build(r, &r->kdb_answer);
-		if (ret != KS_EOK)
-			return ret;
-	}
-	if (q->kind == PROTO_DIGEST_LIST) {
-		ret = node_repl__kdbindex_list(r->kdb_answer, q->lo, q->hi,
-					       &j->body, &count);
-		j->count = count;
-		return ret;
-	}
-	for (uint16_t i = 0; ret == KS_EOK && i < q->parts; i++) {
-		uint16_t a, z;
-		uint8_t dg[32];
-		uint64_t cnt;
-		proto_digest_part(q->lo, q->hi, q->parts, i, &a, &z);
-		node_repl__kdbindex_range(r->kdb_answer, a, z, dg, &cnt);
-		ret = ks_buf_append(&j->body, dg, sizeof(dg));
-		if (ret == KS_EOK)
-			ret = ks_buf_append_u64(&j->body, cnt);
-	}
-	j->count = q->parts;
-	return ret;
-}
-
 /* Our listing of buckets [lo, hi) and, for an answer, our position. */
 static int list_run(node_repl_job_t *job)
 {
@@ -219,8 +181,11 @@ static int list_run(node_repl_job_t *job)
 		ret = store_bucket_foreach(t, lo, hi, list_cb, &c);
 	store_read_end(t);
 	j->count = c.count;
-	if (ret == KS_EOK && j->kdb)
-		ret = kdb_answer(j);
+	if (ret == KS_EOK && j->kdb) {
+		uint32_t n = 0;
+		ret = node_repl__kdbindex_answer(j->r, &j->q, &j->body, &n);
+		j->count = n;
+	}
 	return ret;
 }
 
@@ -265,6 +230,10 @@ static void list_done(node_repl_job_t *job, int ret)
 			node_repl__io_close(l, ret,
 					    "cannot answer a digest request");
 		}
+	}
+	if (j->answer && j->kdb) {
+		j->r->kdb_answer_ms = node_repl__now(j->r);
+		j->r->kdb_answer_held = true;
 	}
 	ks_buf_free(&j->body);
 	ks_buf_free(&j->theirs);

@@ -118,6 +118,7 @@ void node_repl_tick(node_repl_t *r)
 		node_repl__kdb_tick(r, now);
 		node_repl__drift_tick(r, now);
 	}
+	node_repl__kdbindex_tick(r, now);
 }
 
 static void on_tick(uv_timer_t *t)

@@ -7,6 +7,11 @@
  * in one read of the KDB on the worker (the KDB's shared lock is held per
  * iteration batch, as for a scan); read-only afterwards, so a built index
  * may be read from any one thread at a time.
+ *
+ * The index a node keeps for answering its peers' KDB_DIGEST_REQs
+ * (r->kdb_answer, the worker's) is read again at each comparison's first
+ * request and freed after REPL_KDB_ANSWER_KEEP_MS without requests (the
+ * tick), so that a large KDB's keys are not held in memory for nothing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +137,79 @@ int node_repl__kdbindex_list(const repl_kdbindex_t *x, uint32_t lo, uint32_t hi,
 		(*count)++;
 	}
 	return KS_EOK;
+}
+
+/* Worker: a KDB_DIGEST_REQ answered from our KDB, read again at the
+ * first request of a comparison (RANGES over every bucket). */
+int node_repl__kdbindex_answer(node_repl_t *r, const proto_digest_req_t *q,
+			       ks_buf_t *body, uint32_t *count)
+{
+	int ret = KS_EOK;
+
+	*count = 0;
+	if (r->kdb_answer == NULL ||
+	    (q->kind == PROTO_DIGEST_RANGES && q->lo == 0 &&
+	     q->hi == PROTO_DIGEST_BUCKETS)) {
+		node_repl__kdbindex_free(r->kdb_answer);
+		r->kdb_answer = NULL;
+		ret = node_repl__kdbindex_build(r, &r->kdb_answer);
+		if (ret != KS_EOK)
+			return ret;
+	}
+	if (q->kind == PROTO_DIGEST_LIST)
+		return node_repl__kdbindex_list(r->kdb_answer, q->lo, q->hi,
+						body, count);
+	for (uint16_t i = 0; ret == KS_EOK && i < q->parts; i++) {
+		uint16_t a, z;
+		uint8_t dg[32];
+		uint64_t cnt;
+		proto_digest_part(q->lo, q->hi, q->parts, i, &a, &z);
+		node_repl__kdbindex_range(r->kdb_answer, a, z, dg, &cnt);
+		ret = ks_buf_append(body, dg, sizeof(dg));
+		if (ret == KS_EOK)
+			ret = ks_buf_append_u64(body, cnt);
+	}
+	*count = q->parts;
+	return ret;
+}
+
+/* Free the answer index on the worker (it is the worker's). */
+typedef struct unindex_job {
+	node_repl_job_t job;
+	node_repl_t *r;
+} unindex_job_t;
+
+static int unindex_run(node_repl_job_t *job)
+{
+	node_repl_t *r = ((unindex_job_t *)job)->r;
+
+	node_repl__kdbindex_free(r->kdb_answer);
+	r->kdb_answer = NULL;
+	return KS_EOK;
+}
+
+static void unindex_done(node_repl_job_t *job, int ret)
+{
+	(void)ret;
+	free(job);
+}
+
+void node_repl__kdbindex_tick(node_repl_t *r, uint64_t now)
+{
+	unindex_job_t *j;
+
+	if (!r->kdb_answer_held ||
+	    now - r->kdb_answer_ms < REPL_KDB_ANSWER_KEEP_MS)
+		return;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return; /* next tick */
+	*j = (unindex_job_t){
+		.job = { .run = unindex_run, .done = unindex_done }, .r = r
+	};
+	if (node_repl__job(r, &j->job))
+		r->kdb_answer_held = false;
+	else
+		free(j);
 }
 
 uint64_t node_repl__kdbindex_records(const repl_kdbindex_t *x)

@@ -255,6 +255,8 @@ struct node_repl {
 	repl_kdbindex_t *kdb_answer;   /* worker: our KDB for the peer's
 					  KDB_DIGEST_REQs (rebuilt at each
 					  comparison's first request) */
+	uint64_t kdb_answer_ms;	       /* when it last answered (loop) */
+	bool kdb_answer_held;	       /* it may hold an index (loop) */
 	node_repl_worker_t *worker;    /* NULL until started */
 	unsigned scans_pending;	       /* scan jobs queued or running */
 	struct scan_job *scan_queued;  /* the last one queued, until done */
@@ -623,6 +625,17 @@ void node_repl__kdbindex_range(const repl_kdbindex_t *x, uint32_t lo,
  *         in key order per bucket; \p count receives how many. */
 int node_repl__kdbindex_list(const repl_kdbindex_t *x, uint32_t lo, uint32_t hi,
 			     ks_buf_t *body, uint32_t *count);
+
+/** \brief Worker: answer a KDB_DIGEST_REQ from r->kdb_answer (read
+ *         again for a comparison's first request); \p body and \p count
+ *         receive the response's. */
+int node_repl__kdbindex_answer(node_repl_t *r, const proto_digest_req_t *q,
+			       ks_buf_t *body, uint32_t *count);
+
+/** \brief The tick: r->kdb_answer is freed (on the worker) after
+ *         REPL_KDB_ANSWER_KEEP_MS without requests. */
+void node_repl__kdbindex_tick(node_repl_t *r, uint64_t now);
+#define REPL_KDB_ANSWER_KEEP_MS 60000u
 
 /** \brief Records in the index. */
 uint64_t node_repl__kdbindex_records(const repl_kdbindex_t *x);
