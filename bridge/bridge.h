@@ -113,6 +113,7 @@ typedef struct bridge_probe {
 			   "key_stash_file" (profile keys) */
 	char file[1024]; /* the file that key names */
 	char why[300];
+	char realm[256];  /* the realm whose KDB it is ("" if none) */
 	bool rebuildable; /* the database file itself: a replica can rebuild
 			     it from its store or a full copy */
 } bridge_probe_t;

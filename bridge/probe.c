@@ -74,6 +74,11 @@ int bridge_kdb_probe(const bridge_opts_t *opts, bridge_probe_t *out)
 			 ks_strerror(ret));
 		return KS_EKRB5;
 	}
+	char *realm = NULL;
+	if (krb5_get_default_realm(b->ctx, &realm) == 0) {
+		snprintf(out->realm, sizeof(out->realm), "%s", realm);
+		krb5_free_default_realm(b->ctx, realm);
+	}
 	/* the database file */
 	snprintf(out->key, sizeof(out->key), "database_name");
 	snprintf(out->file, sizeof(out->file), "%s",

@@ -22,7 +22,8 @@
 # Depends comes from the shared libraries the binaries link (dpkg-shlibdeps).
 # Then lintian checks the package (any error fails the script).
 # --check also installs the package with `apt-get install ./FILE.deb`, runs
-# `kdcsyncd -t` on a sample configuration with a throw-away test CA, checks
+# `kdcsyncd -t` on a sample configuration with a throw-away test CA and
+# realm (kdb5_util, as deploy/lib/realm.sh makes one), checks
 # the unit with systemd-analyze, and removes the package again.
 # Prints the path of the .deb on success.
 set -euo pipefail
@@ -191,9 +192,16 @@ if [ $CHECK -eq 1 ]; then
 	trap 'rm -rf "$T"; apt-get remove -y -q kdcsync >/dev/null 2>&1 || true' EXIT
 	EX=/usr/share/doc/kdcsync/examples
 	"$EX/make-certs.sh" "$T/tls" kdc1.example.com kdc2.example.com >/dev/null
+	# a throw-away realm: -t opens the KDB the kdc_profile names
+	# shellcheck source=lib/realm.sh
+	. "$SRC/deploy/lib/realm.sh"
+	realm_write_conf "$T/realm" CHECK.TEST 8888
+	realm_create "$T/realm" CHECK.TEST check-master-password || die "kdb5_util create failed"
 	sed -e "s|/etc/kdcsync/tls|$T/tls|g" -e "s|/var/lib/kdcsync|$T/state|" \
+		-e "s|kdc_profile = /etc/krb5kdc/kdc.conf|kdc_profile = $T/realm/kdc.conf|" \
 		"$EX/primary.conf.sample" >"$T/kdcsync.conf"
-	/usr/sbin/kdcsyncd -c "$T/kdcsync.conf" -t || die "kdcsyncd -t failed on the sample"
+	KRB5_CONFIG=$T/realm/krb5.conf /usr/sbin/kdcsyncd -c "$T/kdcsync.conf" -t ||
+		die "kdcsyncd -t failed on the sample"
 	/usr/sbin/kdcsync --help >/dev/null || die "kdcsync --help failed"
 	man -w kdcsync.conf >/dev/null || die "kdcsync.conf(5) not found by man"
 	systemctl is-enabled kdcsyncd >/dev/null 2>&1 && die "the unit was enabled on install"

@@ -22,11 +22,12 @@ int node_preflight_kdb(const node_conf_t *c, enum node_role role, char *err,
 	if (p.rebuildable && role == NODE_ROLE_REPLICA) {
 		if (note != NULL && notelen > 0)
 			snprintf(note, notelen,
-				 "%s: [node] kdc_profile '%s' %s: the KDB "
-				 "'%s' cannot be opened (%s): this replica "
-				 "rebuilds it from its store (or loads it "
-				 "from a full copy when its store is empty)",
-				 c->path, c->kdc_profile, p.key, p.file, p.why);
+				 "%s: [node] kdc_profile '%s' (realm %s) %s: "
+				 "the KDB '%s' cannot be opened (%s): this "
+				 "replica rebuilds it from its store (or loads "
+				 "it from a full copy when its store is empty)",
+				 c->path, c->kdc_profile, p.realm, p.key,
+				 p.file, p.why);
 		return KS_EOK;
 	}
 	if (err != NULL && errlen > 0) {
@@ -35,9 +36,10 @@ int node_preflight_kdb(const node_conf_t *c, enum node_role role, char *err,
 				 p.key, p.file, p.why);
 		else
 			snprintf(err, errlen,
-				 "%s: [node] kdc_profile '%s' %s: '%s' cannot "
-				 "be used (%s)%s",
-				 c->path, c->kdc_profile, p.key, p.file, p.why,
+				 "%s: [node] kdc_profile '%s' (realm %s) %s: "
+				 "'%s' cannot be used (%s)%s",
+				 c->path, c->kdc_profile, p.realm, p.key,
+				 p.file, p.why,
 				 p.rebuildable ? "; a primary cannot rebuild "
 						 "its KDB"
 					       : "");
