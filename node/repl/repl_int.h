@@ -24,7 +24,10 @@
  *   compare.c  `kdcsync verify PEER`: digest requests and responses, for
  *              the stores and (§3.11) the KDBs
  *   compare_merge.c  the four listings of a bucket merged, key by key
- *   kdbindex.c the KDB's record set filed by bucket (for §3.11)
+ *   kdbindex.c the KDB's record set filed by bucket (for §3.11), and the
+ *              answers to the peer's KDB_DIGEST_REQ
+ *   refetch.c  `kdcsync repair` from the primary (§3.12): the store's
+ *              differing records refetched; the primary's REVALUES
  *   ctl.c      control requests: dump, local verify (KDB against store)
  *   promote.c  `kdcsync promote`: a replica's store starts a new history
  *   rewind.c   rewind (PROTOCOL.md §3.9): a replica past the fork point
