@@ -17,9 +17,9 @@
  *   each KDC locally.  With replicate_lockout = false (the default) records
  *   carry those fields as 0 and apply/load keep the target's own values;
  *   with true they are carried and apply merges them with the target's
- *   by the rule of common/lockout.h, the record winning ties (a newer
- *   failure or login counted on this KDC is never rolled back; a full
- *   load still copies the record's fields).
+ *   by the rule of common/lockout.h, the record as base (a newer failure
+ *   or login counted on this KDC is never rolled back; a full load still
+ *   copies the record's fields: why, PROTOCOL.md §3.10).
  * - With replicate_lockout = false, apply keeps last_success, last_failed
  *   and fail_auth_count of the target entry; module-internal (negative)
  *   tl-data are replaced like any other tl-data (a full load's merge_nra
@@ -60,6 +60,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/lockout.h"
 #include "store/store.h"
 
 typedef struct bridge bridge_t;
@@ -225,6 +226,31 @@ uint64_t bridge_scan_progress(const bridge_t *b);
  * \retval KS_ENOENT no such principal
  */
 int bridge_read_principal(bridge_t *b, const char *name, ks_buf_t *value);
+
+/*
+ * Lockout fields of one principal (bridge/lockout.c; PROTOCOL.md §3.10).
+ * A replica reads its own to report them upstream; the primary merges a
+ * replica's report into its entry (the entry is `base`), writing only
+ * last_success, last_failed and fail_auth_count of an existing principal,
+ * through this bridge's quiet handle (no capture report of its own).
+ */
+
+/**
+ * \brief Read the lockout fields of principal \p name (unparsed, with realm).
+ * \retval KS_ENOENT no such principal (or an unparsable name)
+ */
+int bridge_lockout_read(bridge_t *b, const char *name, ks_lockout_t *out);
+
+/**
+ * \brief Merge \p report into the entry of \p name under the exclusive DB
+ *        lock and write it back if the merge changed it (\p changed).
+ * \retval KS_ENOENT no such principal: nothing written
+ * \retval KS_EACCES the master key principal: nothing written
+ * \retval KS_ESTATE the bridge was opened read-only
+ * \return or a KDB error (logged)
+ */
+int bridge_lockout_merge(bridge_t *b, const char *name,
+			 const ks_lockout_t *report, bool *changed);
 
 /** A principal or policy to capture by name. */
 typedef struct bridge_ref {

@@ -19,10 +19,20 @@ void ks_lockout_merge(const ks_lockout_t *base, const ks_lockout_t *other,
 		r.fail_auth_count = 0;
 	else if (other->last_failed > base->last_failed)
 		r.fail_auth_count = other->fail_auth_count;
-	else
-		/* base's failures are as new or newer: on a tie base's count
-		 * stands, so an unlock by the authoritative side wins */
+	else if (base->last_failed > other->last_failed ||
+		 base->fail_auth_count == 0)
+		/* base's failures are newer; or, at a tie, base counts none:
+		 * the authoritative side's unlock (kadmin -unlock zeroes the
+		 * count and keeps last_failed) wins over the failures it
+		 * unlocked */
 		r.fail_auth_count = base->fail_auth_count;
+	else
+		/* the same second on both sides (timestamps are seconds):
+		 * the failures reported so far, counted again with more */
+		r.fail_auth_count =
+			other->fail_auth_count > base->fail_auth_count
+				? other->fail_auth_count
+				: base->fail_auth_count;
 	*out = r;
 }
 

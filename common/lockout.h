@@ -8,7 +8,9 @@
  * applies it (bridge/apply.c), the primary's own entry when it merges a
  * replica's report.  That is what makes an administrator's unlock on the
  * primary (fail_auth_count reset, last_failed unchanged) win over failures
- * that are not newer than the primary's last_failed.
+ * that are not newer than the primary's last_failed.  A tie with a
+ * nonzero base count is the same failures counted further within one
+ * second (timestamps are seconds): the larger count wins.
  */
 #pragma once
 
@@ -25,8 +27,9 @@ typedef struct ks_lockout {
  * \brief Merge \p other into \p base (base wins ties); result in \p out
  * (may alias either).  last_success and last_failed are the later of the
  * two; fail_auth_count is 0 when the latest event is a success newer than
- * every failure, else the count of the side with the newer last_failed,
- * base's on a tie.
+ * every failure, else the count of the side with the newer last_failed;
+ * on a tie of last_failed, 0 if base's count is 0 (an unlock), else the
+ * larger count.
  */
 void ks_lockout_merge(const ks_lockout_t *base, const ks_lockout_t *other,
 		      ks_lockout_t *out);

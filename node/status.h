@@ -104,6 +104,16 @@ typedef struct node_status_repl {
 	uint64_t sync_wanted, sync_timeout_ms;
 	char sync_state[16]; /* "off", "sync", "degraded" */
 	uint64_t sync_waiting, sync_degradations, sync_acked, sync_timeouts;
+	/* lockout on every KDC (PROTOCOL.md §3.10; node/repl/lockout.c) */
+	bool lockout_on; /* replicate_lockout */
+	/* replica: its KDC's reports, coalesced, sent upstream */
+	uint64_t lockout_reports, lockout_coalesced, lockout_pending;
+	uint64_t lockout_overflow, lockout_flushes, lockout_sent;
+	uint64_t lockout_unsent, lockout_ignored_reports;
+	/* primary: replicas' LOCKOUT messages merged into the KDB */
+	uint64_t lockout_received, lockout_merged, lockout_unchanged;
+	uint64_t lockout_rejected, lockout_dropped, lockout_failed;
+	uint64_t lockout_gone; /* either: named no existing principal */
 } node_status_repl_t;
 
 /* One peer link (node/daemon.c) with its replication. */

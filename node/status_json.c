@@ -165,6 +165,25 @@ static int repl_json(const node_status_repl_t *r, ks_buf_t *out)
 			r->sync_wanted, r->sync_timeout_ms, r->sync_state,
 			r->sync_waiting, r->sync_degradations, r->sync_acked,
 			r->sync_timeouts);
+	if (ret == KS_EOK)
+		ret = ks_buf_appendf(
+			out,
+			",\"lockout\":{\"replicate\":%s,\"reports\":%" PRIu64
+			",\"coalesced\":%" PRIu64 ",\"pending\":%" PRIu64
+			",\"overflow\":%" PRIu64 ",\"flushes\":%" PRIu64
+			",\"sent\":%" PRIu64 ",\"unsent\":%" PRIu64
+			",\"ignored_reports\":%" PRIu64 ",\"received\":%" PRIu64
+			",\"merged\":%" PRIu64 ",\"unchanged\":%" PRIu64
+			",\"rejected\":%" PRIu64 ",\"dropped\":%" PRIu64
+			",\"failed\":%" PRIu64 ",\"gone\":%" PRIu64 "}",
+			r->lockout_on ? "true" : "false", r->lockout_reports,
+			r->lockout_coalesced, r->lockout_pending,
+			r->lockout_overflow, r->lockout_flushes,
+			r->lockout_sent, r->lockout_unsent,
+			r->lockout_ignored_reports, r->lockout_received,
+			r->lockout_merged, r->lockout_unchanged,
+			r->lockout_rejected, r->lockout_dropped,
+			r->lockout_failed, r->lockout_gone);
 	return ret;
 }
 

@@ -319,6 +319,39 @@ static int repl_part(const node_status_t *s, ks_buf_t *out)
 		    "audit scan catches them).");
 	ret |= series(out, "kdcsync_capture_failed_total", NULL,
 		      r->capture_failed);
+	ret |= head(out, "kdcsync_lockout_upstream_total", "counter",
+		    "Replica: lockout writes of this KDC, by what became of "
+		    "them (report: reported by the KDB module; coalesced: "
+		    "folded into a pending one; overflow: dropped, the "
+		    "pending set was full; sent: LOCKOUT sent upstream; "
+		    "unsent: not sent).");
+	ret |= series2(out, "kdcsync_lockout_upstream_total", NULL, "what",
+		       "report", r->lockout_reports);
+	ret |= series2(out, "kdcsync_lockout_upstream_total", NULL, "what",
+		       "coalesced", r->lockout_coalesced);
+	ret |= series2(out, "kdcsync_lockout_upstream_total", NULL, "what",
+		       "overflow", r->lockout_overflow);
+	ret |= series2(out, "kdcsync_lockout_upstream_total", NULL, "what",
+		       "sent", r->lockout_sent);
+	ret |= series2(out, "kdcsync_lockout_upstream_total", NULL, "what",
+		       "unsent", r->lockout_unsent);
+	ret |= head(out, "kdcsync_lockout_merge_total", "counter",
+		    "Primary: LOCKOUT messages from replicas, by outcome "
+		    "(merged: changed the KDB; unchanged; rejected; dropped: "
+		    "queue full; failed: KDB error; gone: no such "
+		    "principal).");
+	ret |= series2(out, "kdcsync_lockout_merge_total", NULL, "outcome",
+		       "merged", r->lockout_merged);
+	ret |= series2(out, "kdcsync_lockout_merge_total", NULL, "outcome",
+		       "unchanged", r->lockout_unchanged);
+	ret |= series2(out, "kdcsync_lockout_merge_total", NULL, "outcome",
+		       "rejected", r->lockout_rejected);
+	ret |= series2(out, "kdcsync_lockout_merge_total", NULL, "outcome",
+		       "dropped", r->lockout_dropped);
+	ret |= series2(out, "kdcsync_lockout_merge_total", NULL, "outcome",
+		       "failed", r->lockout_failed);
+	ret |= series2(out, "kdcsync_lockout_merge_total", NULL, "outcome",
+		       "gone", r->lockout_gone);
 	ret |= head(
 		out, "kdcsync_scans_skipped_total", "counter",
 		"Audit scans skipped because the KDB files were unchanged.");

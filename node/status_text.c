@@ -53,6 +53,23 @@ static int repl_text(const node_status_repl_t *r, ks_buf_t *out)
 		if (ret != KS_EOK)
 			return ret;
 	}
+	if (r->lockout_on &&
+	    (ret = ks_buf_appendf(
+		     out,
+		     "lockout:   upstream: %" PRIu64 " KDC reports, %" PRIu64
+		     " coalesced, %" PRIu64 " pending, %" PRIu64
+		     " overflowed, %" PRIu64 " sent, %" PRIu64
+		     " not sent; merged: %" PRIu64 " received, %" PRIu64
+		     " merged, %" PRIu64 " unchanged, %" PRIu64
+		     " rejected, %" PRIu64 " dropped, %" PRIu64
+		     " failed, %" PRIu64 " unknown principals\n",
+		     r->lockout_reports, r->lockout_coalesced,
+		     r->lockout_pending, r->lockout_overflow, r->lockout_sent,
+		     r->lockout_unsent, r->lockout_received, r->lockout_merged,
+		     r->lockout_unchanged, r->lockout_rejected,
+		     r->lockout_dropped, r->lockout_failed, r->lockout_gone)) !=
+		    KS_EOK)
+		return ret;
 	if (!r->primary)
 		return KS_EOK;
 	if (r->sync_wanted > 0 &&

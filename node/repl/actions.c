@@ -46,7 +46,8 @@ static int send_hello(node_repl_link_t *l)
 			(r->role == REPL_ROLE_PRIMARY ? PROTO_CAP_REFETCH : 0) |
 			(r->role == REPL_ROLE_REPLICA && !r->no_rewind
 				 ? PROTO_CAP_REWIND
-				 : 0),
+				 : 0) |
+			(node_repl__lockout_cap(l) ? PROTO_CAP_LOCKOUT : 0),
 		.name = { (const uint8_t *)r->name, strlen(r->name) },
 		.has_ident = true,
 	};

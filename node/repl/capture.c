@@ -4,7 +4,9 @@
  * re-reads of what the KDB module (bridge/kdbmod) reports on
  * STATE_DIR/capture.sock, and full scans (at start, on `kdcsync
  * snapshot`, when a report asks for one, and as a periodic audit that is
- * skipped while the KDB files are unchanged).
+ * skipped while the KDB files are unchanged).  On a replica with
+ * replicate_lockout the same socket takes the KDC's LOCKOUT reports only
+ * (node/repl/lockout.c).
  */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
@@ -355,11 +357,28 @@ static void client_drain(cap_client_t *c, repl_reports_t *rs, cap_reqs_t *q)
 		}
 		uint64_t bad = r->reports.malformed;
 		ks_report_t rep;
+		bool decoded = ks_report_decode(msg, (size_t)n, &rep) == KS_EOK;
+		if (r->role != REPL_ROLE_PRIMARY ||
+		    (decoded && rep.kind == KS_REPORT_LOCKOUT &&
+		     r->replicate_lockout && rep.dropped == 0)) {
+			/* the KDC's lockout writes are coalesced (lockout.c);
+			 * a replica takes nothing else and never makes a
+			 * module wait */
+			if (!decoded) {
+				r->reports.malformed++;
+				continue;
+			}
+			r->reports.messages++;
+			r->reports.by_kind[rep.kind]++;
+			node_repl__lockout_report(r, &rep);
+			if (rep.flags & KS_REPORT_F_REPLY)
+				node_repl__cap_answer(r, c->conn, rep.id);
+			continue;
+		}
 		if (repl_reports_add(rs, msg, (size_t)n, r->replicate_lockout,
 				     &r->reports) != KS_EOK)
 			rs->scan = true; /* out of memory: scan instead */
-		if (ks_report_decode(msg, (size_t)n, &rep) == KS_EOK &&
-		    (rep.flags & KS_REPORT_F_REPLY))
+		if (decoded && (rep.flags & KS_REPORT_F_REPLY))
 			req_add(r, q, c->conn, rep.id);
 		if (r->reports.malformed != bad)
 			ks_log_warn(KDB,
@@ -530,6 +549,7 @@ static void on_cap_client(uv_poll_t *h, int status, int events)
 		next = o->next;
 		client_drain(o, &rs, &q);
 	}
+	node_repl__lockout_kick(r);
 	capture_now(r, &rs, &q);
 	free(q.v);
 	repl_reports_deinit(&rs);
@@ -603,6 +623,11 @@ static int cap_open(node_repl_t *r)
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
+
+int node_repl__capture_listen(node_repl_t *r)
+{
+	return cap_open(r);
+}
 
 int node_repl__capture_start(node_repl_t *r)
 {

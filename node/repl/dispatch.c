@@ -84,6 +84,10 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame)
 		return node_repl__on_refetch(l, &m);
 	case PROTO_MSG_REVALUES:
 		return node_repl__on_revalues(l, &m);
+	case PROTO_MSG_LOCKOUT:
+		if (node_repl__lockout_accepts(l))
+			return node_repl__on_lockout(l, &m.u.lockout);
+		break; /* not valid here: the state machine resets */
 	case PROTO_MSG_HELLO:
 		l->peer_caps = m.u.hello.caps;
 		l->hello_seen = true;
@@ -117,6 +121,8 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame)
 		if (act.type == REPL_ACT_RESET)
 			node_repl__hello_refused(l, &m.u.hello, act.code);
 		node_repl__do_action(l, &act);
+		node_repl__lockout_kick(
+			r); /* lockouts that waited for a link */
 		return KS_EOK;
 	}
 	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_ANSWER &&

@@ -15,8 +15,9 @@
  *                      "drift", Prometheus kdcsync_drift_records); skipped
  *                      while neither the KDB files nor the applied position
  *                      changed since a check that found none.
- * Lockout fields are not drift unless replicate_lockout (the bridge encodes
- * them as zero otherwise).  The walk holds the KDB's shared lock for the
+ * Lockout fields are never drift: without replicate_lockout the bridge
+ * encodes them as zero; with it, a KDC's newer lockout state is on its way
+ * upstream (lockout_only()).  The walk holds the KDB's shared lock for the
  * iteration, as `kdb5_util dump` does.
  */
 #include <inttypes.h>
@@ -109,6 +110,7 @@ typedef struct drift {
 	store_txn_t *t;
 	unsigned list_max; /* keys listed in list */
 	bool repair;	   /* collect the changes that undo the drift */
+	bool lockout;	   /* replicate_lockout: see lockout_only() */
 	uint64_t kdb, store, differ, kdb_only, store_only;
 	ks_buf_t list;
 	keyset_t seen;
@@ -145,6 +147,39 @@ static int note(drift_t *d, const char *what, ks_view_t key, bool put,
 	return ret == KS_EOK ? keyset_add(&d->fix_keys, key) : ret;
 }
 
+/*
+ * Do two principal records differ only in the lockout fields (dump fields
+ * 13-15: last_success, last_failed, fail_auth_count)?  With
+ * replicate_lockout that is this KDC's live state ahead of the store, on
+ * its way through the primary (PROTOCOL.md §3.10; an apply never rolls it
+ * back), not drift.
+ */
+static bool lockout_only(ks_view_t a, ks_view_t b)
+{
+	size_t i = 0, j = 0;
+	unsigned field = 1;
+
+	if (a.len < 6 || b.len < 6 || memcmp(a.ptr, "princ\t", 6) != 0 ||
+	    memcmp(b.ptr, "princ\t", 6) != 0)
+		return false;
+	for (;;) {
+		size_t ei = i, ej = j;
+		while (ei < a.len && a.ptr[ei] != '\t')
+			ei++;
+		while (ej < b.len && b.ptr[ej] != '\t')
+			ej++;
+		bool skip = field >= 13 && field <= 15;
+		if (!skip && (ei - i != ej - j ||
+			      memcmp(a.ptr + i, b.ptr + j, ei - i) != 0))
+			return false;
+		if (ei == a.len || ej == b.len)
+			return ei == a.len && ej == b.len;
+		i = ei + 1;
+		j = ej + 1;
+		field++;
+	}
+}
+
 static int kdb_cb(ks_view_t key, ks_view_t value, void *arg)
 {
 	drift_t *d = arg;
@@ -163,7 +198,8 @@ static int kdb_cb(ks_view_t key, ks_view_t value, void *arg)
 	}
 	if (ret != KS_EOK)
 		return ret;
-	if (sv.len != value.len || memcmp(sv.ptr, value.ptr, sv.len) != 0) {
+	if ((sv.len != value.len || memcmp(sv.ptr, value.ptr, sv.len) != 0) &&
+	    !(d->lockout && lockout_only(sv, value))) {
 		d->differ++;
 		return note(d, "differs:", key, true, sv);
 	}
@@ -205,6 +241,7 @@ static int drift_walk(node_repl_t *r, drift_t *d)
 
 	if (!node_repl__kdb_usable(r))
 		return KS_EKDBDAMAGED; /* status says why */
+	d->lockout = r->replicate_lockout;
 	ret = store_read_begin(r->store, &d->t);
 	if (ret != KS_EOK)
 		return ret;

@@ -117,6 +117,7 @@ void node_repl_tick(node_repl_t *r)
 	if (r->role == REPL_ROLE_REPLICA) {
 		node_repl__kdb_tick(r, now);
 		node_repl__drift_tick(r, now);
+		node_repl__lockout_kick(r);
 	}
 	node_repl__kdbindex_tick(r, now);
 }
@@ -168,6 +169,7 @@ int node_repl_new(uv_loop_t *loop, const node_conf_t *conf, store_t *store,
 	r->loop = loop;
 	r->store = store;
 	r->cap_fd = -1;
+	node_repl__lockout_init(r);
 	if (copy_conf(r, conf) != KS_EOK) {
 		node_repl_free(r);
 		return KS_ENOMEM;
@@ -221,7 +223,10 @@ static int start(node_repl_t *r)
 {
 	bridge_opts_t bo = { .kdc_profile = r->kdc_profile,
 			     .replicate_lockout = r->replicate_lockout,
-			     .read_only = r->role == REPL_ROLE_PRIMARY,
+			     /* a primary writes only replicas' lockout
+			      * fields (lockout.c) */
+			     .read_only = r->role == REPL_ROLE_PRIMARY &&
+					  !r->replicate_lockout,
 			     /* a replica's KDB is checked first (kdb.c) */
 			     .no_db = r->role == REPL_ROLE_REPLICA };
 	int ret = load_keys(r);
@@ -245,6 +250,8 @@ static int start(node_repl_t *r)
 	r->scan.data = r;
 	uv_timer_init(r->loop, &r->sync_timer);
 	r->sync_timer.data = r;
+	uv_timer_init(r->loop, &r->lk_timer);
+	r->lk_timer.data = r;
 	r->started = true;
 	r->ready = r->role != REPL_ROLE_PRIMARY; /* primary: capture.c */
 	if (r->clock.now_ms == NULL) /* else the caller ticks (link.h) */
@@ -257,6 +264,12 @@ static int start(node_repl_t *r)
 		/* the first job: every apply waits for its verdict */
 		node_repl__kdb_check(r, "start");
 		node_repl__sync_start(r); /* a stale marker goes */
+		/* the KDC's lockout writes, to report upstream (lockout.c) */
+		if (r->replicate_lockout) {
+			ret = node_repl__capture_listen(r);
+			if (ret != KS_EOK)
+				return ret;
+		}
 	}
 	return KS_EOK;
 }
@@ -329,7 +342,8 @@ void node_repl_stop(node_repl_t *r, void (*done)(void *), void *arg)
 	r->done_arg = arg;
 	r->closing = 1;
 	if (r->started) {
-		r->closing += 3;
+		r->closing += 4;
+		uv_close((uv_handle_t *)&r->lk_timer, node_repl__closed_uv);
 		uv_close((uv_handle_t *)&r->tick, node_repl__closed_uv);
 		uv_close((uv_handle_t *)&r->scan, node_repl__closed_uv);
 		uv_close((uv_handle_t *)&r->sync_timer, node_repl__closed_uv);
@@ -350,6 +364,7 @@ void node_repl_free(node_repl_t *r)
 	if (r == NULL)
 		return;
 	node_repl__capture_free(r);
+	node_repl__lockout_free(r);
 	repl_sync_deinit(&r->sync);
 	node_repl_worker_free(r->worker);
 	bridge_load_abort(r->load); /* the worker is gone: ours now */

@@ -85,6 +85,7 @@
 
 #include "bridge/bridge.h"
 #include "common/buf.h"
+#include "node/repl/coalesce.h"
 #include "node/repl/link.h"
 #include "node/repl/repl.h"
 #include "node/repl/reports.h"
@@ -198,6 +199,33 @@ typedef struct repl_kdbindex repl_kdbindex_t;
 
 struct cap_client;
 
+/* Lockout upstream (lockout.c): cumulative counters for status. */
+typedef struct repl_lockout_stats {
+	/* replica */
+	uint64_t reports;	  /* LOCKOUT reports from this KDC */
+	uint64_t replica_ignored; /* other reports on a replica's socket */
+	uint64_t flushes;	  /* read jobs (one per coalescing window) */
+	uint64_t sent;		  /* LOCKOUT messages sent upstream */
+	uint64_t unsent; /* names not sent (primary without the capability,
+			    KDB unreadable, send failed) */
+	/* primary */
+	uint64_t received;  /* LOCKOUT messages from replicas */
+	uint64_t merged;    /* that changed the KDB (then logged) */
+	uint64_t unchanged; /* that the merge left as they were */
+	uint64_t rejected;  /* refused: master key principal, future date */
+	uint64_t overflow;  /* dropped: the merge queue was full */
+	uint64_t failed;    /* a KDB error while merging */
+	/* both */
+	uint64_t gone; /* named a principal that does not exist */
+} repl_lockout_stats_t;
+
+/* Primary: LOCKOUT reports waiting for the merge job (lockout.c). */
+typedef struct repl_lockout_in {
+	repl_coalesce_set_t names; /* one per report, in arrival order */
+	ks_lockout_t *fields;	   /* per name */
+	size_t cap;
+} repl_lockout_in_t;
+
 struct node_repl {
 	uv_loop_t *loop;
 	node_repl_clock_t clock; /* now_ms NULL: the loop's, and the tick
@@ -217,6 +245,12 @@ struct node_repl {
 	struct cap_client *cap_clients;
 	uint64_t cap_next_conn; /* ids of capture connections, from 1 */
 	char cap_path[600];
+	/* lockout on every KDC (lockout.c) */
+	repl_coalesce_t lk_pending; /* replica: principals to report */
+	uv_timer_t lk_timer;	    /* replica: the next flush */
+	repl_lockout_in_t lk_in;    /* primary: reports to merge */
+	bool lk_job;		    /* a read or merge job is in flight */
+	repl_lockout_stats_t lk;
 	/* synchronous mode (syncmode.c) */
 	repl_sync_t sync;
 	uv_timer_t sync_timer;
@@ -586,6 +620,38 @@ void node_repl__capture_free(node_repl_t *r);
 /** \brief Send the KDB module on connection \p conn the answer to its
  *         request \p id (gone connection: nothing). */
 void node_repl__cap_answer(node_repl_t *r, uint64_t conn, uint64_t id);
+
+/** \brief Replica with replicate_lockout: listen on the capture socket
+ *         for the KDC's LOCKOUT reports (no scan, no sync marker). */
+int node_repl__capture_listen(node_repl_t *r);
+
+/* --- lockout.c ------------------------------------------------------------ */
+
+/** \brief Empty lockout state (new) / free it (free). */
+void node_repl__lockout_init(node_repl_t *r);
+void node_repl__lockout_free(node_repl_t *r);
+
+/** \brief Replica: one report read from the capture socket (LOCKOUT
+ *         reports are coalesced, every other kind is counted and
+ *         ignored); call node_repl__lockout_kick() after a wake-up's. */
+void node_repl__lockout_report(node_repl_t *r, const ks_report_t *rep);
+
+/** \brief Replica: flush pending names when the window allows (after
+ *         reports, on the tick, when a link comes up). */
+void node_repl__lockout_kick(node_repl_t *r);
+
+/** \brief Does this node announce PROTO_CAP_LOCKOUT on link \p l (its
+ *         HELLO)?  With replicate_lockout: a primary on every link, a
+ *         replica on the link to its primary. */
+bool node_repl__lockout_cap(const node_repl_link_t *l);
+
+/** \brief Primary: does this link take LOCKOUT (both sides announced
+ *         PROTO_CAP_LOCKOUT)?  If not, the message is not valid. */
+bool node_repl__lockout_accepts(const node_repl_link_t *l);
+
+/** \brief Primary: a LOCKOUT from link \p l (accepted): queued for the
+ *         merge job.  Always KS_EOK (refusals are counted and logged). */
+int node_repl__on_lockout(node_repl_link_t *l, const proto_lockout_t *lk);
 
 /* --- syncmode.c ---------------------------------------------------------- */
 

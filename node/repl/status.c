@@ -55,6 +55,22 @@ int node_repl_status(node_repl_t *r, node_status_repl_t *out)
 	out->sync_degradations = r->sync.degradations;
 	out->sync_acked = r->sync.acked;
 	out->sync_timeouts = r->sync.timeouts;
+	out->lockout_on = r->replicate_lockout;
+	out->lockout_reports = r->lk.reports;
+	out->lockout_coalesced = r->lk_pending.coalesced;
+	out->lockout_pending = repl_coalesce_pending(&r->lk_pending);
+	out->lockout_overflow = r->lk_pending.overflow;
+	out->lockout_flushes = r->lk.flushes;
+	out->lockout_sent = r->lk.sent;
+	out->lockout_unsent = r->lk.unsent;
+	out->lockout_ignored_reports = r->lk.replica_ignored;
+	out->lockout_received = r->lk.received;
+	out->lockout_merged = r->lk.merged;
+	out->lockout_unchanged = r->lk.unchanged;
+	out->lockout_rejected = r->lk.rejected;
+	out->lockout_dropped = r->lk.overflow;
+	out->lockout_failed = r->lk.failed;
+	out->lockout_gone = r->lk.gone;
 	return KS_EOK;
 }
 

@@ -49,6 +49,23 @@ static void test_unlock_wins_ties(void **state)
 	check(lo(0, 300, 0), lo(0, 300, 5), lo(0, 300, 0));
 	/* a failure after the unlock counts again */
 	check(lo(0, 300, 0), lo(0, 301, 1), lo(0, 301, 1));
+	/* a success in the same second as the failures reset the count */
+	check(lo(300, 300, 0), lo(0, 300, 2), lo(300, 300, 0));
+}
+
+static void test_same_second_counts_on(void **state)
+{
+	(void)state;
+	/* the replica reported one failure, then two more in the same
+	 * second: the primary (base) holds 1, the report says 3 */
+	check(lo(0, 300, 1), lo(0, 300, 3), lo(0, 300, 3));
+	/* the primary's record of 1 back on the replica, which counted 3:
+	 * not rolled back */
+	check(lo(0, 300, 1), lo(0, 300, 3), lo(0, 300, 3));
+	check(lo(0, 300, 4), lo(0, 300, 2), lo(0, 300, 4));
+	/* the other side's zero at a tie (its own local unlock) is not
+	 * authoritative */
+	check(lo(0, 300, 2), lo(0, 300, 0), lo(0, 300, 2));
 }
 
 static void test_alias_and_identity(void **state)
@@ -71,6 +88,7 @@ int main(void)
 		cmocka_unit_test(test_newer_failure_wins),
 		cmocka_unit_test(test_newer_success_resets),
 		cmocka_unit_test(test_unlock_wins_ties),
+		cmocka_unit_test(test_same_second_counts_on),
 		cmocka_unit_test(test_alias_and_identity),
 	};
 	return test_run_group(tests, NULL, NULL);
