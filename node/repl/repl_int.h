@@ -21,6 +21,7 @@
  *              history adoption
  *   capture.c  the primary's capture: KDB scans (timer, start, `kdcsync
  *              snapshot`, audits) and the KDB module's capture socket
+ *              (also a replica's, with replicate_lockout: lockout.c)
  *   compare.c  `kdcsync verify PEER`: digest requests and responses, for
  *              the stores and (§3.11) the KDBs
  *   compare_merge.c  the four listings of a bucket merged, key by key
@@ -39,6 +40,9 @@
  *   kdb.c      the replica's KDB health: check (in a child process),
  *              rebuild from the store when damaged, retry when it cannot
  *   syncmode.c synchronous mode: writes waiting for replicas' acks
+ *   lockout.c  lockout on every KDC (PROTOCOL.md §3.10): the KDC's lockout
+ *              reports coalesced (coalesce.c, pure), a replica's LOCKOUT
+ *              upstream, the primary's merge of them into its KDB and log
  *
  * Words (one per concept):
  *   scan      read the whole KDB into the store (`kdcsync snapshot` asks
