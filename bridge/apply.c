@@ -295,6 +295,66 @@ int bridge_load_put(bridge_load_t *l, ks_view_t key, ks_view_t value)
 	return ret;
 }
 
+struct bridge_load_rec {
+	item_t it;
+	bool mkey; /* the master key principal: bridge__mkey_follow first */
+};
+
+int bridge_load_parse(bridge_load_t *l, ks_view_t key, ks_view_t value,
+		      bridge_load_rec_t **out)
+{
+	store_change_t c = { .op = STORE_PUT, .key = key, .value = value };
+	bridge_load_rec_t *r = calloc(1, sizeof(*r));
+	int ret;
+
+	*out = NULL;
+	if (r == NULL)
+		return KS_ENOMEM;
+	/* the bridge's context: the side DB's belongs to the writer */
+	ret = item_parse(l->b->ctx, &c, &r->it);
+	if (ret == KS_EOK && !r->it.policy)
+		r->mkey = bridge__is_mkey(l->b, l->b->ctx, r->it.e);
+	if (ret != KS_EOK) {
+		bridge_load_rec_free(l, r);
+		return ret;
+	}
+	*out = r;
+	return KS_EOK;
+}
+
+bool bridge_load_rec_is_mkey(const bridge_load_rec_t *r)
+{
+	return r->mkey;
+}
+
+int bridge_load_put_parsed(bridge_load_t *l, bridge_load_rec_t *r)
+{
+	int ret = KS_EOK;
+
+	if (r->it.policy)
+		ret = bridge__err(l->ctx,
+				  krb5_db_create_policy(l->ctx, r->it.p),
+				  "krb5_db_create_policy");
+	else if (r->mkey &&
+		 (ret = bridge__mkey_follow(l->b, l->ctx, r->it.e)) != KS_EOK)
+		; /* this KDC's stash cannot follow: load nothing */
+	else
+		ret = bridge__err(l->ctx,
+				  krb5_db_put_principal(l->ctx, r->it.e),
+				  "krb5_db_put_principal");
+	if (ret == KS_EOK)
+		l->n++;
+	return ret;
+}
+
+void bridge_load_rec_free(bridge_load_t *l, bridge_load_rec_t *r)
+{
+	if (r == NULL)
+		return;
+	item_free(l->ctx, &r->it);
+	free(r);
+}
+
 static void load_free(bridge_load_t *l)
 {
 	krb5_db_fini(l->ctx);

@@ -369,6 +369,21 @@ int bridge_load_begin_fresh(bridge_t *b, bridge_load_t **out);
  *         see apply. */
 int bridge_load_put(bridge_load_t *l, ks_view_t key, ks_view_t value);
 
+/*
+ * The same put in two steps, so that parsing (bridge_load_parse, on the
+ * thread that owns the bridge: it uses the bridge's own context) and
+ * writing (bridge_load_put_parsed, on one other thread at a time: the side
+ * DB's context) can overlap.  A record for which bridge_load_rec_is_mkey()
+ * is true changes this KDC's stash when put: put it on the bridge's thread
+ * with no other put running.  bridge_load_rec_free() on either thread.
+ */
+typedef struct bridge_load_rec bridge_load_rec_t;
+int bridge_load_parse(bridge_load_t *l, ks_view_t key, ks_view_t value,
+		      bridge_load_rec_t **out);
+bool bridge_load_rec_is_mkey(const bridge_load_rec_t *r);
+int bridge_load_put_parsed(bridge_load_t *l, bridge_load_rec_t *r);
+void bridge_load_rec_free(bridge_load_t *l, bridge_load_rec_t *r);
+
 /** \brief Promote the side DB.  Frees \p l whatever the result; on failure
  *         the side DB is destroyed and the live DB is untouched. */
 int bridge_load_commit(bridge_load_t *l);

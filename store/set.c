@@ -57,6 +57,21 @@ int store__set_apply(store_t *s, db_txn_t *txn, set_writer_t *w,
 	uint8_t h[32];
 	int ret;
 	*changed = false;
+	if (!store__key_is_long(c->key) && key_after_last(w, c->key)) {
+		/* past the greatest key (a snapshot or a dump arriving in
+		 * key order): absent, and appended without a lookup */
+		if (c->op == STORE_DEL)
+			return KS_EOK;
+		if ((ret = dg_record_hash(s->dg, c->key, c->value, h)) != 0)
+			return ret;
+		store__delta_note(s, dg_bucket(c->key), h, true);
+		db_cur_put(&w->cur, c->key, c->value, true);
+		memcpy(w->last, c->key.ptr, c->key.len);
+		w->last_len = c->key.len;
+		w->empty = false;
+		*changed = true;
+		return txn->ret;
+	}
 	if ((ret = store__rec_locate(&w->cur, c->key, &pos)) != 0)
 		return ret;
 	bool had = pos.found;

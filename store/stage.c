@@ -16,14 +16,21 @@
 /* --- staging ------------------------------------------------------------- */
 
 /*
- * store_stage_put() appends to the "stage" log (key = u64be arrival number,
- * value = u32be key length, key, value): sequential writes whatever the key
- * order.  stage_seal() turns the log into the staging record set when it is
- * first needed: keys are copied out and sorted, then the set is written in
- * key order with MDB_APPEND in bounded transactions (each page written
- * once), and the last one empties the stage log.  If the staging set is
- * not empty (more puts after a seal, or a crash mid-build) the log is
- * merged change by change instead: slower, same result.
+ * store_stage_put() writes into the staging record set as the puts arrive:
+ * a native snapshot (the primary's set in key order) and a kprop dump of a
+ * db2 KDB (name order) arrive sorted, so nearly every put is an append
+ * (MDB_APPEND, no lookup, each page written once) and nothing is left to
+ * do at the end; a put out of order is located and put (a later put of a
+ * key replaces the earlier).  Memory is one transaction's dirty pages,
+ * whatever the snapshot's size.
+ *
+ * The "stage" log (key = u64be arrival number, value = u32be key length,
+ * key, value) is what earlier versions wrote; one left by a crash is
+ * still honoured: while it is not empty, puts append to it (arrival order
+ * wins), and stage_seal() turns it into the staging set when first needed:
+ * keys copied out and sorted, the set written in key order in bounded
+ * transactions; if the staging set is not empty the log is merged change
+ * by change instead.
  */
 #define STAGE_HDR	  4u
 #define STAGE_BUILD_CHUNK 100000u
@@ -77,22 +84,49 @@ struct stage_ctx {
 	size_t n;
 };
 
+/* Puts straight into the staging set (stage log empty): appended while
+ * they arrive in key order, located and put otherwise. */
+static int stage_put_set(store_t *s, db_txn_t *txn, const struct stage_ctx *c)
+{
+	meta_t m;
+	set_writer_t w;
+	bool changed;
+	int ret = store__meta_load(txn, &m);
+	if (ret)
+		return ret;
+	unsigned st = 1u - m.live;
+	if (!store__set_writer_open(txn, st, &w)) {
+		db_cur_close(&w.cur);
+		return txn->ret;
+	}
+	for (size_t i = 0; i < c->n && ret == 0 && txn->ret == 0; i++)
+		ret = store__set_apply(s, txn, &w, &c->puts[i], &changed);
+	db_cur_close(&w.cur);
+	if (ret)
+		return ret;
+	if ((ret = store__delta_flush(s, txn, &m, st)) != 0)
+		return ret;
+	store__meta_save(txn, &m);
+	return txn->ret;
+}
+
 static int stage_put_fn(store_t *s, db_txn_t *txn, void *arg)
 {
-	(void)s;
 	const struct stage_ctx *c = arg;
 	db_cur_t cur;
 	ks_view_t k, v;
 	uint64_t next = 1;
 	if (!db_cur_open(txn, DB_STAGE, &cur))
 		return txn->ret;
-	if (db_cur_last(&cur, &k, &v)) {
-		if (k.len != 8) {
-			db_cur_close(&cur);
-			return KS_ECORRUPT;
-		}
-		next = ks_get_u64be(k.ptr) + 1;
+	if (!db_cur_last(&cur, &k, &v)) {
+		db_cur_close(&cur);
+		return txn->ret ? txn->ret : stage_put_set(s, txn, c);
 	}
+	if (k.len != 8) {
+		db_cur_close(&cur);
+		return KS_ECORRUPT;
+	}
+	next = ks_get_u64be(k.ptr) + 1;
 	db_cur_close(&cur);
 	for (size_t i = 0; i < c->n && txn->ret == 0; i++) {
 		const store_change_t *p = &c->puts[i];

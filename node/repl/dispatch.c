@@ -157,6 +157,15 @@ static int inbox_put(node_repl_link_t *l, ks_view_t frame)
 	if (l->inbox_off == l->inbox.len) {
 		ks_buf_reset(&l->inbox);
 		l->inbox_off = 0;
+	} else if (l->inbox_off >= (1u << 20) &&
+		   l->inbox_off >= inbox_waiting(l) / 2) {
+		/* a snapshot keeps the inbox from ever running empty: drop
+		 * the frames handled, or it would grow by every byte of the
+		 * transfer (a waiting byte moves at most twice on average) */
+		memmove(l->inbox.data, l->inbox.data + l->inbox_off,
+			inbox_waiting(l));
+		l->inbox.len = inbox_waiting(l);
+		l->inbox_off = 0;
 	}
 	ret = ks_buf_append_u32(&l->inbox, (uint32_t)frame.len);
 	if (ret == KS_EOK)

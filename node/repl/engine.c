@@ -367,7 +367,7 @@ void node_repl_free(node_repl_t *r)
 	node_repl__lockout_free(r);
 	repl_sync_deinit(&r->sync);
 	node_repl_worker_free(r->worker);
-	bridge_load_abort(r->load); /* the worker is gone: ours now */
+	node_repl__load_abort(r); /* the worker is gone: ours now */
 	bridge_close(r->bridge);
 	proto_key_free(r->key);
 	proto_trust_free(r->trust);

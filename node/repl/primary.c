@@ -13,8 +13,10 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/time.h"
+#include "common/wire.h"
 #include "node/repl/repl_int.h"
 #include "proto/batch.h"
+#include "proto/frame.h"
 #include "proto/snap.h"
 
 #define BATCH_MAX_OPS 5000u	 /* per batch we build */
@@ -341,7 +343,8 @@ typedef struct snap_src {
 	ks_buf_t next_key; /* resume at this key ("" = from the start) */
 	ks_buf_t out;	   /* this slice's frames */
 	uint64_t records, t0_ns;
-	uint64_t bytes; /* frames handed to the connection */
+	uint64_t encode_ns; /* pool-thread time reading and encoding */
+	uint64_t bytes;	    /* frames handed to the connection */
 	int ret;
 } snap_src_t;
 
@@ -386,6 +389,7 @@ static void snap_work(uv_work_t *req)
 	snap_src_t *src = req->data;
 	ks_view_t from = { 0 };
 	int ret = KS_EOK;
+	uint64_t t0 = ks_mono_ns();
 
 	ks_buf_reset(&src->out);
 	if (src->t == NULL) {
@@ -419,6 +423,7 @@ static void snap_work(uv_work_t *req)
 		}
 	}
 	src->ret = ret;
+	src->encode_ns += ks_mono_ns() - t0;
 }
 
 static void snap_done(uv_work_t *req, int status);
@@ -449,6 +454,12 @@ static void snap_end(node_repl_link_t *l, snap_src_t *src, int ret)
 		node_repl__log_transfer(l, "send", src->history, src->seq,
 					src->records, src->bytes,
 					(ks_mono_ns() - src->t0_ns) / 1000000);
+		ks_log_notice(
+			REPL,
+			"transfer_phases direction=send encode_ms=%" PRIu64
+			" total_ms=%" PRIu64,
+			src->encode_ns / 1000000,
+			(ks_mono_ns() - src->t0_ns) / 1000000);
 	} else if (!l->down) {
 		ks_log_err(REPL, "'%s': cannot send the snapshot (%s)",
 			   l->peer->name, ks_strerror(ret));
@@ -496,9 +507,15 @@ bool node_repl__snapshot_pump(node_repl_link_t *l)
 		return true;
 	while (!l->down && l->snap_off < l->snap.len &&
 	       !node_repl__io_congested(l)) {
-		size_t n = l->snap.len - l->snap_off;
-		if (n > SNAP_SLICE)
-			n = SNAP_SLICE;
+		/* whole frames only (node_conn_send's contract): the
+		 * connection may put a keepalive between two sends, and one
+		 * inside a frame would corrupt the stream */
+		size_t n = 0;
+		while (n < SNAP_SLICE && l->snap_off + n < l->snap.len)
+			n += PROTO_FRAME_PREFIX +
+			     ks_get_u32be(l->snap.data + l->snap_off + n);
+		if (n > l->snap.len - l->snap_off)
+			n = l->snap.len - l->snap_off; /* (built whole) */
 		ret = node_repl__io_send(l, l->snap.data + l->snap_off, n);
 		if (ret != KS_EOK) {
 			snap_end(l, src, ret);

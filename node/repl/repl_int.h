@@ -317,6 +317,9 @@ struct node_repl {
 	node_repl_observer_t observer; /* the daemon (follow), may be unset */
 	char realm[256];	       /* of the KDB, "" until known */
 	bool load_fresh; /* worker: r->load merges nothing from the live KDB */
+	/* worker: the side KDB's writer thread while r->load is filled
+	 * (loader.h); NULL when the worker writes itself */
+	struct node_repl_loader *loader;
 	/* the replica's KDB health (kdb.c) */
 	bool kdb_bad;		  /* worker: keep away from the live KDB */
 	atomic_int kdb_phase;	  /* written by the worker, read by status */
@@ -348,6 +351,19 @@ struct node_repl_link {
 	uint64_t snap_records;
 	uint64_t t_session_us;
 	uint64_t snap_bytes; /* snapshot chunk bytes received (signed blobs) */
+	/* replica: where a full copy's time went (worker time per phase,
+	 * microseconds; logged with the install) */
+	struct {
+		uint64_t open_us;  /* signature checks and decompression */
+		uint64_t stage_us; /* the store's staging writes */
+		uint64_t parse_us; /* records parsed for the side KDB */
+		uint64_t wait_us;  /* the worker waiting for the writer */
+		uint64_t load_us;  /* puts into the side KDB (writer thread) */
+		uint64_t seal_us;  /* the staged set built and checked */
+		uint64_t kdb_us;   /* the side KDB promoted over the live */
+		uint64_t store_us; /* the staged store set switched in */
+		uint64_t chunks;
+	} snap_phase;
 	/* the session (this link) for its key=value log line */
 	uint64_t sess_t0_ns, sess_seq0, sess_batches0, sess_ops0;
 	ks_buf_t out;	  /* scratch for encoding */
@@ -526,6 +542,10 @@ void node_repl__stage_begin(node_repl_link_t *l, uint64_t seq);
 /** \brief Drop the side KDB of a snapshot being received, if any (a
  *         worker job, after the jobs already queued). */
 void node_repl__stage_abort(node_repl_t *r);
+
+/** \brief Stop the side KDB's writer and destroy the side KDB (worker,
+ *         or the loop once the worker is gone). */
+void node_repl__load_abort(node_repl_t *r);
 
 /** \brief REPL_ACT_ADOPT_HISTORY (a link job). */
 void node_repl__adopt_history(node_repl_link_t *l, const uint8_t history[16],

@@ -19,7 +19,9 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/logfmt.h"
 #include "common/time.h"
+#include "node/repl/loader.h"
 #include "node/repl/repl_int.h"
 #include "proto/batch.h"
 #include "proto/snap.h"
@@ -98,11 +100,69 @@ out:
 	return ret;
 }
 
+/* The side KDB's writer stopped (what it had queued written): the load
+ * is the worker's alone again.  Its sticky error; its put time added to
+ * *put_us. */
+static int loader_end(node_repl_t *r, uint64_t *put_us)
+{
+	uint64_t us = 0;
+	int ret = node_repl_loader_stop(r->loader, &us);
+
+	r->loader = NULL;
+	*put_us += us;
+	return ret;
+}
+
+void node_repl__load_abort(node_repl_t *r)
+{
+	uint64_t us = 0;
+
+	(void)loader_end(r, &us);
+	bridge_load_abort(r->load);
+	r->load = NULL;
+}
+
+/* Parse the chunk's records for the side KDB and hand them to its writer
+ * (or put them here without one, or when a record is the master key,
+ * which changes this KDC's stash: the writer drained first). */
+static int load_chunk(node_repl_t *r, const store_change_t *ch, uint32_t n,
+		      uint64_t *wait_us)
+{
+	bridge_load_rec_t **recs = calloc(n ? n : 1, sizeof(*recs));
+	bool sync = r->loader == NULL;
+	uint32_t got = 0;
+	int ret = recs == NULL ? KS_ENOMEM : KS_EOK;
+
+	for (; ret == KS_EOK && got < n; got++) {
+		ret = bridge_load_parse(r->load, ch[got].key, ch[got].value,
+					&recs[got]);
+		if (ret == KS_EOK && bridge_load_rec_is_mkey(recs[got]))
+			sync = true;
+	}
+	if (ret == KS_EOK && !sync) {
+		uint64_t t0 = ks_mono_ns();
+		ret = node_repl_loader_put(r->loader, recs, n); /* taken */
+		*wait_us += (ks_mono_ns() - t0) / 1000;
+		return ret;
+	}
+	if (ret == KS_EOK && r->loader != NULL) {
+		uint64_t t0 = ks_mono_ns();
+		ret = node_repl_loader_drain(r->loader);
+		*wait_us += (ks_mono_ns() - t0) / 1000;
+	}
+	for (uint32_t i = 0; ret == KS_EOK && i < n; i++)
+		ret = bridge_load_put_parsed(r->load, recs[i]);
+	for (uint32_t i = 0; recs != NULL && i < got; i++)
+		bridge_load_rec_free(r->load, recs[i]);
+	free(recs);
+	return ret;
+}
+
 static int stage_chunk(node_repl_t *r, const proto_batch_t *b, char *kdb_full,
-		       size_t kdb_full_len)
+		       size_t kdb_full_len, uint64_t phase_us[3])
 {
 	store_change_t *ch = NULL;
-	uint64_t avail, need;
+	uint64_t avail, need, t0;
 	int ret;
 
 	if (r->load == NULL)
@@ -117,10 +177,14 @@ static int stage_chunk(node_repl_t *r, const proto_batch_t *b, char *kdb_full,
 			 "KDB filesystem full (%" PRIu64 " bytes free, %" PRIu64
 			 " needed): snapshot abandoned until there is room",
 			 avail, need);
+	t0 = ks_mono_ns();
 	if (ret == KS_EOK)
 		ret = store_stage_put(r->store, ch, b->hdr.op_count);
-	for (uint32_t i = 0; ret == KS_EOK && i < b->hdr.op_count; i++)
-		ret = bridge_load_put(r->load, ch[i].key, ch[i].value);
+	phase_us[0] = (ks_mono_ns() - t0) / 1000;
+	t0 = ks_mono_ns();
+	if (ret == KS_EOK)
+		ret = load_chunk(r, ch, b->hdr.op_count, &phase_us[2]);
+	phase_us[1] = (ks_mono_ns() - t0) / 1000 - phase_us[2];
 	free(ch);
 	return ret;
 }
@@ -129,15 +193,24 @@ static int stage_chunk(node_repl_t *r, const proto_batch_t *b, char *kdb_full,
  * crash before the store switch only repeats the transfer), then the
  * store. */
 static int install(node_repl_t *r, const char *peer, const proto_snap_end_t *e,
-		   bool *kdb_failed)
+		   bool *kdb_failed, uint64_t phase_us[5])
 {
 	uint8_t digest[32];
-	uint64_t count = 0;
+	uint64_t count = 0, t0 = ks_mono_ns();
 	int ret;
 
 	if (r->load == NULL)
 		return KS_ESTATE;
+	/* the writer's last parts, then the load is ours again */
+	ret = loader_end(r, &phase_us[3]);
+	phase_us[4] = (ks_mono_ns() - t0) / 1000;
+	if (ret != KS_EOK) {
+		node_repl__load_abort(r);
+		return ret;
+	}
+	t0 = ks_mono_ns();
 	ret = store_stage_info(r->store, digest, &count);
+	phase_us[0] = (ks_mono_ns() - t0) / 1000;
 	if (ret != KS_EOK)
 		return ret;
 	if (memcmp(digest, e->digest, 32) != 0 || count != e->record_count) {
@@ -153,8 +226,10 @@ static int install(node_repl_t *r, const char *peer, const proto_snap_end_t *e,
 		r->load = NULL;
 		return KS_EKDBDAMAGED;
 	}
+	t0 = ks_mono_ns();
 	ret = bridge_load_commit(r->load);
 	r->load = NULL;
+	phase_us[1] = (ks_mono_ns() - t0) / 1000;
 	if (ret != KS_EOK) {
 		ks_log_err(REPL, "'%s': installing the loaded KDB failed (%s)",
 			   peer, ks_strerror(ret));
@@ -173,7 +248,9 @@ static int install(node_repl_t *r, const char *peer, const proto_snap_end_t *e,
 			      "KDB",
 			      peer);
 	}
+	t0 = ks_mono_ns();
 	ret = store_stage_promote(r->store, e->history, e->seq, e->digest);
+	phase_us[2] = (ks_mono_ns() - t0) / 1000;
 	if (ret != KS_EOK)
 		ks_log_err(REPL,
 			   "'%s': switching in the staged store failed (%s)",
@@ -199,10 +276,13 @@ typedef struct blob_job {
 	proto_msg_t m;
 	proto_batch_t b;
 	proto_snap_end_t e;
-	char kdb_full[200]; /* APPLY_BATCH, STAGE_CHUNK: why the KDB had
+	char kdb_full[200];   /* APPLY_BATCH, STAGE_CHUNK: why the KDB had
 			       no room */
-	bool kdb_failed;    /* the action failed in the live KDB */
-	uint64_t took_us;   /* BLOB_ACT: how long the action ran */
+	bool kdb_failed;      /* the action failed in the live KDB */
+	uint64_t took_us;     /* how long the step ran */
+	uint64_t phase_us[5]; /* STAGE_CHUNK: stage, parse, wait; INSTALL:
+				 seal, kdb, store, load, wait (snap_phase in
+				 repl_int.h) */
 } blob_job_t;
 
 static int blob_run(node_repl_job_t *job)
@@ -211,30 +291,31 @@ static int blob_run(node_repl_job_t *job)
 	node_repl_t *r = j->r;
 	int ret;
 
+	uint64_t t0 = ks_mono_ns();
 	if (j->step == BLOB_OPEN) {
 		ret = proto_msg_decode(ks_buf_view(&j->frame), &j->m);
-		if (ret != KS_EOK)
-			return ret;
-		if (j->m.type == PROTO_MSG_SNAP_END)
-			return proto_snap_end_open(j->m.u.blob, r->trust,
-						   &j->e);
-		return proto_batch_open(j->m.u.blob,
-					j->m.type == PROTO_MSG_BATCH
-						? PROTO_BLOB_BATCH
-						: PROTO_BLOB_CHUNK,
-					r->trust, NULL, &j->b);
+		if (ret == KS_EOK && j->m.type == PROTO_MSG_SNAP_END)
+			ret = proto_snap_end_open(j->m.u.blob, r->trust, &j->e);
+		else if (ret == KS_EOK)
+			ret = proto_batch_open(j->m.u.blob,
+					       j->m.type == PROTO_MSG_BATCH
+						       ? PROTO_BLOB_BATCH
+						       : PROTO_BLOB_CHUNK,
+					       r->trust, NULL, &j->b);
+		j->took_us = (ks_mono_ns() - t0) / 1000;
+		return ret;
 	}
-	uint64_t t0 = ks_mono_ns();
 	switch (j->act) {
 	case REPL_ACT_APPLY_BATCH:
 		ret = apply_batch(r, j->peer, &j->b, j->kdb_full,
 				  sizeof(j->kdb_full), &j->kdb_failed);
 		break;
 	case REPL_ACT_STAGE_CHUNK:
-		ret = stage_chunk(r, &j->b, j->kdb_full, sizeof(j->kdb_full));
+		ret = stage_chunk(r, &j->b, j->kdb_full, sizeof(j->kdb_full),
+				  j->phase_us);
 		break;
 	case REPL_ACT_INSTALL:
-		ret = install(r, j->peer, &j->e, &j->kdb_failed);
+		ret = install(r, j->peer, &j->e, &j->kdb_failed, j->phase_us);
 		break;
 	default:
 		ret = KS_EINTERNAL;
@@ -305,6 +386,26 @@ static bool blob_opened(node_repl_link_t *l, blob_job_t *j)
 	}
 }
 
+/* Where the full copy's time went, for the operator and bench/. */
+static void log_phases(const node_repl_link_t *l)
+{
+	char peer[300];
+
+	ks_log_notice(
+		REPL,
+		"transfer_phases peer=%s chunks=%" PRIu64 " open_ms=%" PRIu64
+		" stage_ms=%" PRIu64 " parse_ms=%" PRIu64 " wait_ms=%" PRIu64
+		" load_ms=%" PRIu64 " seal_ms=%" PRIu64 " kdb_ms=%" PRIu64
+		" store_ms=%" PRIu64 " total_ms=%" PRIu64,
+		ks_logfmt(l->peer->name, peer, sizeof(peer)),
+		l->snap_phase.chunks, l->snap_phase.open_us / 1000,
+		l->snap_phase.stage_us / 1000, l->snap_phase.parse_us / 1000,
+		l->snap_phase.wait_us / 1000, l->snap_phase.load_us / 1000,
+		l->snap_phase.seal_us / 1000, l->snap_phase.kdb_us / 1000,
+		l->snap_phase.store_us / 1000,
+		(ks_real_us() - l->t_session_us) / 1000);
+}
+
 static void blob_performed(node_repl_link_t *l, blob_job_t *j)
 {
 	repl_peer_t *p = l->peer;
@@ -313,6 +414,10 @@ static void blob_performed(node_repl_link_t *l, blob_job_t *j)
 
 	if (j->act == REPL_ACT_STAGE_CHUNK) {
 		l->snap_records += j->b.hdr.op_count;
+		l->snap_phase.stage_us += j->phase_us[0];
+		l->snap_phase.parse_us += j->phase_us[1];
+		l->snap_phase.wait_us += j->phase_us[2];
+		l->snap_phase.chunks++;
 		return;
 	}
 	if (j->act == REPL_ACT_APPLY_BATCH) {
@@ -352,6 +457,12 @@ static void blob_performed(node_repl_link_t *l, blob_job_t *j)
 		node_repl__log_transfer(
 			l, "receive", e->history, e->seq, e->record_count,
 			l->snap_bytes, (ks_real_us() - l->t_session_us) / 1000);
+		l->snap_phase.seal_us = j->phase_us[0];
+		l->snap_phase.kdb_us = j->phase_us[1];
+		l->snap_phase.store_us = j->phase_us[2];
+		l->snap_phase.load_us = j->phase_us[3];
+		l->snap_phase.wait_us += j->phase_us[4];
+		log_phases(l);
 		ap.history = e->history;
 		ap.seq = e->seq;
 	}
@@ -366,6 +477,8 @@ static void blob_done(node_repl_job_t *job, int ret)
 	if (l->down || ret == KS_ECANCELED) {
 		/* nothing to tell: the link is gone or the node stops */
 	} else if (j->step == BLOB_OPEN) {
+		if (j->m.type != PROTO_MSG_BATCH)
+			l->snap_phase.open_us += j->took_us;
 		if (ret != KS_EOK)
 			rejected(l, &j->m, ret);
 		else if (blob_opened(l, j)) {
@@ -495,8 +608,7 @@ static int stage_run(node_repl_job_t *job)
 
 	switch (j->kind) {
 	case STAGE_BEGIN:
-		bridge_load_abort(r->load); /* an earlier attempt's */
-		r->load = NULL;
+		node_repl__load_abort(r); /* an earlier attempt's */
 		ret = store_stage_begin(r->store);
 		/* a damaged live KDB must not be read by the merge */
 		r->load_fresh = r->kdb_bad;
@@ -505,10 +617,14 @@ static int stage_run(node_repl_job_t *job)
 				      ? bridge_load_begin_fresh(r->bridge,
 								&r->load)
 				      : bridge_load_begin(r->bridge, &r->load);
+		/* no writer thread: the worker puts the records itself */
+		if (ret == KS_EOK &&
+		    node_repl_loader_start(r->load, &r->loader) != KS_EOK)
+			ks_log_warn(REPL, "no side-KDB writer thread: the full "
+					  "copy is loaded by the worker alone");
 		return ret;
 	case STAGE_ABORT:
-		bridge_load_abort(r->load);
-		r->load = NULL;
+		node_repl__load_abort(r);
 		return KS_EOK;
 	default: /* ADOPT */
 		ret = node_repl__meta(r->store, &meta);
@@ -572,6 +688,7 @@ static void stage_job(node_repl_link_t *l, node_repl_t *r, int kind,
 void node_repl__stage_begin(node_repl_link_t *l, uint64_t seq)
 {
 	l->snap_records = 0;
+	memset(&l->snap_phase, 0, sizeof(l->snap_phase));
 	l->t_session_us = ks_real_us();
 	l->snap_bytes = 0;
 	stage_job(l, l->r, STAGE_BEGIN, NULL, seq);

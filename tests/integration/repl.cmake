@@ -66,3 +66,12 @@ if(TARGET kdcsync_kdb)
 		TIMEOUT 240)
 	set_tests_properties(ha_keepalived PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+
+# Full copies of a realistic realm killed mid-stream and stalled past the
+# keepalive interval, the replica's KDC serving throughout (needs the
+# generator's Python).
+if(TARGET kdcsync_kdb)
+	ks_add_integration_test(repl_fullcopy
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_fullcopy.sh
+		TIMEOUT 300)
+endif()
