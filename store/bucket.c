@@ -151,6 +151,53 @@ void store_digest_add(uint8_t acc[32], const uint8_t x[32])
 	dg_to_bytes(&a, acc);
 }
 
+struct store_digest_acc {
+	dg_ctx_t *ctx;
+	dg256_t sum;
+};
+
+int store_digest_acc_new(store_digest_acc_t **out)
+{
+	store_digest_acc_t *a = calloc(1, sizeof(*a));
+	int ret;
+
+	*out = NULL;
+	if (a == NULL)
+		return KS_ENOMEM;
+	if ((ret = dg_ctx_new(&a->ctx)) != 0) {
+		free(a);
+		return ret;
+	}
+	*out = a;
+	return KS_EOK;
+}
+
+int store_digest_acc_add(store_digest_acc_t *a, ks_view_t key, ks_view_t value)
+{
+	uint8_t h[32];
+	dg256_t x;
+	int ret = dg_record_hash(a->ctx, key, value, h);
+
+	if (ret)
+		return ret;
+	dg_from_bytes(&x, h);
+	dg_add(&a->sum, &x);
+	return KS_EOK;
+}
+
+void store_digest_acc_get(const store_digest_acc_t *a, uint8_t out[32])
+{
+	dg_to_bytes(&a->sum, out);
+}
+
+void store_digest_acc_free(store_digest_acc_t *a)
+{
+	if (a == NULL)
+		return;
+	dg_ctx_free(a->ctx);
+	free(a);
+}
+
 int store_range_digest(store_txn_t *t, uint32_t lo, uint32_t hi,
 		       uint8_t digest[32], uint64_t *count)
 {

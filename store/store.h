@@ -433,6 +433,18 @@ int store_record_hash(ks_view_t key, ks_view_t value, uint8_t out[32]);
  *         arithmetic, for digests of record sets kept outside a store. */
 void store_digest_add(uint8_t acc[32], const uint8_t x[32]);
 
+/*
+ * The set digest of records added one at a time (those a snapshot sent,
+ * read in several transactions): the sum of their record hashes, as the
+ * store keeps it for its own sets.  One thread at a time; no store needed.
+ */
+typedef struct store_digest_acc store_digest_acc_t;
+int store_digest_acc_new(store_digest_acc_t **out);
+/** \retval KS_ECRYPTO  OpenSSL failed (logged) */
+int store_digest_acc_add(store_digest_acc_t *a, ks_view_t key, ks_view_t value);
+void store_digest_acc_get(const store_digest_acc_t *a, uint8_t out[32]);
+void store_digest_acc_free(store_digest_acc_t *a);
+
 /**
  * \brief Digest and record count of the live records in buckets
  *        [\p lo, \p hi); O(hi - lo), no record is read.

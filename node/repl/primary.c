@@ -318,14 +318,25 @@ void node_repl__all_log_grew(node_repl_t *r)
 
 /*
  * The snapshot of a link, produced as the link drains: a slice of frames
- * (SNAP_SLICE_BYTES) at a time is encoded on a libuv pool thread from one
- * store read transaction (a consistent record set at (history, seq)); the
+ * (SNAP_SLICE_BYTES) at a time is encoded on a libuv pool thread; the
  * loop queues it on the link, and once a slice is queued the next one is
  * encoded while the link drains.  So the snapshot is never whole in memory
- * (about two slices plus the link's write queue); the read transaction
- * lives until the last slice is encoded (the transfer's length, not a
- * network wait per record).  One slice job at a time per link; between
- * jobs the source belongs to the loop.
+ * (about two slices plus the link's write queue).
+ *
+ * Each slice reads in its own store read transaction, from the key where
+ * the last one stopped: no read transaction lives across network waits
+ * (one would keep the map from growing under the writers for the whole
+ * transfer, store/db.c).  Changes committed meanwhile may or may not be in
+ * the slices still to come, so the snapshot is "fuzzy" after its seq: it
+ * is announced at the seq of its start, and the replica then applies the
+ * log from that seq on (kept for it: node_repl__trim), which puts and
+ * deletes whole records in order and so ends at the primary's exact set
+ * whichever version a slice had read.  The signed end carries the digest
+ * of the records actually sent (equal to the store's digest at seq when
+ * nothing changed), so the replica still checks what it staged against
+ * what the primary sent.  A new history (promotion, log reset) mid-way
+ * ends the snapshot.  One slice job at a time per link; between jobs the
+ * source belongs to the loop.
  */
 #define SNAP_SLICE_BYTES (4u << 20)
 
@@ -336,8 +347,7 @@ typedef struct snap_src {
 	const proto_key_t *key;
 	uint8_t history[16];
 	uint64_t seq;
-	store_txn_t *t; /* from the first slice to the last */
-	store_meta_t m;
+	store_digest_acc_t *sent; /* digest of the records sent */
 	proto_snap_tx_t tx;
 	bool tx_open, finished;
 	ks_buf_t next_key; /* resume at this key ("" = from the start) */
@@ -352,8 +362,7 @@ static void snap_src_free(snap_src_t *src)
 {
 	if (src->tx_open)
 		proto_snap_tx_deinit(&src->tx);
-	if (src->t != NULL)
-		store_read_end(src->t);
+	store_digest_acc_free(src->sent);
 	ks_buf_free(&src->next_key);
 	ks_buf_free(&src->out);
 	free(src);
@@ -375,6 +384,8 @@ static int snap_cb(ks_view_t key, ks_view_t value, void *arg)
 		return 2;
 	}
 	ret = proto_snap_tx_add(&src->tx, key, value, &src->out);
+	if (ret == KS_EOK)
+		ret = store_digest_acc_add(src->sent, key, value);
 	if (ret != KS_EOK) {
 		src->ret = ret;
 		return 1;
@@ -388,40 +399,45 @@ static void snap_work(uv_work_t *req)
 {
 	snap_src_t *src = req->data;
 	ks_view_t from = { 0 };
+	store_txn_t *t = NULL;
+	store_meta_t m;
+	uint8_t digest[32];
 	int ret = KS_EOK;
 	uint64_t t0 = ks_mono_ns();
 
 	ks_buf_reset(&src->out);
-	if (src->t == NULL) {
-		ret = store_read_begin(src->store, &src->t);
-		if (ret == KS_EOK)
-			ret = store_meta_get(src->t, &src->m);
-		if (ret == KS_EOK &&
-		    (memcmp(src->m.history, src->history, 16) != 0 ||
-		     src->m.last_seq != src->seq))
+	ret = store_read_begin(src->store, &t);
+	if (ret == KS_EOK)
+		ret = store_meta_get(t, &m);
+	if (ret == KS_EOK && memcmp(m.history, src->history, 16) != 0)
+		ret = KS_ESTATE; /* a new history: the replica starts over */
+	if (ret == KS_EOK && !src->tx_open) {
+		if (m.last_seq != src->seq)
 			ret = KS_ESTATE; /* the log moved on since the decision */
 		if (ret == KS_EOK)
-			ret = proto_snap_tx_init(
-				&src->tx, src->m.history, src->m.last_seq,
-				src->m.record_count, ks_real_us(), src->key,
-				&src->out);
+			ret = store_digest_acc_new(&src->sent);
+		if (ret == KS_EOK)
+			ret = proto_snap_tx_init(&src->tx, m.history, src->seq,
+						 m.record_count, ks_real_us(),
+						 src->key, &src->out);
 		src->tx_open = ret == KS_EOK;
 	}
 	if (ret == KS_EOK && src->next_key.len > 0)
 		from = ks_buf_view(&src->next_key);
 	if (ret == KS_EOK) {
 		src->ret = KS_EOK;
-		ret = store_records_foreach(src->t, from, snap_cb, src);
+		ret = store_records_foreach(t, from, snap_cb, src);
 		if (ret == 2) {
 			ret = KS_EOK; /* a slice is full */
 		} else if (ret == 0) {
-			ret = proto_snap_tx_finish(&src->tx, src->m.digest,
-						   &src->out);
+			store_digest_acc_get(src->sent, digest);
+			ret = proto_snap_tx_finish(&src->tx, digest, &src->out);
 			src->finished = true;
 		} else {
 			ret = src->ret ? src->ret : KS_EINTERNAL;
 		}
 	}
+	store_read_end(t); /* NULL is fine */
 	src->ret = ret;
 	src->encode_ns += ks_mono_ns() - t0;
 }

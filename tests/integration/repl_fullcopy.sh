@@ -9,7 +9,10 @@
 #   2. a copy whose receiver stalls (SIGSTOP for longer than the primary's
 #      keepalive interval, so the primary's write queue fills and its
 #      keepalive timer fires mid-transfer): the stream stays well-formed
-#      and the copy completes in one transfer, no reset.
+#      and the copy completes in one transfer, no reset; principals added,
+#      changed and deleted on the primary meanwhile, before and after the
+#      slices already read (the snapshot reads each slice in its own
+#      transaction), are on the replica afterwards: the dumps are equal.
 # A kinit against the replica's KDC works throughout.
 . "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
@@ -69,10 +72,17 @@ grep -q 'keepalive_interval = 100ms' "$PRIMARY_NODE_CONF" || fail "keepalive_int
 "$PAIR" node-stop "$P" primary
 "$PAIR" node-start "$P" primary
 "$PAIR" wait "$P" 60 || fail "no sync after the primary's restart"
+# principals at both ends of the key order (already sent / still to come)
+awk -F'\t' '$1 == "princ" { print $7 }' "$W/gen.dump" | LC_ALL=C sort >"$T/names"
+mapfile -t ends < <({ head -n 2 "$T/names"; tail -n 2 "$T/names"; } | sed "s/@$REALM\$//")
+[ ${#ends[@]} = 4 ] || fail "no generated names"
 empty_replica
 staging 0.2
 pid=$(replica_pid)
 kill -STOP "$pid"
+pkq "addprinc -pw Fullcopy-pass-2 aaa-during" "addprinc -pw Fullcopy-pass-2 zzz-during" \
+	"delprinc -force ${ends[0]}" "cpw -randkey ${ends[1]}" \
+	"delprinc -force ${ends[3]}" "cpw -randkey ${ends[2]}"
 sleep 1.5
 kill -CONT "$pid"
 kinit_at replica early Fullcopy-pass-1 || fail "kinit after the stall"
@@ -85,4 +95,5 @@ grep -q 'transfer_phases peer=primary chunks=' "$REPLICA_DIR/node.log" ||
 	fail "no transfer_phases line"
 dumps_equal || fail "dumps differ after the stalled copy"
 kinit_at replica early Fullcopy-pass-1 || fail "kinit after the copy"
+kinit_at replica zzz-during Fullcopy-pass-2 || fail "kinit zzz-during against the replica"
 echo "PASS: $N realistic principals: killed copy left the KDB serving and converged on restart; stalled copy completed in one transfer"
