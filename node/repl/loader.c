@@ -151,7 +151,7 @@ int node_repl_loader_drain(node_repl_loader_t *ld)
 	return err;
 }
 
-int node_repl_loader_stop(node_repl_loader_t *ld, uint64_t *put_us)
+int node_repl_loader_stop(node_repl_loader_t *ld, bool cancel, uint64_t *put_us)
 {
 	int err;
 
@@ -159,9 +159,11 @@ int node_repl_loader_stop(node_repl_loader_t *ld, uint64_t *put_us)
 		return KS_EOK;
 	uv_mutex_lock(&ld->mu);
 	ld->stopping = true;
+	if (cancel && ld->err == KS_EOK)
+		ld->err = KS_ECANCELED;
 	uv_cond_signal(&ld->cond);
 	uv_mutex_unlock(&ld->mu);
-	uv_thread_join(&ld->thread); /* it writes what is queued first */
+	uv_thread_join(&ld->thread); /* at most the part it is writing */
 	err = ld->err;
 	if (put_us != NULL)
 		*put_us = ld->put_ns / 1000;

@@ -16,9 +16,15 @@
  * beyond that (bounded memory, and the worker cannot outrun the writer).
  * Errors are sticky: after the first, parts are freed unput and every
  * call returns it.  Worker-thread calls only; no other thread may call.
+ * The thread runs outside the process-wide KDB lock (node/kdb_lock.h),
+ * also between the worker's jobs: it touches only the side DB, which is
+ * the worker's from bridge_load_begin to commit or abort (the live KDB
+ * and the store stay the worker's alone; libkdb5's db2 back end
+ * serialises the two threads' calls).
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bridge/bridge.h"
@@ -40,8 +46,11 @@ int node_repl_loader_put(node_repl_loader_t *ld, bridge_load_rec_t **recs,
 int node_repl_loader_drain(node_repl_loader_t *ld);
 
 /**
- * \brief Drain, stop and join the thread, free \p ld (NULL is fine).
+ * \brief Stop and join the thread, free \p ld (NULL is fine).  What is
+ *        queued is written first, or with \p cancel freed unwritten (the
+ *        part being written is finished either way).
  * \param put_us receives the thread's time spent putting (may be NULL).
- * \return the sticky error.
+ * \return the sticky error (KS_ECANCELED after a cancel).
  */
-int node_repl_loader_stop(node_repl_loader_t *ld, uint64_t *put_us);
+int node_repl_loader_stop(node_repl_loader_t *ld, bool cancel,
+			  uint64_t *put_us);

@@ -100,13 +100,13 @@ out:
 	return ret;
 }
 
-/* The side KDB's writer stopped (what it had queued written): the load
- * is the worker's alone again.  Its sticky error; its put time added to
- * *put_us. */
-static int loader_end(node_repl_t *r, uint64_t *put_us)
+/* The side KDB's writer stopped (what it had queued written, or with
+ * \p cancel dropped): the load is the worker's alone again.  Its sticky
+ * error; its put time added to *put_us. */
+static int loader_end(node_repl_t *r, bool cancel, uint64_t *put_us)
 {
 	uint64_t us = 0;
-	int ret = node_repl_loader_stop(r->loader, &us);
+	int ret = node_repl_loader_stop(r->loader, cancel, &us);
 
 	r->loader = NULL;
 	*put_us += us;
@@ -117,7 +117,7 @@ void node_repl__load_abort(node_repl_t *r)
 {
 	uint64_t us = 0;
 
-	(void)loader_end(r, &us);
+	(void)loader_end(r, true, &us);
 	bridge_load_abort(r->load);
 	r->load = NULL;
 }
@@ -182,6 +182,7 @@ static int stage_chunk(node_repl_t *r, const proto_batch_t *b, char *kdb_full,
 		ret = store_stage_put(r->store, ch, b->hdr.op_count);
 	phase_us[0] = (ks_mono_ns() - t0) / 1000;
 	t0 = ks_mono_ns();
+	phase_us[2] = 0;
 	if (ret == KS_EOK)
 		ret = load_chunk(r, ch, b->hdr.op_count, &phase_us[2]);
 	phase_us[1] = (ks_mono_ns() - t0) / 1000 - phase_us[2];
@@ -202,7 +203,7 @@ static int install(node_repl_t *r, const char *peer, const proto_snap_end_t *e,
 	if (r->load == NULL)
 		return KS_ESTATE;
 	/* the writer's last parts, then the load is ours again */
-	ret = loader_end(r, &phase_us[3]);
+	ret = loader_end(r, false, &phase_us[3]);
 	phase_us[4] = (ks_mono_ns() - t0) / 1000;
 	if (ret != KS_EOK) {
 		node_repl__load_abort(r);
