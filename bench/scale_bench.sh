@@ -7,6 +7,11 @@
 #
 #   KS_BUILD_DIR=/path/to/release-build bench/scale_bench.sh [N...]
 #       (default N = 100000 1000000; the build needs bench/as_loop)
+#   Before/after a change: run it once per build, back to back, e.g.
+#       for b in /tmp/before /tmp/after; do
+#           KS_BUILD_DIR=$b IDLE_SECONDS=0 COPIES=2 bench/scale_bench.sh 100000 1000000
+#       done
+#   (a build without the transfer_phases log lines shows "-" for phases)
 #   env: IDLE_SECONDS (default 60; 0 skips the idle-CPU measurement),
 #        SAMPLE_MS (status-latency sampling interval, default 50),
 #        IDLE_TIMEOUT (the nodes' [tls] idle_timeout, default 10s as in

@@ -24,6 +24,9 @@ checks = {
     "status sampled": k["status_ms_during_copy"]["primary"]["samples"] > 0,
     "AS probe ran": k["as_requests"] > 0 and s["as_requests"] > 0,
     "stock cycle": s["cycle_ms"] > 0 and s["wire_bytes"] >= r["dump_bytes"],
+    "copy phases": all(c["phases"].get("replica", {}).get("chunks", 0) > 0
+                       and "encode_ms" in c["phases"].get("primary", {})
+                       for c in r["copies"]),
 }
 bad = [c for c, ok in checks.items() if not ok]
 if bad:
