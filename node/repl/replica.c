@@ -10,7 +10,11 @@
  * A blob takes two link jobs: "open" (worker), then the state machine
  * decides on the loop, then the action (worker), whose result comes back
  * as REPL_EV_APPLIED.  The link is busy throughout, so frames stay in
- * order.  The side KDB (r->load) belongs to the worker.
+ * order.  The side KDB (r->load) belongs to the worker, which hands the
+ * parsed records of each chunk to the side KDB's writer thread (loader.h)
+ * and goes on with the next chunk while they are written; the install
+ * waits for the writer first.  A transfer_phases log line says where a
+ * copy's time went.
  */
 #include <inttypes.h>
 #include <stdio.h>
