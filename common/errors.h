@@ -51,6 +51,7 @@
 	XX(ENOTAVAIL, -1005, "not available yet")                              \
 	XX(ETRUNC, -1006, "truncated input")                                   \
 	XX(ETRAILING, -1007, "trailing data after end of input")               \
+	XX(ESTOPPING, -1008, "kdcsyncd is stopping")                           \
 	/* store */                                                            \
 	XX(ESPACE, -1100, "store is full")                                     \
 	XX(EFORMAT, -1101, "store format version mismatch")                    \

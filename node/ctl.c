@@ -27,6 +27,7 @@ typedef struct client {
 	int refs;
 	bool answered;
 	bool deferred; /* node_ctl_defer(): answered later */
+	bool replied;  /* write_reply() ran */
 	bool closing;
 	size_t len;
 	char req[NODE_CTL_REQ_MAX + 1];
@@ -114,6 +115,7 @@ static void write_reply(client_t *c, int ret)
 {
 	uv_buf_t b;
 
+	c->replied = true;
 	if (ret != KS_EOK) {
 		char msg[200];
 		ks_buf_reset(&c->reply);
@@ -316,8 +318,21 @@ void node_ctl_close(node_ctl_t *ctl, void (*done)(void *), void *arg)
 	ctl->done = done;
 	ctl->done_arg = arg;
 	unlink(ctl->path);
-	for (client_t *c = ctl->clients; c != NULL; c = c->next)
+	for (client_t *c = ctl->clients; c != NULL; c = c->next) {
+		/* A request waiting for the worker or a peer (repair, verify,
+		 * dump) is answered now: its work is cancelled or its answer
+		 * would find the socket gone.  One short line fits the empty
+		 * socket buffer, so the synchronous write is enough. */
+		if (c->deferred && !c->replied && !c->closing) {
+			char msg[64];
+			int n = snprintf(msg, sizeof(msg), "error: %s\n",
+					 ks_strerror(KS_ESTOPPING));
+			uv_buf_t b = uv_buf_init(msg, (unsigned)n);
+			c->replied = true;
+			(void)uv_try_write((uv_stream_t *)&c->pipe, &b, 1);
+		}
 		client_close(c);
+	}
 	uv_close((uv_handle_t *)&ctl->server, on_server_close);
 }
 

@@ -60,7 +60,9 @@ node_ctl_wait_t *node_ctl_defer(void);
 void node_ctl_answer(node_ctl_wait_t *w, int ret, ks_view_t reply);
 
 /**
- * \brief Stop listening, drop clients, remove the socket file; \p done(arg)
+ * \brief Stop listening, answer the requests still deferred with
+ *        "error: kdcsyncd is stopping" (their later node_ctl_answer()
+ *        sends nothing), drop clients, remove the socket file; \p done(arg)
  *        runs from the loop once everything is closed and freed.
  */
 void node_ctl_close(node_ctl_t *ctl, void (*done)(void *), void *arg);

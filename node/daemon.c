@@ -1231,10 +1231,13 @@ void node_daemon_stop(node_daemon_t *d)
 		p = next;
 	}
 	d->peers = NULL;
-	if (d->repl != NULL)
-		node_repl_stop(d->repl, component_closed, d);
+	/* the control socket first: requests still waiting for the worker or
+	 * a peer are answered "kdcsyncd is stopping" before the engine
+	 * cancels their work */
 	if (d->ctl != NULL)
 		node_ctl_close(d->ctl, component_closed, d);
+	if (d->repl != NULL)
+		node_repl_stop(d->repl, component_closed, d);
 	if (d->metrics != NULL)
 		node_metrics_close(d->metrics, component_closed, d);
 	d->metrics = NULL;

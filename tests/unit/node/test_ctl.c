@@ -3,7 +3,8 @@
  * Control socket: mode 0600, one request per connection answered by the
  * handler, unknown requests answered with an error, oversize requests
  * dropped, a live socket not stolen, a stale one replaced, the file removed
- * on close.  The client runs in a thread because it blocks.
+ * on close, a deferred request still waiting when the daemon stops answered
+ * "kdcsyncd is stopping".  The client runs in a thread because it blocks.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -23,10 +24,16 @@ static uv_loop_t loop;
 static char *dir, *path;
 static int handled;
 
+static node_ctl_wait_t *waiting; /* the "slow" request's pending answer */
+
 static int handler(const char *req, ks_buf_t *out, void *arg)
 {
 	(void)arg;
 	handled++;
+	if (strcmp(req, "slow") == 0) { /* work that never finishes in time */
+		waiting = node_ctl_defer();
+		return waiting != NULL ? KS_EOK : KS_EINTERNAL;
+	}
 	if (strcmp(req, "status") != 0)
 		return KS_ENOTSUP;
 	char msg[64];
@@ -56,18 +63,28 @@ static void client_thread(void *arg)
 	uv_async_send(&j->done);
 }
 
-static void ask(const char *req, job_t *j)
+static void ask_start(const char *req, job_t *j, uv_thread_t *th)
 {
-	uv_thread_t th;
 	memset(j, 0, sizeof(*j));
 	j->req = req;
 	uv_async_init(&loop, &j->done, on_done);
 	j->done.data = j;
-	assert_int_equal(uv_thread_create(&th, client_thread, j), 0);
+	assert_int_equal(uv_thread_create(th, client_thread, j), 0);
+}
+
+static void ask_wait(job_t *j, uv_thread_t *th)
+{
 	while (!j->finished)
 		uv_run(&loop, UV_RUN_ONCE);
-	uv_thread_join(&th);
+	uv_thread_join(th);
 	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+static void ask(const char *req, job_t *j)
+{
+	uv_thread_t th;
+	ask_start(req, j, &th);
+	ask_wait(j, &th);
 }
 
 static bool closed;
@@ -144,6 +161,35 @@ static void test_stale_socket(void **st)
 		uv_run(&loop, UV_RUN_ONCE);
 }
 
+/* The daemon stops while a request waits for its worker: the client gets
+ * an answer, not a bare end of stream; the late answer is dropped. */
+static void test_stop_answers_waiting(void **st)
+{
+	(void)st;
+	static const char want[] = "error: kdcsyncd is stopping\n";
+	node_ctl_t *ctl = NULL;
+	uv_thread_t th;
+	job_t j;
+
+	assert_ks_ok(node_ctl_open(&loop, path, handler, NULL, &ctl));
+	waiting = NULL;
+	ask_start("slow", &j, &th);
+	while (waiting == NULL)
+		uv_run(&loop, UV_RUN_ONCE);
+	closed = false;
+	node_ctl_close(ctl, on_closed, NULL);
+	ask_wait(&j, &th);
+	assert_ks_ok(j.ret);
+	test_assert_mem_eq(j.reply.data, j.reply.len, want, sizeof(want) - 1);
+	ks_buf_free(&j.reply);
+	/* the worker's answer arrives after the stop: nothing sent, freed */
+	node_ctl_answer(waiting, KS_EOK,
+			(ks_view_t){ (const uint8_t *)"x", 1 });
+	waiting = NULL;
+	while (!closed)
+		uv_run(&loop, UV_RUN_ONCE);
+}
+
 static int setup(void **st)
 {
 	(void)st;
@@ -168,6 +214,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_requests),
 		cmocka_unit_test(test_stale_socket),
+		cmocka_unit_test(test_stop_answers_waiting),
 	};
 	return test_run_group(tests, setup, teardown);
 }
