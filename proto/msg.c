@@ -331,7 +331,9 @@ static int check_list(ks_view_t body, uint32_t count)
 		if (++n > count)
 			return KS_ECOUNT;
 	}
-	return n == count ? KS_EOK : KS_ECOUNT;
+	/* fewer whole entries than counted: truncated, as a RANGES body or a
+	 * FETCH that ends early (PROTOCOL.md §3.8) */
+	return n == count ? KS_EOK : KS_ETRUNC;
 }
 
 bool proto_digest_list_next(ks_view_t body, size_t *pos, ks_view_t *key,

@@ -683,9 +683,15 @@ static void test_kdb_digest_messages(void **state)
 	assert_int_equal(got.type, PROTO_MSG_KDB_DIGEST_RSP);
 	assert_string_equal(proto_msg_type_name(got.type), "kdb-digest-rsp");
 	assert_int_equal(got.u.digest_rsp.count, 2);
+	/* every cut is truncated, also one at the entry boundary (§3.8) */
+	ks_view_t fr = frame_of(&b);
+	for (size_t len = 0; len < fr.len; len++)
+		assert_ks_err(
+			proto_msg_decode((ks_view_t){ fr.ptr, len }, &got),
+			KS_ETRUNC);
 	ks_buf_free(&b);
 	size_t count_off = 1 + 4 + 1 + 2 + 2 + 16 + 8 + 3;
-	expect_patched(&m, count_off, 3, KS_ECOUNT); /* fewer entries */
+	expect_patched(&m, count_off, 3, KS_ETRUNC); /* fewer entries */
 	expect_patched(&m, count_off, 1, KS_ECOUNT); /* more entries */
 	expect_patched(&m, 1 + 4, 5, KS_EMALF);	     /* unknown kind */
 	m.u.digest_rsp.count = 3; /* fewer entries than counted */
