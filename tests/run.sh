@@ -7,7 +7,8 @@
 #   KS_FUZZ_SECONDS seconds per fuzz target (default 30; 0 skips fuzzing)
 #   KS_TSAN_TESTS   1: also build with ThreadSanitizer and run the tests
 #                   that exercise the node's threads (worker, kprop
-#                   listener, snapshot encoding); any report fails them.
+#                   listener, snapshot encoding, the in-process engines);
+#                   any report fails them.
 #                   Off by default (a third build: too slow for CI).
 set -euo pipefail
 
@@ -85,7 +86,7 @@ if [ "${KS_TSAN_TESTS:-0}" = 1 ] && [ -z "$filter" ]; then
 	cmake --build "$root/tsan" -j "$jobs"
 	reports=$(mktemp -d)
 	TSAN_OPTIONS="log_path=$reports/tsan second_deadlock_stack=1" \
-		run_ctest "$root/tsan" -R 'test_repl_worker|test_node_ctl|repl_busy|repl_crash|repl_stream|repl_verify|repl_promote|kprop_native|kprop_daemon'
+		run_ctest "$root/tsan" -R 'test_repl_worker|test_repl_engine|test_node_ctl|repl_busy|repl_crash|repl_stream|repl_verify|repl_promote|kprop_native|kprop_daemon'
 	if compgen -G "$reports/tsan*" >/dev/null; then
 		cat "$reports"/tsan*
 		echo "ThreadSanitizer reported races (above)"

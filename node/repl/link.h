@@ -9,12 +9,16 @@
  *
  * Contract of an implementation (node_conn's behaviour, which the engine
  * relies on):
- *   send       queues one whole frame (copied); fails with KS_ESTATE once
- *              the link is closing.  Never calls back into the engine.
+ *   send       queues bytes of the frame stream (proto/frame.h; copied):
+ *              whole frames, or a slice of a run of frames (a snapshot
+ *              goes a slice at a time); the other end reassembles them.
+ *              Fails with KS_ESTATE once the link is closing.  Never calls
+ *              back into the engine.
  *   congested  the queue is over its limit: produce nothing more until
  *              node_repl_link_writable().
- *   pause      stop (true) or resume (false) handing frames up, because
- *              the engine has not consumed what it got.
+ *   pause      stop (true) or resume (false) reading, because the engine
+ *              has not consumed what it got (frames already read may
+ *              still be handed up).
  *   close      idempotent; node_repl_link_down() follows later, never from
  *              inside this call; no frame is handed up after it.
  *   bytes      bytes received and sent so far (for the session's log line).

@@ -1,0 +1,747 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A primary and a replica engine (node/repl/) end to end in one process,
+ * through the link seam (node/repl/link.h) with in-memory links
+ * (memlink.h): real MIT KDBs made by kdb5_util (deploy/lib/realm.sh), real
+ * LMDB stores, real Ed25519 keys, the real database worker threads.  The
+ * test owns the clock and moves every frame, so each step is deterministic:
+ * hello and capabilities, the first full copy, incremental catch-up, a full
+ * copy for a replica behind the retained log, a link dropped in the middle
+ * of a copy and of a batch (then resumed), a batch with a bad signature, a
+ * lost batch (a gap) and an untrusted signer refused, back-pressure, the handshake and ack
+ * timeouts, and a peer in the wrong role.  Convergence is checked on the
+ * stores and on `kdb5_util dump` of both KDBs.
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "common/log.h"
+#include "memlink.h"
+#include "node/repl/repl_int.h"
+#include "helpers/test.h"
+
+#ifndef KS_SOURCE_DIR
+#error "KS_SOURCE_DIR must name the source tree (deploy/lib/realm.sh)"
+#endif
+
+#define REALM "ENGINE.TEST"
+#define PNAME "primary.test"
+#define RNAME "replica.test"
+
+typedef struct node {
+	char dir[512]; /* state_dir; the KDB's realm files in dir/kdb */
+	char kdb[560];
+	char profile[600];
+	int role;
+	store_t *store;
+	node_repl_t *r;
+	/* observer: what the engine told the daemon */
+	int refused_code;
+	char refused_why[300];
+	unsigned followed;
+} node_t;
+
+typedef struct fix {
+	char *dir;
+	uv_loop_t loop;
+	uint64_t now;
+	node_t p, r;
+	char pub[600], other_pub[600], key[600];
+	memlink_t *ml;
+} fix_t;
+
+static fix_t *F;
+
+static uint64_t clock_now(void *arg)
+{
+	return ((fix_t *)arg)->now;
+}
+
+/* Run a shell command (the test's own text), failing the test on error. */
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+	char *cmd = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	assert_true(vasprintf(&cmd, fmt, ap) >= 0);
+	va_end(ap);
+	int rc = system(cmd);
+	if (rc != 0)
+		fail_msg("command failed (%d): %s", rc, cmd);
+	free(cmd);
+}
+
+/* A realm's KDB in n->kdb, made as the integration tests make theirs. */
+static void make_kdb(node_t *n)
+{
+	sh("bash -c '. %s/deploy/lib/realm.sh && realm_write_conf \"$0\" %s 9 "
+	   "&& realm_create \"$0\" %s master-password-123' %s",
+	   KS_SOURCE_DIR, REALM, REALM, n->kdb);
+}
+
+/* kadmin.local on the primary's KDB, one query per line of \p queries. */
+static void kadmin(const char *queries)
+{
+	sh("printf '%s\\n' | KRB5_CONFIG=%s/krb5.conf KRB5_KDC_PROFILE=%s "
+	   "kadmin.local -r %s >/dev/null 2>&1",
+	   queries, F->p.kdb, F->p.profile, REALM);
+}
+
+/* \p n principals named PREFIX-i, one kadmin.local run. */
+static void add_principals(const char *prefix, int n)
+{
+	ks_buf_t q = KS_BUF_INIT;
+
+	for (int i = 0; i < n; i++) {
+		char line[128];
+		int len = snprintf(line, sizeof(line),
+				   "addprinc -randkey %s-%d\\n", prefix, i);
+		assert_ks_ok(ks_buf_append(&q, line, (size_t)len));
+	}
+	assert_ks_ok(ks_buf_append(&q, "", 1));
+	kadmin((const char *)q.data);
+	ks_buf_free(&q);
+}
+
+static void on_followed(void *arg, const char *peer)
+{
+	(void)peer;
+	((node_t *)arg)->followed++;
+}
+
+static void on_refused(void *arg, const char *peer, int code,
+		       const char *reason)
+{
+	node_t *n = arg;
+
+	(void)peer;
+	n->refused_code = code;
+	snprintf(n->refused_why, sizeof(n->refused_why), "%s", reason);
+}
+
+/* Work of the engine still to come back to the loop. */
+static bool busy(const node_t *n)
+{
+	if (n->r == NULL || n->r->worker == NULL)
+		return false;
+	if (node_repl_worker_pending(n->r->worker) > 0)
+		return true;
+	for (repl_peer_t *p = n->r->peers; p != NULL; p = p->next)
+		if (p->link != NULL && p->link->snap_running)
+			return true;
+	return false;
+}
+
+static void node_start(node_t *n, int role, const char *trusted,
+		       uint64_t retain)
+{
+	char tbuf[600];
+	char *trust[1] = { tbuf };
+	store_opts_t so = { .retain_count = retain, .nosync = true };
+	node_conf_t c = {
+		.name = role == REPL_ROLE_PRIMARY ? PNAME : RNAME,
+		.role = role == REPL_ROLE_PRIMARY ? NODE_ROLE_PRIMARY
+						  : NODE_ROLE_REPLICA,
+		.state_dir = n->dir,
+		.kdc_profile = n->profile,
+		.signing_key = role == REPL_ROLE_PRIMARY ? F->key : NULL,
+		.trusted_keys = { trusted ? trust : NULL, trusted ? 1 : 0 },
+	};
+	node_repl_clock_t clk = { clock_now, F };
+	node_repl_observer_t obs = { on_followed, on_refused, n };
+
+	snprintf(tbuf, sizeof(tbuf), "%s", trusted ? trusted : "");
+	n->role = role;
+	assert_ks_ok(store_open(n->dir, &so, &n->store));
+	assert_ks_ok(node_repl_new(&F->loop, &c, n->store, &n->r));
+	node_repl_set_clock(n->r, &clk);
+	node_repl_set_observer(n->r, &obs);
+	assert_ks_ok(node_repl_start(n->r));
+	assert_string_equal(n->r->disabled, "");
+	while (busy(n)) /* the start-up scan, the KDB check */
+		uv_run(&F->loop, UV_RUN_ONCE);
+}
+
+static void stopped(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static void node_stop(node_t *n)
+{
+	bool done = false;
+
+	if (n->r == NULL)
+		return;
+	node_repl_stop(n->r, stopped, &done);
+	while (!done)
+		uv_run(&F->loop, UV_RUN_ONCE);
+	node_repl_free(n->r);
+	n->r = NULL;
+	store_close(n->store);
+	n->store = NULL;
+}
+
+static void node_init(node_t *n, const char *sub)
+{
+	snprintf(n->dir, sizeof(n->dir), "%s/%s", F->dir, sub);
+	snprintf(n->kdb, sizeof(n->kdb), "%s/kdb", n->dir);
+	snprintf(n->profile, sizeof(n->profile), "%s/kdc.conf", n->kdb);
+	sh("mkdir -p %s", n->kdb);
+	make_kdb(n);
+}
+
+static int setup(void **state)
+{
+	F = calloc(1, sizeof(*F));
+	assert_non_null(F);
+	F->dir = test_mkdtemp("ks-engine");
+	F->now = 1000000;
+	assert_int_equal(uv_loop_init(&F->loop), 0);
+	snprintf(F->key, sizeof(F->key), "%s/sign.key", F->dir);
+	snprintf(F->pub, sizeof(F->pub), "%s/sign.pub", F->dir);
+	snprintf(F->other_pub, sizeof(F->other_pub), "%s/other.pub", F->dir);
+	char prefix[560];
+	snprintf(prefix, sizeof(prefix), "%s/sign", F->dir);
+	assert_ks_ok(proto_keygen(prefix, NULL));
+	snprintf(prefix, sizeof(prefix), "%s/other", F->dir);
+	assert_ks_ok(proto_keygen(prefix, NULL));
+	node_init(&F->p, "p");
+	node_init(&F->r, "r");
+	/* both KDBs are of one realm: one krb5.conf serves the process */
+	char conf[600];
+	snprintf(conf, sizeof(conf), "%s/krb5.conf", F->p.kdb);
+	setenv("KRB5_CONFIG", conf, 1);
+	*state = F;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (F->ml != NULL && !F->ml->down) { /* the daemon closes links */
+		memlink_drop(F->ml, 0, KS_EOK, "test ends");
+		memlink_pump(F->ml, 0);
+	}
+	node_stop(&F->r);
+	node_stop(&F->p);
+	memlink_free(F->ml);
+	uv_run(&F->loop, UV_RUN_NOWAIT);
+	assert_int_equal(uv_loop_close(&F->loop), 0);
+	test_rmtree_free(F->dir);
+	free(F);
+	F = NULL;
+	return 0;
+}
+
+/* --- driving ------------------------------------------------------------- */
+
+/* One step: move at most \p frames frames (0: all that can move), then
+ * let the loop deliver what the threads finished (waiting for them when
+ * they are busy).  \return whether anything happened. */
+static bool step(size_t frames)
+{
+	size_t moved = F->ml ? memlink_pump(F->ml, frames) : 0;
+
+	if (busy(&F->p) || busy(&F->r)) {
+		uv_run(&F->loop, UV_RUN_ONCE);
+		return true;
+	}
+	uv_run(&F->loop, UV_RUN_NOWAIT);
+	return moved > 0;
+}
+
+/* Until nothing moves and no thread has work. */
+static void settle(void)
+{
+	for (unsigned i = 0; i < 1000000; i++)
+		if (!step(0) && !busy(&F->p) && !busy(&F->r))
+			return;
+	fail_msg("the engines did not settle");
+}
+
+/* Advance the clock by \p ms and tick both engines. */
+static void advance(uint64_t ms)
+{
+	F->now += ms;
+	if (F->p.r != NULL)
+		node_repl_tick(F->p.r);
+	if (F->r.r != NULL)
+		node_repl_tick(F->r.r);
+}
+
+static void connect_pair(size_t limit)
+{
+	memlink_free(F->ml);
+	F->ml = memlink_up(F->r.r, PNAME, F->p.r, RNAME, limit);
+	assert_non_null(F->ml);
+}
+
+static repl_peer_t *peer_of(node_t *n, const char *name)
+{
+	for (repl_peer_t *p = n->r->peers; p != NULL; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	fail_msg("no peer %s", name);
+	return NULL;
+}
+
+static node_status_repl_peer_t replica_status(void)
+{
+	node_status_repl_peer_t s;
+
+	assert_ks_ok(node_repl_peer_status(F->r.r, PNAME, &s));
+	return s;
+}
+
+static node_status_repl_peer_t primary_status(void)
+{
+	node_status_repl_peer_t s;
+
+	assert_ks_ok(node_repl_peer_status(F->p.r, RNAME, &s));
+	return s;
+}
+
+static store_meta_t meta(node_t *n)
+{
+	store_meta_t m;
+
+	assert_ks_ok(node_repl__meta(n->store, &m));
+	return m;
+}
+
+/* Both sides streaming, the replica at the primary's last seq. */
+static void assert_streaming(void)
+{
+	assert_non_null(F->ml->end[0].link);
+	assert_non_null(F->ml->end[1].link);
+	assert_int_equal(F->ml->end[0].link->sm.state, REPL_ST_STREAM);
+	assert_int_equal(F->ml->end[1].link->sm.state, REPL_ST_STREAM);
+	store_meta_t pm = meta(&F->p), rm = meta(&F->r);
+	assert_memory_equal(rm.applied_history, pm.history, 16);
+	assert_int_equal(rm.applied_seq, pm.last_seq);
+}
+
+/* Primary: scan its KDB now (after kadmin changed it), and wait for the
+ * scan only: nothing moves on the link. */
+static void scan_only(void)
+{
+	ks_buf_t out = KS_BUF_INIT;
+
+	assert_ks_ok(node_repl_ctl(F->p.r, "snapshot", &out));
+	ks_buf_free(&out);
+	while (busy(&F->p))
+		uv_run(&F->loop, UV_RUN_ONCE);
+}
+
+/* Primary: scan, then everything settles. */
+static void scan(void)
+{
+	scan_only();
+	settle();
+}
+
+/* --- checking ------------------------------------------------------------ */
+
+static int collect(ks_view_t key, ks_view_t value, void *arg)
+{
+	ks_buf_t *b = arg;
+
+	if (ks_buf_append_u32(b, (uint32_t)key.len) != KS_EOK ||
+	    ks_buf_append(b, key.ptr, key.len) != KS_EOK ||
+	    ks_buf_append_u32(b, (uint32_t)value.len) != KS_EOK ||
+	    ks_buf_append(b, value.ptr, value.len) != KS_EOK)
+		return KS_ENOMEM;
+	return 0;
+}
+
+static void store_records(node_t *n, ks_buf_t *b)
+{
+	store_txn_t *t = NULL;
+
+	assert_ks_ok(store_read_begin(n->store, &t));
+	assert_ks_ok(store_records_foreach(t, (ks_view_t){ 0 }, collect, b));
+	store_read_end(t);
+}
+
+static void kdb_dump(node_t *n, const char *out)
+{
+	/* without the header line (it carries nothing of the records) */
+	sh("KRB5_CONFIG=%s/krb5.conf KRB5_KDC_PROFILE=%s kdb5_util -r %s "
+	   "dump %s.full && tail -n +2 %s.full | sort >%s",
+	   n->kdb, n->profile, REALM, out, out, out);
+}
+
+/* The replica holds what the primary holds: store records and KDB. */
+static void assert_converged(void)
+{
+	ks_buf_t a = KS_BUF_INIT, b = KS_BUF_INIT;
+	char pd[600], rd[600];
+
+	store_records(&F->p, &a);
+	store_records(&F->r, &b);
+	assert_true(a.len > 0);
+	test_assert_mem_eq(b.data, b.len, a.data, a.len);
+	ks_buf_free(&a);
+	ks_buf_free(&b);
+	snprintf(pd, sizeof(pd), "%s/p.dump", F->dir);
+	snprintf(rd, sizeof(rd), "%s/r.dump", F->dir);
+	kdb_dump(&F->p, pd);
+	kdb_dump(&F->r, rd);
+	sh("cmp -s %s %s || { diff %s %s | head -20; false; }", pd, rd, pd, rd);
+}
+
+/* Primary and replica started, 20 principals, linked and in sync. */
+static void pair_in_sync(size_t limit, uint64_t retain)
+{
+	add_principals("first", 20);
+	node_start(&F->p, REPL_ROLE_PRIMARY, NULL, retain);
+	node_start(&F->r, REPL_ROLE_REPLICA, F->pub, 0);
+	connect_pair(limit);
+	settle();
+	assert_streaming();
+}
+
+/* --- tests --------------------------------------------------------------- */
+
+/* Hello and capabilities, the first full copy, then incremental changes. */
+static void test_hello_full_then_incremental(void **state)
+{
+	(void)state;
+	pair_in_sync(1u << 20, 0);
+	node_repl_link_t *rl = F->ml->end[0].link, *pl = F->ml->end[1].link;
+	assert_true(rl->hello_seen && pl->hello_seen);
+	assert_true(rl->peer_caps & PROTO_CAP_ZSTD);
+	assert_true(rl->peer_caps & PROTO_CAP_DIGEST);
+	assert_true(pl->peer_caps & PROTO_CAP_REWIND);
+	assert_int_equal(F->r.followed, 1);
+	node_status_repl_peer_t s = replica_status();
+	assert_int_equal(s.full_transfers, 1);
+	assert_converged();
+
+	uint64_t seq0 = meta(&F->p).last_seq;
+	kadmin("addprinc -randkey late-1\\naddprinc -randkey late-2\\n"
+	       "modprinc -maxlife 2h first-3\\ndelprinc -force first-4");
+	scan();
+	assert_true(meta(&F->p).last_seq >= seq0 + 4);
+	assert_streaming();
+	s = replica_status();
+	assert_int_equal(s.full_transfers, 1);
+	assert_true(s.changes >= 4);
+	assert_converged();
+}
+
+/* A replica that comes back inside the retained log resumes
+ * incrementally; one behind it gets a full copy. */
+static void test_resume_and_behind_log(void **state)
+{
+	(void)state;
+	pair_in_sync(1u << 20, 3);
+	memlink_drop(F->ml, 0, KS_EOK, "replica leaves");
+	settle();
+	assert_null(F->ml->end[0].link);
+	assert_null(peer_of(&F->p, RNAME)->link);
+
+	/* inside the window: incremental */
+	add_principals("gap", 2);
+	scan();
+	connect_pair(1u << 20);
+	settle();
+	assert_streaming();
+	node_status_repl_peer_t s = replica_status();
+	assert_int_equal(s.full_transfers, 1);
+	assert_int_equal(primary_status().incremental_sessions, 1);
+	assert_converged();
+
+	/* away while the primary trims past it: a full copy */
+	memlink_drop(F->ml, 0, KS_EOK, "replica leaves");
+	settle();
+	add_principals("far", 8);
+	scan();
+	for (unsigned i = 0; i < REPL_TRIM_EVERY_TICKS; i++)
+		advance(REPL_TICK_MS);
+	settle();
+	assert_true(meta(&F->p).oldest_seq > meta(&F->r).applied_seq + 1);
+	connect_pair(1u << 20);
+	settle();
+	assert_streaming();
+	s = replica_status();
+	assert_int_equal(s.full_transfers, 2);
+	assert_converged();
+}
+
+/* The link drops in the middle of a full copy: nothing is installed; the
+ * next link copies again and converges. */
+static void test_drop_mid_snapshot(void **state)
+{
+	(void)state;
+	add_principals("bulk", 300);
+	node_start(&F->p, REPL_ROLE_PRIMARY, NULL, 0);
+	node_start(&F->r, REPL_ROLE_REPLICA, F->pub, 0);
+	connect_pair(2048); /* small: the copy comes in many frames */
+	for (unsigned i = 0; i < 100000; i++) {
+		node_repl_link_t *rl = F->ml->end[0].link;
+		if (rl != NULL && rl->sm.state == REPL_ST_SNAP_RECV &&
+		    rl->snap_records > 0)
+			break;
+		assert_true(step(1) || busy(&F->p) || busy(&F->r));
+	}
+	assert_int_equal(F->ml->end[0].link->sm.state, REPL_ST_SNAP_RECV);
+	memlink_drop(F->ml, 1, KS_ENET, "cable cut");
+	settle();
+	assert_int_equal(meta(&F->r).applied_seq, 0); /* nothing installed */
+	node_status_repl_peer_t s = replica_status();
+	assert_int_equal(s.full_transfers, 0);
+	assert_string_not_equal(s.last_error, "");
+
+	connect_pair(2048);
+	settle();
+	assert_streaming();
+	assert_converged();
+}
+
+/* The link drops while a batch is being applied: the replica resumes
+ * from what it durably applied. */
+static void test_drop_mid_batch(void **state)
+{
+	(void)state;
+	pair_in_sync(1u << 20, 0);
+	add_principals("batch", 40);
+	ks_buf_t out = KS_BUF_INIT;
+	assert_ks_ok(node_repl_ctl(F->p.r, "snapshot", &out));
+	ks_buf_free(&out);
+	/* the scan on the primary's worker, then the first batch frame */
+	for (unsigned i = 0; i < 100000; i++) {
+		node_repl_link_t *rl = F->ml->end[0].link;
+		if (rl->jobs > 0)
+			break; /* a batch is being applied */
+		assert_true(step(1) || busy(&F->p) || busy(&F->r));
+	}
+	assert_true(F->ml->end[0].link->jobs > 0);
+	memlink_drop(F->ml, 0, KS_ENET, "cable cut");
+	settle();
+	/* the apply that was running finished (a worker job is not torn),
+	 * but its ack never reached the primary */
+	assert_true(primary_status().position < meta(&F->p).last_seq);
+
+	connect_pair(1u << 20);
+	settle();
+	assert_streaming();
+	assert_int_equal(replica_status().full_transfers, 1);
+	assert_int_equal(primary_status().incremental_sessions, 1);
+	add_principals("after", 1); /* acked as it streams on */
+	scan();
+	assert_int_equal(primary_status().position, meta(&F->p).last_seq);
+	assert_converged();
+}
+
+static bool flip_batch(memlink_t *ml, int from, ks_buf_t *f, void *arg)
+{
+	(void)ml;
+	/* a batch frame is one send (prefix, type, payload) */
+	if (from == 1 && f->len > 100 && f->data[4] == PROTO_MSG_BATCH) {
+		f->data[f->len - 10] ^= 0x01; /* inside the signed blob */
+		(*(unsigned *)arg)++;
+	}
+	return true;
+}
+
+/* A batch altered in flight is refused and nothing of it applied; a clean
+ * link then resumes.  A primary signing with a key the replica does not
+ * trust is refused at the hello. */
+static void test_bad_signature(void **state)
+{
+	(void)state;
+	unsigned flipped = 0;
+
+	pair_in_sync(1u << 20, 0);
+	uint64_t before = meta(&F->r).applied_seq;
+	F->ml->mangle = flip_batch;
+	F->ml->mangle_arg = &flipped;
+	add_principals("evil", 3);
+	scan();
+	assert_int_equal(flipped, 1);
+	assert_true(F->ml->down);
+	assert_int_equal(meta(&F->r).applied_seq, before);
+	assert_int_equal(F->ml->err, KS_ESIG);
+
+	connect_pair(1u << 20);
+	settle();
+	assert_streaming();
+	assert_converged();
+
+	/* the replica trusts another key only */
+	memlink_drop(F->ml, 0, KS_EOK, "restart");
+	settle();
+	node_stop(&F->r);
+	node_start(&F->r, REPL_ROLE_REPLICA, F->other_pub, 0);
+	F->r.refused_code = 0;
+	connect_pair(1u << 20);
+	settle();
+	assert_int_equal(F->r.refused_code, KS_EUNTRUSTED);
+	assert_true(F->ml->down);
+	assert_int_equal(meta(&F->r).applied_seq, meta(&F->p).last_seq);
+}
+
+static bool drop_first_batch(memlink_t *ml, int from, ks_buf_t *f, void *arg)
+{
+	unsigned *dropped = arg;
+
+	(void)ml;
+	if (from == 1 && f->len > 4 && f->data[4] == PROTO_MSG_BATCH &&
+	    *dropped == 0) {
+		(*dropped)++;
+		return false;
+	}
+	return true;
+}
+
+/* A batch lost on the way: the next one does not continue the replica's
+ * position, is refused whole, and the next link fills the gap. */
+static void test_lost_batch(void **state)
+{
+	(void)state;
+	unsigned dropped = 0;
+
+	pair_in_sync(1u << 20, 0);
+	uint64_t before = meta(&F->r).applied_seq;
+	F->ml->mangle = drop_first_batch;
+	F->ml->mangle_arg = &dropped;
+	add_principals("lost", 2);
+	scan();
+	assert_int_equal(dropped, 1);
+	assert_false(F->ml->closing);
+	add_principals("next", 2);
+	scan();
+	assert_true(F->ml->down);
+	assert_int_equal(F->ml->err, KS_EGAP);
+	assert_int_equal(meta(&F->r).applied_seq, before);
+
+	connect_pair(1u << 20);
+	settle();
+	assert_streaming();
+	assert_converged();
+}
+
+/* A queue over its limit: the primary holds the next batch back until
+ * the link drains, then sends it. */
+static void test_back_pressure(void **state)
+{
+	(void)state;
+	pair_in_sync(64, 0); /* any frame fills the queue */
+	memlink_end_t *pe = &F->ml->end[1];
+	uint64_t writables = pe->writables;
+	add_principals("bp1", 5);
+	scan_only();
+	assert_int_equal(memlink_waiting(F->ml, 1), 1); /* the batch */
+	add_principals("bp2", 5);
+	scan_only();
+	assert_int_equal(memlink_waiting(F->ml, 1), 1); /* held back */
+	memlink_pump(F->ml, 1); /* the batch goes: writable */
+	assert_int_equal(pe->writables, writables + 1);
+	assert_int_equal(memlink_waiting(F->ml, 1), 1); /* the next one */
+	settle();
+	assert_streaming();
+	assert_converged();
+}
+
+static bool drop_acks(memlink_t *ml, int from, ks_buf_t *f, void *arg)
+{
+	(void)ml;
+	(void)arg;
+	return !(from == 0 && f->len > 4 && f->data[4] == PROTO_MSG_ACK);
+}
+
+/* Timeouts on the test's clock: a hello that never comes, then batches
+ * whose acks never come. */
+static void test_timeouts(void **state)
+{
+	(void)state;
+	node_start(&F->p, REPL_ROLE_PRIMARY, NULL, 0);
+	node_start(&F->r, REPL_ROLE_REPLICA, F->pub, 0);
+	connect_pair(1u << 20); /* hellos queued, never moved */
+	advance(REPL_SM_HANDSHAKE_MS_DEFAULT / 2);
+	assert_false(F->ml->closing);
+	advance(REPL_SM_HANDSHAKE_MS_DEFAULT / 2 + 1);
+	assert_true(F->ml->closing);
+	settle();
+	assert_true(F->ml->down);
+	assert_int_equal(F->ml->err, KS_ETIMEDOUT);
+	assert_non_null(strstr(replica_status().last_error, "handshake"));
+
+	connect_pair(1u << 20);
+	settle();
+	assert_streaming();
+	F->ml->mangle = drop_acks;
+	add_principals("unacked", 3);
+	scan();
+	assert_false(F->ml->closing);
+	advance(REPL_SM_ACK_MS_DEFAULT + 1);
+	settle();
+	assert_true(F->ml->down);
+	assert_int_equal(F->ml->err, KS_ETIMEDOUT);
+	node_status_repl_peer_t ps;
+	assert_ks_ok(node_repl_peer_status(F->p.r, RNAME, &ps));
+	assert_non_null(strstr(ps.last_error, "not acknowledged"));
+
+	connect_pair(1u << 20);
+	settle();
+	assert_streaming();
+	assert_converged();
+}
+
+/* A replica linked to another replica: neither follows the other. */
+static void test_role_mismatch(void **state)
+{
+	(void)state;
+	node_t *other = &F->p; /* a replica in the primary's place */
+
+	node_start(other, REPL_ROLE_REPLICA, F->pub, 0);
+	node_start(&F->r, REPL_ROLE_REPLICA, F->pub, 0);
+	F->ml = memlink_up(F->r.r, PNAME, other->r, RNAME, 1u << 20);
+	settle();
+	assert_true(F->ml->down);
+	/* the first to hear the other's hello refuses it, and says why */
+	assert_int_equal(other->followed, 0);
+	assert_int_equal(F->r.followed, 0);
+	assert_int_equal(other->refused_code, KS_ESTATE);
+	assert_non_null(strstr(other->refused_why, "is not a primary"));
+	assert_non_null(strstr(replica_status().last_error, "wrong role"));
+	assert_int_equal(meta(&F->r).applied_seq, 0);
+	assert_int_equal(meta(other).applied_seq, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_hello_full_then_incremental, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_and_behind_log,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_mid_snapshot, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drop_mid_batch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_signature, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lost_batch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_back_pressure, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_role_mismatch, setup,
+						teardown),
+	};
+
+	alarm(300); /* a hang fails instead of waiting for ctest */
+	return test_run_group(tests, NULL, NULL);
+}
