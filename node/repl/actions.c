@@ -82,12 +82,26 @@ void node_repl__feed(node_repl_link_t *l, const repl_sm_event_t *ev)
 	node_repl__do_action(l, &act);
 }
 
-void node_repl__local_error(node_repl_link_t *l, int code)
+void node_repl__fail(node_repl_link_t *l, int code, const char *reason)
 {
 	repl_sm_event_t ev = { .type = REPL_EV_LOCAL_ERROR,
 			       .code = code,
+			       .reason = reason,
 			       .now_ms = node_repl__now(l->r) };
-	node_repl__feed(l, &ev);
+	repl_sm_action_t act;
+
+	if (l->down)
+		return;
+	repl_sm_step(&l->sm, &ev, &act);
+	if (act.type == REPL_ACT_RESET)
+		node_repl__do_action(l, &act);
+	else /* reset already: the link is closing */
+		node_repl__io_close(l, code, reason ? reason : "local failure");
+}
+
+void node_repl__local_error(node_repl_link_t *l, int code)
+{
+	node_repl__fail(l, code, NULL);
 }
 
 void node_repl__reset_link(node_repl_link_t *l, const repl_sm_action_t *act)

@@ -227,8 +227,8 @@ static void list_done(node_repl_job_t *job, int ret)
 			ks_log_err(REPL,
 				   "'%s': cannot answer a digest request (%s)",
 				   l->peer->name, ks_strerror(ret));
-			node_repl__io_close(l, ret,
-					    "cannot answer a digest request");
+			node_repl__fail(l, ret,
+					"cannot answer a digest request");
 		}
 	}
 	if (j->answer && j->kdb) {

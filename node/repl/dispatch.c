@@ -45,7 +45,7 @@ static void link_unref(node_repl_link_t *l)
 /* --- frames --------------------------------------------------------------- */
 
 /* One frame, in order (the link is not busy). */
-static int link_frame(node_repl_link_t *l, ks_view_t frame)
+static int link_frame(node_repl_link_t *l, ks_view_t frame, const char **why)
 {
 	node_repl_t *r = l->r;
 	uint64_t now = node_repl__now(r);
@@ -54,13 +54,14 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame)
 	repl_sm_window_t w;
 	int ret;
 
-	if (r->promoted)
-		return KS_ESTATE; /* this node was promoted: close the link */
+	*why = "cannot handle a message";
+	if (r->promoted) {
+		*why = "this node was promoted";
+		return KS_ESTATE;
+	}
 	ret = proto_msg_decode(frame, &m);
-
 	if (ret != KS_EOK) {
-		snprintf(l->peer->last_error, sizeof(l->peer->last_error),
-			 "malformed message (%s)", ks_strerror(ret));
+		*why = "malformed message";
 		return ret;
 	}
 	switch (m.type) {
@@ -102,15 +103,15 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame)
 			return ret;
 		node_repl__window_of(&meta, &w);
 		ev.window = &w;
-		const char *why = NULL;
+		const char *how = NULL;
 		int d = repl_sm_decide(&w, m.u.hello.history, m.u.hello.seq,
-				       &why);
+				       &how);
 		ks_log_notice(REPL, "'%s' at seq %" PRIu64 ": %s (%s)",
 			      l->peer->name, m.u.hello.seq,
 			      d == REPL_RESUME_FULL	? "full snapshot"
 			      : d == REPL_RESUME_REWIND ? "rewind"
 							: "incremental",
-			      why);
+			      how);
 	}
 	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_HELLO) {
 		repl_sm_action_t act;
@@ -178,6 +179,17 @@ static int inbox_put(node_repl_link_t *l, ks_view_t frame)
 	return ret;
 }
 
+/* One frame; its failure resets the link (the one way a link ends on an
+ * error: node_repl__fail, through the state machine). */
+static void handle_frame(node_repl_link_t *l, ks_view_t frame)
+{
+	const char *why = NULL;
+	int ret = link_frame(l, frame, &why);
+
+	if (ret != KS_EOK)
+		node_repl__fail(l, ret, why);
+}
+
 /* Handle waiting frames until the inbox is empty or the link busy. */
 static void inbox_run(node_repl_link_t *l)
 {
@@ -188,9 +200,7 @@ static void inbox_run(node_repl_link_t *l)
 		const uint8_t *p = l->inbox.data + l->inbox_off;
 		ks_view_t f = { p + 4, ks_get_u32be(p) };
 		l->inbox_off += 4 + f.len;
-		int ret = link_frame(l, f);
-		if (ret != KS_EOK && !l->down)
-			node_repl__io_close(l, ret, ks_strerror(ret));
+		handle_frame(l, f);
 	}
 	if (l->inbox_off == l->inbox.len && l->inbox.len > (1u << 20))
 		ks_buf_free(&l->inbox); /* give a big burst's memory back */
@@ -208,9 +218,14 @@ int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
 	if (l->r->stopping)
 		return KS_EOK; /* the daemon closes the links */
 	if (l->jobs > 0 || l->sm.state == REPL_ST_NOT_READY ||
-	    l->inbox_off < l->inbox.len)
-		return inbox_put(l, frame);
-	return link_frame(l, frame);
+	    l->inbox_off < l->inbox.len) {
+		int ret = inbox_put(l, frame);
+		if (ret != KS_EOK)
+			node_repl__fail(l, ret, "cannot keep a message");
+		return KS_EOK;
+	}
+	handle_frame(l, frame);
+	return KS_EOK;
 }
 
 void node_repl__link_job(node_repl_link_t *l, node_repl_job_t *j)

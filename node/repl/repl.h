@@ -114,8 +114,9 @@ void node_repl_free(node_repl_t *r);
 node_repl_link_t *node_repl_link_up(node_repl_t *r, const node_repl_io_t *io,
 				    void *conn, const char *peer);
 
-/** \brief One frame of the link (borrowed for the call).
- *  \return 0, or KS_E* to close the link with that error. */
+/** \brief One frame of the link (borrowed for the call).  A frame the
+ *         engine refuses resets the link itself (ERROR to the peer, then
+ *         the close).  \return 0 */
 int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame);
 
 /** \brief The link's write queue drained: produce more. */

@@ -440,7 +440,15 @@ int node_repl__send_msg(node_repl_link_t *l, const proto_msg_t *m);
 /** \brief Step the link's machine with \p ev and perform the action. */
 void node_repl__feed(node_repl_link_t *l, const repl_sm_event_t *ev);
 
-/** \brief An action failed: REPL_EV_LOCAL_ERROR (resets the link). */
+/**
+ * \brief The one way a link ends on an error of ours or a frame we refuse:
+ *        REPL_EV_LOCAL_ERROR into the state machine, whose RESET records
+ *        why, tells the peer and closes (node_repl__reset_link).
+ * \param reason static text (NULL: "local failure").
+ */
+void node_repl__fail(node_repl_link_t *l, int code, const char *reason);
+
+/** \brief An action failed: node_repl__fail(l, code, NULL). */
 void node_repl__local_error(node_repl_link_t *l, int code);
 
 /** \brief Perform one action of the state machine. */

@@ -644,7 +644,8 @@ int repl_sm_step(repl_sm_t *sm, const repl_sm_event_t *ev,
 		if (sm->state == REPL_ST_IDLE)
 			return act_none(act);
 		return reset(sm, now, ev->code < 0 ? ev->code : KS_EINTERNAL,
-			     true, "local failure", act);
+			     true, ev->reason ? ev->reason : "local failure",
+			     act);
 	case REPL_EV_CLOSED:
 		sm->snap_seq = 0;
 		memset(&sm->rx, 0, sizeof(sm->rx));

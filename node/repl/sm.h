@@ -144,8 +144,10 @@ typedef struct repl_sm_event {
 	/* primary: REPL_EV_CONNECTED during the start-up scan: wait in
 	 * REPL_ST_NOT_READY for REPL_EV_READY */
 	bool not_ready;
-	/* REPL_EV_LOCAL_ERROR */
+	/* REPL_EV_LOCAL_ERROR: why (KS_E*), and a static text for logs and
+	 * status (NULL: "local failure") */
 	int code;
+	const char *reason;
 	/* primary: REPL_EV_LOG_GREW: the link is congested (send nothing;
 	 * the link's writable callback brings another LOG_GREW) */
 	bool congested;

@@ -8,7 +8,8 @@
  * hello and capabilities, the first full copy, incremental catch-up, a full
  * copy for a replica behind the retained log, a link dropped in the middle
  * of a copy and of a batch (then resumed), a batch with a bad signature, a
- * lost batch (a gap) and an untrusted signer refused, back-pressure, the handshake and ack
+ * lost batch (a gap), a malformed frame and an untrusted signer refused,
+ * back-pressure, the handshake and ack
  * timeouts, and a peer in the wrong role.  Convergence is checked on the
  * stores and on `kdb5_util dump` of both KDBs.
  */
@@ -632,6 +633,38 @@ static void test_lost_batch(void **state)
 	assert_converged();
 }
 
+static bool garble_batch(memlink_t *ml, int from, ks_buf_t *f, void *arg)
+{
+	(void)ml;
+	(void)arg;
+	if (from == 1 && f->len > 5 && f->data[4] == PROTO_MSG_BATCH)
+		f->data[4] = 0x7f; /* no such message type */
+	return true;
+}
+
+/* A frame the replica cannot decode resets the link through the state
+ * machine (the one reset path): the reason is recorded, nothing applied. */
+static void test_malformed_frame(void **state)
+{
+	(void)state;
+	pair_in_sync(1u << 20, 0);
+	uint64_t before = meta(&F->r).applied_seq;
+	F->ml->mangle = garble_batch;
+	add_principals("garbled", 1);
+	scan();
+	assert_true(F->ml->down);
+	assert_int_equal(F->ml->closer, 0);
+	assert_true(F->ml->err < 0);
+	assert_int_equal(meta(&F->r).applied_seq, before);
+	assert_non_null(
+		strstr(replica_status().last_error, "malformed message ("));
+
+	connect_pair(1u << 20);
+	settle();
+	assert_streaming();
+	assert_converged();
+}
+
 /* A queue over its limit: the primary holds the next batch back until
  * the link drains, then sends it. */
 static void test_back_pressure(void **state)
@@ -734,6 +767,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_signature, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lost_batch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_frame, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_back_pressure, setup,
 						teardown),
