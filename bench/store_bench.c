@@ -367,8 +367,8 @@ int main(int argc, char **argv)
 	uint64_t build_ns = ks_mono_ns() - t0;
 	add_row("  staging: build set in key order", build_ns, n, n * VALUE_SZ);
 	t0 = ks_mono_ns();
-	if ((ret = store_stage_promote(s, hist, 1, sd)))
-		die("stage_promote", ret);
+	if ((ret = store_stage_install(s, hist, 1, sd)))
+		die("stage_install", ret);
 	uint64_t promote_ns = ks_mono_ns() - t0;
 	add_row("  staging: promote (one txn)", promote_ns, 1, 0);
 	uint64_t stage_ns = ks_mono_ns() - ts;

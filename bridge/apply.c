@@ -381,11 +381,11 @@ int bridge_load_commit(bridge_load_t *l)
 	krb5_error_code code = krb5_db_promote(l->ctx, l->args);
 	if (code) {
 		int ret = bridge__err(l->ctx, code,
-				      "promoting the side database");
+				      "installing the side database");
 		bridge_load_abort(l);
 		return ret;
 	}
-	ks_log_info(KDB, "full load: %llu records promoted",
+	ks_log_info(KDB, "full load: %llu records installed",
 		    (unsigned long long)l->n);
 	load_free(l);
 	return KS_EOK;

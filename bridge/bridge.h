@@ -157,7 +157,7 @@ int bridge_kdb_check(const bridge_opts_t *opts, bridge_check_t *out);
  *        room for twice the records' bytes plus BRIDGE_ROOM_RESERVE.
  *        The bridge's own KDB handle must be closed (bridge_db_close()).
  * \param records receives the count loaded (may be NULL).
- * \return 0, KS_EKDBFULL, or the load's error (nothing promoted then).
+ * \return 0, KS_EKDBFULL, or the load's error (nothing installed then).
  */
 int bridge_rebuild(bridge_t *b, store_t *s, uint64_t *records);
 
@@ -349,7 +349,7 @@ int bridge_kdb_room(bridge_t *b, const store_change_t *ch, size_t n,
  * Full load: bridge_load_begin() creates an empty side database next to the
  * live one (DB2 "temporary": principal~ and friends, exclusively locked for
  * its lifetime), bridge_load_put() adds records to it, bridge_load_commit()
- * promotes it over the live DB in one rename (krb5_db_promote, as
+ * installs it over the live DB in one rename (krb5_db_promote, as
  * `kdb5_util load` does), copying the live lockout fields first unless
  * replicate_lockout.  krb5kdc keeps serving the old DB until the rename and
  * never sees a half-loaded one.  bridge_load_abort() (or any failure)
@@ -393,6 +393,6 @@ void bridge_load_abort(bridge_load_t *l);
 
 /**
  * \brief Full load of the store's live record set (one read txn).
- * \return 0 or the first error (nothing promoted then).
+ * \return 0 or the first error (nothing installed then).
  */
 int bridge_load_from_store(bridge_t *b, store_t *s);

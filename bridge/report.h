@@ -67,7 +67,7 @@ enum ks_report_kind {
 				     fail_auth_count) of this principal */
 	KS_REPORT_MKEY = 6,	  /* name: the master key principal was stored
 				(add_mkey, use_mkey, purge_mkeys) */
-	KS_REPORT_LOAD = 7,	  /* no name: a whole new DB was promoted
+	KS_REPORT_LOAD = 7,	  /* no name: a whole new DB was installed
 				(kdb5_util load without -update) */
 	KS_REPORT_LOST = 8,	  /* no name: changes happened that could not be
 				reported one by one (a name too long for a

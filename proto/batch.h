@@ -217,6 +217,6 @@ int proto_snap_rx_chunk(proto_snap_rx_t *rx, const proto_batch_hdr_t *h);
  * \brief Check an opened snapshot end against what arrived.
  * \retval KS_ESTATE, KS_EHISTORY as above
  * \retval KS_ECOUNT chunk or record count differs
- * The digest is checked by the store (store_stage_promote()).
+ * The digest is checked by the store (store_stage_install()).
  */
 int proto_snap_rx_end(const proto_snap_rx_t *rx, const proto_snap_end_t *e);

@@ -10,7 +10,7 @@
  *   bucket.c  bucket tables: per-txn deltas, range digests, listings
  *   commit.c  primary commits, replica applies, adopting a history
  *   log.c     the change log: append, parse, iterate, trim
- *   stage.c   full-snapshot staging and promotion
+ *   stage.c   full-snapshot staging and installation
  *   read.c    read transactions, point reads, record iteration
  *   peers.c   per-peer acknowledgements
  *   check.c   the invariant checker (store_check)

@@ -2,7 +2,7 @@
 /*
  * Full-snapshot staging: puts appended to the stage log, the staging
  * record set built from it in key order (or merged change by change), and
- * promotion of the staging set to live in one small transaction.
+ * installation of the staging set (made live) in one small transaction.
  */
 #define _GNU_SOURCE /* qsort_r */
 #include <stdlib.h>
@@ -516,15 +516,15 @@ int store_stage_info(store_t *s, uint8_t digest[32], uint64_t *count)
 	return KS_EOK;
 }
 
-struct promote_ctx {
+struct install_ctx {
 	const uint8_t *history, *digest;
 	uint64_t seq;
 };
 
-static int promote_fn(store_t *s, db_txn_t *txn, void *arg)
+static int install_fn(store_t *s, db_txn_t *txn, void *arg)
 {
 	(void)s;
-	const struct promote_ctx *p = arg;
+	const struct install_ctx *p = arg;
 	meta_t m;
 	int ret = store__meta_load(txn, &m);
 	if (ret)
@@ -554,19 +554,19 @@ static int promote_fn(store_t *s, db_txn_t *txn, void *arg)
 	return txn->ret;
 }
 
-int store_stage_promote(store_t *s, const uint8_t history[16], uint64_t seq,
+int store_stage_install(store_t *s, const uint8_t history[16], uint64_t seq,
 			const uint8_t digest[32])
 {
 	static const uint8_t zero[16];
 	if (!s || !history || memcmp(history, zero, 16) == 0 ||
 	    seq == UINT64_MAX)
 		return KS_EINVAL;
-	struct promote_ctx p = { history, digest, seq };
+	struct install_ctx p = { history, digest, seq };
 	int ret = stage_seal(s);
 	if (ret == 0)
-		ret = store__write(s, promote_fn, &p);
+		ret = store__write(s, install_fn, &p);
 	if (ret == 0)
-		ks_log_info(STORE, "snapshot promoted at seq %llu",
+		ks_log_info(STORE, "snapshot installed at seq %llu",
 			    (unsigned long long)seq);
 	return ret;
 }

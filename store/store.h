@@ -225,17 +225,17 @@ int store_adopt_history(store_t *s, const uint8_t new_history[16],
 /*
  * Full snapshot on a replica: store_stage_begin() empties the staging set,
  * store_stage_put() adds records in as many calls as the caller likes, and
- * store_stage_promote() makes it live in one small transaction.  The live
+ * store_stage_install() makes it live in one small transaction.  The live
  * set is untouched and readable throughout.
  *
  * Puts are appended to a stage log (sequential writes in any key order);
  * the staging set is built from it, in key order and in bounded
  * transactions, the first time it is needed (store_stage_info() or
- * store_stage_promote()).  Building copies the staged keys into memory to
+ * store_stage_install()).  Building copies the staged keys into memory to
  * sort them (transiently about key size + 100 bytes per record: some
  * 130 MB for a million records) and holds one read transaction meanwhile.
  * A primary can load its first full scan into an empty store this way too
- * (promote with its own history id and last_seq): several times faster
+ * (install with its own history id and last_seq): several times faster
  * than store_commit() for scattered keys, and nothing is lost by not
  * logging it, since replicas of an empty log need a snapshot anyway.
  */
@@ -268,7 +268,7 @@ int store_stage_info(store_t *s, uint8_t digest[32], uint64_t *count);
  * \retval KS_EDIGEST  the staged set's digest differs; the live set, log and
  *                     meta are unchanged (the staging set stays, built)
  */
-int store_stage_promote(store_t *s, const uint8_t history[16], uint64_t seq,
+int store_stage_install(store_t *s, const uint8_t history[16], uint64_t seq,
 			const uint8_t digest[32]);
 
 /** \brief Abandon a staging in progress (empties the staging set). */

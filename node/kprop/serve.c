@@ -272,7 +272,7 @@ static int finish(recv_t *r)
 	r->load = NULL;
 	if (ret != KS_EOK) {
 		snprintf(r->why, sizeof(r->why),
-			 "cannot promote the loaded KDB (%s)",
+			 "cannot install the loaded KDB (%s)",
 			 ks_strerror(ret));
 		return ret;
 	}
@@ -280,7 +280,7 @@ static int finish(recv_t *r)
 		snprintf(r->why, sizeof(r->why), "getrandom failed");
 		return KS_EIO;
 	}
-	ret = store_stage_promote(r->s, hist, 0, NULL);
+	ret = store_stage_install(r->s, hist, 0, NULL);
 	if (ret != KS_EOK) {
 		snprintf(
 			r->why, sizeof(r->why),

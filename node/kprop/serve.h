@@ -4,7 +4,7 @@
  * connection: authenticate with the host keytab, check the client against
  * a kpropd.acl-format file exactly as kpropd does, receive the dump while
  * parsing it line by line into the bridge's full load (a side DB) and the
- * store's staging set, then promote the side DB over the live KDB, promote
+ * store's staging set, then install the side DB over the live KDB, install
  * the staging set in the store, and only then acknowledge.  A cut
  * transfer, a bad block, a size mismatch or a dump that does not parse
  * aborts both (the live KDB and store are untouched) and is logged.

@@ -46,7 +46,7 @@ int node_kprop_svc_reload(node_kprop_svc_t **svc, const node_conf_t *conf,
 			  store_t *s);
 
 /** \brief Cancel, join, free.  NULL is fine.  Blocks at most ~1 s plus a
- *         KDB promote in progress. */
+ *         KDB install in progress. */
 void node_kprop_svc_stop(node_kprop_svc_t *svc);
 
 /**

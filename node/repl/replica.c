@@ -254,7 +254,7 @@ static int install(node_repl_t *r, const char *peer, const proto_snap_end_t *e,
 			      peer);
 	}
 	t0 = ks_mono_ns();
-	ret = store_stage_promote(r->store, e->history, e->seq, e->digest);
+	ret = store_stage_install(r->store, e->history, e->seq, e->digest);
 	phase_us[2] = (ks_mono_ns() - t0) / 1000;
 	if (ret != KS_EOK)
 		ks_log_err(REPL,

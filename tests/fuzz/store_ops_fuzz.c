@@ -247,7 +247,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				dg[sel % 32] ^= 1;
 			memset(hist, 0, sizeof(hist));
 			hist[0] = (uint8_t)(sel | 1);
-			ret = store_stage_promote(s, hist, sel >> 1, dg);
+			ret = store_stage_install(s, hist, sel >> 1, dg);
 			if ((sel & 1) && ret != KS_EDIGEST)
 				die("wrong digest accepted", ret);
 			if (!(sel & 1) && ret != 0)

@@ -35,7 +35,7 @@ for attempt in 1 2 3; do
 	case $attempt in 2) sleep 0.05 ;; 3) sleep 0.2 ;; esac
 	"$PAIR" node-stop "$P" replica KILL
 	wait $spid || true
-	if ! grep -q 'snapshot promoted' "$REPLICA_DIR/node.log"; then
+	if ! grep -q 'snapshot installed' "$REPLICA_DIR/node.log"; then
 		killed_mid=1
 		break
 	fi

@@ -45,7 +45,7 @@ static store_t *replica_store(const char *dir)
 	assert_ks_ok(store_open(dir, NULL, &s));
 	assert_ks_ok(store_stage_begin(s));
 	assert_ks_ok(store_stage_put(s, snap, 2));
-	assert_ks_ok(store_stage_promote(s, H1, 10, NULL));
+	assert_ks_ok(store_stage_install(s, H1, 10, NULL));
 	store_batch_t b = { .first_seq = 11, .ch = ch, .n = 2 };
 	memcpy(b.history, H1, 16);
 	assert_ks_ok(store_apply(s, &b));

@@ -325,7 +325,7 @@ static void test_commit_order_and_append(void **state)
 	model_meta(s, &pm);
 	assert_ks_ok(store_stage_begin(r));
 	assert_ks_ok(store_stage_put(r, a, 1));
-	assert_ks_ok(store_stage_promote(r, pm.history, 1, NULL));
+	assert_ks_ok(store_stage_install(r, pm.history, 1, NULL));
 	store_batch_t bt = { .first_seq = 2, .commit_time_us = 5, .ch = b };
 	memcpy(bt.history, pm.history, 16);
 	/* every change is logged on a replica, even one that changes nothing */
@@ -481,7 +481,7 @@ static void replica_init(store_t *r, store_t *p)
 	uint8_t empty[32] = { 0 };
 	model_meta(p, &pm);
 	assert_ks_ok(store_stage_begin(r));
-	assert_ks_ok(store_stage_promote(r, pm.history, 0, empty));
+	assert_ks_ok(store_stage_install(r, pm.history, 0, empty));
 	assert_ks_ok(store_check(r));
 }
 
@@ -890,7 +890,7 @@ static void test_stage(void **state)
 	memset(hist, 0xab, 16);
 	memcpy(wrong, want, 32);
 	wrong[31] ^= 1;
-	assert_ks_err(store_stage_promote(s, hist, 500, wrong), KS_EDIGEST);
+	assert_ks_err(store_stage_install(s, hist, 500, wrong), KS_EDIGEST);
 	assert_ks_ok(store_check(s));
 	model_meta(s, &after);
 	assert_memory_equal(&before, &after, sizeof(before));
@@ -898,10 +898,10 @@ static void test_stage(void **state)
 	assert_ks_ok(store_stage_info(s, got, &count));
 	assert_memory_equal(got, want, 32);
 	static const uint8_t zero16[16];
-	assert_ks_err(store_stage_promote(s, zero16, 500, want), KS_EINVAL);
+	assert_ks_err(store_stage_install(s, zero16, 500, want), KS_EINVAL);
 
 	/* right digest: live, log reset to the snapshot's position */
-	assert_ks_ok(store_stage_promote(s, hist, 500, want));
+	assert_ks_ok(store_stage_install(s, hist, 500, want));
 	assert_ks_ok(store_check(s));
 	model_verify(&m, s);
 	model_meta(s, &after);
@@ -927,7 +927,7 @@ static void test_stage(void **state)
 	assert_ks_ok(store_check(s));
 	/* promote without a digest check, of an empty set */
 	assert_ks_ok(store_stage_begin(s));
-	assert_ks_ok(store_stage_promote(s, hist, 0, NULL));
+	assert_ks_ok(store_stage_install(s, hist, 0, NULL));
 	assert_ks_ok(store_check(s));
 	model_meta(s, &after);
 	assert_int_equal(after.record_count, 0);
@@ -973,7 +973,7 @@ static void test_stage_large(void **state)
 	assert_int_equal(count, N);
 	assert_ks_ok(store_check(s));
 	uint8_t hist[16] = { 1 };
-	assert_ks_ok(store_stage_promote(s, hist, 9, dg));
+	assert_ks_ok(store_stage_install(s, hist, 9, dg));
 	assert_ks_ok(store_check(s));
 	test_store_scan_digest(s, scan, &scount);
 	assert_memory_equal(scan, dg, 32);

@@ -362,7 +362,7 @@ static void stage_recs(store_t *s, rec_t *r, size_t n, uint64_t *seed,
 		if (i < k / 2 && i + 7 >= k / 2)
 			assert_ks_ok(store_stage_info(s, NULL, NULL));
 	}
-	assert_ks_ok(store_stage_promote(s, hist, 5, digest));
+	assert_ks_ok(store_stage_install(s, hist, 5, digest));
 	assert_ks_ok(store_check(s));
 	free(ord);
 	free(ch);
@@ -608,7 +608,7 @@ static void test_long_paths_and_bisect(void **state)
 	assert_ks_ok(store_read_begin(a, &t));
 	assert_ks_ok(store_meta_get(t, &m));
 	assert_ks_ok(store_stage_begin(c));
-	assert_ks_ok(store_stage_promote(c, m.history, 0, NULL));
+	assert_ks_ok(store_stage_install(c, m.history, 0, NULL));
 	struct replay rp = { .dst = c };
 	memcpy(rp.hist, m.history, 16);
 	assert_ks_ok(store_log_foreach(t, 1, replay_cb, &rp));

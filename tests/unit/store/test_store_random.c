@@ -183,7 +183,7 @@ static void snapshot(world_t *w)
 		assert_ks_ok(store_stage_put(w->r, sc->ch, sc->n));
 	assert_ks_ok(store_check(w->r));
 	assert_ks_ok(
-		store_stage_promote(w->r, pm.history, pm.last_seq, pm.digest));
+		store_stage_install(w->r, pm.history, pm.last_seq, pm.digest));
 	copy_free(&sc->cb);
 	free(sc);
 }

@@ -72,7 +72,7 @@ static void test_rewind_and_follow(void **state)
 	commit1(a, model_put("Pthree", "3"));
 	model_meta(a, &am);
 	assert_ks_ok(store_stage_begin(b));
-	assert_ks_ok(store_stage_promote(b, am.history, 0, zero));
+	assert_ks_ok(store_stage_install(b, am.history, 0, zero));
 	ents_t x = { .n = 0 };
 	store_txn_t *t;
 	assert_ks_ok(store_read_begin(a, &t));
@@ -155,7 +155,7 @@ static void test_fix(void **state)
 	commit1(a, model_put("Ptwo", "2"));
 	model_meta(a, &am);
 	assert_ks_ok(store_stage_begin(b));
-	assert_ks_ok(store_stage_promote(b, am.history, 0, zero));
+	assert_ks_ok(store_stage_install(b, am.history, 0, zero));
 	ents_t x = { .n = 0 };
 	assert_ks_ok(store_read_begin(a, &t));
 	assert_ks_ok(store_log_foreach(t, 1, ent_cb, &x));
