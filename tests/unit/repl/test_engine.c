@@ -412,6 +412,38 @@ static void pair_in_sync(size_t limit, uint64_t retain)
 	assert_streaming();
 }
 
+/* A new link (the last one is down): both stream and hold the same. */
+static void reconnect_converges(size_t limit)
+{
+	connect_pair(limit);
+	settle();
+	assert_streaming();
+	assert_converged();
+}
+
+/* In sync, then \p n new principals go through \p mangle on the link.
+ * \return the replica's applied seq before them. */
+static uint64_t changes_through(bool (*mangle)(memlink_t *, int, ks_buf_t *,
+					       void *),
+				void *arg, const char *prefix, int n)
+{
+	pair_in_sync(1u << 20, 0);
+	uint64_t before = meta(&F->r).applied_seq;
+	F->ml->mangle = mangle;
+	F->ml->mangle_arg = arg;
+	add_principals(prefix, n);
+	scan();
+	return before;
+}
+
+/* The link ended on \p err and the replica applied nothing more. */
+static void assert_refused(int err, uint64_t applied_before)
+{
+	assert_true(F->ml->down);
+	assert_int_equal(F->ml->err, err);
+	assert_int_equal(meta(&F->r).applied_seq, applied_before);
+}
+
 /* --- tests --------------------------------------------------------------- */
 
 /* Hello and capabilities, the first full copy, then incremental changes. */
@@ -504,10 +536,7 @@ static void test_drop_mid_snapshot(void **state)
 	assert_int_equal(s.full_transfers, 0);
 	assert_string_not_equal(s.last_error, "");
 
-	connect_pair(2048);
-	settle();
-	assert_streaming();
-	assert_converged();
+	reconnect_converges(2048);
 }
 
 /* The link drops while a batch is being applied: the replica resumes
@@ -564,21 +593,11 @@ static void test_bad_signature(void **state)
 	(void)state;
 	unsigned flipped = 0;
 
-	pair_in_sync(1u << 20, 0);
-	uint64_t before = meta(&F->r).applied_seq;
-	F->ml->mangle = flip_batch;
-	F->ml->mangle_arg = &flipped;
-	add_principals("evil", 3);
-	scan();
+	uint64_t before = changes_through(flip_batch, &flipped, "evil", 3);
 	assert_int_equal(flipped, 1);
-	assert_true(F->ml->down);
-	assert_int_equal(meta(&F->r).applied_seq, before);
-	assert_int_equal(F->ml->err, KS_ESIG);
+	assert_refused(KS_ESIG, before);
 
-	connect_pair(1u << 20);
-	settle();
-	assert_streaming();
-	assert_converged();
+	reconnect_converges(1u << 20);
 
 	/* the replica trusts another key only */
 	memlink_drop(F->ml, 0, KS_EOK, "restart");
@@ -613,24 +632,15 @@ static void test_lost_batch(void **state)
 	(void)state;
 	unsigned dropped = 0;
 
-	pair_in_sync(1u << 20, 0);
-	uint64_t before = meta(&F->r).applied_seq;
-	F->ml->mangle = drop_first_batch;
-	F->ml->mangle_arg = &dropped;
-	add_principals("lost", 2);
-	scan();
+	uint64_t before =
+		changes_through(drop_first_batch, &dropped, "lost", 2);
 	assert_int_equal(dropped, 1);
 	assert_false(F->ml->closing);
 	add_principals("next", 2);
 	scan();
-	assert_true(F->ml->down);
-	assert_int_equal(F->ml->err, KS_EGAP);
-	assert_int_equal(meta(&F->r).applied_seq, before);
+	assert_refused(KS_EGAP, before);
 
-	connect_pair(1u << 20);
-	settle();
-	assert_streaming();
-	assert_converged();
+	reconnect_converges(1u << 20);
 }
 
 static bool garble_batch(memlink_t *ml, int from, ks_buf_t *f, void *arg)
@@ -647,22 +657,13 @@ static bool garble_batch(memlink_t *ml, int from, ks_buf_t *f, void *arg)
 static void test_malformed_frame(void **state)
 {
 	(void)state;
-	pair_in_sync(1u << 20, 0);
-	uint64_t before = meta(&F->r).applied_seq;
-	F->ml->mangle = garble_batch;
-	add_principals("garbled", 1);
-	scan();
-	assert_true(F->ml->down);
-	assert_int_equal(F->ml->closer, 0);
-	assert_true(F->ml->err < 0);
-	assert_int_equal(meta(&F->r).applied_seq, before);
+	uint64_t before = changes_through(garble_batch, NULL, "garbled", 1);
+	assert_refused(KS_ETYPE, before);
+	assert_int_equal(F->ml->closer, 0); /* the replica reset it */
 	assert_non_null(
 		strstr(replica_status().last_error, "malformed message ("));
 
-	connect_pair(1u << 20);
-	settle();
-	assert_streaming();
-	assert_converged();
+	reconnect_converges(1u << 20);
 }
 
 /* A queue over its limit: the primary holds the next batch back until
@@ -726,10 +727,7 @@ static void test_timeouts(void **state)
 	assert_ks_ok(node_repl_peer_status(F->p.r, RNAME, &ps));
 	assert_non_null(strstr(ps.last_error, "not acknowledged"));
 
-	connect_pair(1u << 20);
-	settle();
-	assert_streaming();
-	assert_converged();
+	reconnect_converges(1u << 20);
 }
 
 /* A replica linked to another replica: neither follows the other. */
