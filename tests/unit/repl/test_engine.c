@@ -10,7 +10,8 @@
  * of a copy and of a batch (then resumed), a batch with a bad signature, a
  * lost batch (a gap), a malformed frame and an untrusted signer refused,
  * back-pressure, the handshake and ack
- * timeouts, and a peer in the wrong role.  Convergence is checked on the
+ * timeouts, a replica connecting during the primary's start-up scan, and a
+ * peer in the wrong role.  Convergence is checked on the
  * stores and on `kdb5_util dump` of both KDBs.
  */
 #define _GNU_SOURCE
@@ -142,8 +143,10 @@ static bool busy(const node_t *n)
 	return false;
 }
 
-static void node_start(node_t *n, int role, const char *trusted,
-		       uint64_t retain)
+/* Start an engine; its start-up jobs (the primary's scan, the replica's
+ * KDB check) run on its worker, not waited for. */
+static void node_launch(node_t *n, int role, const char *trusted,
+			uint64_t retain)
 {
 	char tbuf[600];
 	char *trust[1] = { tbuf };
@@ -168,7 +171,14 @@ static void node_start(node_t *n, int role, const char *trusted,
 	node_repl_set_observer(n->r, &obs);
 	assert_ks_ok(node_repl_start(n->r));
 	assert_string_equal(n->r->disabled, "");
-	while (busy(n)) /* the start-up scan, the KDB check */
+}
+
+/* Start an engine and wait for its start-up jobs. */
+static void node_start(node_t *n, int role, const char *trusted,
+		       uint64_t retain)
+{
+	node_launch(n, role, trusted, retain);
+	while (busy(n))
 		uv_run(&F->loop, UV_RUN_ONCE);
 }
 
@@ -730,6 +740,24 @@ static void test_timeouts(void **state)
 	reconnect_converges(1u << 20);
 }
 
+/* A replica that connects while the primary's start-up scan runs waits
+ * (its frames kept) and is served once the scan is done. */
+static void test_connect_during_startup_scan(void **state)
+{
+	(void)state;
+	add_principals("early", 30);
+	node_start(&F->r, REPL_ROLE_REPLICA, F->pub, 0);
+	node_launch(&F->p, REPL_ROLE_PRIMARY, NULL, 0);
+	connect_pair(1u << 20);
+	assert_int_equal(F->ml->end[1].link->sm.state, REPL_ST_NOT_READY);
+	assert_int_equal(memlink_waiting(F->ml, 1), 0); /* no hello yet */
+	memlink_pump(F->ml, 0); /* the replica's hello waits in the inbox */
+	assert_int_equal(F->ml->end[1].link->sm.state, REPL_ST_NOT_READY);
+	settle();
+	assert_streaming();
+	assert_converged();
+}
+
 /* A replica linked to another replica: neither follows the other. */
 static void test_role_mismatch(void **state)
 {
@@ -771,6 +799,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_back_pressure, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connect_during_startup_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_role_mismatch, setup,
 						teardown),
 	};
