@@ -155,6 +155,11 @@ static int send_answer(node_repl_link_t *l, const repl_sm_action_t *act)
 		 "incremental from seq %" PRIu64, act->seq);
 	ks_log_notice(REPL, "'%s': resuming incrementally from seq %" PRIu64,
 		      p->name, act->seq);
+	/* Its hello said it has applied up to here: that is its position
+	 * (status, lag, synchronous mode) until its next ack, even when
+	 * nothing new is sent (it kept the old ack's figure before). */
+	if (!p->have_ack || p->acked != act->seq - 1)
+		node_repl__record_ack(l, act->seq - 1);
 	node_repl__link_log_grew(l);
 	return KS_EOK;
 }

@@ -578,6 +578,10 @@ static void test_drop_mid_batch(void **state)
 	assert_streaming();
 	assert_int_equal(replica_status().full_transfers, 1);
 	assert_int_equal(primary_status().incremental_sessions, 1);
+	/* nothing new was sent, yet the primary knows where the replica is:
+	 * its hello said so */
+	assert_int_equal(primary_status().position, meta(&F->r).applied_seq);
+	assert_int_equal(primary_status().position, meta(&F->p).last_seq);
 	add_principals("after", 1); /* acked as it streams on */
 	scan();
 	assert_int_equal(primary_status().position, meta(&F->p).last_seq);
