@@ -13,7 +13,9 @@ seconds (so a stall from one second before the phase may count).  Writes one JSO
 {"NAME": {"samples", "failed", "p50_ms", "p99_ms", "max_ms",
 "loop_busy_max_ms", "loop_over_10ms", "loop_over_100ms"}, ...}.
 A socket that is absent or refuses (a node starting) is retried and not
-counted; an answer that does not come within 10 s counts as failed.
+counted; "first_answer_ms" is when the first answer came (from PHASE_T0_MS, the
+phase's start in epoch ms, else the sampler's start); an answer that does not come within 10 s counts as
+failed.
 """
 import json
 import os
@@ -63,7 +65,11 @@ def main():
     nodes = dict(a.split("=", 1) for a in sys.argv[4:])
     lat = {n: [] for n in nodes}
     failed = {n: 0 for n in nodes}
-    first, last, peak = {}, {}, {}
+    first, last, peak, up = {}, {}, {}, {}
+    # the phase's start (epoch ms, PHASE_T0_MS) rather than ours: python
+    # starts while the node does
+    t0 = os.environ.get("PHASE_T0_MS")
+    start = time.monotonic() - (time.time() - int(t0) / 1000.0 if t0 else 0.0)
     while not os.path.exists(stop):
         t0 = time.monotonic()
         for n, path in nodes.items():
@@ -74,6 +80,7 @@ def main():
                 failed[n] += 1
                 continue
             lat[n].append(ms)
+            up.setdefault(n, (time.monotonic() - start) * 1000.0)
             if "loop" in doc:
                 first.setdefault(n, doc["loop"])
                 last[n] = doc["loop"]
@@ -83,7 +90,8 @@ def main():
     for n in nodes:
         r = {"samples": len(lat[n]), "failed": failed[n],
              "p50_ms": pct(lat[n], 50), "p99_ms": pct(lat[n], 99),
-             "max_ms": pct(lat[n], 100)}
+             "max_ms": pct(lat[n], 100),
+             "first_answer_ms": round(up[n], 1) if n in up else None}
         if n in last:
             r["loop_busy_max_ms"] = round(peak[n] / 1000.0, 1)
             r["loop_over_10ms"] = last[n]["over_10ms"] - first[n]["over_10ms"]

@@ -58,6 +58,13 @@ if(TARGET kdcsync_kdb AND KS_BUILD_BENCH)
 		TIMEOUT 120)
 endif()
 
+# The loop benchmark's smoke run (500 principals).
+if(TARGET kdcsync_kdb)
+	ks_add_integration_test(bench_loop_smoke
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench_loop_smoke.sh
+		TIMEOUT 180)
+endif()
+
 # keepalived in two network namespaces (root; skipped with 77 where
 # namespaces cannot be made).
 if(TARGET kdcsync_kdb)

@@ -26,6 +26,15 @@ static void fill(node_status_t *s, node_status_peer_t *peers)
 	strcpy(s->config, "/etc/kdcsync/kdcsync.conf");
 	strcpy(s->history, "00112233445566778899aabbccddeeff");
 	s->repl.present = true;
+	strcpy(s->repl.startup, "scanning");
+	s->repl.scan_running = true;
+	s->repl.scan_progress = 5000;
+	s->loop = (node_status_loop_t){ .present = true,
+					.iterations = 10,
+					.busy_max_us = 12345,
+					.busy_max_60s_us = 2345,
+					.over_10ms = 2 };
+	ks_hist_observe(&s->loop.busy, 12345);
 	memset(peers, 0, sizeof(*peers));
 	strcpy(peers->name, "kdc\"1\\x");
 	peers->mode = "native";
@@ -80,6 +89,11 @@ static void test_json_contract(void **st)
 		"\"incremental_sessions\":0",
 		"\"last_error\":null",
 		"\"errors\":{\"KS_ECONNRESET\":2}",
+		"\"loop\":{\"iterations\":10,",
+		"\"busy_max_us\":12345,\"busy_max_60s_us\":2345,",
+		"\"over_10ms\":2,\"over_100ms\":0}",
+		"\"scan_running\":true,\"scan_progress\":5000,",
+		"\"startup\":\"scanning\",\"startup_error\":null",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (strstr(j, want[i]) == NULL)
@@ -114,6 +128,9 @@ static void test_prom(void **st)
 		"90.000700\n",
 		"kdcsync_propagation_seconds_count{peer=\"kdc\\\"1\\\\x\"} 2\n",
 		"# TYPE kdcsync_propagation_seconds histogram\n",
+		"kdcsync_loop_busy_seconds_bucket{le=\"0.025\"} 1\n",
+		"kdcsync_loop_busy_seconds_count 1\n",
+		"kdcsync_loop_busy_max_seconds 0.002345\n",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (strstr(t, want[i]) == NULL)
@@ -133,6 +150,8 @@ static void test_text(void **st)
 	char *t = render(node_status_text, &s);
 	assert_non_null(strstr(t, "node:      kdc2.example.com\n"));
 	assert_non_null(strstr(t, "role:      replica\n"));
+	assert_non_null(strstr(t, "loop:      longest iteration 12 ms"));
+	assert_non_null(strstr(t, "start-up:  scanning: replicas wait"));
 	assert_non_null(strstr(t, "  kdc\"1\\x (native): established"));
 	assert_non_null(strstr(
 		t,
