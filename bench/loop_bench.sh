@@ -80,7 +80,7 @@ out = {"bench": "loop", "principals": int(sys.argv[2]), "phase": sys.argv[3],
        "ms": int(sys.argv[4]), "idle_timeout_resets_so_far": int(sys.argv[5])}
 out.update(json.loads(sys.argv[6] or "{}"))
 out["nodes"] = d
-print(json.dumps(out))
+print(json.dumps(out, separators=(",", ":")))
 PY
 )
 	echo "$J"

@@ -5,6 +5,7 @@
  * escaping, histogram buckets (cumulative, +Inf, sum, count), per-peer
  * error reasons, and the text report's peer lines.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,12 +152,32 @@ static void test_text(void **st)
 	assert_non_null(strstr(t, "node:      kdc2.example.com\n"));
 	assert_non_null(strstr(t, "role:      replica\n"));
 	assert_non_null(strstr(t, "loop:      longest iteration 12 ms"));
-	assert_non_null(strstr(t, "start-up:  scanning: replicas wait"));
 	assert_non_null(strstr(t, "  kdc\"1\\x (native): established"));
 	assert_non_null(strstr(
 		t,
 		"    replication: stream; applied 7 of 9 (lag 2 changes, 1 s)"));
 	free(t);
+}
+
+/* a primary in its start-up scan says so (a replica has no start-up) */
+static void test_text_startup(void **st)
+{
+	node_status_t s;
+	node_status_peer_t p;
+	bool found;
+	(void)st;
+	fill(&s, &p);
+	s.repl.primary = true;
+	char *t = render(node_status_text, &s);
+	found = strstr(t, "start-up:  scanning: replicas wait until the KDB "
+			  "was scanned (5000 objects read so far)\n") != NULL;
+	free(t);
+	assert_true(found);
+	strcpy(s.repl.startup, "ready");
+	t = render(node_status_text, &s);
+	found = strstr(t, "start-up:") != NULL;
+	free(t);
+	assert_false(found);
 }
 
 static void test_error_reasons_overflow(void **st)
@@ -177,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_json_contract),
 		cmocka_unit_test(test_prom),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_text_startup),
 		cmocka_unit_test(test_error_reasons_overflow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
