@@ -28,7 +28,9 @@
 #include "node/repl/repl_int.h"
 #include "node/repl/reports.h"
 
-#define CAPTURE_MAX_PER_WAKE 10000u /* reports per connection per wake-up */
+#define CAPTURE_MAX_PER_WAKE                                                   \
+	2000u /* reports per connection per wake-up:
+					bounds the loop's time per wake */
 
 /* --- scans --------------------------------------------------------------- */
 
@@ -250,19 +252,13 @@ typedef struct cap_client {
 } cap_client_t;
 
 /*
- * Synchronous mode: the requests (reports with KS_REPORT_F_REPLY) read at
- * one wake-up.  They are answered after the capture job of that wake-up
- * (jobs run in order, so after every change reported before them), at the
- * log's last seq then (syncmode.c).
+ * Synchronous mode: the requests (reports with KS_REPORT_F_REPLY) read
+ * with the reports of a capture.  They are answered after the capture job
+ * that takes those reports (jobs run in order, so after every change
+ * reported before them), at the log's last seq then (syncmode.c).
  */
-typedef struct cap_req {
-	uint64_t conn, id;
-} cap_req_t;
-
-typedef struct cap_reqs {
-	cap_req_t *v;
-	size_t n, cap;
-} cap_reqs_t;
+typedef repl_cap_req_t cap_req_t;
+typedef repl_cap_reqs_t cap_reqs_t;
 
 void node_repl__cap_answer(node_repl_t *r, uint64_t conn, uint64_t id)
 {
@@ -461,6 +457,8 @@ static int capture_run(node_repl_job_t *job)
 	return capture_end(j);
 }
 
+static void capture_now(node_repl_t *r);
+
 static void capture_done(node_repl_job_t *job, int ret)
 {
 	capture_job_t *j = (capture_job_t *)job;
@@ -483,13 +481,35 @@ static void capture_done(node_repl_job_t *job, int ret)
 	free(j->reqs.v);
 	repl_reports_deinit(&j->rs);
 	free(j);
+	/* what came meanwhile: one job for all of it */
+	r->cap_busy = false;
+	if (ret != KS_ECANCELED && !r->stopping)
+		capture_now(r);
 }
 
-static void capture_now(node_repl_t *r, repl_reports_t *rs, cap_reqs_t *q)
+/* Empty the reports waiting (their plan was taken or given up). */
+static void reports_reset(repl_reports_t *rs)
 {
+	repl_reports_deinit(rs);
+	repl_reports_init(rs);
+}
+
+/*
+ * The reports and requests waiting (r->cap_rs, r->cap_reqs) become one
+ * capture job.  One job at a time: reports that arrive while it is queued
+ * or running wait for the next, so a burst (a kdb5_util load, a script of
+ * kadmin writes) becomes a few large commits rather than one per report.
+ */
+static void capture_now(node_repl_t *r)
+{
+	repl_reports_t *rs = &r->cap_rs;
+	cap_reqs_t *q = &r->cap_reqs;
 	const bridge_ref_t *refs = NULL;
 	size_t n = 0;
 	capture_job_t *j;
+
+	if (r->cap_busy || (rs->n == 0 && !rs->scan && q->n == 0))
+		return;
 
 	if (rs->scan) {
 		const char *why =
@@ -504,12 +524,15 @@ static void capture_now(node_repl_t *r, repl_reports_t *rs, cap_reqs_t *q)
 		refs = NULL;
 		n = 0;
 	}
-	if (n == 0 && q->n == 0)
+	if (n == 0 && q->n == 0) {
+		reports_reset(rs);
 		return;
+	}
 	j = calloc(1, sizeof(*j));
 	if (j == NULL) {
 		r->scan_due = r->scan_due || n > 0;
 		reqs_answer_all(r, q);
+		reports_reset(rs);
 		return;
 	}
 	/* the plan and its names live in rs's heap blocks: move rs, and the
@@ -528,31 +551,29 @@ static void capture_now(node_repl_t *r, repl_reports_t *rs, cap_reqs_t *q)
 		free(j->reqs.v);
 		repl_reports_deinit(&j->rs);
 		free(j);
+		return;
 	}
+	r->cap_busy = true;
 }
 
 static void on_cap_client(uv_poll_t *h, int status, int events)
 {
 	cap_client_t *c = h->data;
 	node_repl_t *r = c->r;
-	repl_reports_t rs;
-	cap_reqs_t q = { 0 };
 
 	(void)events;
 	if (status < 0) {
 		client_close(c);
 		return;
 	}
-	/* everything pending on every client, then one capture */
-	repl_reports_init(&rs);
+	/* everything pending on every client, then one capture (or with the
+	 * next, when one is queued or running) */
 	for (cap_client_t *o = r->cap_clients, *next; o != NULL; o = next) {
 		next = o->next;
-		client_drain(o, &rs, &q);
+		client_drain(o, &r->cap_rs, &r->cap_reqs);
 	}
 	node_repl__lockout_kick(r);
-	capture_now(r, &rs, &q);
-	free(q.v);
-	repl_reports_deinit(&rs);
+	capture_now(r);
 }
 
 static void on_cap_listen(uv_poll_t *h, int status, int events)
@@ -660,6 +681,7 @@ void node_repl__capture_reconfigure(node_repl_t *r, uint64_t interval_ms)
 
 void node_repl__capture_stop(node_repl_t *r)
 {
+	reqs_answer_all(r, &r->cap_reqs); /* requests not yet captured */
 	node_repl__sync_stop(r); /* answers go out before the clients close */
 	if (r->cap_fd >= 0) {
 		r->closing++;
@@ -671,6 +693,8 @@ void node_repl__capture_stop(node_repl_t *r)
 
 void node_repl__capture_free(node_repl_t *r)
 {
+	repl_reports_deinit(&r->cap_rs);
+	free(r->cap_reqs.v);
 	if (r->cap_fd >= 0) {
 		close(r->cap_fd);
 		if (r->cap_path[0])

@@ -170,6 +170,7 @@ int node_repl_new(uv_loop_t *loop, const node_conf_t *conf, store_t *store,
 	r->store = store;
 	r->cap_fd = -1;
 	node_repl__lockout_init(r);
+	repl_reports_init(&r->cap_rs);
 	if (copy_conf(r, conf) != KS_EOK) {
 		node_repl_free(r);
 		return KS_ENOMEM;

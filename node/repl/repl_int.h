@@ -230,6 +230,17 @@ typedef struct repl_lockout_in {
 	size_t cap;
 } repl_lockout_in_t;
 
+/* A synchronous-mode request of the KDB module: answered once its write
+ * is captured and acknowledged (capture.c, syncmode.c). */
+typedef struct repl_cap_req {
+	uint64_t conn, id;
+} repl_cap_req_t;
+
+typedef struct repl_cap_reqs {
+	repl_cap_req_t *v;
+	size_t n, cap;
+} repl_cap_reqs_t;
+
 struct node_repl {
 	uv_loop_t *loop;
 	node_repl_clock_t clock; /* now_ms NULL: the loop's, and the tick
@@ -248,6 +259,11 @@ struct node_repl {
 	int cap_fd;
 	struct cap_client *cap_clients;
 	uint64_t cap_next_conn; /* ids of capture connections, from 1 */
+	/* reports and requests read while a capture job is queued or running:
+	 * the next job takes them all (capture.c) */
+	bool cap_busy;
+	repl_reports_t cap_rs;
+	repl_cap_reqs_t cap_reqs;
 	char cap_path[600];
 	/* lockout on every KDC (lockout.c) */
 	repl_coalesce_t lk_pending; /* replica: principals to report */
