@@ -21,10 +21,10 @@
 #             start until the primary's control socket first answered).
 #   scan      `kdcsync snapshot`: one full scan.
 #   stream    STREAM principals changed at once on the primary (one
-#             kdb5_util load -update while its node runs: the module
-#             reports a whole-DB load, so a scan logs every change), until
-#             the replica applied them; "resets" counts idle-timeout link
-#             resets meanwhile.
+#             kdb5_util load -update while its node runs: the KDB module
+#             reports each principal, the capture logs them, then a
+#             `kdcsync snapshot` for anything missed), until the replica
+#             applied them; the JSON counts idle-timeout link resets.
 #   copy      the replica's state directory emptied and its node started:
 #             a full copy, until the replica applied the primary's seq.
 set -euo pipefail
