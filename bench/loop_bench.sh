@@ -134,8 +134,8 @@ for N in "${SIZES[@]}"; do
 done
 
 echo
-printf '%-9s %-9s %8s | %-24s %7s %8s %6s | %-24s %8s %6s\n' "" "" "" "primary status ms" "" "loop" "" "replica status ms" "loop" ""
-printf '%-9s %-9s %8s | %-24s %7s %8s %6s | %-24s %8s %6s\n' principals phase secs p50/p99/max first max_ms ">10ms" p50/p99/max max_ms ">10ms"
+printf '%-9s %-9s %8s | %-24s %7s %12s %6s | %-24s %12s %6s\n' "" "" "" "primary status ms" "" "loop ms" "" "replica status ms" "loop ms" ""
+printf '%-9s %-9s %8s | %-24s %7s %12s %6s | %-24s %12s %6s\n' principals phase secs p50/p99/max first busy/cpu ">10ms" p50/p99/max busy/cpu ">10ms"
 for j in "${JSON[@]}"; do
 	python3 - "$j" <<'PY'
 import json, sys
@@ -144,10 +144,12 @@ def node(n, first=False):
     x = d["nodes"].get(n, {})
     lat = "%s/%s/%s" % (x.get("p50_ms"), x.get("p99_ms"), x.get("max_ms"))
     f = " %7s" % x.get("first_answer_ms") if first else ""
-    return "%-24s%s %8s %6s" % (lat, f, x.get("loop_busy_max_ms", "-"), x.get("loop_over_10ms", "-"))
+    loop = "%s/%s" % (x.get("loop_busy_max_ms", "-"), x.get("loop_cpu_max_ms", "-"))
+    return "%-24s%s %12s %6s" % (lat, f, loop, x.get("loop_over_10ms", "-"))
 print("%-9s %-9s %8.2f | %s | %s" % (d["principals"], d["phase"], d["ms"] / 1000.0, node("primary", True), node("replica")))
 PY
 done
 echo "(secs: the phase with 0.3 s of sampling before and after; status: 'status json' on the control socket every ${SAMPLE_MS} ms, connect to end of answer;"
-echo " loop max_ms: the longest loop iteration the node measured during the phase; >10ms: iterations over 10 ms;"
+echo " loop busy/cpu: the longest loop iteration the node measured during the phase, wall time / the loop thread's CPU time
+ (busy includes waiting for a CPU on a loaded machine); >10ms: iterations over 10 ms (wall);"
 echo " idle_timeout $IDLE_TIMEOUT; link resets by idle timeout are in the JSON)"

@@ -6,7 +6,8 @@ loop_sampler.py STOPFILE OUT EVERY_MS NAME=SOCKET...
 Sends "status json" (what `kdcsync status --json` sends) to each node's
 control socket every EVERY_MS until STOPFILE exists, timing each answer
 from connect to end of answer.  From the answers' "loop" object (the
-node's own measure of its loop iterations, node/loopstat.h) it takes
+node's own measure of its loop iterations, node/loopstat.h; "cpu": the
+loop thread's CPU time in one iteration, without waits for a CPU) it takes
 the iterations over 10 ms and over 100 ms during the phase (last answer
 minus first) and the longest iteration seen in any answer's last two
 seconds (so a stall from one second before the phase may count).  Writes one JSON object per node to OUT (one line):
@@ -65,7 +66,7 @@ def main():
     nodes = dict(a.split("=", 1) for a in sys.argv[4:])
     lat = {n: [] for n in nodes}
     failed = {n: 0 for n in nodes}
-    first, last, peak, up = {}, {}, {}, {}
+    first, last, peak, up, cpu = {}, {}, {}, {}, {}
     # the phase's start (epoch ms, PHASE_T0_MS) rather than ours: python
     # starts while the node does
     t0 = os.environ.get("PHASE_T0_MS")
@@ -85,6 +86,7 @@ def main():
                 first.setdefault(n, doc["loop"])
                 last[n] = doc["loop"]
                 peak[n] = max(peak.get(n, 0), doc["loop"]["busy_max_2s_us"])
+                cpu[n] = max(cpu.get(n, 0), doc["loop"].get("cpu_max_2s_us", 0))
         time.sleep(max(0.0, every - (time.monotonic() - t0)))
     res = {}
     for n in nodes:
@@ -94,6 +96,7 @@ def main():
              "first_answer_ms": round(up[n], 1) if n in up else None}
         if n in last:
             r["loop_busy_max_ms"] = round(peak[n] / 1000.0, 1)
+            r["loop_cpu_max_ms"] = round(cpu[n] / 1000.0, 1)
             r["loop_over_10ms"] = last[n]["over_10ms"] - first[n]["over_10ms"]
             r["loop_over_100ms"] = last[n]["over_100ms"] - first[n]["over_100ms"]
         res[n] = r

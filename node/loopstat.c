@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/errors.h"
 
@@ -13,23 +14,35 @@ struct node_loopstat {
 	uv_loop_t *loop;
 	uv_prepare_t prep;
 	bool have_last;
-	uint64_t last_ns, last_idle_ns;
+	uint64_t last_ns, last_idle_ns, last_cpu_ns;
 	node_status_loop_t st;
-	uint64_t bin_sec[BINS], bin_max_us[BINS];
+	uint64_t bin_sec[BINS], bin_max_us[BINS], bin_cpu_us[BINS];
 	void (*done)(void *);
 	void *done_arg;
 };
+
+/* This thread's CPU time (0 if the clock is missing). */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void on_prepare(uv_prepare_t *h)
 {
 	node_loopstat_t *s = h->data;
 	uint64_t now = uv_hrtime();
 	uint64_t idle = uv_metrics_idle_time(s->loop);
+	uint64_t cpu = thread_cpu_ns();
 
 	if (s->have_last) {
 		uint64_t span = now - s->last_ns,
 			 quiet = idle - s->last_idle_ns;
 		uint64_t us = (quiet < span ? span - quiet : 0) / 1000;
+		uint64_t cpu_us = (cpu - s->last_cpu_ns) / 1000;
 		uint64_t sec = now / 1000000000u;
 		unsigned b = (unsigned)(sec % BINS);
 		s->st.iterations++;
@@ -39,16 +52,22 @@ static void on_prepare(uv_prepare_t *h)
 		s->st.over_10ms += us > 10000;
 		s->st.over_100ms += us > 100000;
 		ks_hist_observe(&s->st.busy, us);
+		if (cpu_us > s->st.cpu_max_us)
+			s->st.cpu_max_us = cpu_us;
+		s->st.cpu_over_10ms += cpu_us > 10000;
 		if (s->bin_sec[b] != sec) {
 			s->bin_sec[b] = sec;
-			s->bin_max_us[b] = 0;
+			s->bin_max_us[b] = s->bin_cpu_us[b] = 0;
 		}
 		if (us > s->bin_max_us[b])
 			s->bin_max_us[b] = us;
+		if (cpu_us > s->bin_cpu_us[b])
+			s->bin_cpu_us[b] = cpu_us;
 	}
 	s->have_last = true;
 	s->last_ns = now;
 	s->last_idle_ns = idle;
+	s->last_cpu_ns = cpu;
 }
 
 int node_loopstat_new(uv_loop_t *loop, node_loopstat_t **out)
@@ -101,7 +120,7 @@ void node_loopstat_get(const node_loopstat_t *s, node_status_loop_t *out)
 		return;
 	}
 	*out = s->st;
-	out->busy_max_60s_us = out->busy_max_2s_us = 0;
+	out->busy_max_60s_us = out->busy_max_2s_us = out->cpu_max_2s_us = 0;
 	for (unsigned i = 0; i < BINS; i++) {
 		if (s->bin_sec[i] + 60 > sec &&
 		    s->bin_max_us[i] > out->busy_max_60s_us)
@@ -109,5 +128,8 @@ void node_loopstat_get(const node_loopstat_t *s, node_status_loop_t *out)
 		if (s->bin_sec[i] + 2 > sec &&
 		    s->bin_max_us[i] > out->busy_max_2s_us)
 			out->busy_max_2s_us = s->bin_max_us[i];
+		if (s->bin_sec[i] + 2 > sec &&
+		    s->bin_cpu_us[i] > out->cpu_max_2s_us)
+			out->cpu_max_2s_us = s->bin_cpu_us[i];
 	}
 }

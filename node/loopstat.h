@@ -11,6 +11,10 @@
  * 100 ms, for status and metrics (operators see loop stalls; the
  * scale benchmark reads them around each phase).
  *
+ * Also the loop thread's CPU time per iteration (CLOCK_THREAD_CPUTIME_ID):
+ * on a loaded machine a busy iteration may be mostly waiting for a CPU;
+ * the CPU time is what the loop's own callbacks cost.
+ *
  * Threads: loop thread only (the prepare callback and the reads).
  * Ownership: the daemon's (new .. close .. free); the prepare handle is
  * unreferenced, so it never keeps the loop alive.

@@ -161,7 +161,10 @@ typedef struct node_status_loop {
 	uint64_t busy_max_60s_us; /* longest iteration in the last minute */
 	uint64_t busy_max_2s_us;  /* ... in this second and the one before */
 	uint64_t over_10ms, over_100ms; /* iterations busier than that */
-	ks_hist_t busy;			/* per iteration */
+	/* the loop thread's CPU time per iteration: what the loop itself did
+	 * (busy time also counts waiting for a CPU on a loaded machine) */
+	uint64_t cpu_max_us, cpu_max_2s_us, cpu_over_10ms;
+	ks_hist_t busy; /* per iteration */
 } node_status_loop_t;
 
 typedef struct node_status {

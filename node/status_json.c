@@ -308,11 +308,14 @@ int node_status_json(const node_status_t *s, ks_buf_t *out)
 			",\"busy_ms\":%" PRIu64 ",\"busy_max_us\":%" PRIu64
 			",\"busy_max_60s_us\":%" PRIu64
 			",\"busy_max_2s_us\":%" PRIu64 ",\"over_10ms\":%" PRIu64
-			",\"over_100ms\":%" PRIu64 "}",
+			",\"over_100ms\":%" PRIu64 ",\"cpu_max_us\":%" PRIu64
+			",\"cpu_max_2s_us\":%" PRIu64
+			",\"cpu_over_10ms\":%" PRIu64 "}",
 			s->loop.iterations, s->loop.busy_us / 1000,
 			s->loop.busy_max_us, s->loop.busy_max_60s_us,
 			s->loop.busy_max_2s_us, s->loop.over_10ms,
-			s->loop.over_100ms);
+			s->loop.over_100ms, s->loop.cpu_max_us,
+			s->loop.cpu_max_2s_us, s->loop.cpu_over_10ms);
 	ret |= repl_json(&s->repl, out);
 	ret |= kprop_json(&s->kprop, out);
 	ret |= ks_buf_appendf(out, ",\"peers\":[");

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * node/loopstat.h on a real libuv loop: a callback that keeps the loop
- * busy is counted as one long iteration; time the loop spends waiting for
+ * busy is counted as one long iteration (wall and CPU time); time the loop
+ * spends waiting for
  * a timer (idle in the poll) is not; the unreferenced prepare handle does
  * not keep the loop alive; close calls back once.
  */
@@ -73,6 +74,10 @@ static void test_busy_and_idle(void **st)
 	assert_true(s.busy_max_60s_us >= 35000);
 	assert_true(s.busy_max_2s_us >= 35000);
 	assert_true(s.busy.count == s.iterations);
+	/* the spin is CPU time of the loop thread, preempted or not */
+	assert_true(s.cpu_max_us >= 35000);
+	assert_true(s.cpu_max_2s_us >= 35000);
+	assert_true(s.cpu_over_10ms >= 1);
 
 	node_loopstat_close(ls, closed, &n_closed);
 	uv_run(&loop, UV_RUN_DEFAULT);

@@ -92,7 +92,7 @@ static void test_json_contract(void **st)
 		"\"errors\":{\"KS_ECONNRESET\":2}",
 		"\"loop\":{\"iterations\":10,",
 		"\"busy_max_us\":12345,\"busy_max_60s_us\":2345,",
-		"\"over_10ms\":2,\"over_100ms\":0}",
+		"\"over_10ms\":2,\"over_100ms\":0,\"cpu_max_us\":0,",
 		"\"scan_running\":true,\"scan_progress\":5000,",
 		"\"startup\":\"scanning\",\"startup_error\":null",
 	};
