@@ -58,16 +58,20 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # phase_start NAME / phase_end: sample both nodes meanwhile
 phase_start() {
 	PHASE=$1
-	rm -f "$W/stop"
-	T0=$(now_ms)
-	PHASE_T0_MS=$T0 python3 "$SRC/bench/loop_sampler.py" "$W/stop" "$W/phase.json" "$SAMPLE_MS" \
+	rm -f "$W/stop" "$W/stop.ready" "$W/stop.t0"
+	python3 "$SRC/bench/loop_sampler.py" "$W/stop" "$W/phase.json" "$SAMPLE_MS" \
 		"primary=$PRIMARY_DIR/node/kdcsyncd.sock" "replica=$REPLICA_DIR/node/kdcsyncd.sock" &
 	SAMPLER=$!
-	sleep 0.3 # the sampler is running (a short phase still gets samples)
+	# the sampler's first round is done: a short phase still gets samples
+	for _ in $(seq 1 600); do
+		[ -e "$W/stop.ready" ] && break
+		sleep 0.05
+	done
+	T0=$(now_ms)
+	echo "$T0" >"$W/stop.t0"
 }
 phase_end() { # phase_end EXTRA_JSON
 	local ms resets
-	sleep 0.3
 	ms=$(($(now_ms) - T0))
 	touch "$W/stop"
 	wait "$SAMPLER" || true
@@ -149,7 +153,7 @@ def node(n, first=False):
 print("%-9s %-9s %8.2f | %s | %s" % (d["principals"], d["phase"], d["ms"] / 1000.0, node("primary", True), node("replica")))
 PY
 done
-echo "(secs: the phase with 0.3 s of sampling before and after; status: 'status json' on the control socket every ${SAMPLE_MS} ms, connect to end of answer;"
+echo "(secs: the phase, from the sampler's start; status: 'status json' on the control socket every ${SAMPLE_MS} ms, connect to end of answer;"
 echo " loop busy/cpu: the longest loop iteration the node measured during the phase, wall time / the loop thread's CPU time
  (busy includes waiting for a CPU on a loaded machine); >10ms: iterations over 10 ms (wall);"
 echo " idle_timeout $IDLE_TIMEOUT; link resets by idle timeout are in the JSON)"

@@ -13,9 +13,12 @@ minus first) and the longest iteration seen in any answer's last two
 seconds (so a stall from one second before the phase may count).  Writes one JSON object per node to OUT (one line):
 {"NAME": {"samples", "failed", "p50_ms", "p99_ms", "max_ms",
 "loop_busy_max_ms", "loop_over_10ms", "loop_over_100ms"}, ...}.
-A socket that is absent or refuses (a node starting) is retried and not
-counted; "first_answer_ms" is when the first answer came (from PHASE_T0_MS, the
-phase's start in epoch ms, else the sampler's start); an answer that does not come within 10 s counts as
+STOPFILE.ready is created once the first round of requests is done (the
+caller waits for it, so a short phase is sampled), and one more round
+follows STOPFILE.  A socket that is absent or refuses (a node starting) is retried and not
+counted; "first_answer_ms" is when the first answer came, from the
+phase's start (STOPFILE.t0, epoch ms; else the sampler's first round;
+negative: the node answered before); an answer that does not come within 10 s counts as
 failed.
 """
 import json
@@ -67,11 +70,12 @@ def main():
     lat = {n: [] for n in nodes}
     failed = {n: 0 for n in nodes}
     first, last, peak, up, cpu = {}, {}, {}, {}, {}
-    # the phase's start (epoch ms, PHASE_T0_MS) rather than ours: python
-    # starts while the node does
-    t0 = os.environ.get("PHASE_T0_MS")
-    start = time.monotonic() - (time.time() - int(t0) / 1000.0 if t0 else 0.0)
-    while not os.path.exists(stop):
+    ready = stop + ".ready"
+    first_round = time.time()
+    done = False
+    while not done:
+        # one last round after STOPFILE: every phase gets a sample
+        done = os.path.exists(stop)
         t0 = time.monotonic()
         for n, path in nodes.items():
             ms, doc = ask(path)
@@ -81,19 +85,29 @@ def main():
                 failed[n] += 1
                 continue
             lat[n].append(ms)
-            up.setdefault(n, (time.monotonic() - start) * 1000.0)
+            up.setdefault(n, time.time())
             if "loop" in doc:
                 first.setdefault(n, doc["loop"])
                 last[n] = doc["loop"]
                 peak[n] = max(peak.get(n, 0), doc["loop"]["busy_max_2s_us"])
                 cpu[n] = max(cpu.get(n, 0), doc["loop"].get("cpu_max_2s_us", 0))
-        time.sleep(max(0.0, every - (time.monotonic() - t0)))
+        if not os.path.exists(ready):
+            open(ready, "w").close()  # the first round is done
+        if not done:
+            time.sleep(max(0.0, every - (time.monotonic() - t0)))
+    # the phase's start: STOPFILE.t0 (epoch ms, written by the caller
+    # once we were ready), else our first round
+    t0 = first_round
+    if os.path.exists(stop + ".t0"):
+        with open(stop + ".t0") as f:
+            t0 = int(f.read().strip()) / 1000.0
     res = {}
     for n in nodes:
         r = {"samples": len(lat[n]), "failed": failed[n],
              "p50_ms": pct(lat[n], 50), "p99_ms": pct(lat[n], 99),
              "max_ms": pct(lat[n], 100),
-             "first_answer_ms": round(up[n], 1) if n in up else None}
+             "first_answer_ms": round((up[n] - t0) * 1000.0, 1)
+             if n in up else None}
         if n in last:
             r["loop_busy_max_ms"] = round(peak[n] / 1000.0, 1)
             r["loop_cpu_max_ms"] = round(cpu[n] / 1000.0, 1)
