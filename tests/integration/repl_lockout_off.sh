@@ -11,11 +11,7 @@
 pair_up --scan-interval 1h
 pkq "addpol -maxfailure 3 -lockoutduration 600 lpol" \
 	"addprinc -pw Lo-pass-1 -policy lpol +requires_preauth lo"
-deadline=$((SECONDS + 20))
-until replica_has lo; do
-	[ $SECONDS -ge $deadline ] && fail "lo not on the replica"
-	sleep 0.05
-done
+wait_replica_has lo
 
 for i in 1 2 3; do
 	kinit_at replica lo "wrong-$i" && fail "bad password accepted"
@@ -61,11 +57,7 @@ sed -i 's/^\treplicate_lockout = .*/\treplicate_lockout = true/' "$REPLICA_NODE_
 "$PAIR" node-start "$P" replica
 "$PAIR" wait "$P" 30 || fail "replica not in sync after its restart"
 pkq "addprinc -pw Lm-pass-1 -policy lpol +requires_preauth lm"
-deadline=$((SECONDS + 20))
-until replica_has lm; do
-	[ $SECONDS -ge $deadline ] && fail "lm not on the replica"
-	sleep 0.05
-done
+wait_replica_has lm
 for i in 1 2 3; do
 	kinit_at replica lm "wrong-$i" && fail "bad password accepted"
 done

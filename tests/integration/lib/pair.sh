@@ -42,6 +42,28 @@ replica_has() {
 		kadmin.local -r "$REALM" -q "getprinc $1" 2>&1 | grep -q "^Principal: $1@"
 }
 
+# wait_replica_has NAME [SECONDS]: until the replica's KDB has it (20 s).
+wait_replica_has() {
+	local deadline=$((SECONDS + ${2:-20}))
+	until replica_has "$1"; do
+		[ $SECONDS -ge $deadline ] && fail "$1 not on the replica"
+		sleep 0.05
+	done
+}
+
+# dumps_equal_within SECONDS [keep-lockout]: until both dumps are equal
+# (no scan asked for, unlike converge).
+dumps_equal_within() {
+	local deadline=$((SECONDS + $1))
+	until dumps_equal "${2:-}"; do
+		if [ $SECONDS -ge $deadline ]; then
+			diff "$T/p.dump" "$T/r.dump" | head -n 10 | cut -c1-200 >&2
+			fail "dumps differ after $1 s"
+		fi
+		sleep 0.2
+	done
+}
+
 # kinit NAME PASSWORD against a KDC (primary|replica).
 kinit_at() {
 	local which=$1 name=$2 pw=$3 conf
