@@ -248,8 +248,9 @@ static int enc_start(node_repl_t *r, uint64_t from)
 
 void node_repl__encode_stop(node_repl_t *r)
 {
-	/* each build in flight closes one when done (enc_done) */
-	r->closing += (int)r->enc_n;
+	/* each build and each snapshot slice in flight closes one when
+	 * done (enc_done, snap_done) */
+	r->closing += (int)(r->enc_n + r->snap_n);
 }
 
 void node_repl__send_from(node_repl_link_t *l, uint64_t from)
@@ -448,6 +449,7 @@ static int snap_next(node_repl_link_t *l, snap_src_t *src)
 {
 	if (uv_queue_work(l->r->loop, &src->req, snap_work, snap_done) != 0)
 		return KS_ENOMEM;
+	l->r->snap_n++;
 	l->snap_src = src;
 	l->snap_running = true;
 	return KS_EOK;
@@ -490,9 +492,20 @@ static void snap_done(uv_work_t *req, int status)
 {
 	snap_src_t *src = req->data;
 	node_repl_link_t *l = src->l;
+	node_repl_t *r = l->r;
 	int ret = status < 0 ? KS_ECANCELED : src->ret;
 
+	r->snap_n--;
 	l->snap_running = false;
+	if (r->stopping) {
+		/* the engine waits for this slice (node_repl__encode_stop):
+		 * it read the store and key the engine owns */
+		l->snap_src = NULL;
+		snap_src_free(src);
+		node_repl__link_job_end(l);
+		node_repl__closed_one(r); /* last: it may free the engine */
+		return;
+	}
 	if (l->down || ret != KS_EOK) {
 		snap_end(l, src, l->down ? KS_ECLOSED : ret);
 		return;

@@ -293,6 +293,7 @@ struct node_repl {
 	/* batches being built on the pool (primary.c): their first seqs */
 	uint64_t enc_from[REPL_ENCODE_MAX];
 	unsigned enc_n;
+	unsigned snap_n; /* snapshot slices being encoded on the pool */
 	uint64_t batches_built, batch_build_us; /* for status */
 	/* capture state and statistics (capture.c; status.c shows them) */
 	uint64_t scans, last_scan_ms, last_scan_us;

@@ -765,6 +765,90 @@ static void test_connect_during_startup_scan(void **state)
 }
 
 /* A replica linked to another replica: neither follows the other. */
+/* Holds every thread of libuv's pool until released (pool_release). */
+typedef struct pool_block {
+	uv_sem_t go;
+	unsigned n, done;
+	uv_work_t req[128];
+} pool_block_t;
+
+static void block_work(uv_work_t *req)
+{
+	uv_sem_wait(&((pool_block_t *)req->data)->go);
+}
+
+static void block_done(uv_work_t *req, int status)
+{
+	(void)status;
+	((pool_block_t *)req->data)->done++;
+}
+
+static void pool_hold(pool_block_t *b)
+{
+	const char *env = getenv("UV_THREADPOOL_SIZE");
+
+	b->n = env != NULL ? (unsigned)atoi(env) : 4; /* libuv's default */
+	assert_true(b->n >= 1 && b->n <= 128);
+	assert_int_equal(uv_sem_init(&b->go, 0), 0);
+	for (unsigned i = 0; i < b->n; i++) {
+		b->req[i].data = b;
+		assert_int_equal(uv_queue_work(&F->loop, &b->req[i], block_work,
+					       block_done),
+				 0);
+	}
+}
+
+static void pool_release(pool_block_t *b)
+{
+	for (unsigned i = 0; i < b->n; i++)
+		uv_sem_post(&b->go);
+	while (b->done < b->n)
+		uv_run(&F->loop, UV_RUN_ONCE);
+	uv_sem_destroy(&b->go);
+}
+
+/* Stop while a snapshot slice waits for the pool: the stop is not done
+ * (the engine and its store stay) until the slice has ended, since the
+ * slice reads the store and key the engine owns. */
+static void test_stop_during_snapshot_slice(void **state)
+{
+	(void)state;
+	pool_block_t b = { 0 };
+	bool done = false;
+
+	add_principals("bulk", 50);
+	node_start(&F->p, REPL_ROLE_PRIMARY, NULL, 0);
+	node_start(&F->r, REPL_ROLE_REPLICA, F->pub, 0);
+	pool_hold(&b);
+	connect_pair(1u << 20);
+	for (unsigned i = 0; i < 100000; i++) {
+		node_repl_link_t *pl = F->ml->end[1].link;
+		if (pl != NULL && pl->snap_running)
+			break;
+		memlink_pump(F->ml, 1);
+		uv_run(&F->loop, UV_RUN_NOWAIT);
+	}
+	assert_true(F->ml->end[1].link->snap_running);
+	assert_int_equal(F->p.r->snap_n, 1);
+	memlink_drop(F->ml, 1, KS_EOK, "stopping"); /* as the daemon does */
+	memlink_pump(F->ml, 0);
+	assert_true(F->ml->end[1].link == NULL || F->ml->end[1].link->down);
+	node_repl_stop(F->p.r, stopped, &done);
+	for (unsigned i = 0; i < 200; i++) { /* worker and handles close */
+		uv_run(&F->loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	assert_false(done); /* the slice still holds the engine */
+	pool_release(&b);
+	while (!done)
+		uv_run(&F->loop, UV_RUN_ONCE);
+	assert_int_equal(F->p.r->snap_n, 0);
+	node_repl_free(F->p.r);
+	F->p.r = NULL;
+	store_close(F->p.store);
+	F->p.store = NULL;
+}
+
 static void test_role_mismatch(void **state)
 {
 	(void)state;
@@ -809,6 +893,8 @@ int main(void)
 			test_connect_during_startup_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_role_mismatch, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_stop_during_snapshot_slice,
+						setup, teardown),
 	};
 
 	alarm(300); /* a hang fails instead of waiting for ctest */
