@@ -6,7 +6,7 @@
 #
 #   deploy/pair.sh up DIR [-n COUNT] [--replicate-lockout] [--scan-interval D]
 #                         [--log-retain ENTRIES] [--load DUMP]
-#                         [--idle-timeout D] [--sync]
+#                         [--idle-timeout D] [--sync] [--chain]
 #       Makes, in DIR (created; must not hold a running pair):
 #         DIR/primary/  realm REALM (krb5.conf, kdc.conf whose [dbmodules]
 #                       puts the kdcsync KDB module in front of db2, DB,
@@ -38,18 +38,29 @@
 #       --sync: synchronous mode on both nodes (synchronous = 1,
 #       sync_timeout = 2s; the replica's matters after a promote): a
 #       write on the primary returns once the replica applied it.
-#       Returns when the replica follows the primary (initial sync done).
+#       --chain: a cascade (PROTOCOL.md §3.13): DIR/third/, a third KDC
+#       of the realm and its kdcsyncd (name 'third', role replica)
+#       following the replica, which relays the primary's signed batches
+#       to it unchanged; the third trusts both signing keys (the
+#       replica's signs a full copy it serves) and also lists the primary
+#       with its address (so it can 'kdcsync follow primary').  The env
+#       file adds THIRD_DIR THIRD_KRB5_CONFIG THIRD_KDC_PROFILE
+#       THIRD_KDC_PORT THIRD_NODE_CONF THIRD_NODE_PORT THIRD_METRICS_URL.
+#       Returns when the replica follows the primary (initial sync done)
+#       and, with --chain, the third follows the replica.
 #   deploy/pair.sh down DIR
 #       Stops exactly what DIR/pids lists, by pid (TERM, then KILL after
 #       10 s), and removes DIR/pids.  DIR itself is kept.
-#   deploy/pair.sh node-stop DIR primary|replica [SIGNAL]
-#   deploy/pair.sh node-start DIR primary|replica
+#   deploy/pair.sh node-stop DIR primary|replica|third [SIGNAL]
+#   deploy/pair.sh node-start DIR primary|replica|third
 #       Stop (default TERM; KILL for crash tests) / start one kdcsyncd
 #       (returns when its control socket answers).
 #   deploy/pair.sh wait DIR [SECONDS]
 #       Wait until the node running as replica (whichever it is after a
 #       promote or follow) streams and has applied the last seq of the
-#       node running as primary (default 60 s).
+#       node running as primary (default 60 s); with --chain also until
+#       the third streams from the node it follows and has applied the
+#       same seq.
 #
 # Binaries: $KS_BUILD_DIR (a build tree) if set, else build/pair/ under the
 # checkout holding this script; if that has no node/kdcsyncd it is
@@ -145,53 +156,75 @@ start_node() {
 	echo "node-$role $pid" >>"$DIR/pids"
 }
 
-# node_conf NAME PEER: either node can be the primary (kdcsync promote /
-# follow): each listens, signs with its own key, trusts both keys and lists
-# the other with its address; the config role is where it starts.
+# node_conf NAME FOLLOWS PEER...: the node NAME (primary, replica, third)
+# starts as primary (FOLLOWS "") or as replica of FOLLOWS and lists each
+# PEER with its address.  Primary and replica can each be the primary
+# (kdcsync promote / follow): each listens, signs with its own key and
+# trusts both keys.  The third (--chain) listens too and trusts the same
+# two keys: the primary's signs the batches relayed to it, the replica's
+# a full copy the replica serves it.
 node_conf() {
-	local role=$1 other=$2 d=$DIR/$1 port oport
-	local mport
-	if [ "$role" = primary ]; then
-		port=$NODE_PORT oport=$REPLICA_NODE_PORT mport=$PRIMARY_METRICS_PORT
-	else
-		port=$REPLICA_NODE_PORT oport=$NODE_PORT mport=$REPLICA_METRICS_PORT
-	fi
+	local name=$1 follows=$2 d=$DIR/$1 peer
+	shift 2
 	mkdir -p "$d/node"
 	chmod 700 "$d/node"
 	{
 		echo "[node]"
-		echo "	name = $role"
-		echo "	role = $role"
+		echo "	name = $name"
+		if [ -n "$follows" ]; then
+			echo "	role = replica"
+		else
+			echo "	role = primary"
+		fi
 		echo "	state_dir = $d/node"
 		echo "	kdc_profile = $d/kdc.conf"
 		echo "	replicate_lockout = $LOCKOUT"
 		echo "	reconnect_min = 100ms"
 		echo "	reconnect_max = 2s"
-		echo "	listen = 127.0.0.1:$port"
-		echo "	signing_key = $DIR/pki/$(signing_name "$role").key"
+		echo "	listen = 127.0.0.1:$(node_port "$name")"
+		[ "$name" = third ] ||
+			echo "	signing_key = $DIR/pki/$(signing_name "$name").key"
 		echo "	trusted_keys = $DIR/pki/signing.pub"
 		echo "	trusted_keys = $DIR/pki/replica-signing.pub"
 		echo "	scan_interval = $SCAN"
 		echo "	log_retain = $RETAIN"
-		if [ "$SYNC" = 1 ]; then
+		if [ "$SYNC" = 1 ] && [ "$name" != third ]; then
 			echo "	synchronous = 1"
 			echo "	sync_timeout = 2s"
 		fi
-		[ "$role" = primary ] || echo "	primary = $other"
+		[ -z "$follows" ] || echo "	primary = $follows"
 		echo "[tls]"
 		echo "	ca = $DIR/pki/ca.crt"
-		echo "	cert = $DIR/pki/$role.crt"
-		echo "	key = $DIR/pki/$role.key"
+		echo "	cert = $DIR/pki/$name.crt"
+		echo "	key = $DIR/pki/$name.key"
 		echo "	keepalive_interval = 2s"
 		echo "	idle_timeout = $IDLE"
 		echo "[peers]"
-		echo "	$other = {"
-		echo "		address = 127.0.0.1:$oport"
-		echo "		mode = native"
-		echo "	}"
+		for peer in "$@"; do
+			echo "	$peer = {"
+			echo "		address = 127.0.0.1:$(node_port "$peer")"
+			echo "		mode = native"
+			echo "	}"
+		done
 		echo "[metrics]"
-		echo "	listen = 127.0.0.1:$mport"
+		echo "	listen = 127.0.0.1:$(metrics_port "$name")"
 	} >"$d/node.conf"
+}
+
+node_port() {
+	case $1 in
+	primary) echo "$NODE_PORT" ;;
+	replica) echo "$REPLICA_NODE_PORT" ;;
+	*) echo "$THIRD_NODE_PORT" ;;
+	esac
+}
+
+metrics_port() {
+	case $1 in
+	primary) echo "$PRIMARY_METRICS_PORT" ;;
+	replica) echo "$REPLICA_METRICS_PORT" ;;
+	*) echo "$THIRD_METRICS_PORT" ;;
+	esac
 }
 
 # The primary's key keeps its historical name (pki/signing.*).
@@ -200,11 +233,17 @@ signing_name() {
 }
 
 # in_sync: one node runs as primary (by its status: the config role or a
-# promote/follow), the other streams from it and has applied its last seq.
+# promote/follow), the other streams from it and has applied its last seq;
+# with a third node (--chain), that one streams from the node it follows
+# and has applied the primary's last seq too.
 in_sync() {
-	local a b
+	local a b c
 	a=$("$KDCSYNC" -c "$DIR/primary/node.conf" status --json 2>/dev/null) || return 1
 	b=$("$KDCSYNC" -c "$DIR/replica/node.conf" status --json 2>/dev/null) || return 1
+	if [ -f "$DIR/third/node.conf" ]; then
+		c=$("$KDCSYNC" -c "$DIR/third/node.conf" status --json 2>/dev/null) || return 1
+		status_chained "$a" "$b" "$c" || status_chained "$b" "$a" "$c" || return 1
+	fi
 	status_follows "$a" "$b" || status_follows "$b" "$a"
 }
 
@@ -224,7 +263,7 @@ load_env() {
 }
 
 cmd_up() {
-	local count=0 load=
+	local count=0 load= chain=0
 	LOCKOUT=false
 	SCAN=10min
 	RETAIN=1000000
@@ -239,6 +278,7 @@ cmd_up() {
 		--log-retain) RETAIN=$2; shift 2 ;;
 		--idle-timeout) IDLE=$2; shift 2 ;;
 		--sync) SYNC=1; shift ;;
+		--chain) chain=1; shift ;;
 		*) die "unknown option '$1'" ;;
 		esac
 	done
@@ -257,8 +297,15 @@ cmd_up() {
 	while [ "$REPLICA_NODE_PORT" = "$NODE_PORT" ]; do REPLICA_NODE_PORT=$(free_port); done
 	PRIMARY_METRICS_PORT=$(free_port)
 	REPLICA_METRICS_PORT=$(free_port)
-	rm -rf "$DIR/pki" "$DIR/primary" "$DIR/replica"
-	"$SRC/deploy/make-certs.sh" "$DIR/pki" primary replica >/dev/null
+	local tport= names=(primary replica)
+	if [ $chain = 1 ]; then
+		tport=$(free_port)
+		THIRD_NODE_PORT=$(free_port)
+		THIRD_METRICS_PORT=$(free_port)
+		names+=(third)
+	fi
+	rm -rf "$DIR/pki" "$DIR/primary" "$DIR/replica" "$DIR/third"
+	"$SRC/deploy/make-certs.sh" "$DIR/pki" "${names[@]}" >/dev/null
 	"$KDCSYNC" keygen -o "$DIR/pki/signing" >/dev/null
 	"$KDCSYNC" keygen -o "$DIR/pki/replica-signing" >/dev/null
 	mkdir -p "$DIR/bin"
@@ -266,14 +313,21 @@ cmd_up() {
 	ln -sf "$KDCSYNCD" "$DIR/bin/kdcsyncd"
 	make_realm "$DIR/primary" "$pport" "$MODDIR"
 	make_realm "$DIR/replica" "$rport" "$MODDIR"
+	[ $chain = 0 ] || make_realm "$DIR/third" "$tport" "$MODDIR"
 	preload "$DIR/primary" "$count"
 	if [ -n "$load" ]; then
 		KRB5_CONFIG=$DIR/primary/krb5.conf KRB5_KDC_PROFILE=$DIR/primary/kdc.conf \
 			kdb5_util -r "$REALM" load -update "$load" >"$DIR/load.log" 2>&1 ||
 			{ cat "$DIR/load.log" >&2; die "loading $load failed"; }
 	fi
-	node_conf primary replica
-	node_conf replica primary
+	if [ $chain = 1 ]; then
+		node_conf primary "" replica third
+		node_conf replica primary primary third
+		node_conf third replica replica primary
+	else
+		node_conf primary "" replica
+		node_conf replica primary primary
+	fi
 	cat >"$DIR/env" <<EOF
 REALM=$REALM
 PRIMARY_DIR=$DIR/primary
@@ -295,17 +349,31 @@ PRIMARY_METRICS_URL=http://127.0.0.1:$PRIMARY_METRICS_PORT/metrics
 REPLICA_METRICS_URL=http://127.0.0.1:$REPLICA_METRICS_PORT/metrics
 PATH=$DIR/bin:\$PATH
 EOF
+	[ $chain = 0 ] || cat >>"$DIR/env" <<EOF
+THIRD_DIR=$DIR/third
+THIRD_KRB5_CONFIG=$DIR/third/krb5.conf
+THIRD_KDC_PROFILE=$DIR/third/kdc.conf
+THIRD_KDC_PORT=$tport
+THIRD_NODE_CONF=$DIR/third/node.conf
+THIRD_NODE_PORT=$THIRD_NODE_PORT
+THIRD_METRICS_URL=http://127.0.0.1:$THIRD_METRICS_PORT/metrics
+EOF
 	start_kdc "$DIR/primary" kdc-primary "$pport"
 	start_kdc "$DIR/replica" kdc-replica "$rport"
+	[ $chain = 0 ] || start_kdc "$DIR/third" kdc-third "$tport"
 	start_node primary
 	wait_ctl primary
 	start_node replica
 	wait_ctl replica
+	if [ $chain = 1 ]; then
+		start_node third
+		wait_ctl third
+	fi
 	if ! wait_sync "${PAIR_TIMEOUT:-120}"; then
-		tail -n 20 "$DIR/primary/node.log" "$DIR/replica/node.log" >&2
+		tail -n 20 "$DIR"/*/node.log >&2
 		die "the replica did not catch up (pair left running; 'pair.sh down $DIR')"
 	fi
-	echo "pair up in $DIR (realm $REALM; primary KDC 127.0.0.1:$pport, replica KDC 127.0.0.1:$rport); source $DIR/env"
+	echo "pair up in $DIR (realm $REALM; primary KDC 127.0.0.1:$pport, replica KDC 127.0.0.1:$rport${tport:+, third KDC 127.0.0.1:$tport}); source $DIR/env"
 }
 
 stop_pid() {

@@ -1304,6 +1304,8 @@ static int status_fill(node_daemon_t *d, node_status_t *st)
 	if (c->listen.host)
 		snprintf(st->listen, sizeof(st->listen), "%s:%u",
 			 c->listen.host, c->listen.port);
+	snprintf(st->upstream, sizeof(st->upstream), "%s",
+		 primary_of(d) ? primary_of(d) : "");
 	snprintf(st->config, sizeof(st->config), "%s", c->path);
 	node_loopstat_get(d->loopstat, &st->loop);
 	st->reloads = d->reloads_ok;

@@ -40,10 +40,14 @@ typedef struct node_status_reason {
 
 /* A peer's replication, as the engine sees it (node/repl/). */
 typedef struct node_status_repl_peer {
-	bool present;	   /* the engine knows this peer */
-	bool primary;	   /* we are its primary: position = its ack */
-	char state[32];	   /* state machine state, "down" without a link */
-	uint64_t position; /* acked (primary) or applied (replica) seq */
+	bool present; /* the engine knows this peer */
+	bool primary; /* we are its primary: position = its ack */
+	bool relayed; /* we serve it as a relay (a replica ourselves) */
+	const char *link_role; /* static: "upstream" (we follow it),
+				  "downstream" (we serve it), "" (no link
+				  yet) */
+	char state[32];	       /* state machine state, "down" without a link */
+	uint64_t position;     /* acked (primary) or applied (replica) seq */
 	uint64_t peer_last_seq, lag_changes, lag_s;
 	uint64_t batches, changes; /* sent (primary) / applied (replica) */
 	uint64_t full_transfers, incremental_sessions;
@@ -174,7 +178,10 @@ typedef struct node_status {
 	bool promoted;		 /* role_source is "promote" */
 	long pid;
 	uint64_t uptime_s;
-	char listen[300]; /* "HOST:PORT", "" = none */
+	char listen[300];   /* "HOST:PORT", "" = none */
+	char upstream[256]; /* the peer it follows (replica), "" = none;
+			       the peers it serves have repl.link_role
+			       "downstream" */
 	char config[1024];
 	uint64_t reloads, reloads_rejected;
 	time_t reload_at;	/* last attempt, 0 = none */

@@ -254,6 +254,10 @@ static int peer_repl_json(const node_status_repl_peer_t *r, ks_buf_t *out)
 				      ks_errname(r->errors[i].code),
 				      r->errors[i].count);
 	ret |= ks_buf_appendf(out, "}");
+	ret |= ks_buf_appendf(out, ",\"link_role\":");
+	ret |= str_or_null(out, r->link_role ? r->link_role : "");
+	ret |= ks_buf_appendf(out, ",\"relayed\":%s",
+			      r->relayed ? "true" : "false");
 	if (!r->primary) {
 		ret |= hist_json(out, "propagation", &r->propagation);
 		ret |= hist_json(out, "apply", &r->apply);
@@ -316,6 +320,22 @@ int node_status_json(const node_status_t *s, ks_buf_t *out)
 			s->loop.busy_max_2s_us, s->loop.over_10ms,
 			s->loop.over_100ms, s->loop.cpu_max_us,
 			s->loop.cpu_max_2s_us, s->loop.cpu_over_10ms);
+	/* both directions of a cascade (PROTOCOL.md §3.13) */
+	ret |= ks_buf_appendf(out, ",\"upstream\":");
+	ret |= str_or_null(out, s->upstream);
+	ret |= ks_buf_appendf(out, ",\"downstream\":[");
+	size_t nd = 0;
+	for (size_t i = 0; i < s->n_peers; i++) {
+		const node_status_repl_peer_t *q = &s->peers[i].repl;
+		if (!q->present || q->link_role == NULL ||
+		    strcmp(q->link_role, "downstream") != 0)
+			continue;
+		ret |= ks_buf_appendf(out, "%s", nd++ ? "," : "");
+		ret |= ks_buf_append_json_str(out, s->peers[i].name);
+	}
+	ret |= ks_buf_appendf(
+		out, "],\"relay\":%s",
+		nd > 0 && strcmp(s->role, "replica") == 0 ? "true" : "false");
 	ret |= repl_json(&s->repl, out);
 	ret |= kprop_json(&s->kprop, out);
 	ret |= ks_buf_appendf(out, ",\"peers\":[");

@@ -402,6 +402,19 @@ static int peers_part(const node_status_t *s, ks_buf_t *out)
 		ret |= series(out, "kdcsync_peer_sent_bytes_total", p->name,
 			      p->bytes_out);
 
+	ret |= head(out, "kdcsync_peer_link_role", "gauge",
+		    "1 for the way the peer's link goes: upstream (this node "
+		    "follows it) or downstream (this node serves it, relayed "
+		    "by a replica in a cascade).");
+	FOR_REPL_PEERS(s, q)
+	if (q->repl.link_role != NULL && q->repl.link_role[0])
+		ret |= series2(out, "kdcsync_peer_link_role", q->name,
+			       "link_role", q->repl.link_role, 1);
+	ret |= head(out, "kdcsync_peer_relayed", "gauge",
+		    "1 while this node, a replica, serves the peer as a relay "
+		    "(the primary's signed batches, unchanged).");
+	FOR_REPL_PEERS(s, q)
+	ret |= series(out, "kdcsync_peer_relayed", q->name, q->repl.relayed);
 	ret |= head(out, "kdcsync_peer_streaming", "gauge",
 		    "1 while replication with the peer streams changes.");
 	FOR_REPL_PEERS(s, q)

@@ -185,6 +185,8 @@ int node_status_text(const node_status_t *s, ks_buf_t *out)
 		s->pid, s->uptime_s);
 	if (s->listen[0])
 		ret |= ks_buf_appendf(out, "listen:    %s\n", s->listen);
+	if (s->upstream[0])
+		ret |= ks_buf_appendf(out, "upstream:  %s\n", s->upstream);
 	ret |= ks_buf_appendf(out, "config:    %s", s->config);
 	if (s->reload_at != 0) {
 		char when[32];
@@ -230,8 +232,13 @@ int node_status_text(const node_status_t *s, ks_buf_t *out)
 			      s->n_peers ? "" : "(none)");
 	for (size_t i = 0; i < s->n_peers; i++) {
 		const node_status_peer_t *p = &s->peers[i];
-		ret |= ks_buf_appendf(out, "  %s (%s): %s", p->name, p->mode,
-				      p->state);
+		ret |= ks_buf_appendf(out, "  %s (%s", p->name, p->mode);
+		if (p->repl.present && p->repl.link_role != NULL &&
+		    p->repl.link_role[0])
+			ret |= ks_buf_appendf(out, ", %s%s", p->repl.link_role,
+					      p->repl.relayed ? ", relayed"
+							      : "");
+		ret |= ks_buf_appendf(out, "): %s", p->state);
 		if (p->remote[0])
 			ret |= ks_buf_appendf(out, ", %s %s",
 					      p->direction[0] == 'i' ? "from"

@@ -83,6 +83,9 @@ enum proto_role {
 #define PROTO_CAP_LOCKOUT    0x00000008u
 #define PROTO_CAP_KDB_DIGEST 0x00000010u /* answers KDB_DIGEST_REQ (§3.11) */
 #define PROTO_CAP_REFETCH    0x00000020u /* primary: answers REFETCH (§3.12) */
+/* primary role: a relay (a replica serving replicas, §3.13): its batches
+ * are another node's signed blobs, its position the applied one */
+#define PROTO_CAP_RELAY 0x00000040u
 
 /* Answer modes (primary -> replica). */
 enum proto_answer_mode {

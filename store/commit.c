@@ -108,6 +108,9 @@ static int apply_fn(store_t *s, db_txn_t *txn, void *arg)
 		return txn->ret;
 	if ((ret = store__delta_flush(s, txn, &m, m.live)) != 0)
 		return ret;
+	if (b->blob.len > 0)
+		store__relay_put(txn, b->first_seq, b->first_seq + b->n - 1,
+				 b->blob);
 	m.last_seq = m.applied_seq = b->first_seq + b->n - 1;
 	store__meta_save(txn, &m);
 	return txn->ret;

@@ -22,7 +22,7 @@
 static const char *const db_names[DB_COUNT] = {
 	[DB_META] = "meta", [DB_LOG] = "log",	  [DB_PEERS] = "peers",
 	[DB_REC0] = "rec0", [DB_REC1] = "rec1",	  [DB_BKT0] = "bkt0",
-	[DB_BKT1] = "bkt1", [DB_STAGE] = "stage",
+	[DB_BKT1] = "bkt1", [DB_STAGE] = "stage", [DB_RELAY] = "relay",
 };
 
 struct db_env {

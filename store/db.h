@@ -28,6 +28,7 @@ enum db_name {
 	DB_BKT0,
 	DB_BKT1,
 	DB_STAGE,
+	DB_RELAY,
 	DB_COUNT
 };
 

@@ -13,6 +13,7 @@
  *   stage.c   full-snapshot staging and installation
  *   read.c    read transactions, point reads, record iteration
  *   peers.c   per-peer acknowledgements
+ *   relay.c   the signed blobs of applied batches, for relaying
  *   check.c   the invariant checker (store_check)
  * Everything here runs under the rules of store.h: write helpers only
  * inside a store__write() callback (LMDB's writer lock held).
@@ -249,6 +250,18 @@ void store__log_append(db_cur_t *cur, meta_t *m, uint64_t seq,
 
 /** \brief Parse a log entry; KS_ECORRUPT if malformed. */
 int store__log_parse(ks_view_t key, ks_view_t val, store_log_entry_t *e);
+
+/* --- relay.c --- */
+
+/** \brief Keep the blob of batch [first, last] (sticky errors in \p txn). */
+void store__relay_put(db_txn_t *txn, uint64_t first, uint64_t last,
+		      ks_view_t blob);
+
+/** \brief Drop the blobs that start before \p oldest_seq. */
+void store__relay_trim(db_txn_t *txn, uint64_t oldest_seq);
+
+/** \brief Drop the blobs that end after \p seq. */
+void store__relay_drop_after(db_txn_t *txn, uint64_t seq);
 
 /* --- stage.c --- */
 

@@ -144,6 +144,8 @@ static int trim_fn(store_t *s, db_txn_t *txn, void *arg)
 		c->dropped++;
 	}
 	db_cur_close(&cur);
+	if (c->dropped)
+		store__relay_trim(txn, m.oldest_seq);
 	if (txn->ret)
 		return txn->ret;
 	c->new_oldest = m.oldest_seq;

@@ -52,6 +52,7 @@ static int rewind_fn(store_t *s, db_txn_t *txn, void *arg)
 		r->dropped++;
 	}
 	db_cur_close(&cur);
+	store__relay_drop_after(txn, r->seq);
 	if (txn->ret)
 		return txn->ret;
 	if (m.oldest_seq > r->seq + 1)

@@ -542,6 +542,7 @@ static int install_fn(store_t *s, db_txn_t *txn, void *arg)
 		}
 	}
 	db_clear(txn, DB_LOG);
+	db_clear(txn, DB_RELAY);
 	m.live = (uint8_t)st;
 	memcpy(m.history, p->history, 16);
 	memcpy(m.applied_history, p->history, 16);

@@ -191,6 +191,9 @@ typedef struct store_batch {
 	uint64_t commit_time_us;
 	const store_change_t *ch;
 	size_t n;
+	/* optional: the signed blob the batch came in, kept as received
+	 * for relaying (store_relay_get); empty = none */
+	ks_view_t blob;
 } store_batch_t;
 
 /**
@@ -206,8 +209,31 @@ typedef struct store_batch {
  * \retval KS_ESTATE    this store's own log is not at its applied position
  *                      (it was committed to as a primary)
  * \retval KS_EINVAL    n == 0, a bad op, key or value
+ * A non-empty b->blob is kept in the same transaction, for
+ * store_relay_get().
  */
 int store_apply(store_t *s, const store_batch_t *b);
+
+/*
+ * Relayed batches (a replica serving further replicas, PROTOCOL.md §3.13):
+ * the signed blob of every batch a replica applied, exactly as it came,
+ * in database "relay" (key = u64be first seq, value = u64be last seq ||
+ * blob).  Kept and dropped with the log: store_log_trim() drops blobs
+ * that start before the oldest log entry, store_rewind() those that end
+ * after the seq it goes back to, store_stage_install() all of them.  The
+ * store never parses a blob.
+ */
+
+/**
+ * \brief The blob of the applied batch whose first seq is \p first_seq.
+ * \param blob     receives a view into the map (valid until
+ *                 store_read_end()).
+ * \param last_seq receives its last seq (may be NULL).
+ * \retval KS_ENOENT  no such batch kept
+ * \retval KS_ECORRUPT a malformed entry
+ */
+int store_relay_get(store_txn_t *t, uint64_t first_seq, ks_view_t *blob,
+		    uint64_t *last_seq);
 
 /**
  * \brief Replica: adopt a promoted primary's new history without a transfer.

@@ -19,6 +19,10 @@
 #                          DST as a replica whose link to SRC (the peer
 #                          named SRC's node) streams and has applied SRC's
 #                          last seq, SRC's start-up scan done
+#   status_chained SRC MID END  (three status JSON texts) SRC runs as
+#                          primary, END's link to the node it follows
+#                          (MID relaying, or SRC itself) streams and END
+#                          has applied SRC's last seq
 
 json_get() {
 	python3 - "$@" <<'PY'
@@ -67,6 +71,23 @@ ok = (src.get("role") == "primary" and dst.get("role") == "replica"
       and src.get("capture", {}).get("startup", "ready") == "ready"
       and link and link[0].get("state") == "stream"
       and "last_seq" in src and src["last_seq"] == dst.get("applied_seq"))
+sys.exit(0 if ok else 1)
+PY
+}
+
+status_chained() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+try:
+    src, mid, end = (json.loads(a) for a in sys.argv[1:4])
+except ValueError:
+    sys.exit(1)
+up = end.get("upstream")
+link = [p.get("repl", {}) for p in end.get("peers", []) if p.get("name") == up]
+ok = (src.get("role") == "primary" and end.get("role") == "replica"
+      and up in (src.get("node"), mid.get("node"))
+      and link and link[0].get("state") == "stream"
+      and "last_seq" in src and src["last_seq"] == end.get("applied_seq"))
 sys.exit(0 if ok else 1)
 PY
 }

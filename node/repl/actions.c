@@ -40,21 +40,30 @@ static int send_hello(node_repl_link_t *l)
 	msg.u.hello = (proto_hello_t){
 		.version_min = PROTO_VERSION_MIN,
 		.version_max = PROTO_VERSION_MAX,
-		.role = (uint8_t)r->role,
+		.role = (uint8_t)l->sm.role,
 		.caps = PROTO_CAP_ZSTD | PROTO_CAP_DIGEST |
 			PROTO_CAP_KDB_DIGEST |
 			(r->role == REPL_ROLE_PRIMARY ? PROTO_CAP_REFETCH : 0) |
-			(r->role == REPL_ROLE_REPLICA && !r->no_rewind
+			(l->sm.role == REPL_ROLE_REPLICA && !r->no_rewind
 				 ? PROTO_CAP_REWIND
 				 : 0) |
-			(node_repl__lockout_cap(l) ? PROTO_CAP_LOCKOUT : 0),
+			(node_repl__lockout_cap(l) ? PROTO_CAP_LOCKOUT : 0) |
+			(l->relay ? PROTO_CAP_RELAY : 0),
 		.name = { (const uint8_t *)r->name, strlen(r->name) },
 		.has_ident = true,
 	};
 	const char *realm = node_repl__realm(r);
 	msg.u.hello.realm =
 		(ks_view_t){ (const uint8_t *)realm, strlen(realm) };
-	if (r->role == REPL_ROLE_PRIMARY) {
+	if (l->relay) {
+		/* the primary's position as applied here; the key it signs
+		 * a full copy with */
+		memcpy(msg.u.hello.history, m.applied_history, 16);
+		msg.u.hello.seq = m.applied_seq;
+		if (r->key != NULL)
+			memcpy(msg.u.hello.key_id, proto_key_id(r->key),
+			       PROTO_KEYID_LEN);
+	} else if (r->role == REPL_ROLE_PRIMARY) {
 		memcpy(msg.u.hello.history, m.history, 16);
 		msg.u.hello.seq = m.last_seq;
 		if (r->key != NULL)
@@ -112,7 +121,7 @@ void node_repl__reset_link(node_repl_link_t *l, const repl_sm_action_t *act)
 		 ks_strerror(act->code));
 	snprintf(l->peer->last_error, sizeof(l->peer->last_error), "%s",
 		 reason);
-	if (l->r->role == REPL_ROLE_REPLICA)
+	if (l->sm.role == REPL_ROLE_REPLICA)
 		node_repl__stage_abort(l->r);
 	if (act->send_error) {
 		proto_msg_t m = { .type = PROTO_MSG_ERROR };

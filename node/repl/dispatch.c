@@ -97,15 +97,26 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame, const char **why)
 		break;
 	}
 	repl_sm_event_t ev = { .type = REPL_EV_MSG, .msg = &m, .now_ms = now };
-	if (r->role == REPL_ROLE_PRIMARY && m.type == PROTO_MSG_HELLO) {
-		ret = node_repl__meta(r->store, &meta);
-		if (ret != KS_EOK)
-			return ret;
-		node_repl__window_of(&meta, &w);
-		ev.window = &w;
+	repl_sm_relay_t rv;
+	if (l->sm.role == REPL_ROLE_PRIMARY && m.type == PROTO_MSG_HELLO) {
 		const char *how = NULL;
-		int d = repl_sm_decide(&w, m.u.hello.history, m.u.hello.seq,
-				       &how);
+		int d;
+		if (l->relay) {
+			ret = node_repl__relay_view(r, m.u.hello.seq, &rv, &w);
+			if (ret != KS_EOK)
+				return ret;
+			ev.relay = &rv;
+			d = repl_sm_relay_decide(&rv, m.u.hello.history,
+						 m.u.hello.seq, &how);
+		} else {
+			ret = node_repl__meta(r->store, &meta);
+			if (ret != KS_EOK)
+				return ret;
+			node_repl__window_of(&meta, &w);
+			d = repl_sm_decide(&w, m.u.hello.history, m.u.hello.seq,
+					   &how);
+		}
+		ev.window = &w;
 		ks_log_notice(REPL, "'%s' at seq %" PRIu64 ": %s (%s)",
 			      l->peer->name, m.u.hello.seq,
 			      d == REPL_RESUME_FULL	? "full snapshot"
@@ -113,7 +124,7 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame, const char **why)
 							: "incremental",
 			      how);
 	}
-	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_HELLO) {
+	if (l->sm.role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_HELLO) {
 		repl_sm_action_t act;
 		node_repl__note_peer_last(l, m.u.hello.seq);
 		ev.realm = node_repl__realm(r);
@@ -126,7 +137,7 @@ static int link_frame(node_repl_link_t *l, ks_view_t frame, const char **why)
 			r); /* lockouts that waited for a link */
 		return KS_EOK;
 	}
-	if (r->role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_ANSWER &&
+	if (l->sm.role == REPL_ROLE_REPLICA && m.type == PROTO_MSG_ANSWER &&
 	    l->sm.state == REPL_ST_ANSWER_WAIT)
 		node_repl__answered(l, &m.u.answer);
 	if (m.type == PROTO_MSG_ERROR)
@@ -267,15 +278,20 @@ node_repl_link_t *node_repl_link_up(node_repl_t *r, const node_repl_io_t *io,
 	l->conn = conn;
 	l->peer = p;
 	l->refs = 1;
+	l->relay = node_repl__relay_peer(r, peer);
 	p->link = l;
-	repl_sm_init(&l->sm, r->role, NULL);
+	p->relayed = l->relay;
+	p->link_role = r->role == REPL_ROLE_PRIMARY || l->relay
+			       ? REPL_LINK_DOWNSTREAM
+			       : REPL_LINK_UPSTREAM;
+	repl_sm_init(&l->sm, l->relay ? REPL_ROLE_PRIMARY : r->role, NULL);
 	node_repl__session_begin(l);
 	repl_sm_event_t ev = { .type = REPL_EV_CONNECTED,
 			       .now_ms = node_repl__now(r),
 			       /* the start-up scan runs: say nothing yet,
 				* keep the peer's frames in the inbox */
 			       .not_ready = !r->ready };
-	if (r->role == REPL_ROLE_REPLICA &&
+	if (l->sm.role == REPL_ROLE_REPLICA &&
 	    node_repl__meta(r->store, &m) == KS_EOK)
 		node_repl__position(&m, &ev.history, &ev.seq);
 	if (!r->ready)
@@ -303,7 +319,7 @@ void node_repl__links_ready(node_repl_t *r)
 
 void node_repl_link_writable(node_repl_link_t *l)
 {
-	if (l == NULL || l->r->role != REPL_ROLE_PRIMARY)
+	if (l == NULL || l->sm.role != REPL_ROLE_PRIMARY)
 		return;
 	if (!node_repl__snapshot_pump(l))
 		node_repl__link_log_grew(l);
@@ -321,7 +337,7 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason)
 		snprintf(l->peer->last_error, sizeof(l->peer->last_error), "%s",
 			 reason);
 	node_repl__session_end(l, err, reason);
-	if (l->r->role == REPL_ROLE_REPLICA)
+	if (l->sm.role == REPL_ROLE_REPLICA)
 		node_repl__stage_abort(l->r);
 	node_repl__compare_link_down(l);
 	if (l->peer->link == l)

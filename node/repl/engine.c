@@ -108,10 +108,11 @@ void node_repl_tick(node_repl_t *r)
 			continue;
 		repl_sm_event_t ev = { .type = REPL_EV_TICK, .now_ms = now };
 		node_repl__feed(p->link, &ev);
-		if (p->link != NULL && r->role == REPL_ROLE_REPLICA)
+		if (p->link != NULL && p->link->sm.role == REPL_ROLE_REPLICA)
 			node_repl__held_tick(p->link, now);
 	}
-	if (r->role == REPL_ROLE_PRIMARY &&
+	/* a relay's log and kept batches are trimmed like a primary's */
+	if ((r->role == REPL_ROLE_PRIMARY || r->relay_listen) &&
 	    ++r->ticks % REPL_TRIM_EVERY_TICKS == 0)
 		node_repl__trim(r);
 	if (r->role == REPL_ROLE_REPLICA) {
@@ -142,6 +143,9 @@ static int copy_conf(node_repl_t *r, const node_conf_t *c)
 	r->state_dir = strdup(c->state_dir);
 	r->kdc_profile = dup_or_null(c->kdc_profile);
 	r->signing_key = dup_or_null(c->signing_key);
+	r->primary = dup_or_null(c->primary);
+	r->relay_listen =
+		c->role == NODE_ROLE_REPLICA && c->listen.host != NULL;
 	r->replicate_lockout = c->replicate_lockout;
 	r->scan_interval_ms = c->scan_interval_ms;
 	r->drift_interval_ms = c->drift_check_interval_ms;
@@ -149,7 +153,7 @@ static int copy_conf(node_repl_t *r, const node_conf_t *c)
 	r->trusted.v = calloc(c->trusted_keys.n + 1, sizeof(char *));
 	if (r->name == NULL || r->state_dir == NULL || r->trusted.v == NULL ||
 	    (c->kdc_profile && !r->kdc_profile) ||
-	    (c->signing_key && !r->signing_key))
+	    (c->primary && !r->primary) || (c->signing_key && !r->signing_key))
 		return KS_ENOMEM;
 	for (size_t i = 0; i < c->trusted_keys.n; i++) {
 		if ((r->trusted.v[i] = strdup(c->trusted_keys.v[i])) == NULL)
@@ -217,7 +221,20 @@ static int load_keys(node_repl_t *r)
 				 "(%s)",
 				 r->trusted.v[i], ks_strerror(ret));
 	}
-	return ret == KS_EOK ? KS_EOK : KS_EKEY;
+	if (ret != KS_EOK)
+		return KS_EKEY;
+	/* a relay signs the full copies it serves with its own key */
+	if (r->relay_listen && r->signing_key != NULL &&
+	    (proto_key_load(r->signing_key, &r->key) != KS_EOK ||
+	     !proto_key_has_private(r->key))) {
+		ks_log_warn(REPL,
+			    "cannot load [node] signing_key '%s': replicas "
+			    "of this one get no full copy from it",
+			    r->signing_key);
+		proto_key_free(r->key);
+		r->key = NULL;
+	}
+	return KS_EOK;
 }
 
 static int start(node_repl_t *r)
@@ -388,5 +405,6 @@ void node_repl_free(node_repl_t *r)
 	free(r->state_dir);
 	free(r->kdc_profile);
 	free(r->signing_key);
+	free(r->primary);
 	free(r);
 }

@@ -22,8 +22,10 @@ static uint64_t position(node_repl_link_t *l, char history[33])
 	history[0] = '\0';
 	if (node_repl__meta(l->r->store, &m) != KS_EOK)
 		return 0;
-	if (l->r->role == REPL_ROLE_PRIMARY) {
-		ks_hex_encode(m.history, 16, history);
+	if (l->sm.role == REPL_ROLE_PRIMARY) {
+		/* a relay serves the history it applied */
+		ks_hex_encode(l->relay ? m.applied_history : m.history, 16,
+			      history);
 		return l->peer->have_ack ? l->peer->acked : 0;
 	}
 	ks_hex_encode(m.applied_history, 16, history);
@@ -56,7 +58,9 @@ void node_repl__session_end(node_repl_link_t *l, int err, const char *reason)
 		      " bytes_in=%" PRIu64 " bytes_out=%" PRIu64 " ms=%" PRIu64
 		      " result=%s%s%s",
 		      ks_logfmt(p->name, peer, sizeof(peer)),
-		      l->r->role == REPL_ROLE_PRIMARY ? "primary" : "replica",
+		      l->relay				? "relay"
+		      : l->sm.role == REPL_ROLE_PRIMARY ? "primary"
+							: "replica",
 		      h[0] ? h : "none", l->sess_seq0, to,
 		      p->batches - l->sess_batches0, p->ops - l->sess_ops0, in,
 		      out, (ks_mono_ns() - l->sess_t0_ns) / 1000000,

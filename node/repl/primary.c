@@ -257,31 +257,50 @@ void node_repl__send_from(node_repl_link_t *l, uint64_t from)
 {
 	node_repl_t *r = l->r;
 	const repl_cached_batch_t *b = NULL;
+	uint64_t last = 0;
 	int ret;
 
 	while (!node_repl__io_congested(l) &&
 	       l->sm.sent - l->sm.pos < SEND_WINDOW) {
-		b = cache_find(r, from);
-		if (b == NULL) {
-			/* built off the loop; its done sends it */
-			ret = enc_start(r, from);
-			if (ret != KS_EOK)
+		if (l->relay) {
+			/* the primary's blobs as they came (relay.c) */
+			ret = node_repl__relay_send(l, from, &last);
+			if (ret == KS_ENOENT)
+				return; /* nothing more applied yet */
+			if (ret != KS_EOK) {
+				ks_log_err(REPL,
+					   "'%s': cannot relay the batch from "
+					   "%" PRIu64 " (%s)",
+					   l->peer->name, from,
+					   ks_strerror(ret));
 				node_repl__local_error(l, ret);
-			return;
-		}
-		ret = node_repl__io_send(l, b->frame.data, b->frame.len);
-		if (ret != KS_EOK) {
-			node_repl__local_error(l, ret);
-			return;
+				return;
+			}
+		} else {
+			b = cache_find(r, from);
+			if (b == NULL) {
+				/* built off the loop; its done sends it */
+				ret = enc_start(r, from);
+				if (ret != KS_EOK)
+					node_repl__local_error(l, ret);
+				return;
+			}
+			ret = node_repl__io_send(l, b->frame.data,
+						 b->frame.len);
+			if (ret != KS_EOK) {
+				node_repl__local_error(l, ret);
+				return;
+			}
+			last = b->last;
 		}
 		l->peer->batches++;
-		l->peer->ops += b->last - b->first + 1;
+		l->peer->ops += last - from + 1;
 		repl_sm_event_t ev = { .type = REPL_EV_SENT,
-				       .seq = b->last,
+				       .seq = last,
 				       .now_ms = node_repl__now(r) };
 		repl_sm_action_t act;
 		repl_sm_step(&l->sm, &ev, &act);
-		from = b->last + 1;
+		from = last + 1;
 	}
 	/* congested or the window is full, in a large stream (the last batch
 	 * was full): the next one is built meanwhile, so that it is ready
@@ -300,7 +319,10 @@ void node_repl__link_log_grew(node_repl_link_t *l)
 		return;
 	if (node_repl__meta(l->r->store, &m) != KS_EOK)
 		return;
-	node_repl__window_of(&m, &w);
+	if (l->relay)
+		node_repl__relay_window(&m, &w);
+	else
+		node_repl__window_of(&m, &w);
 	repl_sm_event_t ev = { .type = REPL_EV_LOG_GREW,
 			       .window = &w,
 			       .congested =
@@ -349,6 +371,7 @@ typedef struct snap_src {
 	uint8_t history[16];
 	uint64_t seq;
 	store_digest_acc_t *sent; /* digest of the records sent */
+	bool relay;		  /* a relay's copy: of its applied position */
 	proto_snap_tx_t tx;
 	bool tx_open, finished;
 	ks_buf_t next_key; /* resume at this key ("" = from the start) */
@@ -410,17 +433,19 @@ static void snap_work(uv_work_t *req)
 	ret = store_read_begin(src->store, &t);
 	if (ret == KS_EOK)
 		ret = store_meta_get(t, &m);
-	if (ret == KS_EOK && memcmp(m.history, src->history, 16) != 0)
+	if (ret == KS_EOK && memcmp(src->relay ? m.applied_history : m.history,
+				    src->history, 16) != 0)
 		ret = KS_ESTATE; /* a new history: the replica starts over */
 	if (ret == KS_EOK && !src->tx_open) {
-		if (m.last_seq != src->seq)
+		if ((src->relay ? m.applied_seq : m.last_seq) != src->seq)
 			ret = KS_ESTATE; /* the log moved on since the decision */
 		if (ret == KS_EOK)
 			ret = store_digest_acc_new(&src->sent);
 		if (ret == KS_EOK)
-			ret = proto_snap_tx_init(&src->tx, m.history, src->seq,
-						 m.record_count, ks_real_us(),
-						 src->key, &src->out);
+			ret = proto_snap_tx_init(&src->tx, src->history,
+						 src->seq, m.record_count,
+						 ks_real_us(), src->key,
+						 &src->out);
 		src->tx_open = ret == KS_EOK;
 	}
 	if (ret == KS_EOK && src->next_key.len > 0)
@@ -593,6 +618,7 @@ int node_repl__send_snapshot(node_repl_link_t *l, const uint8_t history[16],
 			     .store = r->store,
 			     .key = r->key,
 			     .seq = seq,
+			     .relay = l->relay,
 			     .next_key = KS_BUF_INIT,
 			     .out = KS_BUF_INIT,
 			     .t0_ns = ks_mono_ns() };

@@ -43,6 +43,8 @@
  *   lockout.c  lockout on every KDC (PROTOCOL.md §3.10): the KDC's lockout
  *              reports coalesced (coalesce.c, pure), a replica's LOCKOUT
  *              upstream, the primary's merge of them into its KDB and log
+ *   relay.c    cascades: a replica serving replicas relays the primary's
+ *              signed batches as they came (PROTOCOL.md §3.13)
  *
  * Words (one per concept):
  *   scan      read the whole KDB into the store (`kdcsync snapshot` asks
@@ -117,10 +119,19 @@ enum repl_kdb_phase {
 	REPL_KDB_PHASE_REBUILD
 };
 
+/* Which way a peer's link goes, seen from this node (status). */
+enum repl_link_role {
+	REPL_LINK_NONE,
+	REPL_LINK_UPSTREAM,   /* we follow it (replica role) */
+	REPL_LINK_DOWNSTREAM, /* we serve it (primary, or a relay) */
+};
+
 /* Per configured peer, surviving its links: for status. */
 typedef struct repl_peer {
 	struct repl_peer *next;
 	char *name;
+	int link_role; /* enum repl_link_role, of its last link */
+	bool relayed;  /* its last link was served by this node as a relay */
 	node_repl_link_t *link; /* current link, NULL if none */
 	uint64_t acked;		/* primary: peer's acked seq */
 	bool have_ack;
@@ -251,6 +262,8 @@ struct node_repl {
 	proto_trust_t *trust; /* replica: trusted keys */
 	int role;
 	char *name, *state_dir, *kdc_profile, *signing_key;
+	char *primary;	   /* replica: the peer it follows (NULL: none) */
+	bool relay_listen; /* replica with a listen address: may relay */
 	node_strlist_t trusted;
 	bool replicate_lockout;
 	uint64_t scan_interval_ms;
@@ -363,6 +376,8 @@ struct node_repl_link {
 	void *conn;		  /* its pointer; NULL once down */
 	repl_peer_t *peer;
 	repl_sm_t sm;
+	bool relay;	    /* a replica's downstream link (relay.c): the
+			       primary role, relaying the blobs it applied */
 	uint32_t peer_caps; /* from the peer's HELLO */
 	bool hello_seen;
 	uint64_t snap_records;
@@ -795,6 +810,35 @@ int node_repl__on_refetch(node_repl_link_t *l, const proto_msg_t *m);
 void node_repl__refetch_link_down(node_repl_link_t *l);
 
 void node_repl__refetch_free(node_repl_t *r);
+
+/* --- relay.c ------------------------------------------------------------ */
+
+/** \brief Whether a link with \p peer is a relay's downstream link: this
+ *         node runs as replica and \p peer is not the one it follows. */
+bool node_repl__relay_peer(const node_repl_t *r, const char *peer);
+
+/** \brief A relay's window for the state machine: its applied position
+ *         (a full copy from it is at that position). */
+void node_repl__relay_window(const store_meta_t *m, repl_sm_window_t *w);
+
+/** \brief What a relay can offer a replica at \p seq (one short store
+ *         read): \p v for repl_sm_relay_decide(), \p w its window. */
+int node_repl__relay_view(node_repl_t *r, uint64_t seq, repl_sm_relay_t *v,
+			  repl_sm_window_t *w);
+
+/**
+ * \brief Queue the kept blob that starts at \p from on a downstream link,
+ *        unchanged; \p last receives its last seq.
+ * \retval KS_ENOENT   nothing applied after \p from - 1 yet
+ * \retval KS_ESTALE   applied, but no kept batch starts there (a full copy
+ *                     or a rewind in between): the session must end
+ * \retval KS_EHISTORY the blob is of another history than the session's
+ */
+int node_repl__relay_send(node_repl_link_t *l, uint64_t from, uint64_t *last);
+
+/** \brief A batch was applied (or the position moved): offer it to every
+ *         downstream link at once. */
+void node_repl__relay_fanout(node_repl_t *r);
 
 /* --- compare.c ----------------------------------------------------------- */
 

@@ -58,7 +58,8 @@ static int to_changes(const proto_batch_t *b, store_change_t **out)
 /* KDB first, then records + log + position in one store transaction: a
  * crash in between replays an idempotent batch. */
 static int apply_batch(node_repl_t *r, const char *peer, const proto_batch_t *b,
-		       char *kdb_full, size_t kdb_full_len, bool *kdb_failed)
+		       ks_view_t blob, char *kdb_full, size_t kdb_full_len,
+		       bool *kdb_failed)
 {
 	store_change_t *ch = NULL;
 	store_batch_t sb = { .first_seq = b->hdr.first_seq,
@@ -92,6 +93,7 @@ static int apply_batch(node_repl_t *r, const char *peer, const proto_batch_t *b,
 	memcpy(sb.history, b->hdr.history, 16);
 	sb.ch = ch;
 	sb.n = b->hdr.op_count;
+	sb.blob = blob; /* kept as it came, for replicas of this one */
 	ret = store_apply(r->store, &sb);
 	if (ret != KS_EOK)
 		ks_log_err(REPL,
@@ -312,7 +314,7 @@ static int blob_run(node_repl_job_t *job)
 	}
 	switch (j->act) {
 	case REPL_ACT_APPLY_BATCH:
-		ret = apply_batch(r, j->peer, &j->b, j->kdb_full,
+		ret = apply_batch(r, j->peer, &j->b, j->m.u.blob, j->kdb_full,
 				  sizeof(j->kdb_full), &j->kdb_failed);
 		break;
 	case REPL_ACT_STAGE_CHUNK:
@@ -472,6 +474,7 @@ static void blob_performed(node_repl_link_t *l, blob_job_t *j)
 		ap.seq = e->seq;
 	}
 	node_repl__feed(l, &ap);
+	node_repl__relay_fanout(l->r); /* at once, no timer */
 }
 
 static void blob_done(node_repl_job_t *job, int ret)
@@ -559,8 +562,8 @@ int node_repl__on_blob(node_repl_link_t *l, ks_view_t frame,
 	node_repl_t *r = l->r;
 	blob_job_t *j;
 
-	if (r->role != REPL_ROLE_REPLICA) {
-		/* not valid at a primary: reset */
+	if (l->sm.role != REPL_ROLE_REPLICA) {
+		/* not valid at a primary (or on a relay's downstream link) */
 		repl_sm_event_t ev = { .type = REPL_EV_MSG,
 				       .msg = m,
 				       .now_ms = node_repl__now(r) };
@@ -657,11 +660,13 @@ static void stage_done(node_repl_job_t *job, int ret)
 				      "'%s': receiving a full snapshot at "
 				      "seq %" PRIu64,
 				      l->peer->name, j->seq);
-		else
+		else {
 			ks_log_notice(REPL,
 				      "'%s': following the primary's new "
 				      "history from seq %" PRIu64,
 				      l->peer->name, j->seq);
+			node_repl__relay_fanout(j->r);
+		}
 	}
 	free(j);
 	node_repl__link_job_end(l);

@@ -318,7 +318,7 @@ int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
 	rewind_job_t *j = NULL;
 	int ret = KS_ESTATE;
 
-	if (r->role == REPL_ROLE_REPLICA) {
+	if (l->sm.role == REPL_ROLE_REPLICA) {
 		j = calloc(1, sizeof(*j));
 		if (j == NULL)
 			return KS_ENOMEM;
@@ -337,7 +337,7 @@ int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
 					       r->trust, NULL, &j->b);
 	}
 	if (ret != KS_EOK) {
-		if (r->role == REPL_ROLE_REPLICA)
+		if (l->sm.role == REPL_ROLE_REPLICA)
 			ks_log_err(REPL,
 				   "'%s': rewind values rejected (%s); "
 				   "nothing changed",

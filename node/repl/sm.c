@@ -151,6 +151,40 @@ int repl_sm_decide(const repl_sm_window_t *w,
 	return REPL_RESUME_FULL;
 }
 
+int repl_sm_relay_decide(const repl_sm_relay_t *v,
+			 const uint8_t history[PROTO_HISTORY_LEN], uint64_t seq,
+			 const char **why)
+{
+	const char *dummy;
+	/* the relay's current history goes on right after seq */
+	bool goes_on = (hist_eq(history, v->history) ||
+			hist_eq(history, v->prev_history)) &&
+		       (seq == v->seq || hist_eq(v->next_history, v->history));
+
+	if (why == NULL)
+		why = &dummy;
+	if (repl_sm_history_zero(history)) {
+		*why = "replica has no position";
+		return REPL_RESUME_FULL;
+	}
+	if (hist_eq(history, v->history) && seq > v->seq) {
+		*why = "replica is ahead of the relay";
+		return REPL_RESUME_FULL;
+	}
+	if (hist_eq(history, v->history) && goes_on) {
+		*why = "relayed batches go on from the position";
+		return REPL_RESUME_INCREMENTAL;
+	}
+	if (!repl_sm_history_zero(v->prev_history) &&
+	    hist_eq(history, v->prev_history) && seq <= v->prev_last_seq &&
+	    seq <= v->seq && goes_on) {
+		*why = "continuing from the previous history";
+		return REPL_RESUME_PREVIOUS;
+	}
+	*why = "position not among the relayed batches";
+	return REPL_RESUME_FULL;
+}
+
 uint64_t repl_sm_fork_seq(const repl_sm_window_t *w,
 			  const uint8_t history[PROTO_HISTORY_LEN])
 {
@@ -297,7 +331,16 @@ static int primary_msg(repl_sm_t *sm, const repl_sm_event_t *ev,
 		if (ret != KS_EOK)
 			return reset(sm, now, ret, true, reason, act);
 		const repl_sm_window_t *w = ev->window;
-		int d = repl_sm_decide(w, h->history, h->seq, NULL);
+		int d = ev->relay != NULL
+				? repl_sm_relay_decide(ev->relay, h->history,
+						       h->seq, NULL)
+				: repl_sm_decide(w, h->history, h->seq, NULL);
+		if (d == REPL_RESUME_FULL && ev->relay != NULL &&
+		    !ev->relay->can_snapshot)
+			return reset(sm, now, KS_ENOTSUP, true,
+				     "the relay cannot send a full copy "
+				     "(no signing_key): follow the primary",
+				     act);
 		if (d == REPL_RESUME_REWIND && (h->caps & PROTO_CAP_REWIND)) {
 			uint64_t f = repl_sm_fork_seq(w, h->history);
 			memcpy(sm->history, w->history, PROTO_HISTORY_LEN);

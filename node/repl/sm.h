@@ -69,6 +69,24 @@ typedef struct repl_sm_window {
 	uint64_t prev_last_seq;
 } repl_sm_window_t;
 
+/*
+ * A relay's view for a replica's HELLO (PROTOCOL.md §3.13): a replica
+ * serving further replicas sends the primary's signed batches as they came
+ * (store_relay_get), so it can resume a replica only where such a batch
+ * starts, and never re-sign: no rewind; a full copy only when it has a
+ * signing key of its own.
+ */
+typedef struct repl_sm_relay {
+	uint8_t history[PROTO_HISTORY_LEN]; /* the relay's applied position */
+	uint64_t seq;
+	uint8_t prev_history[PROTO_HISTORY_LEN]; /* all-zero: none */
+	uint64_t prev_last_seq;
+	/* the history of the kept batch that starts right after the
+	 * replica's seq (all-zero: none kept) */
+	uint8_t next_history[PROTO_HISTORY_LEN];
+	bool can_snapshot; /* it has a signing key for a full copy */
+} repl_sm_relay_t;
+
 /* Timeouts, in milliseconds (0 = never). */
 typedef struct repl_sm_timeouts {
 	uint64_t handshake_ms; /* HELLO / ANSWER / SNAP_BEGIN must come */
@@ -133,6 +151,9 @@ typedef struct repl_sm_event {
 	const proto_snap_end_t *end;
 	/* primary: REPL_EV_MSG(HELLO), REPL_EV_LOG_GREW */
 	const repl_sm_window_t *window;
+	/* primary role of a relay: REPL_EV_MSG(HELLO) (window: its applied
+	 * position, the snapshot it would send) */
+	const repl_sm_relay_t *relay;
 	/* replica: REPL_EV_MSG(HELLO): the realm of its KDB (NULL or "":
 	 * unknown) and the keys it trusts (NULL: no check) */
 	const char *realm;
@@ -223,6 +244,18 @@ enum repl_sm_resume {
 int repl_sm_decide(const repl_sm_window_t *w,
 		   const uint8_t history[PROTO_HISTORY_LEN], uint64_t seq,
 		   const char **why);
+
+/**
+ * \brief A relay's decision for a replica at (\p history, \p seq):
+ *        REPL_RESUME_INCREMENTAL (same history: at the relay's position,
+ *        or a kept batch of that history starts at seq + 1),
+ *        REPL_RESUME_PREVIOUS (the relay's previous history, at or before
+ *        its end, and the relay's current history goes on from seq + 1),
+ *        or REPL_RESUME_FULL (anything else; never a rewind).
+ */
+int repl_sm_relay_decide(const repl_sm_relay_t *v,
+			 const uint8_t history[PROTO_HISTORY_LEN], uint64_t seq,
+			 const char **why);
 
 /**
  * \brief Where a replica at \p history, which repl_sm_decide() would

@@ -88,12 +88,17 @@ int node_repl_peer_status(node_repl_t *r, const char *name,
 	if (p == NULL || node_repl__meta(r->store, &m) != KS_EOK)
 		return KS_EOK;
 	out->present = true;
-	out->primary = r->role == REPL_ROLE_PRIMARY;
+	out->primary = r->role == REPL_ROLE_PRIMARY || p->relayed;
+	out->relayed = p->relayed;
+	out->link_role = p->link_role == REPL_LINK_UPSTREAM	? "upstream"
+			 : p->link_role == REPL_LINK_DOWNSTREAM ? "downstream"
+								: "";
 	snprintf(out->state, sizeof(out->state), "%s",
 		 p->link ? repl_sm_state_name(p->link->sm.state) : "down");
 	if (out->primary) {
 		pos = p->have_ack ? p->acked : 0;
-		last = m.last_seq;
+		/* a relay serves what it applied */
+		last = p->relayed ? m.applied_seq : m.last_seq;
 		if (p->link && p->link->sm.pos < p->link->sm.sent)
 			lag_s = (node_repl__now(r) - p->link->sm.sent_at_ms) /
 				1000;

@@ -13,6 +13,7 @@ ks_add_fuzz_target(store_ops_fuzz
 		${PROJECT_SOURCE_DIR}/store/meta.c
 		${PROJECT_SOURCE_DIR}/store/peers.c
 		${PROJECT_SOURCE_DIR}/store/read.c
+		${PROJECT_SOURCE_DIR}/store/relay.c
 		${PROJECT_SOURCE_DIR}/store/set.c
 		${PROJECT_SOURCE_DIR}/store/stage.c
 		${PROJECT_SOURCE_DIR}/store/store.c

@@ -11,7 +11,17 @@ PAIR=$KS_SOURCE_DIR/deploy/pair.sh
 P=$T/pair
 pair_down() { "$PAIR" down "$P"; }
 TEST_EXIT_HOOKS+=(pair_down)
-TEST_LOGS+=("$P/primary/node.log" "$P/replica/node.log")
+TEST_LOGS+=("$P/primary/node.log" "$P/replica/node.log" "$P/third/node.log")
+
+# host_conf primary|replica|third: KRB5_CONFIG and KRB5_KDC_PROFILE of that
+# host's KDC (the third with pair.sh up --chain) in HOST_C and HOST_K.
+host_conf() {
+	case $1 in
+	replica) HOST_C=$REPLICA_KRB5_CONFIG HOST_K=$REPLICA_KDC_PROFILE ;;
+	third) HOST_C=$THIRD_KRB5_CONFIG HOST_K=$THIRD_KDC_PROFILE ;;
+	*) HOST_C=$PRIMARY_KRB5_CONFIG HOST_K=$PRIMARY_KDC_PROFILE ;;
+	esac
+}
 
 # pair_up [pair.sh options]: bring the pair up and load its env.
 pair_up() {
@@ -64,25 +74,21 @@ dumps_equal_within() {
 	done
 }
 
-# kinit NAME PASSWORD against a KDC (primary|replica).
+# kinit NAME PASSWORD against a KDC (primary|replica|third).
 kinit_at() {
-	local which=$1 name=$2 pw=$3 conf
-	[ "$which" = replica ] && conf=$REPLICA_KRB5_CONFIG || conf=$PRIMARY_KRB5_CONFIG
-	printf '%s\n' "$pw" | KRB5_CONFIG=$conf KRB5CCNAME=FILE:$T/cc.$which \
+	local which=$1 name=$2 pw=$3
+	host_conf "$which"
+	printf '%s\n' "$pw" | KRB5_CONFIG=$HOST_C KRB5CCNAME=FILE:$T/cc.$which \
 		kinit "$name@$REALM" >>"$T/kinit.out" 2>&1
 }
 
-# dump_of primary|replica OUT [keep-lockout]: sorted records; lockout fields
-# (last_success, last_failed, fail_auth_count) zeroed unless keep-lockout.
+# dump_of primary|replica|third OUT [keep-lockout]: sorted records; lockout
+# fields (last_success, last_failed, fail_auth_count) zeroed unless
+# keep-lockout.
 dump_of() {
 	local which=$1 out=$2 keep=${3:-}
-	local c k
-	if [ "$which" = replica ]; then
-		c=$REPLICA_KRB5_CONFIG k=$REPLICA_KDC_PROFILE
-	else
-		c=$PRIMARY_KRB5_CONFIG k=$PRIMARY_KDC_PROFILE
-	fi
-	KRB5_CONFIG=$c KRB5_KDC_PROFILE=$k kdb5_util -r "$REALM" dump "$out.raw" ||
+	host_conf "$which"
+	KRB5_CONFIG=$HOST_C KRB5_KDC_PROFILE=$HOST_K kdb5_util -r "$REALM" dump "$out.raw" ||
 		fail "kdb5_util dump ($which)"
 	tail -n +2 "$out.raw" | awk -F'\t' -v OFS='\t' -v keep="$keep" \
 		'$1 == "princ" && keep == "" { $13 = 0; $14 = 0; $15 = 0 } { print }' |
@@ -112,10 +118,14 @@ converge() {
 	done
 }
 
-# status_json primary|replica
+# status_json primary|replica|third
 status_json() {
 	local c
-	[ "$1" = replica ] && c=$REPLICA_NODE_CONF || c=$PRIMARY_NODE_CONF
+	case $1 in
+	replica) c=$REPLICA_NODE_CONF ;;
+	third) c=$THIRD_NODE_CONF ;;
+	*) c=$PRIMARY_NODE_CONF ;;
+	esac
 	"$KDCSYNC" -c "$c" status --json
 }
 

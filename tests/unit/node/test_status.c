@@ -67,6 +67,60 @@ static char *render(int (*fn)(const node_status_t *, ks_buf_t *),
 	return (char *)b.data;
 }
 
+/* A cascade's middle node: follows "kdc1", relays to "kdc3". */
+static void fill_relay(node_status_t *s, node_status_peer_t peers[2])
+{
+	fill(s, &peers[0]);
+	strcpy(peers[0].name, "kdc1");
+	peers[0].repl.link_role = "upstream";
+	peers[1] = peers[0];
+	strcpy(peers[1].name, "kdc3");
+	peers[1].repl.link_role = "downstream";
+	peers[1].repl.relayed = true;
+	peers[1].repl.primary = true;
+	strcpy(s->upstream, "kdc1");
+	s->peers = peers;
+	s->n_peers = 2;
+}
+
+static void test_relay_both_directions(void **st)
+{
+	node_status_t s;
+	node_status_peer_t p[2];
+	(void)st;
+	fill_relay(&s, p);
+	char *j = render(node_status_json, &s);
+	static const char *const want[] = {
+		"\"upstream\":\"kdc1\"",
+		"\"downstream\":[\"kdc3\"]",
+		"\"relay\":true",
+		"\"link_role\":\"upstream\",\"relayed\":false",
+		"\"link_role\":\"downstream\",\"relayed\":true",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (strstr(j, want[i]) == NULL)
+			fail_msg("JSON lacks %s: %s", want[i], j);
+	free(j);
+	char *t = render(node_status_prom, &s);
+	assert_non_null(strstr(t, "kdcsync_peer_link_role{peer=\"kdc1\","
+				  "link_role=\"upstream\"} 1\n"));
+	assert_non_null(strstr(t, "kdcsync_peer_link_role{peer=\"kdc3\","
+				  "link_role=\"downstream\"} 1\n"));
+	assert_non_null(strstr(t, "kdcsync_peer_relayed{peer=\"kdc3\"} 1\n"));
+	free(t);
+	t = render(node_status_text, &s);
+	assert_non_null(strstr(t, "upstream:  kdc1\n"));
+	assert_non_null(strstr(t, "  kdc3 (native, downstream, relayed): "));
+	free(t);
+	/* a node without links: no upstream, no downstream */
+	node_status_peer_t one;
+	fill(&s, &one);
+	j = render(node_status_json, &s);
+	assert_non_null(strstr(j, "\"upstream\":null,\"downstream\":[],"
+				  "\"relay\":false"));
+	free(j);
+}
+
 static void test_json_contract(void **st)
 {
 	node_status_t s;
@@ -199,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_prom),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_text_startup),
+		cmocka_unit_test(test_relay_both_directions),
 		cmocka_unit_test(test_error_reasons_overflow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

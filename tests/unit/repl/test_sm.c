@@ -1032,6 +1032,99 @@ static void test_closed_returns_idle(void **state)
 			 REPL_ACT_SEND_HELLO);
 }
 
+/* --- relay (PROTOCOL.md §3.13) ------------------------------------------- */
+
+/* a relay applied H2 up to 30; H2 continues H1 from seq 20 (adopted) */
+static repl_sm_relay_t relay_view(const uint8_t *next, bool can_snapshot)
+{
+	repl_sm_relay_t v = { .seq = 30,
+			      .prev_last_seq = 20,
+			      .can_snapshot = can_snapshot };
+	memcpy(v.history, H2, 16);
+	memcpy(v.prev_history, H1, 16);
+	if (next != NULL)
+		memcpy(v.next_history, next, 16);
+	return v;
+}
+
+static void test_relay_decide(void **state)
+{
+	const char *why = NULL;
+	repl_sm_relay_t v = relay_view(H2, true);
+	repl_sm_relay_t none = relay_view(NULL, true);
+	repl_sm_relay_t old = relay_view(H1, true);
+	(void)state;
+	/* a kept batch of the same history starts right after: resume */
+	assert_int_equal(repl_sm_relay_decide(&v, H2, 25, &why),
+			 REPL_RESUME_INCREMENTAL);
+	/* at the relay's position: nothing to send yet */
+	assert_int_equal(repl_sm_relay_decide(&none, H2, 30, &why),
+			 REPL_RESUME_INCREMENTAL);
+	/* no batch kept from there (a full copy came in between) */
+	assert_int_equal(repl_sm_relay_decide(&none, H2, 25, &why),
+			 REPL_RESUME_FULL);
+	/* never a rewind: a replica ahead gets a full copy */
+	assert_int_equal(repl_sm_relay_decide(&v, H2, 31, &why),
+			 REPL_RESUME_FULL);
+	/* the previous history at its end, and H2 goes on: adopt */
+	assert_int_equal(repl_sm_relay_decide(&v, H1, 20, &why),
+			 REPL_RESUME_PREVIOUS);
+	/* ... but not when what follows is still H1 (the relay cannot
+	 * re-sign it under H2) or past the previous history's end */
+	assert_int_equal(repl_sm_relay_decide(&old, H1, 15, &why),
+			 REPL_RESUME_FULL);
+	assert_int_equal(repl_sm_relay_decide(&v, H1, 21, &why),
+			 REPL_RESUME_FULL);
+	assert_int_equal(repl_sm_relay_decide(&v, H0, 0, &why),
+			 REPL_RESUME_FULL);
+	assert_non_null(why);
+}
+
+static int relay_hello(repl_sm_t *sm, const repl_sm_relay_t *v,
+		       const uint8_t *h, uint64_t seq, repl_sm_action_t *act)
+{
+	repl_sm_window_t w = window(v->history, v->seq + 1, v->seq);
+	proto_msg_t m = hello(PROTO_ROLE_REPLICA, h, seq);
+	primary_connected(sm);
+	return step(sm,
+		    (repl_sm_event_t){ .type = REPL_EV_MSG,
+				       .msg = &m,
+				       .window = &w,
+				       .relay = v },
+		    act);
+}
+
+static void test_relay_hello(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	repl_sm_relay_t v = relay_view(H2, true);
+	repl_sm_relay_t nokey = relay_view(NULL, false);
+	(void)state;
+	/* incremental on the replica's own history */
+	assert_int_equal(relay_hello(&sm, &v, H2, 25, &act),
+			 REPL_ACT_SEND_ANSWER);
+	assert_int_equal(act.answer_mode, PROTO_ANSWER_INCREMENTAL);
+	assert_int_equal(act.seq, 26);
+	assert_memory_equal(act.history, H2, 16);
+	assert_int_equal(sm.state, REPL_ST_STREAM);
+	/* previous history: the answer names the relay's current one */
+	assert_int_equal(relay_hello(&sm, &v, H1, 20, &act),
+			 REPL_ACT_SEND_ANSWER);
+	assert_memory_equal(act.history, H2, 16);
+	assert_int_equal(act.seq, 21);
+	/* a full copy of the relay's applied position, signed by it */
+	assert_int_equal(relay_hello(&sm, &v, H0, 0, &act),
+			 REPL_ACT_SEND_SNAPSHOT);
+	assert_int_equal(act.seq, 30);
+	assert_memory_equal(act.history, H2, 16);
+	/* without a signing key it refuses instead, applying nothing */
+	assert_int_equal(relay_hello(&sm, &nokey, H0, 0, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_ENOTSUP);
+	assert_true(act.send_error);
+	assert_int_equal(sm.state, REPL_ST_IDLE);
+}
+
 static void test_decide_table(void **state)
 {
 	repl_sm_window_t w = window(H1, 5, 20);
@@ -1356,6 +1449,8 @@ int main(void)
 		cmocka_unit_test(test_local_error_resets),
 		cmocka_unit_test(test_closed_returns_idle),
 		cmocka_unit_test(test_decide_table),
+		cmocka_unit_test(test_relay_decide),
+		cmocka_unit_test(test_relay_hello),
 		cmocka_unit_test(test_decide_previous_history),
 		cmocka_unit_test(test_replica_adopts_promoted_history),
 		cmocka_unit_test(test_state_names),
