@@ -10,17 +10,27 @@
 # in the same run: ROUNDS rounds, each switching the primary's node.conf
 # and restarting its node, WRITES writes per variant and round.  Prints
 # p50/p90/p99/max per variant and the difference of the medians to async,
-# then one JSON line.  Never asserts.
+# then one JSON line.  Never asserts.  The primary holds a realistic realm
+# of PRINCIPALS generated principals (own random keys, varied names:
+# bench/scale_lib.sh).
 #
-#   KS_BUILD_DIR=/path/to/release-build bench/sync_bench.sh [WRITES] [ROUNDS]
-#       (defaults 100 writes, 3 rounds)
+#   KS_BUILD_DIR=/path/to/release-build bench/sync_bench.sh [WRITES] [ROUNDS] [PRINCIPALS]
+#       (defaults 100 writes, 3 rounds, 10000 principals)
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 : "${KS_BUILD_DIR:?path to a (Release) build with node/ and the KDB module}"
 export KS_BUILD_DIR
 WRITES=${1:-100}
 ROUNDS=${2:-3}
+N=${3:-10000}
+REALM=${PAIR_REALM:-PAIR.TEST}
+MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
+export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW KS_SOURCE_DIR=$SRC
 W=$(mktemp -d "${TMPDIR:-/tmp}/ks-syncbench.XXXXXX")
+# shellcheck source=../tests/integration/lib/realm.sh
+. "$SRC/tests/integration/lib/realm.sh"
+# shellcheck source=scale_lib.sh
+. "$SRC/bench/scale_lib.sh"
 PAIR=$SRC/deploy/pair.sh
 cleanup() {
 	"$PAIR" down "$W/pair" >/dev/null 2>&1 || true
@@ -28,7 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$PAIR" up "$W/pair" --sync >"$W/up.log" 2>&1 || { cat "$W/up.log" >&2; exit 1; }
+realistic_pair_up "$W/pair" "$N" --sync >"$W/up.log" 2>&1 || { cat "$W/up.log" >&2; exit 1; }
 # shellcheck disable=SC1091
 . "$W/pair/env"
 
@@ -65,9 +75,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	echo "round $r of $ROUNDS done" >&2
 done
 
-python3 - "$W" "$WRITES" "$ROUNDS" <<'PY'
+python3 - "$W" "$WRITES" "$ROUNDS" "$N" <<'PY'
 import json, sys
-w, writes, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+w, writes, rounds, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 def pct(v, p):
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 res = {}
@@ -77,13 +87,14 @@ for var in ("sync", "async", "no-node"):
                 "p90_ms": pct(v, 90) / 1000, "p99_ms": pct(v, 99) / 1000,
                 "max_ms": v[-1] / 1000}
 print(f"kadmin.local addprinc, one process per write; {writes} writes x "
-      f"{rounds} rounds per variant (loopback pair, replica on the same host)")
+      f"{rounds} rounds per variant (loopback pair, replica on the same host, "
+      f"{n} generated principals)")
 print(f"{'variant':<10} {'n':>5} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
       f"{'max ms':>8} {'p50 - async':>12}")
 for var, r in res.items():
     d = r["p50_ms"] - res["async"]["p50_ms"]
     print(f"{var:<10} {r['n']:>5} {r['p50_ms']:>8.1f} {r['p90_ms']:>8.1f} "
           f"{r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} {d:>+12.1f}")
-print(json.dumps({"bench": "sync", "writes": writes, "rounds": rounds,
+print(json.dumps({"bench": "sync", "principals": n, "writes": writes, "rounds": rounds,
                   "variants": res}))
 PY
