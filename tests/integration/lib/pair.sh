@@ -96,26 +96,44 @@ dump_of() {
 	rm -f "$out.raw" "$out.raw.dump_ok"
 }
 
-# dumps_equal [keep-lockout]: both KDBs hold the same records.
+# dumps_equal [keep-lockout] [HOST...]: the KDBs of the hosts (default
+# primary and replica) hold the same records; the sorted dumps stay in
+# $T/p.dump, $T/r.dump, $T/t.dump (primary, replica, third).
 dumps_equal() {
-	dump_of primary "$T/p.dump" "${1:-}"
-	dump_of replica "$T/r.dump" "${1:-}"
-	cmp -s "$T/p.dump" "$T/r.dump"
+	local keep=${1:-} h
+	shift || true
+	[ $# -gt 0 ] || set -- primary replica
+	for h in "$@"; do
+		dump_of "$h" "$T/${h:0:1}.dump" "$keep"
+	done
+	for h in "${@:2}"; do
+		cmp -s "$T/${1:0:1}.dump" "$T/${h:0:1}.dump" || return 1
+	done
 }
 
-# converge [SECONDS] [keep-lockout]: scan now, wait for sync, equal dumps.
-converge() {
-	local secs=${1:-60} keep=${2:-} deadline
-	"$KDCSYNC" -c "$PRIMARY_NODE_CONF" snapshot >/dev/null || fail "kdcsync snapshot"
-	"$PAIR" wait "$P" "$secs" || fail "replica not in sync"
+# wait_equal SECONDS KEEP HOST...: dumps_equal within SECONDS, or fail
+# showing the first differences.
+wait_equal() {
+	local secs=$1 keep=$2 deadline h
+	shift 2
 	deadline=$((SECONDS + secs))
-	until dumps_equal "$keep"; do
+	until dumps_equal "$keep" "$@"; do
 		if [ $SECONDS -ge $deadline ]; then
-			diff "$T/p.dump" "$T/r.dump" | head -n 10 | cut -c1-200 >&2
+			for h in "${@:2}"; do
+				diff "$T/${1:0:1}.dump" "$T/${h:0:1}.dump" | head -n 10 | cut -c1-200 >&2
+			done
 			fail "dumps differ"
 		fi
 		sleep 0.2
 	done
+}
+
+# converge [SECONDS] [keep-lockout]: scan now, wait for sync, equal dumps.
+converge() {
+	local secs=${1:-60} keep=${2:-}
+	"$KDCSYNC" -c "$PRIMARY_NODE_CONF" snapshot >/dev/null || fail "kdcsync snapshot"
+	"$PAIR" wait "$P" "$secs" || fail "replica not in sync"
+	wait_equal "$secs" "$keep" primary replica
 }
 
 # status_json primary|replica|third
