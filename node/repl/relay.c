@@ -29,8 +29,9 @@
 
 bool node_repl__relay_peer(const node_repl_t *r, const char *peer)
 {
-	return r->role == REPL_ROLE_REPLICA &&
-	       (r->primary == NULL || strcmp(peer, r->primary) != 0);
+	/* (a replica engine without a named primary: every link is to it) */
+	return r->role == REPL_ROLE_REPLICA && r->primary != NULL &&
+	       strcmp(peer, r->primary) != 0;
 }
 
 void node_repl__relay_window(const store_meta_t *m, repl_sm_window_t *w)
