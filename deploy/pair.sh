@@ -66,6 +66,8 @@
 # checkout holding this script; if that has no node/kdcsyncd it is
 # configured and built there (cmake + ninja, -j2).  The KDB module is
 # BUILD/bridge/kdbmod/kdcsync.so (found through [dbmodules] db_module_dir).
+# Env: PAIR_REALM (default PAIR.TEST), PAIR_MASTER_PW, PAIR_LOG_LEVEL
+# ([node] log_level of every node, e.g. debug; default: the node's info).
 # Needs: krb5-kdc krb5-admin-server krb5-user openssl python3 (deploy/deps.sh).
 # Loopback only; no system file (/etc/krb5.conf, /var/lib/krb5kdc) is read
 # or written: KRB5_CONFIG/KRB5_KDC_PROFILE point into DIR.
@@ -171,6 +173,7 @@ node_conf() {
 	{
 		echo "[node]"
 		echo "	name = $name"
+		[ -z "${PAIR_LOG_LEVEL:-}" ] || echo "	log_level = $PAIR_LOG_LEVEL"
 		if [ -n "$follows" ]; then
 			echo "	role = replica"
 		else

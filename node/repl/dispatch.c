@@ -213,10 +213,15 @@ static void inbox_run(node_repl_link_t *l)
 		l->inbox_off += 4 + f.len;
 		handle_frame(l, f);
 	}
-	if (l->inbox_off == l->inbox.len && l->inbox.len > (1u << 20))
-		ks_buf_free(&l->inbox); /* give a big burst's memory back */
-	if (l->inbox_off == l->inbox.len)
+	if (l->inbox_off == l->inbox.len) {
+		if (l->inbox.len > (1u << 20))
+			ks_buf_free(&l->inbox); /* a big burst's memory back */
+		/* both, always: an offset left past a freed buffer's length
+		 * made inbox_waiting() wrap, which paused reading for good
+		 * and stranded every later frame (replication stalled after
+		 * a full copy of more than 1 MiB) */
 		l->inbox_off = l->inbox.len = 0;
+	}
 	if (l->paused && !l->down && inbox_waiting(l) <= INBOX_PAUSE / 2) {
 		l->paused = false;
 		node_repl__io_pause(l, false);

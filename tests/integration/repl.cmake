@@ -82,4 +82,7 @@ if(TARGET kdcsync_kdb)
 	ks_add_integration_test(repl_fullcopy
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_fullcopy.sh
 		TIMEOUT 300)
+	ks_add_integration_test(repl_after_copy
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_after_copy.sh
+		TIMEOUT 300)
 endif()
