@@ -242,6 +242,19 @@ out:
 	return ret;
 }
 
+size_t proto_batch_fit(const proto_op_t *ops, size_t n, size_t raw_max,
+		       size_t ops_max)
+{
+	size_t total = 0, i;
+
+	for (i = 0; i < n && i < ops_max; i++) {
+		total += PROTO__OP_HDR_LEN + ops[i].key.len + ops[i].value.len;
+		if (total > raw_max)
+			break;
+	}
+	return i == 0 && n > 0 ? 1 : i;
+}
+
 /* Decompress exactly h->raw_size bytes into a fresh buffer, never more. */
 static int decompress_body(const proto_batch_hdr_t *h, const uint8_t *body,
 			   uint8_t **raw)

@@ -112,6 +112,25 @@ int proto_batch_encode(const proto_batch_hdr_t *h, const proto_op_t *ops,
 		       size_t n, const proto_key_t *key, int level,
 		       ks_buf_t *out);
 
+/*
+ * Raw body bytes per part when a values answer is split over several
+ * blobs (REVALUES, PROTOCOL.md §3.12): zstd never grows a body by more
+ * than a small fraction, so the frame of an incompressible 8 MiB part stays
+ * well under the 16 MiB default frame limit, and the receiver's raw limit
+ * (64 MiB) is never reached; one op (value <= 1 MiB) always fits.
+ */
+#define PROTO_VALUES_PART_RAW (8u * 1024u * 1024u)
+
+/**
+ * \brief How many of the leading \p n ops form one blob whose raw body is
+ *        at most \p raw_max bytes and holds at most \p ops_max ops: at
+ *        least 1 (a single op larger than \p raw_max goes alone; encoding
+ *        it checks the hard limits), 0 only when \p n is 0.  Splitting an
+ *        op list into consecutive parts: call it on the rest until empty.
+ */
+size_t proto_batch_fit(const proto_op_t *ops, size_t n, size_t raw_max,
+		       size_t ops_max);
+
 /**
  * \brief Low level: append header \p h (as given, except key_id from \p key
  *        and body_len = zbody.len), the already compressed \p zbody, and the

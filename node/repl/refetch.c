@@ -3,8 +3,9 @@
  * `kdcsync repair` on a replica whose store differs from its primary's
  * (PROTOCOL.md §3.12): compare the store with the primary's (compare.c,
  * collecting the differing keys), ask the primary for those keys' current
- * values (REFETCH), and put them -- or the deletions of keys the primary
- * does not have -- into the KDB and the store through the apply path on
+ * values (REFETCH; the answer comes in REVALUES parts of at most 8 MiB,
+ * each written as it arrives), and put them -- or the deletions of keys
+ * the primary does not have -- into the KDB and the store through the apply path on
  * the worker (room check, bridge_apply, store_fix; no position moves: the
  * batches after the applied position bring later changes as usual).  Then
  * the local repair (drift.c) puts the store's values over whatever else of
@@ -48,6 +49,11 @@ static void finish(node_repl_t *r, int err, const char *why)
 
 	f->running = false;
 	f->wait = NULL;
+	if (f->recv > 0 && f->recv < f->count) {
+		/* the rest of the primary's answer is still on its way */
+		f->skip = f->count - f->recv;
+		snprintf(f->skip_peer, sizeof(f->skip_peer), "%s", f->peer);
+	}
 	if (err == KS_EOK) {
 		node_repl__repair_local(r, w, ks_buf_view(&f->report));
 	} else {
@@ -72,9 +78,16 @@ int node_repl__refetch_start(node_repl_t *r)
 
 	if (l == NULL || f->running || r->compare.running)
 		return KS_ENOTAVAIL; /* the local repair only */
+	uint32_t gen = f->gen, skip = f->skip;
+	char skip_peer[sizeof(f->skip_peer)];
+
+	memcpy(skip_peer, f->skip_peer, sizeof(skip_peer));
 	*f = (repl_refetch_t){ .running = true,
+			       .gen = gen + 1,
+			       .skip = skip,
 			       .keys = KS_BUF_INIT,
 			       .report = KS_BUF_INIT };
+	memcpy(f->skip_peer, skip_peer, sizeof(skip_peer));
 	snprintf(f->peer, sizeof(f->peer), "%s", l->peer->name);
 	ret = node_repl__compare_begin(r, l, true);
 	if (ret != KS_EOK) {
@@ -144,6 +157,8 @@ typedef struct refetch_job {
 	proto_batch_t b;
 	ks_buf_t lines; /* the worker's report */
 	char why[120];
+	uint32_t gen; /* the repair it belongs to */
+	bool last;    /* the answer's last part */
 } refetch_job_t;
 
 static int refetch_run(node_repl_job_t *job)
@@ -216,14 +231,18 @@ static void refetch_done(node_repl_job_t *job, int ret)
 	node_repl_t *r = j->r;
 	repl_refetch_t *f = &r->refetch;
 
-	if (ret == KS_EOK) {
-		(void)ks_buf_appendf(
-			&f->report,
-			"refetched %u records from '%s' (this node's "
-			"store differed from the primary's):\n",
-			j->b.hdr.op_count, f->peer);
+	if (!f->running || j->gen != f->gen) {
+		/* a part of a repair that has ended (failed) meanwhile */
+	} else if (ret == KS_EOK) {
+		if (f->report.len == 0)
+			(void)ks_buf_appendf(
+				&f->report,
+				"refetched %u records from '%s' (this node's "
+				"store differed from the primary's):\n",
+				f->count, f->peer);
 		(void)ks_buf_append(&f->report, j->lines.data, j->lines.len);
-		finish(r, KS_EOK, NULL);
+		if (j->last)
+			finish(r, KS_EOK, NULL);
 	} else {
 		finish(r, ret,
 		       j->why[0] ? j->why : "writing the primary's values");
@@ -240,8 +259,19 @@ int node_repl__on_revalues(node_repl_link_t *l, const proto_msg_t *m)
 	refetch_job_t *j;
 	int ret;
 
+	if (f->skip > 0 && strcmp(f->skip_peer, l->peer->name) == 0) {
+		/* a part of a failed repair's answer: dropped */
+		proto_batch_t b = { 0 };
+		ret = proto_batch_open(m->u.blob, PROTO_BLOB_VALUES, r->trust,
+				       NULL, &b);
+		f->skip = ret == KS_EOK && b.hdr.op_count < f->skip
+				  ? f->skip - b.hdr.op_count
+				  : 0;
+		proto_batch_deinit(&b);
+		return KS_EOK;
+	}
 	if (r->role != REPL_ROLE_REPLICA || !f->running || f->wait == NULL ||
-	    strcmp(f->peer, l->peer->name) != 0) {
+	    f->recv >= f->count || strcmp(f->peer, l->peer->name) != 0) {
 		snprintf(l->peer->last_error, sizeof(l->peer->last_error),
 			 "unexpected repair values");
 		return KS_ESTATE;
@@ -253,12 +283,26 @@ int node_repl__on_revalues(node_repl_link_t *l, const proto_msg_t *m)
 	*j = (refetch_job_t){ .job = { .run = refetch_run,
 				       .done = refetch_done },
 			      .r = r,
+			      .gen = f->gen,
 			      .lines = KS_BUF_INIT };
 	ret = proto_batch_open(m->u.blob, PROTO_BLOB_VALUES, r->trust, NULL,
 			       &j->b);
-	if (ret == KS_EOK &&
-	    (j->b.hdr.first_seq != f->seq || j->b.hdr.op_count != f->count))
+	/* one part of the answer (§3.12): the parts' ops add up to the keys
+	 * asked for, in order */
+	if (ret == KS_EOK && (j->b.hdr.first_seq != f->seq ||
+			      j->b.hdr.op_count > f->count - f->recv))
 		ret = KS_EMALF;
+	if (ret == KS_EOK) {
+		f->recv += j->b.hdr.op_count;
+		j->last = f->recv == f->count;
+	} else {
+		/* counted as received (finish() drops the rest of the answer);
+		 * one that cannot be opened leaves nothing known to drop */
+		f->recv = j->b.hdr.op_count > 0 &&
+					  j->b.hdr.op_count < f->count - f->recv
+				  ? f->recv + j->b.hdr.op_count
+				  : f->count;
+	}
 	if (ret != KS_EOK) {
 		proto_batch_deinit(&j->b);
 		free(j);
@@ -277,10 +321,15 @@ void node_repl__refetch_link_down(node_repl_link_t *l)
 {
 	repl_refetch_t *f = &l->r->refetch;
 
-	/* waiting for the values (the comparison reports its own end) */
+	/* waiting for the values (the comparison reports its own end; the
+	 * parts received are written and end the repair themselves) */
 	if (f->running && !l->r->compare.running &&
-	    strcmp(f->peer, l->peer->name) == 0 && f->count > 0)
+	    strcmp(f->peer, l->peer->name) == 0 && f->count > 0 &&
+	    f->recv < f->count)
 		finish(l->r, KS_ECLOSED, "the link to the primary went down");
+	/* nothing more of an old answer comes on a new link */
+	if (strcmp(f->skip_peer, l->peer->name) == 0)
+		f->skip = 0;
 }
 
 /* --- primary: REFETCH ----------------------------------------------------- */
@@ -296,7 +345,7 @@ int node_repl__on_refetch(node_repl_link_t *l, const proto_msg_t *m)
 		return KS_ESTATE;
 	}
 	ret = node_repl__send_values(l, &m->u.fetch, NULL, m->u.fetch.seq,
-				     PROTO_MSG_REVALUES);
+				     PROTO_MSG_REVALUES, PROTO_VALUES_PART_RAW);
 	if (ret == KS_EOK)
 		ks_log_notice(REPL,
 			      "'%s': sent the current values of %" PRIu32

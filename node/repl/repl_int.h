@@ -206,6 +206,12 @@ typedef struct repl_refetch {
 	uint64_t seq;	/* our applied seq, named in the REFETCH */
 	ks_buf_t keys;	/* the REFETCH body: keys that differ */
 	uint32_t count; /* keys in it */
+	uint32_t recv;	/* ops received so far in REVALUES parts */
+	uint32_t gen;	/* this repair's number: older parts' jobs ignored */
+	/* ops of a failed repair's answer still on the wire from skip_peer,
+	 * dropped as they arrive (kept across a new start) */
+	uint32_t skip;
+	char skip_peer[256];
 	ks_buf_t report;
 } repl_refetch_t;
 
@@ -644,13 +650,16 @@ int node_repl__send_fetch(node_repl_link_t *l, uint64_t seq);
 int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
 			 const proto_msg_t *m);
 
-/** \brief Primary: a FETCH frame. */
 /** \brief Primary: sign the current values (PUT) or absence (DEL) of the
  *         keys of \p f under \p history (NULL: the current one) with
- *         first_seq \p seq, and send them as a \p type message. */
+ *         first_seq \p seq, and send them as \p type messages: one, or
+ *         with \p part_raw > 0 consecutive parts of at most \p part_raw
+ *         raw bytes each (proto_batch_fit), all read in one transaction. */
 int node_repl__send_values(node_repl_link_t *l, const proto_fetch_t *f,
-			   const uint8_t *history, uint64_t seq, uint8_t type);
+			   const uint8_t *history, uint64_t seq, uint8_t type,
+			   size_t part_raw);
 
+/** \brief Primary: a FETCH frame. */
 int node_repl__on_fetch(node_repl_link_t *l, const proto_msg_t *m,
 			uint64_t now);
 

@@ -368,7 +368,8 @@ int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
 /* --- primary: FETCH --------------------------------------------------------- */
 
 int node_repl__send_values(node_repl_link_t *l, const proto_fetch_t *f,
-			   const uint8_t *history, uint64_t seq, uint8_t type)
+			   const uint8_t *history, uint64_t seq, uint8_t type,
+			   size_t part_raw)
 {
 	node_repl_t *r = l->r;
 	store_txn_t *t = NULL;
@@ -396,21 +397,28 @@ int node_repl__send_values(node_repl_link_t *l, const proto_fetch_t *f,
 			ret = g;
 		n++;
 	}
-	if (ret == KS_EOK) {
+	/* the values point into the read transaction: every part is encoded
+	 * and queued (copied) before it ends */
+	for (size_t done = 0, k; ret == KS_EOK && done < n; done += k) {
 		proto_batch_hdr_t h = { .kind = PROTO_BLOB_VALUES,
 					.first_seq = seq,
 					.last_seq = m.last_seq,
 					.commit_time_us = ks_real_us() };
+		k = part_raw > 0
+			    ? proto_batch_fit(ops + done, n - done, part_raw,
+					      PROTO_LIMIT_OPS_DEFAULT)
+			    : n - done;
 		memcpy(h.history, history ? history : m.history, 16);
-		ret = proto_batch_encode(&h, ops, n, r->key, 0, &blob);
+		ks_buf_reset(&blob);
+		ret = proto_batch_encode(&h, ops + done, k, r->key, 0, &blob);
+		if (ret == KS_EOK) {
+			proto_msg_t msg = { .type = type,
+					    .u.blob = ks_buf_view(&blob) };
+			ret = node_repl__send_msg(l, &msg);
+		}
 	}
 	if (t != NULL)
 		store_read_end(t);
-	if (ret == KS_EOK) {
-		proto_msg_t msg = { .type = type,
-				    .u.blob = ks_buf_view(&blob) };
-		ret = node_repl__send_msg(l, &msg);
-	}
 	ks_buf_free(&blob);
 	free(ops);
 	return ret;
@@ -428,7 +436,7 @@ int node_repl__on_fetch(node_repl_link_t *l, const proto_msg_t *m, uint64_t now)
 		return KS_EOK;
 	}
 	ret = node_repl__send_values(l, &m->u.fetch, act.history, act.seq,
-				     PROTO_MSG_VALUES);
+				     PROTO_MSG_VALUES, 0);
 	if (ret == KS_EOK)
 		ks_log_notice(REPL,
 			      "'%s': sent the values of %" PRIu32

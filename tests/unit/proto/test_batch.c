@@ -13,6 +13,7 @@
 #include "common/buf.h"
 #include "common/wire.h"
 #include "proto/batch.h"
+#include "proto/frame.h"
 #include "proto/sign.h"
 #include "helpers/test.h"
 
@@ -183,6 +184,79 @@ static void test_values_blob(void **state)
 	assert_ks_err(proto_batch_encode(&h, fx->ops, 10, fx->key, 0, &b),
 		      KS_EINVAL);
 	ks_buf_free(&b);
+}
+
+/* A values answer of any size is sent as consecutive parts
+ * (proto_batch_fit): each part's frame stays under the default frame limit
+ * and opens under the default receive limits, and the parts together are
+ * the ops in order.  40 incompressible 1 MiB values: 40 MiB in one blob
+ * would be refused (frame limit 16 MiB, raw limit 64 MiB at 70+). */
+static void test_values_split(void **state)
+{
+	fixture_t *fx = *state;
+	enum {
+		N = 40
+	};
+	const size_t vlen = PROTO_LIMIT_VALUE_DEFAULT;
+	proto_op_t ops[N];
+	char keys[N][16];
+	uint8_t *vals = malloc(N * vlen);
+	uint64_t seed = 77;
+	proto_batch_hdr_t h = { .kind = PROTO_BLOB_VALUES,
+				.first_seq = 5,
+				.last_seq = 9 };
+	size_t done = 0, parts = 0;
+
+	assert_non_null(vals);
+	for (size_t i = 0; i < N * vlen; i += 8) {
+		uint64_t x = test_rand(&seed);
+		memcpy(vals + i, &x, 8);
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "Pbig%02d@R", i);
+		ops[i] = (proto_op_t){
+			.type = i == 7 ? PROTO_OP_DEL : PROTO_OP_PUT,
+			.key = { (const uint8_t *)keys[i], strlen(keys[i]) },
+		};
+		if (i != 7)
+			ops[i].value = (ks_view_t){ vals + i * vlen, vlen };
+	}
+	memcpy(h.history, HIST, 16);
+	while (done < N) {
+		size_t k = proto_batch_fit(ops + done, N - done,
+					   PROTO_VALUES_PART_RAW,
+					   PROTO_LIMIT_OPS_DEFAULT);
+		ks_buf_t b = KS_BUF_INIT;
+		proto_batch_t got = { 0 };
+		assert_true(k >= 1 && k <= N - done);
+		assert_ks_ok(
+			proto_batch_encode(&h, ops + done, k, fx->key, 0, &b));
+		/* the REVALUES frame: type byte + blob, under 16 MiB */
+		assert_true(1 + b.len <= PROTO_FRAME_MAX_DEFAULT);
+		assert_ks_ok(proto_batch_open(view(&b), PROTO_BLOB_VALUES,
+					      fx->trust, NULL, &got));
+		assert_int_equal(got.hdr.op_count, k);
+		assert_ops_eq(got.ops, ops + done, k);
+		proto_batch_deinit(&got);
+		ks_buf_free(&b);
+		done += k;
+		parts++;
+	}
+	assert_true(parts >= 5); /* 39 MiB in parts of at most 8 MiB */
+
+	/* the cut itself: raw size = 7 + key + value per op */
+	proto_op_t small[4];
+	for (int i = 0; i < 4; i++)
+		small[i] = (proto_op_t){ .type = PROTO_OP_PUT,
+					 .key = { (const uint8_t *)"Pk", 2 },
+					 .value = { vals, 91 } }; /* 100 each */
+	assert_int_equal(proto_batch_fit(small, 4, 300, 100), 3); /* exact */
+	assert_int_equal(proto_batch_fit(small, 4, 299, 100), 2);
+	assert_int_equal(proto_batch_fit(small, 4, 1000, 100), 4);
+	assert_int_equal(proto_batch_fit(small, 4, 1000, 2), 2); /* ops cap */
+	assert_int_equal(proto_batch_fit(small, 4, 10, 100), 1); /* too big */
+	assert_int_equal(proto_batch_fit(small, 0, 1000, 100), 0);
+	free(vals);
 }
 
 static void test_roundtrip_chunk_and_snapshot(void **state)
@@ -880,6 +954,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_batch),
 		cmocka_unit_test(test_values_blob),
+		cmocka_unit_test(test_values_split),
 		cmocka_unit_test(test_roundtrip_chunk_and_snapshot),
 		cmocka_unit_test(test_snap_rx_rejects),
 		cmocka_unit_test(test_tampered),
