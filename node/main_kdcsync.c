@@ -5,7 +5,8 @@
  *   kdcsync -c FILE status [--json] | metrics
  *   kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]
  *                   | kpropd [--once]
- *                   | verify [PEER | --repair] | repair | promote | follow PEER
+ *                   | verify [PEER [--timeout SECONDS] | --repair] | repair
+ *                   | promote | follow PEER
  *   kdcsync keygen -o PREFIX
  *
  * status talks to the running kdcsyncd over its control socket
@@ -26,6 +27,7 @@
 #include "common/buf.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/time.h"
 #include "node/conf.h"
 #include "node/ctl.h"
 #include "node/kprop/cmd.h"
@@ -40,7 +42,8 @@ static void usage(FILE *f)
 		"usage: kdcsync -c FILE status [--json] | metrics\n"
 		"       kdcsync -c FILE snapshot | dump [-o FILE] | kprop HOST[:PORT]\n"
 		"                       | kpropd [--once] [--port-file F]\n"
-		"                       | verify [PEER | --repair] | repair | promote | follow PEER\n"
+		"                       | verify [PEER [--timeout SECONDS] | --repair] | repair\n"
+		"                       | promote | follow PEER\n"
 		"       kdcsync keygen -o PREFIX\n");
 }
 
@@ -380,6 +383,14 @@ done:
  * over the replication link; we poll for the result.  Exit 0 equal, 1 differ (the
  * keys on stdout), 2 when no comparison could be made.
  */
+
+/* How long verify PEER waits for the comparison by default.  Each side
+ * reads its whole KDB for the comparison: 3.0-3.7 s for 100,000
+ * principals on a busy 2-core machine (bench/verify_bench.sh), so some
+ * 40 s per million, too close to the former fixed 60 s for a larger realm
+ * or a loaded host; an hour, like the other requests that wait for the
+ * database (ctl.c), and --timeout for more or less. */
+#define VERIFY_PEER_TIMEOUT_S 3600
 /* The local half of verify PEER: this node's KDB against its store, each
  * line prefixed "local KDB: "; 1 when they differ, 2 when not compared. */
 static int verify_local(const char *sock)
@@ -405,8 +416,11 @@ static int verify_local(const char *sock)
 	return rc;
 }
 
-static int cmd_verify_peer(const char *path, const char *peer)
+static int cmd_verify_peer(const char *path, const char *peer,
+			   unsigned timeout_s)
 {
+	uint64_t deadline = ks_mono_ns() + (uint64_t)timeout_s * 1000000000u;
+	useconds_t pause = 20000;
 	ks_buf_t reply = KS_BUF_INIT;
 	char err[600], sock[600], req[NODE_CTL_REQ_MAX + 1];
 	char *sd = NULL;
@@ -425,7 +439,7 @@ static int cmd_verify_peer(const char *path, const char *peer)
 	snprintf(sock, sizeof(sock), "%s/%s", sd, NODE_CTL_SOCKET);
 	free(sd);
 	snprintf(req, sizeof(req), "verify %s", peer);
-	for (int i = 0; i < 3000; i++) { /* 60 s */
+	for (int i = 0; i == 0 || ks_mono_ns() < deadline; i++) {
 		ks_buf_reset(&reply);
 		ret = node_ctl_request(sock, i == 0 ? req : "verify-result",
 				       &reply);
@@ -455,10 +469,15 @@ static int cmd_verify_peer(const char *path, const char *peer)
 				rc = local;
 			goto done;
 		}
-		usleep(20000);
+		usleep(pause);
+		if (pause < 500000) /* 20 ms for a small realm, then 0.5 s */
+			pause += pause / 4;
 	}
-	fprintf(stderr, "kdcsync: verify: no result from '%s' within 60 s\n",
-		peer);
+	fprintf(stderr,
+		"kdcsync: verify: no result from '%s' within %u s (the "
+		"comparison goes on in kdcsyncd; a longer --timeout waits "
+		"for it)\n",
+		peer, timeout_s);
 done:
 	ks_buf_free(&reply);
 	return rc;
@@ -541,7 +560,21 @@ int main(int argc, char **argv)
 		    strcmp(argv[i], "--repair") == 0)
 			return ctl_simple(path, "repair", NULL, 0, false);
 		if (strcmp(cmd, "verify") == 0 && argc == i + 1)
-			return cmd_verify_peer(path, argv[i]);
+			return cmd_verify_peer(path, argv[i],
+					       VERIFY_PEER_TIMEOUT_S);
+		if (strcmp(cmd, "verify") == 0 && argc == i + 3 &&
+		    strcmp(argv[i + 1], "--timeout") == 0) {
+			char *end;
+			unsigned long t = strtoul(argv[i + 2], &end, 10);
+			if (end == argv[i + 2] || *end != '\0' || t == 0 ||
+			    t > 7 * 24 * 3600 || argv[i + 2][0] == '-') {
+				fprintf(stderr,
+					"kdcsync: verify: --timeout takes "
+					"seconds, 1..604800\n");
+				return 2;
+			}
+			return cmd_verify_peer(path, argv[i], (unsigned)t);
+		}
 		if (strcmp(cmd, "repair") == 0 && argc == i)
 			return ctl_simple(path, "repair", NULL, 0, false);
 		if (strcmp(cmd, "promote") == 0)

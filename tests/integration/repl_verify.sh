@@ -33,6 +33,16 @@ grep -q "^equal: this node and 'primary' hold the same records in their stores a
 rc=$(verify_at primary replica "$T/v2")
 [ "$rc" = 0 ] || { cat "$T/v2" "$T/v2.err"; fail "verify from the primary after sync: exit $rc"; }
 echo "equal after sync (both ends)"
+# --timeout: a bound of the operator's choosing; a bad one is refused
+rc=0
+"$KDCSYNC" -c "$REPLICA_NODE_CONF" verify primary --timeout 120 >"$T/t1" 2>&1 || rc=$?
+[ "$rc" = 0 ] && grep -q "^equal:" "$T/t1" || fail "verify --timeout 120: exit $rc: $(cat "$T/t1")"
+for bad in 0 -5 1x ""; do
+	rc=0
+	"$KDCSYNC" -c "$REPLICA_NODE_CONF" verify primary --timeout "$bad" >"$T/t2" 2>&1 || rc=$?
+	[ "$rc" = 2 ] && grep -q -- "--timeout takes seconds" "$T/t2" ||
+		fail "verify --timeout '$bad': exit $rc: $(cat "$T/t2")"
+done
 
 # Behind the replica node's back.
 "$PAIR" node-stop "$P" replica
@@ -78,4 +88,4 @@ diff "$T/d2.want" "$T/d2.keys" || fail "primary's list of differing keys"
 rc=$(verify_at replica nosuchpeer "$T/e1")
 [ "$rc" = 2 ] || fail "verify of an unknown peer: exit $rc"
 grep -q "no replication link with 'nosuchpeer'" "$T/e1.err" || fail "reason: $(cat "$T/e1.err")"
-echo "PASS: verify PEER: equal after sync; exactly the 6 differing keys from both ends; unknown peer refused"
+echo "PASS: verify PEER: equal after sync (also with --timeout; bad ones refused); exactly the 6 differing keys from both ends; unknown peer refused"

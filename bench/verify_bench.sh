@@ -1,0 +1,109 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# verify PEER at scale: how long `kdcsync verify PEER` (the stores and the
+# KDBs of both nodes compared over the link, then this node's KDB with its
+# store) and the local `kdcsync verify` take on a realistic realm of N
+# principals (bench/gen_realm.py through bench/scale_lib.sh
+# realistic_pair_up), run on the replica against its primary, next to a
+# stock `kdb5_util dump` of the same KDB (what reading it once costs).
+# Never asserts on time.
+#
+#   KS_BUILD_DIR=/path/to/release-build bench/verify_bench.sh [N...]
+#       (default N = 100000 1000000; the build needs kdcsync, kdcsyncd and
+#       the kdcsync_kdb module: ninja kdcsync kdcsyncd kdcsync_kdb)
+#   env: COPY_TIMEOUT (seconds the first copy may take, default 900),
+#        VERIFY_TIMEOUT (kdcsync verify PEER --timeout, default 7200)
+#
+# For each N, twice (the second run finds the KDB index of the first
+# cached on the primary, kdbindex.c, if within 60 s):
+#   verify PEER  wall time of `kdcsync verify primary` on the replica, its
+#                exit status (0 equal) and first output line; peak RssAnon
+#                of each kdcsyncd meanwhile
+#   verify       wall time of the local `kdcsync verify` on the replica
+#   dump         wall time of `kdb5_util dump` of the replica's KDB
+# Prints a table and one JSON line per N.
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+: "${KS_BUILD_DIR:?path to a (Release) build of kdcsync}"
+export KS_BUILD_DIR KS_SOURCE_DIR=$SRC
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000)
+COPY_TIMEOUT=${COPY_TIMEOUT:-900}
+VERIFY_TIMEOUT=${VERIFY_TIMEOUT:-7200}
+REALM=${PAIR_REALM:-PAIR.TEST}
+MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
+export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW
+W=$(mktemp -d "${TMPDIR:-/tmp}/ks-verify.XXXXXX")
+# shellcheck source=../tests/integration/lib/realm.sh
+. "$SRC/tests/integration/lib/realm.sh"
+# shellcheck source=scale_lib.sh
+. "$SRC/bench/scale_lib.sh"
+SAMPLER=
+cleanup() {
+	[ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null || true
+	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
+	realm_cleanup
+	rm -rf "$W"
+}
+trap cleanup EXIT
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+log() { echo "== $*" >&2; }
+
+ROWS=()
+JSON=()
+for N in "${SIZES[@]}"; do
+	rm -rf "$W/pair" "$W"/*.dump "$W"/rss*
+	log "N = $N: generated realm, pair up (first full copy)"
+	PAIR_TIMEOUT=$COPY_TIMEOUT realistic_pair_up "$W/pair" "$N" >/dev/null
+	# shellcheck disable=SC1091
+	. "$W/pair/env"
+	"$SRC/deploy/pair.sh" wait "$W/pair" "$COPY_TIMEOUT"
+	run_json=()
+	for run in 1 2; do
+		log "N = $N: kdcsync verify primary (run $run)"
+		rm -f "$W/rss.stop"
+		rss_sampler "$W/rss" &
+		SAMPLER=$!
+		t0=$(now_ms)
+		rc=0
+		"$KDCSYNC" -c "$REPLICA_NODE_CONF" verify primary --timeout "$VERIFY_TIMEOUT" \
+			>"$W/verify.out" 2>&1 || rc=$?
+		peer_ms=$(($(now_ms) - t0))
+		touch "$W/rss.stop"
+		wait "$SAMPLER" || true
+		SAMPLER=
+		read -r rss_p rss_r <"$W/rss"
+		first=$(head -n 1 "$W/verify.out" | cut -c1-100)
+		log "  rc=$rc ${peer_ms} ms: $first"
+		run_json+=("{\"run\":$run,\"verify_peer_ms\":$peer_ms,\"exit\":$rc,\"rss_primary_kb\":$rss_p,\"rss_replica_kb\":$rss_r}")
+		ROWS+=("$N $run $peer_ms $rc $rss_p $rss_r")
+	done
+	log "N = $N: local kdcsync verify, kdb5_util dump (replica)"
+	t0=$(now_ms)
+	lrc=0
+	"$KDCSYNC" -c "$REPLICA_NODE_CONF" verify >/dev/null 2>&1 || lrc=$?
+	local_ms=$(($(now_ms) - t0))
+	t0=$(now_ms)
+	KRB5_CONFIG=$REPLICA_KRB5_CONFIG KRB5_KDC_PROFILE=$REPLICA_KDC_PROFILE \
+		kdb5_util -r "$REALM" dump "$W/replica.dump"
+	dump_ms=$(($(now_ms) - t0))
+	ROWS[-1]+=" $local_ms $lrc $dump_ms"
+	ROWS[-2]+=" - - -"
+	JSON+=("{\"bench\":\"verify\",\"principals\":$N,\"verify_peer\":[$(
+		IFS=,
+		echo "${run_json[*]}"
+	)],\"verify_local_ms\":$local_ms,\"verify_local_exit\":$lrc,\"kdb5_util_dump_ms\":$dump_ms}")
+	echo "${JSON[-1]}"
+	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
+done
+
+echo
+printf '%-9s %3s %13s %4s %11s %11s %10s %4s %9s\n' principals run "verify PEER" exit \
+	"RSS p (kB)" "RSS r (kB)" "verify" exit "dump"
+for row in "${ROWS[@]}"; do
+	read -r n run pms rc rp rr lms lrc dms <<<"$row"
+	printf '%-9s %3s %10s ms %4s %11s %11s %7s ms %4s %6s ms\n' "$n" "$run" "$pms" "$rc" \
+		"$rp" "$rr" "$lms" "$lrc" "$dms"
+done
+echo
+printf '%s\n' "${JSON[@]}"
