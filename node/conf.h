@@ -2,7 +2,7 @@
 /*
  * Node configuration: a file in krb5 profile syntax (as kdc.conf), read with
  * the profile library that libkrb5 exports, checked against one declarative
- * table of keys (type, default, range) in conf.c, and loaded into an
+ * table of keys (type, default, range) in conf_keys.c, and loaded into an
  * immutable node_conf_t.  See deploy/kdcsync.conf.sample for every key.
  *
  *   [node]   name, role, state_dir, listen, primary, kdc_profile,

@@ -11,5 +11,7 @@ ks_add_fuzz_target(node_tls_fuzz
 ks_add_fuzz_target(node_conf_fuzz
 	SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/node/node_conf_fuzz.c
 		${PROJECT_SOURCE_DIR}/node/conf.c
+		${PROJECT_SOURCE_DIR}/node/conf_keys.c
+		${PROJECT_SOURCE_DIR}/node/conf_value.c
 	LIBS ks_common PkgConfig::KRB5
 	CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/corpus/node_conf_fuzz)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kdcsync.conf(5) against the key table in node/conf.c: every key the
+ * kdcsync.conf(5) against the key table in node/conf_keys.c: every key the
  * loader accepts is documented in its section with its value type, its
  * default (or "required" / "none") and its range, and the manual documents
  * no key the loader would reject.  The manual's source is
