@@ -9,16 +9,7 @@
 # Twice: the pair's first copy, then a copy into an emptied state dir.
 . "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
-N=${AFTER_COPY_N:-10000}
-SRC=$KS_SOURCE_DIR
-W=$T/gen
-mkdir -p "$W"
-REALM=${PAIR_REALM:-PAIR.TEST}
-MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
-# shellcheck source=../../bench/scale_lib.sh
-. "$SRC/bench/scale_lib.sh"
-gen_realm_dump "$W/tmpl" "$N" "$W/gen.dump" >/dev/null
-pair_up --load "$W/gen.dump"
+pair_up_generated "${AFTER_COPY_N:-10000}"
 
 quick_changes() {
 	local i
@@ -35,4 +26,4 @@ rm -rf "${REPLICA_DIR:?}/node/"*
 "$PAIR" node-start "$P" replica
 "$PAIR" wait "$P" 60 || fail "no sync after the second copy"
 quick_changes second
-echo "PASS: $N principals: changes right after each full copy arrived"
+echo "PASS: ${AFTER_COPY_N:-10000} principals: changes right after each full copy arrived"

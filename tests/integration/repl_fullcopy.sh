@@ -17,15 +17,7 @@
 . "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 N=${FULLCOPY_N:-60000}
-SRC=$KS_SOURCE_DIR
-W=$T/gen
-mkdir -p "$W"
-REALM=${PAIR_REALM:-PAIR.TEST}
-MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
-# shellcheck source=../../bench/scale_lib.sh
-. "$SRC/bench/scale_lib.sh"
-gen_realm_dump "$W/tmpl" "$N" "$W/gen.dump" >/dev/null
-pair_up --load "$W/gen.dump"
+pair_up_generated "$N"
 pkq "addprinc -pw Fullcopy-pass-1 early"
 "$PAIR" wait "$P" 60 || fail "replica not in sync"
 kinit_at replica early Fullcopy-pass-1 || fail "kinit early against the replica"

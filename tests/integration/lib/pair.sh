@@ -30,6 +30,25 @@ pair_up() {
 	. "$P/env"
 }
 
+# pair_up_generated N [pair.sh options]: pair_up with N principals of a
+# generated realistic realm (bench/scale_lib.sh: own random keys, varied
+# names) loaded into the primary; the dump stays in $W/gen.dump (W is
+# $T/gen unless set).
+pair_up_generated() {
+	local n=$1
+	shift
+	SRC=$KS_SOURCE_DIR
+	W=${W:-$T/gen}
+	REALM=${PAIR_REALM:-PAIR.TEST}
+	# shellcheck disable=SC2034 # read by gen_realm_dump (scale_lib.sh)
+	MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
+	mkdir -p "$W"
+	# shellcheck source=../../../bench/scale_lib.sh
+	. "$SRC/bench/scale_lib.sh"
+	gen_realm_dump "$W/tmpl" "$n" "$W/gen.dump" >/dev/null
+	pair_up --load "$W/gen.dump" "$@"
+}
+
 # kadmin on the primary (each argument one query, one kadmin.local run).
 pk() {
 	KRB5_CONFIG=$PRIMARY_KRB5_CONFIG KRB5_KDC_PROFILE=$PRIMARY_KDC_PROFILE \
