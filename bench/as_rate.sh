@@ -18,6 +18,7 @@
 # on the machine than the request rate.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+export KS_SOURCE_DIR=$SRC # lib/realm.sh finds deploy/ through it
 : "${KS_BUILD_DIR:?path to a build with bench/as_loop and bridge/kdbmod}"
 SECS=${1:-10}
 ROUNDS=${2:-3}
