@@ -26,19 +26,12 @@ PROBE=$KS_BUILD_DIR/bench/repl_probe
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(10000 100000)
 LAT_N=${LAT_N:-100}
-REALM=${PAIR_REALM:-PAIR.TEST}
-MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
-export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW KS_SOURCE_DIR=$SRC
-W=$(mktemp -d "${TMPDIR:-/tmp}/ks-chainbench.XXXXXX")
-# shellcheck source=../tests/integration/lib/realm.sh
-. "$SRC/tests/integration/lib/realm.sh"
-# shellcheck source=scale_lib.sh
-. "$SRC/bench/scale_lib.sh"
+# shellcheck source=bench_env.sh
+. "$SRC/bench/bench_env.sh" chainbench
 cleanup() {
-	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
 	[ -n "${P1:-}" ] && kill "$P1" 2>/dev/null || true
 	[ -n "${P2:-}" ] && kill "$P2" 2>/dev/null || true
-	rm -rf "$W"
+	bench_cleanup
 }
 trap cleanup EXIT
 

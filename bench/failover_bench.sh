@@ -28,21 +28,9 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 export KS_BUILD_DIR
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000)
-REALM=${PAIR_REALM:-PAIR.TEST}
-MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
-export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW KS_SOURCE_DIR=$SRC
-W=$(mktemp -d "${TMPDIR:-/tmp}/ks-fobench.XXXXXX")
-# shellcheck source=../tests/integration/lib/realm.sh
-. "$SRC/tests/integration/lib/realm.sh"
-# shellcheck source=scale_lib.sh
-. "$SRC/bench/scale_lib.sh"
+# shellcheck source=bench_env.sh
+. "$SRC/bench/bench_env.sh" fobench
 PAIR=$SRC/deploy/pair.sh
-cleanup() {
-	"$PAIR" down "$W/pair" >/dev/null 2>&1 || true
-	realm_cleanup
-	rm -rf "$W"
-}
-trap cleanup EXIT
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 field() { # field CONF KEY
 	"$KDCSYNC" -c "$1" status --json | sed -n "s/^{[^[]*\"$2\":\"\{0,1\}\([0-9a-z]*\).*/\1/p"

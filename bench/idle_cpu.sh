@@ -22,20 +22,8 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 export KS_BUILD_DIR
 N=${1:-1000000}
 WIN=${2:-120}
-REALM=${PAIR_REALM:-PAIR.TEST}
-MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
-export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW KS_SOURCE_DIR=$SRC
-W=$(mktemp -d "${TMPDIR:-/tmp}/ks-idle.XXXXXX")
-# shellcheck source=../tests/integration/lib/realm.sh
-. "$SRC/tests/integration/lib/realm.sh"
-# shellcheck source=scale_lib.sh
-. "$SRC/bench/scale_lib.sh"
-cleanup() {
-	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
-	realm_cleanup
-	rm -rf "$W"
-}
-trap cleanup EXIT
+# shellcheck source=bench_env.sh
+. "$SRC/bench/bench_env.sh" idle
 
 t0=$SECONDS
 realistic_pair_up "$W/pair" "$N" >"$W/up.log" 2>&1 || { cat "$W/up.log" >&2; exit 1; }

@@ -27,23 +27,15 @@ N=${2:-1000}
 PRINCS=${3:-10}
 AS_LOOP=$KS_BUILD_DIR/bench/as_loop
 [ -x "$AS_LOOP" ] || { echo "no $AS_LOOP (configure with the benchmarks)" >&2; exit 1; }
-REALM=${PAIR_REALM:-PAIR.TEST}
-MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
-export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW KS_SOURCE_DIR=$SRC
-W=$(mktemp -d "${TMPDIR:-/tmp}/ks-lockout.XXXXXX")
-# shellcheck source=../tests/integration/lib/realm.sh
-. "$SRC/tests/integration/lib/realm.sh"
-# shellcheck source=scale_lib.sh
-. "$SRC/bench/scale_lib.sh"
+# shellcheck source=bench_env.sh
+. "$SRC/bench/bench_env.sh" lockout
 # shellcheck source=../deploy/lib/status.sh
 . "$SRC/deploy/lib/status.sh"
 LOOPS=()
 cleanup() {
 	local p
 	for p in "${LOOPS[@]}"; do kill "$p" 2>/dev/null || true; done
-	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
-	realm_cleanup
-	rm -rf "$W"
+	bench_cleanup
 }
 trap cleanup EXIT
 

@@ -30,26 +30,18 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 : "${KS_BUILD_DIR:?path to a (Release) build with node/kdcsyncd}"
-export KS_BUILD_DIR KS_SOURCE_DIR=$SRC
+export KS_BUILD_DIR
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000000)
 SAMPLE_MS=${SAMPLE_MS:-20}
 IDLE_TIMEOUT=${IDLE_TIMEOUT:-10s}
-REALM=${PAIR_REALM:-PAIR.TEST}
-MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
-export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW
-W=$(mktemp -d "${TMPDIR:-/tmp}/ks-loop.XXXXXX")
+# shellcheck source=bench_env.sh
+. "$SRC/bench/bench_env.sh" loop
 PAIR=$SRC/deploy/pair.sh
-# shellcheck source=../tests/integration/lib/realm.sh
-. "$SRC/tests/integration/lib/realm.sh"
-# shellcheck source=scale_lib.sh
-. "$SRC/bench/scale_lib.sh"
 SAMPLER=
 cleanup() {
 	[ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true
-	"$PAIR" down "$W/pair" >/dev/null 2>&1 || true
-	realm_cleanup
-	rm -rf "$W"
+	bench_cleanup
 }
 trap cleanup EXIT
 log() { echo "== $*" >&2; }

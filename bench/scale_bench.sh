@@ -60,7 +60,7 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 : "${KS_BUILD_DIR:?path to a (Release) build with bench/as_loop}"
-export KS_BUILD_DIR KS_SOURCE_DIR=$SRC
+export KS_BUILD_DIR
 AS_LOOP=$KS_BUILD_DIR/bench/as_loop
 [ -x "$AS_LOOP" ] || { echo "no $AS_LOOP: build the bench targets" >&2; exit 1; }
 SIZES=("$@")
@@ -72,23 +72,15 @@ COPY_TIMEOUT=${COPY_TIMEOUT:-600}
 COPIES=${COPIES:-1}
 STOCK=${STOCK:-1}
 SCAN=${SCAN:-1}
-REALM=${PAIR_REALM:-PAIR.TEST}
-MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
-export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW
 PROBE_PW=probe-Pass-1
 HOST=$(hostname)
-W=$(mktemp -d "${TMPDIR:-/tmp}/ks-scale.XXXXXX")
-# shellcheck source=../tests/integration/lib/realm.sh
-. "$SRC/tests/integration/lib/realm.sh"
-# shellcheck source=scale_lib.sh
-. "$SRC/bench/scale_lib.sh"
+# shellcheck source=bench_env.sh
+. "$SRC/bench/bench_env.sh" scale
 BG=()
 cleanup() {
 	local pid
 	for pid in "${BG[@]}"; do kill "$pid" 2>/dev/null || true; done
-	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
-	realm_cleanup
-	rm -rf "$W"
+	bench_cleanup
 }
 trap cleanup EXIT
 now_ms() { echo $(($(date +%s%N) / 1000000)); }

@@ -19,23 +19,15 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 : "${KS_BUILD_DIR:?path to a (Release) build}"
-export KS_BUILD_DIR KS_SOURCE_DIR=$SRC
+export KS_BUILD_DIR
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000)
-REALM=${PAIR_REALM:-PAIR.TEST}
-MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
-export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW
-W=$(mktemp -d "${TMPDIR:-/tmp}/ks-scanmem.XXXXXX")
-# shellcheck source=../tests/integration/lib/realm.sh
-. "$SRC/tests/integration/lib/realm.sh"
-# shellcheck source=scale_lib.sh
-. "$SRC/bench/scale_lib.sh"
+# shellcheck source=bench_env.sh
+. "$SRC/bench/bench_env.sh" scanmem
 SAMPLER=
 cleanup() {
 	[ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true
-	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
-	realm_cleanup
-	rm -rf "$W"
+	bench_cleanup
 }
 trap cleanup EXIT
 log() { echo "== $*" >&2; }

@@ -20,20 +20,8 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 export KS_BUILD_DIR
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000000)
-REALM=${PAIR_REALM:-PAIR.TEST}
-MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
-export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW KS_SOURCE_DIR=$SRC
-W=$(mktemp -d "${TMPDIR:-/tmp}/ks-scrape.XXXXXX")
-# shellcheck source=../tests/integration/lib/realm.sh
-. "$SRC/tests/integration/lib/realm.sh"
-# shellcheck source=scale_lib.sh
-. "$SRC/bench/scale_lib.sh"
-cleanup() {
-	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
-	realm_cleanup
-	rm -rf "$W"
-}
-trap cleanup EXIT
+# shellcheck source=bench_env.sh
+. "$SRC/bench/bench_env.sh" scrape
 
 # scrape_stats URL COUNT|-PIDFILE: "p50 p99 max bytes n" in ms; with
 # -PIDFILE, scrape every 50 ms while that pid runs.

@@ -23,20 +23,9 @@ export KS_BUILD_DIR
 WRITES=${1:-100}
 ROUNDS=${2:-3}
 N=${3:-10000}
-REALM=${PAIR_REALM:-PAIR.TEST}
-MASTER_PW=${PAIR_MASTER_PW:-pair-master-password-1}
-export PAIR_REALM=$REALM PAIR_MASTER_PW=$MASTER_PW KS_SOURCE_DIR=$SRC
-W=$(mktemp -d "${TMPDIR:-/tmp}/ks-syncbench.XXXXXX")
-# shellcheck source=../tests/integration/lib/realm.sh
-. "$SRC/tests/integration/lib/realm.sh"
-# shellcheck source=scale_lib.sh
-. "$SRC/bench/scale_lib.sh"
+# shellcheck source=bench_env.sh
+. "$SRC/bench/bench_env.sh" syncbench
 PAIR=$SRC/deploy/pair.sh
-cleanup() {
-	"$PAIR" down "$W/pair" >/dev/null 2>&1 || true
-	rm -rf "$W"
-}
-trap cleanup EXIT
 
 realistic_pair_up "$W/pair" "$N" --sync >"$W/up.log" 2>&1 || { cat "$W/up.log" >&2; exit 1; }
 # shellcheck disable=SC1091
