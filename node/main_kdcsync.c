@@ -385,11 +385,12 @@ done:
  */
 
 /* How long verify PEER waits for the comparison by default.  Each side
- * reads its whole KDB for the comparison: 3.0-3.7 s for 100,000
- * principals on a busy 2-core machine (bench/verify_bench.sh), so some
- * 40 s per million, too close to the former fixed 60 s for a larger realm
- * or a loaded host; an hour, like the other requests that wait for the
- * database (ctl.c), and --timeout for more or less. */
+ * reads its whole KDB for the comparison: 6.0 s for 1,000,000 principals
+ * on a quiet 2-core machine, 3.0-3.7 s for 100,000 on a busy one
+ * (bench/verify_bench.sh); it grows with the realm and the host's load,
+ * so the former fixed 60 s was a guess at both; an hour, like the other
+ * requests that wait for the database (ctl.c), and --timeout for more
+ * or less. */
 #define VERIFY_PEER_TIMEOUT_S 3600
 /* The local half of verify PEER: this node's KDB against its store, each
  * line prefixed "local KDB: "; 1 when they differ, 2 when not compared. */
