@@ -46,21 +46,10 @@ static void on_signal(uv_signal_t *s, int signum)
 {
 	node_daemon_t *d = s->data;
 	char err[600];
-	int ret;
 
 	if (signum == SIGHUP) {
-		ks_log_notice(CONF, "reloading configuration from '%s'",
-			      d->conf->path);
-		node_notify_reloading(d->notify);
-		ret = node_daemon_reload(d, err, sizeof(err));
-		node_notify_ready(d->notify);
-		if (ret != KS_EOK)
-			ks_log_err(
-				CONF,
-				"reload rejected, keeping the running configuration: %s",
-				err);
-		else
-			ks_log_notice(CONF, "configuration reloaded");
+		/* the outcome is logged and counted in the status */
+		(void)node_daemon_reload(d, err, sizeof(err));
 		return;
 	}
 	ks_log_notice(GENERAL, "signal %d: shutting down", signum);
@@ -310,6 +299,7 @@ void node_daemon_stop(node_daemon_t *d)
 		d->revert_init = false;
 		uv_close((uv_handle_t *)&d->revert, on_sig_close);
 	}
+	node__daemon_reload_cancel(d);
 	/* kprop threads use the store: joined before anything closes */
 	node_kprop_svc_stop(d->kprop);
 	d->kprop = NULL;

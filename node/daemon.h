@@ -49,7 +49,15 @@ int node_daemon_start(node_daemon_t *d);
 
 /**
  * \brief Re-read the configuration file, validate it whole and swap it in.
+ *
+ * The file's own checks (keys, values, what cannot change while running,
+ * the files it names, TLS) run at once.  Its KDB is then opened as at
+ * start-up (node_preflight_kdb()), off the loop and holding the KDB
+ * (node/kdb_lock.h); the configuration is swapped in only when that
+ * works.  Either way the outcome is logged and counted in the status.
  * \param err a one-line reason on failure; the old configuration stays.
+ * \return 0 the file passed and its KDB check is under way; KS_EBUSY a
+ *         reload is still being checked; else rejected (\p err says why).
  */
 int node_daemon_reload(node_daemon_t *d, char *err, size_t errlen);
 

@@ -103,6 +103,7 @@ struct node_daemon {
 	uint64_t rng;
 	char ctl_path[512];
 	char pid_path[512];
+	struct daemon_reload *reload; /* a reload whose KDB is being checked */
 	uint64_t reloads_ok, reloads_failed;
 	time_t reload_at;	/* last attempt */
 	char reload_error[600]; /* of the last attempt, "" if it worked */
@@ -189,6 +190,12 @@ void node__daemon_follow_revert(node_daemon_t *d);
 
 /** \brief The control socket's handler (node/ctl.h node_ctl_handler_cb). */
 int node__daemon_ctl_handler(const char *req, ks_buf_t *out, void *arg);
+
+/* --- daemon_reload.c ------------------------------------------------------- */
+
+/** \brief Stop: a reload still waiting for the KDB gives up (its done
+ *         callback still runs, and releases the daemon's count). */
+void node__daemon_reload_cancel(node_daemon_t *d);
 
 /* --- daemon_status.c ------------------------------------------------------- */
 

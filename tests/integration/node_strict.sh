@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Strict start-up: every file the configuration names must be usable, or
 # `kdcsyncd -t` and the daemon fail with one line naming the key and the
-# file (and a reload naming such a file is rejected, the node running on).
+# file (and a reload naming such a file is rejected, the node running on;
+# a reload to a KDC profile whose KDB cannot be opened is refused with the
+# same line, and status says so).
 # Cases: missing kdc_profile; signing key world-readable, public-only,
 # garbage; TLS key readable by group; garbage trusted key; missing kprop
 # keytab and acl file; a KDB that cannot be opened (database_name missing
@@ -123,5 +125,41 @@ kill -HUP "${PIDS[primary]}"
 wait_for 10 grep -q "reload rejected.*\[node\] signing_key: private key '$T/open.key'" "$T/primary.log" ||
 	fail "the reload with a world-readable key was not rejected"
 alive primary || fail "the node died on the rejected reload"
+
+# a reload to a KDC profile whose KDB cannot be opened is refused with the
+# line `kdcsyncd -t` gives (checked off the loop, as at start-up), and the
+# running configuration stays: status says it was refused and why
+reload_kdb_bad() { # NAME: live.conf gets NAME.conf's kdc_profile
+	local name=$1 before line
+	before=$(grep -c "reload rejected" "$T/primary.log" || true)
+	sed "s|signing_key = .*|signing_key = $T/signing.key|" "$T/$name.conf" >"$T/live.conf"
+	kill -HUP "${PIDS[primary]}"
+	wait_for 10 bash -c "[ \$(grep -c 'reload rejected' $T/primary.log) -gt $before ]" ||
+		fail "$name: the reload was not rejected"
+	# the same line, naming the file reloaded
+	line=$(sed -e "s/^kdcsyncd: //" -e "s|^$T/$name.conf:|$T/live.conf:|" "$T/$2.line")
+	grep "reload rejected" "$T/primary.log" | tail -1 | grep -qF "keeping the running configuration: $line" ||
+		fail "$name: the reload's reason is not -t's line '$line': $(grep 'reload rejected' "$T/primary.log" | tail -1)"
+	"$KDCSYNC" -c "$T/live.conf" status --json >"$T/st.json" 2>/dev/null || fail "$name: no status"
+	python3 - "$T/st.json" "$line" <<'PY' || fail "$name: status after the refused reload: $(cat "$T/st.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["role"] == "primary", s["role"]
+assert s["reloads"] == 0, s["reloads"]
+assert s["last_reload_error"] == sys.argv[2], s["last_reload_error"]
+PY
+	"$KDCSYNC" -c "$T/live.conf" status 2>/dev/null | grep -qF "REJECTED: $line" ||
+		fail "$name: the text status does not show the refusal"
+	alive primary || fail "$name: the node died on the refused reload"
+	echo "$name reload refused: $line"
+}
+reload_kdb_bad nodb missing_db
+reload_kdb_bad nostash missing_stash
+# the node runs on with its own KDB: a good file is still taken
+cp "$T/good.conf" "$T/live.conf"
+kill -HUP "${PIDS[primary]}"
+wait_for 10 bash -c "[ \"\$(\"$KDCSYNC\" -c $T/live.conf status --json | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s[\"reloads\"], s[\"last_reload_error\"])')\" = '1 None' ]" ||
+	fail "the good configuration was not reloaded after the refusals"
+"$KDCSYNC" -c "$T/live.conf" snapshot >/dev/null || fail "the node cannot scan its KDB after the refused reloads"
 stop primary
 echo "strict start-up: ok"
