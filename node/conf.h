@@ -68,6 +68,7 @@ typedef struct node_conf {
 	char *kdc_profile;
 	uint64_t scan_interval_ms;
 	uint64_t drift_check_interval_ms; /* replica; 0 = off */
+	uint64_t verify_memory;	  /* bytes of KDB listings per read (verify) */
 	uint64_t log_retain;	  /* change-log entries a primary keeps */
 	uint64_t synchronous;	  /* replicas a write waits for (0: none) */
 	uint64_t sync_timeout_ms; /* then it proceeds, asynchronous */

@@ -32,6 +32,8 @@ const conf_key_t node_conf__keys[] = {
 	  false, F(scan_interval_ms), NULL },
 	{ "node", "drift_check_interval", K_DURATION, "1h", 0, SEC(7 * 86400),
 	  false, F(drift_check_interval_ms), NULL },
+	{ "node", "verify_memory", K_SIZE, "8M", 64u * 1024,
+	  1024u * 1024 * 1024, false, F(verify_memory), NULL },
 	{ "node", "replicate_lockout", K_BOOL, "false", 0, 0, false,
 	  F(replicate_lockout), NULL },
 	{ "node", "synchronous", K_UINT, "0", 0, 64, false, F(synchronous),

@@ -5,10 +5,13 @@
  * KDB_DIGEST_REQ (§3.11), what the two KDBs hold too.  Digests of bucket
  * ranges are bisected down to single buckets, then the (key, hash)
  * listings of a differing bucket are merged: two (the stores) or four
- * (both stores, both KDBs: compare_merge.c).  Our KDB is read once at the
- * start (kdbindex.c, on the worker); the peer reads its own at our first
- * request.  Either side answers; the requester keeps one comparison
- * (r->compare) with one request in flight.
+ * (both stores, both KDBs: compare_merge.c).  Every range is compared
+ * before the first bucket is listed, and the buckets are listed in
+ * ascending order, so that each side reads its KDB for many listings at
+ * once (kdbindex.c: our KDB's digests are read at the start, its listings
+ * on the worker as they are needed; the peer reads its own at our first
+ * request and at its first listings).  Either side answers; the requester
+ * keeps one comparison (r->compare) with one request in flight.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -64,12 +67,31 @@ static void own_position(node_repl_t *r, const store_meta_t *m,
 	}
 }
 
-/* Send the next request, or finish when nothing is left. */
+static int bucket_desc(const void *a, const void *b)
+{
+	uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+
+	return (x < y) - (x > y);
+}
+
+/* Send the next request, or finish when nothing is left: the ranges
+ * first, then the single buckets in ascending order. */
 static int compare_next(node_repl_link_t *l)
 {
 	repl_compare_t *v = &l->r->compare;
 	proto_msg_t m = { .type = PROTO_MSG_DIGEST_REQ };
 
+	if (v->n == 0 && v->n_lists > 0) {
+		if (!v->lists_sorted)
+			qsort(v->lists_todo, v->n_lists,
+			      sizeof(v->lists_todo[0]), bucket_desc);
+		v->lists_sorted = true;
+		uint16_t b = v->lists_todo[--v->n_lists];
+		v->stack[v->n++] =
+			(repl_compare_item_t){ .kind = PROTO_DIGEST_LIST,
+					       .lo = b,
+					       .hi = (uint16_t)(b + 1) };
+	}
 	if (v->n == 0) {
 		v->running = false;
 		v->done = true;
@@ -77,8 +99,12 @@ static int compare_next(node_repl_link_t *l)
 		ks_log_notice(REPL,
 			      "verify with '%s': %" PRIu64
 			      " keys differ (%" PRIu64 " requests, %" PRIu64
-			      " buckets listed)",
-			      v->peer, v->differ, v->requests, v->lists);
+			      " buckets listed, reads of this node's KDB: "
+			      "%" PRIu64 ")",
+			      v->peer, v->differ, v->requests, v->lists,
+			      v->mine_kdb != NULL
+				      ? node_repl__kdbindex_reads(v->mine_kdb)
+				      : 0);
 		if (v->collect)
 			node_repl__refetch_compared(l->r, l, KS_EOK);
 		return KS_EOK;
@@ -156,6 +182,8 @@ typedef struct list_job {
 	ks_buf_t their_kdb;   /* compare with KDBs: their KDB's body */
 	ks_buf_t mine_kdb;    /* compare with KDBs: our KDB's listing */
 	bool kdb;	      /* answer: from our KDB (kdbindex) */
+	repl_kdbindex_t *x;   /* compare with KDBs: v->mine_kdb, lent */
+	uint64_t gen;	      /* compare: of the comparison */
 	ks_buf_t body;	      /* our listing */
 	uint8_t history[16];  /* answer: our position */
 	uint64_t seq, count;
@@ -186,6 +214,11 @@ static int list_run(node_repl_job_t *job)
 		ret = node_repl__kdbindex_answer(j->r, &j->q, &j->body, &n);
 		j->count = n;
 	}
+	if (ret == KS_EOK && j->x != NULL) {
+		uint32_t n = 0;
+		ret = node_repl__kdbindex_list(j->r, j->x, lo, &j->mine_kdb,
+					       &n);
+	}
 	return ret;
 }
 
@@ -208,13 +241,27 @@ static int send_rsp(node_repl_link_t *l, uint8_t type,
 }
 
 static int compare_listed(node_repl_link_t *l, list_job_t *j);
+static int step_failed(repl_compare_t *v, int ret);
 
 static void list_done(node_repl_job_t *job, int ret)
 {
 	list_job_t *j = (list_job_t *)job;
 	node_repl_link_t *l = j->l;
+	repl_compare_t *v = &j->r->compare;
 
-	if (!l->down && ret != KS_ECANCELED) {
+	/* our KDB's index back to its comparison, if it still runs */
+	if (j->x != NULL && v->running && v->gen == j->gen &&
+	    v->mine_kdb == NULL) {
+		v->mine_kdb = j->x;
+		j->x = NULL;
+	}
+	node_repl__kdbindex_free(j->x);
+	j->x = NULL;
+	if (!j->answer && ret != KS_EOK && ret != KS_ECANCELED && !l->down &&
+	    v->running && v->gen == j->gen) {
+		/* our own listing failed: the comparison, not the link */
+		ret = step_failed(v, ret);
+	} else if (!l->down && ret != KS_ECANCELED) {
 		if (j->answer && ret == KS_EOK)
 			ret = send_rsp(l,
 				       j->kdb ? PROTO_MSG_KDB_DIGEST_RSP
@@ -360,7 +407,8 @@ static int compare_listed(node_repl_link_t *l, list_job_t *j)
 	repl_compare_t *v = &l->r->compare;
 	int ret;
 
-	if (!v->running || strcmp(v->peer, l->peer->name) != 0)
+	if (!v->running || strcmp(v->peer, l->peer->name) != 0 ||
+	    v->gen != j->gen)
 		return KS_EOK; /* the comparison ended meanwhile */
 	if (v->kdb)
 		ret = node_repl__compare_bucket4(
@@ -408,7 +456,6 @@ static int step_list(node_repl_link_t *l, const proto_digest_rsp_t *st,
 {
 	repl_compare_t *v = &l->r->compare;
 	list_job_t *j = list_job_new(l, false);
-	uint32_t n;
 	int ret = KS_ENOMEM;
 
 	v->lists++;
@@ -419,11 +466,18 @@ static int step_list(node_repl_link_t *l, const proto_digest_rsp_t *st,
 	if (ks_buf_append(&j->theirs, st->body.ptr, st->body.len) != KS_EOK)
 		goto fail;
 	if (kd != NULL &&
-	    (ks_buf_append(&j->their_kdb, kd->body.ptr, kd->body.len) !=
-		     KS_EOK ||
-	     (ret = node_repl__kdbindex_list(v->mine_kdb, st->lo, st->hi,
-					     &j->mine_kdb, &n)) != KS_EOK))
+	    ks_buf_append(&j->their_kdb, kd->body.ptr, kd->body.len) != KS_EOK)
 		goto fail;
+	if (kd != NULL) {
+		/* our KDB's listing is read on the worker: lend it the index */
+		if (v->mine_kdb == NULL) {
+			ret = KS_EINTERNAL;
+			goto fail;
+		}
+		j->x = v->mine_kdb;
+		v->mine_kdb = NULL;
+	}
+	j->gen = v->gen;
 	node_repl__link_job(l, &j->job);
 	return KS_EOK;
 fail:
@@ -482,10 +536,18 @@ static int step(node_repl_link_t *l, const proto_digest_rsp_t *st,
 		}
 		if (eq)
 			continue;
-		ret = compare_push(v,
-				   hi - lo == 1 ? PROTO_DIGEST_LIST
-						: PROTO_DIGEST_RANGES,
-				   lo, hi);
+		if (hi - lo > 1) {
+			ret = compare_push(v, PROTO_DIGEST_RANGES, lo, hi);
+			continue;
+		}
+		if (v->n_lists == STORE_BUCKETS) {
+			ret = KS_EINTERNAL; /* each bucket is listed once */
+			continue;
+		}
+		v->lists_todo[v->n_lists++] = lo;
+		v->lists_sorted = false;
+		if (v->mine_kdb != NULL)
+			node_repl__kdbindex_want(v->mine_kdb, lo);
 	}
 	store_read_end(t);
 	if (ret != KS_EOK)

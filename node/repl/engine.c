@@ -149,6 +149,7 @@ static int copy_conf(node_repl_t *r, const node_conf_t *c)
 	r->replicate_lockout = c->replicate_lockout;
 	r->scan_interval_ms = c->scan_interval_ms;
 	r->drift_interval_ms = c->drift_check_interval_ms;
+	r->verify_memory = (size_t)c->verify_memory;
 	repl_sync_init(&r->sync, (unsigned)c->synchronous, c->sync_timeout_ms);
 	r->trusted.v = calloc(c->trusted_keys.n + 1, sizeof(char *));
 	if (r->name == NULL || r->state_dir == NULL || r->trusted.v == NULL ||
@@ -330,6 +331,7 @@ void node_repl_reconfigure(node_repl_t *r, const node_conf_t *conf)
 		r->drift_interval_ms = conf->drift_check_interval_ms;
 		r->drift_next_ms = 0; /* counted from now */
 	}
+	r->verify_memory = (size_t)conf->verify_memory; /* next comparison */
 	if (conf->scan_interval_ms != r->scan_interval_ms &&
 	    r->role == REPL_ROLE_PRIMARY)
 		node_repl__capture_reconfigure(r, conf->scan_interval_ms);

@@ -189,9 +189,16 @@ typedef struct repl_compare {
 			 refetch.c (node_repl__refetch_key) */
 	struct node_repl *r;
 	uint64_t gen;			/* of this comparison (jobs check) */
-	struct repl_kdbindex *mine_kdb; /* our KDB, built at the start */
-	uint8_t phase;			/* 0: store request, 1: KDB request */
-	ks_buf_t their_store;		/* phase 1: the store response's body */
+	struct repl_kdbindex *mine_kdb; /* our KDB's digests, read at the
+					   start (NULL while a list job on
+					   the worker holds it) */
+	/* single buckets to list, after every range was compared (so that
+	 * both sides read their KDB once for many listings) */
+	uint16_t lists_todo[STORE_BUCKETS];
+	size_t n_lists;
+	bool lists_sorted;
+	uint8_t phase;	      /* 0: store request, 1: KDB request */
+	ks_buf_t their_store; /* phase 1: the store response's body */
 	uint32_t their_store_count;
 	uint64_t our_kdb_records;
 	/* keys per kind of difference (a key may count in several) */
@@ -273,6 +280,7 @@ struct node_repl {
 	node_strlist_t trusted;
 	bool replicate_lockout;
 	uint64_t scan_interval_ms;
+	size_t verify_memory; /* [node] verify_memory: KDB listings per read */
 	uv_timer_t tick, scan;
 	uv_poll_t cap_poll; /* the capture socket (KDB module reports) */
 	int cap_fd;
@@ -755,7 +763,8 @@ void node_repl__sync_acked(node_repl_t *r);
 /* --- kdbindex.c ---------------------------------------------------------- */
 
 /** \brief Worker: read the whole KDB into a new index (\p out, owned by
- *         the caller).  KS_EKDBDAMAGED when the KDB is not usable. */
+ *         the caller): each bucket's digest, count and listing size only.
+ *         KS_EKDBDAMAGED when the KDB is not usable. */
 int node_repl__kdbindex_build(node_repl_t *r, repl_kdbindex_t **out);
 
 /** \brief Digest and record count of buckets [lo, hi) of the index. */
@@ -763,10 +772,16 @@ void node_repl__kdbindex_range(const repl_kdbindex_t *x, uint32_t lo,
 			       uint32_t hi, uint8_t digest[32],
 			       uint64_t *count);
 
-/** \brief Append the LIST body entries (key, hash) of buckets [lo, hi),
- *         in key order per bucket; \p count receives how many. */
-int node_repl__kdbindex_list(const repl_kdbindex_t *x, uint32_t lo, uint32_t hi,
-			     ks_buf_t *body, uint32_t *count);
+/** \brief Mark \p bucket as one that will be listed: a read of the KDB
+ *         for another bucket's listing takes it along if it fits. */
+void node_repl__kdbindex_want(repl_kdbindex_t *x, uint32_t bucket);
+
+/** \brief Worker: append the LIST body entries (key, hash) of \p bucket
+ *         in key order; \p count receives how many.  Reads the KDB again
+ *         unless a previous read holds the bucket (then with the wanted
+ *         buckets that fit [node] verify_memory). */
+int node_repl__kdbindex_list(node_repl_t *r, repl_kdbindex_t *x,
+			     uint32_t bucket, ks_buf_t *body, uint32_t *count);
 
 /** \brief Worker: answer a KDB_DIGEST_REQ from r->kdb_answer (read
  *         again for a comparison's first request); \p body and \p count
@@ -781,6 +796,9 @@ void node_repl__kdbindex_tick(node_repl_t *r, uint64_t now);
 
 /** \brief Records in the index. */
 uint64_t node_repl__kdbindex_records(const repl_kdbindex_t *x);
+
+/** \brief Reads of the KDB made for the index (the first included). */
+uint64_t node_repl__kdbindex_reads(const repl_kdbindex_t *x);
 
 void node_repl__kdbindex_free(repl_kdbindex_t *x);
 

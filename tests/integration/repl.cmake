@@ -19,6 +19,9 @@ if(TARGET kdcsync_kdb)
 	ks_add_integration_test(repl_verify
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_verify.sh
 		TIMEOUT 180)
+	ks_add_integration_test(repl_verify_many
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/repl_verify_many.sh
+		TIMEOUT 300)
 endif()
 
 # The replica's KDB on a full tmpfs (private mount namespace; 77 = skipped).
