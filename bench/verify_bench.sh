@@ -21,6 +21,12 @@
 #                of each kdcsyncd meanwhile
 #   verify       wall time of the local `kdcsync verify` on the replica
 #   dump         wall time of `kdb5_util dump` of the replica's KDB
+# then once more with every record different (run "all"): the replica's KDB
+# replaced, behind its node's back, by a load of its dump with each
+# principal's max_life changed -- verify PEER's time, its count of
+# differing keys and the peak RssAnon of both nodes when every bucket
+# differs (each side reads its KDB once per [node] verify_memory of
+# listings; the list itself, two lines per key, is held for the answer).
 # Prints a table and one JSON line per N.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,6 +76,7 @@ for N in "${SIZES[@]}"; do
 		run_json+=("{\"run\":$run,\"verify_peer_ms\":$peer_ms,\"exit\":$rc,\"rss_primary_kb\":$rss_p,\"rss_replica_kb\":$rss_r}")
 		ROWS+=("$N $run $peer_ms $rc $rss_p $rss_r")
 	done
+	rm -f "$W/replica.dump"
 	log "N = $N: local kdcsync verify, kdb5_util dump (replica)"
 	t0=$(now_ms)
 	lrc=0
@@ -81,6 +88,31 @@ for N in "${SIZES[@]}"; do
 	dump_ms=$(($(now_ms) - t0))
 	ROWS[-1]+=" $local_ms $lrc $dump_ms"
 	ROWS[-2]+=" - - -"
+
+	log "N = $N: every record different: the replica's KDB replaced"
+	"$SRC/deploy/pair.sh" node-stop "$W/pair" replica
+	awk -F'\t' -v OFS='\t' '$1 == "princ" { $9 = $9 + 1 } { print }' \
+		"$W/replica.dump" >"$W/changed.dump"
+	KRB5_CONFIG=$REPLICA_KRB5_CONFIG KRB5_KDC_PROFILE=$REPLICA_KDC_PROFILE \
+		kdb5_util -r "$REALM" load "$W/changed.dump"
+	"$SRC/deploy/pair.sh" node-start "$W/pair" replica
+	"$SRC/deploy/pair.sh" wait "$W/pair" "$COPY_TIMEOUT"
+	rm -f "$W/rss.stop"
+	rss_sampler "$W/rss" &
+	SAMPLER=$!
+	t0=$(now_ms)
+	arc=0
+	"$KDCSYNC" -c "$REPLICA_NODE_CONF" verify primary --timeout "$VERIFY_TIMEOUT" \
+		>"$W/verify.out" 2>&1 || arc=$?
+	all_ms=$(($(now_ms) - t0))
+	touch "$W/rss.stop"
+	wait "$SAMPLER" || true
+	SAMPLER=
+	read -r arss_p arss_r <"$W/rss"
+	adiff=$(head -n 1 "$W/verify.out" | awk '$1 == "differ:" { print $2 }')
+	log "  rc=$arc ${all_ms} ms: $(head -n 1 "$W/verify.out" | cut -c1-100)"
+	ROWS+=("$N all $all_ms $arc $arss_p $arss_r - - -")
+	run_json+=("{\"run\":\"all\",\"verify_peer_ms\":$all_ms,\"exit\":$arc,\"keys_differ\":${adiff:-null},\"rss_primary_kb\":$arss_p,\"rss_replica_kb\":$arss_r}")
 	JSON+=("{\"bench\":\"verify\",\"principals\":$N,\"verify_peer\":[$(
 		IFS=,
 		echo "${run_json[*]}"
