@@ -95,8 +95,17 @@ for N in "${SIZES[@]}"; do
 		"$W/replica.dump" >"$W/changed.dump"
 	KRB5_CONFIG=$REPLICA_KRB5_CONFIG KRB5_KDC_PROFILE=$REPLICA_KDC_PROFILE \
 		kdb5_util -r "$REALM" load "$W/changed.dump"
+	rlog=$W/pair/replica/node.log
+	checks=$(grep -c 'kdb: ' "$rlog" || true)
 	"$SRC/deploy/pair.sh" node-start "$W/pair" replica
 	"$SRC/deploy/pair.sh" wait "$W/pair" "$COPY_TIMEOUT"
+	# the node's start-up KDB check (on its worker) first: until it is
+	# done the KDB is not compared (the stores only)
+	for _ in $(seq "$COPY_TIMEOUT"); do
+		[ "$(grep -c 'kdb: ' "$rlog" || true)" -gt "$checks" ] && break
+		sleep 1
+	done
+	grep 'kdb: ' "$rlog" | tail -n 1 >&2
 	rm -f "$W/rss.stop"
 	rss_sampler "$W/rss" &
 	SAMPLER=$!

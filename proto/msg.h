@@ -86,6 +86,8 @@ enum proto_role {
 /* primary role: a relay (a replica serving replicas, §3.13): its batches
  * are another node's signed blobs, its position the applied one */
 #define PROTO_CAP_RELAY 0x00000040u
+/* replica: takes the rewind's VALUES in consecutive parts (§3.9) */
+#define PROTO_CAP_VALUES_PARTS 0x00000080u
 
 /* Answer modes (primary -> replica). */
 enum proto_answer_mode {

@@ -45,7 +45,7 @@ static int send_hello(node_repl_link_t *l)
 			PROTO_CAP_KDB_DIGEST |
 			(r->role == REPL_ROLE_PRIMARY ? PROTO_CAP_REFETCH : 0) |
 			(l->sm.role == REPL_ROLE_REPLICA && !r->no_rewind
-				 ? PROTO_CAP_REWIND
+				 ? PROTO_CAP_REWIND | PROTO_CAP_VALUES_PARTS
 				 : 0) |
 			(node_repl__lockout_cap(l) ? PROTO_CAP_LOCKOUT : 0) |
 			(l->relay ? PROTO_CAP_RELAY : 0),

@@ -39,6 +39,7 @@ static void link_unref(node_repl_link_t *l)
 	ks_buf_free(&l->out);
 	ks_buf_free(&l->inbox);
 	ks_buf_free(&l->snap);
+	node_repl__values_parts_free(l);
 	free(l);
 }
 

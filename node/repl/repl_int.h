@@ -429,6 +429,10 @@ struct node_repl_link {
 	 * the tick, while an ACK of the applied position keeps the link */
 	struct blob_job *held;
 	uint64_t held_retry_ms;
+	/* replica: the rewind's VALUES parts received so far (rewind.c),
+	 * until the last one hands them all to the rewind */
+	struct repl_values_part *values_parts;
+	size_t n_values_parts;
 };
 
 /* --- link.c -------------------------------------------------------------- */
@@ -666,6 +670,9 @@ int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
 int node_repl__send_values(node_repl_link_t *l, const proto_fetch_t *f,
 			   const uint8_t *history, uint64_t seq, uint8_t type,
 			   size_t part_raw);
+
+/** \brief Replica: free the rewind's VALUES parts a link still holds. */
+void node_repl__values_parts_free(node_repl_link_t *l);
 
 /** \brief Primary: a FETCH frame. */
 int node_repl__on_fetch(node_repl_link_t *l, const proto_msg_t *m,

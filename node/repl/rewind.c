@@ -6,8 +6,11 @@
  * a full copy.
  *
  * Replica: on ANSWER(REWIND) it names the keys of its own log after the
- * fork point (FETCH); on VALUES (the primary's signed current values of
- * those keys) it writes what it had for them to
+ * fork point (FETCH); the primary's signed current values of those keys
+ * come in one VALUES or, as it announces PROTO_CAP_VALUES_PARTS, in
+ * consecutive parts of at most 8 MiB raw each (the link keeps them until
+ * the last, so that the rewind below is made from all at once); it then
+ * writes what it had for them to
  * STATE_DIR/diverged-HISTORY-SEQ.dump (kdb5_util dump format, 0600),
  * puts the primary's values into the KDB, then rewinds the store to the
  * fork point (store_rewind) and adopts the primary's history; the batches
@@ -16,9 +19,10 @@
  * announcing the capability and gets a full snapshot instead.
  *
  * Primary: on FETCH it signs the current value (PUT) or absence (DEL) of
- * each named key into a VALUES blob (node_repl__send_values, which the
- * repair's REFETCH uses too); batches from the fork point follow the
- * replica's ACK.
+ * each named key into VALUES blobs (node_repl__send_values, which the
+ * repair's REFETCH uses too): parts of at most PROTO_VALUES_PART_RAW to a
+ * replica announcing PROTO_CAP_VALUES_PARTS, else one; batches from the
+ * fork point follow the replica's ACK.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -129,6 +133,7 @@ int node_repl__send_fetch(node_repl_link_t *l, uint64_t seq)
 		ret = node_repl__send_msg(l, &m);
 	}
 	if (ret == KS_EOK) {
+		repl_sm_rewind_fetched(&l->sm, (uint32_t)k.n);
 		ks_log_notice(REPL,
 			      "'%s': rewinding to seq %" PRIu64
 			      ": %zu records changed here since; asking "
@@ -170,7 +175,7 @@ static int write_all(int fd, const void *p, size_t n)
  * policies first (principals may name them).  Keys it deleted since the
  * fork have no line; they are counted and logged.
  */
-static int write_diverged(node_repl_t *r, const proto_batch_t *b,
+static int write_diverged(node_repl_t *r, const store_change_t *ch, size_t n,
 			  const char *path, uint64_t *lines, uint64_t *gone)
 {
 	static const char hdr[] = "kdb5_util load_dump version 7\n";
@@ -185,9 +190,8 @@ static int write_diverged(node_repl_t *r, const proto_batch_t *b,
 	if (ret == KS_EOK)
 		ret = store_read_begin(r->store, &t);
 	for (int pass = 0; ret == KS_EOK && pass < 2; pass++) {
-		for (uint32_t i = 0; ret == KS_EOK && i < b->hdr.op_count;
-		     i++) {
-			ks_view_t k = b->ops[i].key, v;
+		for (size_t i = 0; ret == KS_EOK && i < n; i++) {
+			ks_view_t k = ch[i].key, v;
 			bool policy = k.len > 0 && k.ptr[0] == STORE_KEY_POLICY;
 			if (policy != (pass == 0))
 				continue;
@@ -211,15 +215,39 @@ static int write_diverged(node_repl_t *r, const proto_batch_t *b,
 	return ret;
 }
 
+/* One VALUES part: the frame (owned copy) and the blob opened in it. */
+typedef struct repl_values_part {
+	ks_buf_t frame;
+	proto_msg_t m; /* points into frame */
+	proto_batch_t b;
+} repl_values_part_t;
+
+static void parts_free(repl_values_part_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		proto_batch_deinit(&p[i].b);
+		ks_buf_free(&p[i].frame);
+	}
+	free(p);
+}
+
+void node_repl__values_parts_free(node_repl_link_t *l)
+{
+	parts_free(l->values_parts, l->n_values_parts);
+	l->values_parts = NULL;
+	l->n_values_parts = 0;
+}
+
 /* The rewind, on the worker: it owns the KDB and the store writes. */
 typedef struct rewind_job {
 	node_repl_job_t job;
 	node_repl_link_t *l; /* loop side only */
 	node_repl_t *r;
 	char peer[256];
-	ks_buf_t frame; /* owned copy; m and b point into it */
-	proto_msg_t m;
-	proto_batch_t b;
+	repl_values_part_t *parts; /* every VALUES part, in order */
+	size_t n_parts;
+	uint32_t ops;	   /* in all parts */
+	uint64_t last_seq; /* the primary's, when it read the values */
 	uint8_t history[16];
 	uint64_t seq;
 } rewind_job_t;
@@ -228,24 +256,40 @@ static int rewind_run(node_repl_job_t *job)
 {
 	rewind_job_t *j = (rewind_job_t *)job;
 	node_repl_t *r = j->r;
-	const proto_batch_t *b = &j->b;
 	const char *peer = j->peer;
 	uint64_t seq = j->seq;
 	store_meta_t m;
 	store_change_t *ch = NULL;
 	char hist[33], path[700];
 	uint64_t lines = 0, gone = 0;
+	size_t n = 0;
 	int ret = node_repl__meta(r->store, &m);
 
 	if (ret != KS_EOK)
 		return ret;
+	/* the parts' ops in order: the FETCH's keys */
+	ch = calloc(j->ops ? j->ops : 1, sizeof(*ch));
+	if (ch == NULL)
+		return KS_ENOMEM;
+	for (size_t p = 0; p < j->n_parts; p++) {
+		const proto_batch_t *b = &j->parts[p].b;
+		for (uint32_t i = 0; i < b->hdr.op_count && n < j->ops; i++)
+			ch[n++] = (store_change_t){
+				.op = b->ops[i].type == PROTO_OP_PUT
+					      ? STORE_PUT
+					      : STORE_DEL,
+				.key = b->ops[i].key,
+				.value = b->ops[i].value
+			};
+	}
 	ks_hex_encode(m.history, 16, hist);
 	snprintf(path, sizeof(path), "%s/diverged-%s-%" PRIu64 ".dump",
 		 r->state_dir, hist, seq);
-	ret = write_diverged(r, b, path, &lines, &gone);
+	ret = write_diverged(r, ch, n, path, &lines, &gone);
 	if (ret != KS_EOK) {
 		ks_log_err(REPL, "'%s': cannot write '%s' (%s): not rewinding",
 			   peer, path, ks_strerror(ret));
+		free(ch);
 		return ret;
 	}
 	ks_log_warn(REPL,
@@ -254,22 +298,12 @@ static int rewind_run(node_repl_job_t *job)
 		    " were never on '%s': its records are in %s (%" PRIu64
 		    " lines; %" PRIu64 " records it had deleted)",
 		    peer, m.last_seq - seq, seq, peer, path, lines, gone);
-	ch = calloc(b->hdr.op_count ? b->hdr.op_count : 1, sizeof(*ch));
-	if (ch == NULL)
-		return KS_ENOMEM;
-	for (uint32_t i = 0; i < b->hdr.op_count; i++)
-		ch[i] = (store_change_t){ .op = b->ops[i].type == PROTO_OP_PUT
-							? STORE_PUT
-							: STORE_DEL,
-					  .key = b->ops[i].key,
-					  .value = b->ops[i].value };
 	/* KDB first, then the store: a crash in between repeats the rewind
 	 * (the store still names the same keys and values). */
-	ret = node_repl__kdb_usable(r)
-		      ? bridge_apply(r->bridge, ch, b->hdr.op_count)
-		      : KS_EKDBDAMAGED;
+	ret = node_repl__kdb_usable(r) ? bridge_apply(r->bridge, ch, n)
+				       : KS_EKDBDAMAGED;
 	if (ret == KS_EOK)
-		ret = store_rewind(r->store, seq, ch, b->hdr.op_count);
+		ret = store_rewind(r->store, seq, ch, n);
 	if (ret == KS_EOK && memcmp(j->history, m.history, 16) != 0)
 		ret = store_adopt_history(r->store, j->history, m.history, seq);
 	free(ch);
@@ -290,10 +324,12 @@ static void rewind_done(node_repl_job_t *job, int ret)
 		} else {
 			snprintf(l->peer->last_session,
 				 sizeof(l->peer->last_session),
-				 "rewound to seq %" PRIu64
-				 " (%u records put back), then incremental",
-				 j->seq, j->b.hdr.op_count);
-			node_repl__note_peer_last(l, j->b.hdr.last_seq);
+				 "rewound to seq %" PRIu64 " (%" PRIu32
+				 " records put back, %zu part%s), then "
+				 "incremental",
+				 j->seq, j->ops, j->n_parts,
+				 j->n_parts == 1 ? "" : "s");
+			node_repl__note_peer_last(l, j->last_seq);
 			repl_sm_event_t ap = { .type = REPL_EV_APPLIED,
 					       .history = j->history,
 					       .seq = j->seq,
@@ -301,10 +337,40 @@ static void rewind_done(node_repl_job_t *job, int ret)
 			node_repl__feed(l, &ap);
 		}
 	}
-	proto_batch_deinit(&j->b);
-	ks_buf_free(&j->frame);
+	parts_free(j->parts, j->n_parts);
 	free(j);
 	node_repl__link_job_end(l);
+}
+
+/* A VALUES frame opened into a new part at the end of l's list. */
+static int part_open(node_repl_link_t *l, ks_view_t frame,
+		     repl_values_part_t **out)
+{
+	repl_values_part_t *v, *p;
+	int ret;
+
+	v = realloc(l->values_parts,
+		    (l->n_values_parts + 1) * sizeof(*l->values_parts));
+	if (v == NULL)
+		return KS_ENOMEM;
+	l->values_parts = v;
+	p = &v[l->n_values_parts];
+	*p = (repl_values_part_t){ .frame = KS_BUF_INIT };
+	/* the part keeps the values: its own copy of the frame */
+	ret = ks_buf_append(&p->frame, frame.ptr, frame.len);
+	if (ret == KS_EOK)
+		ret = proto_msg_decode(ks_buf_view(&p->frame), &p->m);
+	if (ret == KS_EOK)
+		ret = proto_batch_open(p->m.u.blob, PROTO_BLOB_VALUES,
+				       l->r->trust, NULL, &p->b);
+	if (ret != KS_EOK) {
+		proto_batch_deinit(&p->b);
+		ks_buf_free(&p->frame);
+		return ret;
+	}
+	l->n_values_parts++;
+	*out = p;
+	return KS_EOK;
 }
 
 int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
@@ -315,53 +381,50 @@ int node_repl__on_values(node_repl_link_t *l, ks_view_t frame,
 			       .msg = m,
 			       .now_ms = node_repl__now(r) };
 	repl_sm_action_t act;
-	rewind_job_t *j = NULL;
+	repl_values_part_t *p = NULL;
+	rewind_job_t *j;
 	int ret = KS_ESTATE;
 
-	if (l->sm.role == REPL_ROLE_REPLICA) {
-		j = calloc(1, sizeof(*j));
-		if (j == NULL)
-			return KS_ENOMEM;
-		*j = (rewind_job_t){ .job = { .run = rewind_run,
-					      .done = rewind_done },
-				     .l = l,
-				     .r = r,
-				     .frame = KS_BUF_INIT };
-		snprintf(j->peer, sizeof(j->peer), "%s", l->peer->name);
-		/* the job keeps the values: its own copy of the frame */
-		ret = ks_buf_append(&j->frame, frame.ptr, frame.len);
-		if (ret == KS_EOK)
-			ret = proto_msg_decode(ks_buf_view(&j->frame), &j->m);
-		if (ret == KS_EOK)
-			ret = proto_batch_open(j->m.u.blob, PROTO_BLOB_VALUES,
-					       r->trust, NULL, &j->b);
-	}
+	if (l->sm.role == REPL_ROLE_REPLICA)
+		ret = part_open(l, frame, &p);
 	if (ret != KS_EOK) {
 		if (l->sm.role == REPL_ROLE_REPLICA)
 			ks_log_err(REPL,
 				   "'%s': rewind values rejected (%s); "
 				   "nothing changed",
 				   l->peer->name, ks_strerror(ret));
-		if (j != NULL) {
-			proto_batch_deinit(&j->b);
-			ks_buf_free(&j->frame);
-			free(j);
-		}
+		node_repl__values_parts_free(l);
 		node_repl__feed(l, &ev); /* no header: reset */
 		return KS_EOK;
 	}
-	ev.hdr = &j->b.hdr;
+	ev.hdr = &p->b.hdr;
 	repl_sm_step(&l->sm, &ev, &act);
-	if (act.type == REPL_ACT_REWIND) {
-		memcpy(j->history, act.history, 16);
-		j->seq = act.seq;
-		node_repl__link_job(l, &j->job);
+	if (act.type == REPL_ACT_REWIND_PART)
+		return KS_EOK; /* kept; more follow */
+	if (act.type != REPL_ACT_REWIND) {
+		node_repl__values_parts_free(l);
+		node_repl__do_action(l, &act);
 		return KS_EOK;
 	}
-	proto_batch_deinit(&j->b);
-	ks_buf_free(&j->frame);
-	free(j);
-	node_repl__do_action(l, &act);
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		node_repl__values_parts_free(l);
+		node_repl__local_error(l, KS_ENOMEM);
+		return KS_EOK;
+	}
+	*j = (rewind_job_t){ .job = { .run = rewind_run, .done = rewind_done },
+			     .l = l,
+			     .r = r,
+			     .parts = l->values_parts,
+			     .n_parts = l->n_values_parts,
+			     .last_seq = p->b.hdr.last_seq };
+	for (size_t i = 0; i < j->n_parts; i++)
+		j->ops += j->parts[i].b.hdr.op_count;
+	l->values_parts = NULL;
+	l->n_values_parts = 0;
+	snprintf(j->peer, sizeof(j->peer), "%s", l->peer->name);
+	memcpy(j->history, act.history, 16);
+	j->seq = act.seq;
+	node_repl__link_job(l, &j->job);
 	return KS_EOK;
 }
 
@@ -435,8 +498,12 @@ int node_repl__on_fetch(node_repl_link_t *l, const proto_msg_t *m, uint64_t now)
 		node_repl__do_action(l, &act);
 		return KS_EOK;
 	}
-	ret = node_repl__send_values(l, &m->u.fetch, act.history, act.seq,
-				     PROTO_MSG_VALUES, 0);
+	/* in parts to a replica that takes them (else one frame, which a
+	 * rewind of more than the frame limit cannot fit) */
+	ret = node_repl__send_values(
+		l, &m->u.fetch, act.history, act.seq, PROTO_MSG_VALUES,
+		(l->peer_caps & PROTO_CAP_VALUES_PARTS) ? PROTO_VALUES_PART_RAW
+							: 0);
 	if (ret == KS_EOK)
 		ks_log_notice(REPL,
 			      "'%s': sent the values of %" PRIu32

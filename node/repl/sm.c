@@ -32,7 +32,9 @@
  *             REWIND_WAIT --FETCH(F)/send VALUES--> REWIND_SEND
  *             REWIND_SEND --ACK(hist, F)/record ack--> STREAM (log from F+1)
  *    REPLICA  ANSWER_WAIT --ANSWER(REWIND, F+1 <= pos)/send FETCH(F)-->
- *             REWIND_RECV --VALUES(hist, F)/rewind--> REWIND_APPLY
+ *             REWIND_RECV --VALUES(hist, F), ops < keys fetched/keep the
+ *             part--> REWIND_RECV (each part restarts the timeout)
+ *             REWIND_RECV --VALUES(hist, F), ops = keys/rewind--> REWIND_APPLY
  *             REWIND_APPLY --APPLIED(hist, F)/send ACK--> STREAM
  *
  *  PRIMARY during its start-up scan (the store not yet read from the KDB):
@@ -73,6 +75,12 @@ static const char *const state_names[REPL_ST_COUNT] = {
 const char *repl_sm_state_name(enum repl_sm_state s)
 {
 	return (unsigned)s < REPL_ST_COUNT ? state_names[s] : "?";
+}
+
+void repl_sm_rewind_fetched(repl_sm_t *sm, uint32_t keys)
+{
+	if (sm->state == REPL_ST_REWIND_RECV && sm->rewind_ops == 0)
+		sm->rewind_keys = keys;
 }
 
 bool repl_sm_history_zero(const uint8_t h[PROTO_HISTORY_LEN])
@@ -489,6 +497,8 @@ static int replica_msg(repl_sm_t *sm, const repl_sm_event_t *ev,
 			sm->snap_seq = a->from_seq - 1;
 			memcpy(sm->rewind_history, a->history,
 			       PROTO_HISTORY_LEN);
+			sm->rewind_keys = sm->rewind_ops = 0;
+			sm->rewind_last = 0;
 			enter(sm, REPL_ST_REWIND_RECV, now);
 			*act = (repl_sm_action_t){ .type = REPL_ACT_SEND_FETCH,
 						   .seq = sm->snap_seq };
@@ -564,6 +574,26 @@ static int replica_msg(repl_sm_t *sm, const repl_sm_event_t *ev,
 		    ev->hdr->first_seq != sm->snap_seq)
 			return reset(sm, now, KS_EHISTORY, true,
 				     "values for another rewind", act);
+		/* parts: one read of the primary's (same last_seq), their
+		 * ops adding up to the keys fetched, never more */
+		if (sm->rewind_ops > 0 && ev->hdr->last_seq != sm->rewind_last)
+			return reset(sm, now, KS_EMALF, true,
+				     "values parts from different reads", act);
+		if (sm->rewind_keys > 0 &&
+		    ev->hdr->op_count > sm->rewind_keys - sm->rewind_ops)
+			return reset(sm, now, KS_EMALF, true,
+				     "more values than keys fetched", act);
+		sm->rewind_ops += ev->hdr->op_count;
+		sm->rewind_last = ev->hdr->last_seq;
+		if (sm->rewind_keys > 0 && sm->rewind_ops < sm->rewind_keys) {
+			sm->last_rx_ms = now; /* the handshake timeout again */
+			sm->state_since_ms = now;
+			*act = (repl_sm_action_t){ .type = REPL_ACT_REWIND_PART,
+						   .seq = sm->snap_seq };
+			memcpy(act->history, sm->rewind_history,
+			       PROTO_HISTORY_LEN);
+			return act->type;
+		}
 		enter(sm, REPL_ST_REWIND_APPLY, now);
 		*act = (repl_sm_action_t){ .type = REPL_ACT_REWIND,
 					   .seq = sm->snap_seq };

@@ -121,10 +121,15 @@ typedef struct repl_sm {
 	/* full transfer (either side); rewind: the fork point */
 	uint64_t snap_seq;
 	uint8_t rewind_history[PROTO_HISTORY_LEN]; /* replica: to follow */
-	proto_snap_rx_t rx;			   /* replica */
-	uint16_t version;			   /* negotiated */
-	bool full;    /* this session began with a full transfer */
-	int last_err; /* reason of the last reset, 0 if none */
+	/* replica: keys named in the FETCH (repl_sm_rewind_fetched; 0:
+	 * unknown, one VALUES ends the rewind), ops received in VALUES
+	 * parts so far, and the last_seq they all carry */
+	uint32_t rewind_keys, rewind_ops;
+	uint64_t rewind_last;
+	proto_snap_rx_t rx; /* replica */
+	uint16_t version;   /* negotiated */
+	bool full;	    /* this session began with a full transfer */
+	int last_err;	    /* reason of the last reset, 0 if none */
 } repl_sm_t;
 
 /* What happened. */
@@ -198,8 +203,11 @@ enum repl_sm_action_type {
 				    own log after `seq` */
 	REPL_ACT_SEND_VALUES,	/* primary: VALUES(history, fork `seq`) for
 				    the FETCH's keys, then wait for ACK */
+	REPL_ACT_REWIND_PART,	/* replica: keep this VALUES part for the
+				    rewind; more follow */
 	REPL_ACT_REWIND,	/* replica: keep the diverged changes, put
-				    back the values, go back to `seq` and
+				    back the values (of every part kept
+				    and this one), go back to `seq` and
 				    follow `history`, then APPLIED */
 	REPL_ACT_RESET,		/* send ERROR(code) if `send_error`, close,
 				    discard partial transfer state */
@@ -276,3 +284,8 @@ int repl_sm_check_identity(const proto_hello_t *h, const char *realm,
 
 /** \brief Whether a history id is all zero ("none"). */
 bool repl_sm_history_zero(const uint8_t h[PROTO_HISTORY_LEN]);
+
+/** \brief Replica: the FETCH of the rewind named \p keys keys; the
+ *         VALUES parts end when their ops add up to that (PROTOCOL.md
+ *         §3.9). */
+void repl_sm_rewind_fetched(repl_sm_t *sm, uint32_t keys);

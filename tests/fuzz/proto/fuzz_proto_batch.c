@@ -13,7 +13,13 @@
  *   3: the rest is [chunk size u8] then records [key len u8][key][value
  *      len u16][value]: they go through the snapshot writer, and the frames
  *      it produces must read back (assembler, decoder, verifier, tracker)
- *      to exactly the records it accepted.
+ *      to exactly the records it accepted;
+ *   4: the rest is [part size u16][op count u32][raw body]: a values blob
+ *      (kind 4) is built as in mode 2; the ops that open are cut into
+ *      values parts of at most part size + 1 raw bytes (proto_batch_fit,
+ *      PROTOCOL.md §3.9/§3.12), each encoded, signed and opened again:
+ *      the parts must hold the ops in order, each no larger than the
+ *      part size unless it is one op.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -153,6 +159,71 @@ static void raw_and_open(const uint8_t *data, size_t size)
 	free(z);
 }
 
+/* Mode 4: a values answer cut into parts and read back. */
+static void values_parts(const uint8_t *data, size_t size)
+{
+	if (size < 6)
+		return;
+	size_t part = 1u + ((size_t)data[0] << 8 | data[1]);
+	proto_batch_hdr_t h = { .kind = PROTO_BLOB_VALUES,
+				.first_seq = 3,
+				.last_seq = 9 };
+	memset(h.history, 0x5a, sizeof(h.history));
+	h.op_count = ks_get_u32be(data + 2) % 8192;
+	const uint8_t *raw = data + 6;
+	size_t raw_len = size - 6;
+	h.raw_size = (uint32_t)raw_len;
+
+	size_t bound = ZSTD_compressBound(raw_len);
+	uint8_t *z = malloc(bound ? bound : 1);
+	size_t zlen = ZSTD_compress(z, bound, raw, raw_len, 1);
+	if (ZSTD_isError(zlen))
+		abort();
+	ks_buf_t blob = KS_BUF_INIT;
+	if (proto_batch_sign(&h, (ks_view_t){ z, zlen }, key, &blob) != 0)
+		abort();
+	proto_batch_t b = { 0 };
+	if (proto_batch_open(ks_buf_view(&blob), PROTO_BLOB_VALUES, trust, &lim,
+			     &b) == 0) {
+		check_opened(&b);
+		size_t n = b.hdr.op_count, done = 0;
+		while (done < n) {
+			size_t k = proto_batch_fit(b.ops + done, n - done, part,
+						   lim.max_ops);
+			ks_buf_t p = KS_BUF_INIT;
+			proto_batch_t got = { 0 };
+			if (k == 0 || k > n - done ||
+			    proto_batch_encode(&b.hdr, b.ops + done, k, key, 1,
+					       &p) != 0 ||
+			    proto_batch_open(ks_buf_view(&p), PROTO_BLOB_VALUES,
+					     trust, &lim, &got) != 0 ||
+			    got.hdr.op_count != k || got.hdr.first_seq != 3 ||
+			    got.hdr.last_seq != 9 ||
+			    (k > 1 && got.hdr.raw_size > part))
+				abort();
+			for (size_t i = 0; i < k; i++) {
+				const proto_op_t *x = &got.ops[i],
+						 *y = &b.ops[done + i];
+				if (x->type != y->type ||
+				    x->key.len != y->key.len ||
+				    x->value.len != y->value.len ||
+				    memcmp(x->key.ptr, y->key.ptr,
+					   x->key.len) != 0 ||
+				    (x->value.len &&
+				     memcmp(x->value.ptr, y->value.ptr,
+					    x->value.len) != 0))
+					abort();
+			}
+			proto_batch_deinit(&got);
+			ks_buf_free(&p);
+			done += k;
+		}
+		proto_batch_deinit(&b);
+	}
+	ks_buf_free(&blob);
+	free(z);
+}
+
 /* Mode 3: snapshot writer round trip. */
 typedef struct snap_check {
 	const ks_buf_t
@@ -263,7 +334,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	init();
 	if (size < 1)
 		return 0;
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		open_all((ks_view_t){ data + 1, size - 1 });
 		break;
@@ -273,8 +344,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2:
 		raw_and_open(data + 1, size - 1);
 		break;
-	default:
+	case 3:
 		snapshot_roundtrip(data + 1, size - 1);
+		break;
+	default:
+		values_parts(data + 1, size - 1);
 		break;
 	}
 	return 0;

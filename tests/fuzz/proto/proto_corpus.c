@@ -134,6 +134,30 @@ int main(int argc, char **argv)
 		ks_buf_free(&raw);
 	}
 
+	/* Mode 4: part size u16, op count, raw body: a values answer cut
+	 * into parts of 80 bytes (each of the four ops alone, or two), and
+	 * of 300 (all in one). */
+	{
+		ks_buf_t raw = KS_BUF_INIT;
+		CHECK(ks_buf_append_u16(&raw, 79));
+		CHECK(ks_buf_append_u32(&raw, 4));
+		for (int i = 0; i < 4; i++) {
+			CHECK(ks_buf_append_u8(&raw, ops[i].type));
+			CHECK(ks_buf_append_u16(&raw,
+						(uint16_t)ops[i].key.len));
+			CHECK(ks_buf_append_u32(&raw,
+						(uint32_t)ops[i].value.len));
+			CHECK(ks_buf_append(&raw, ops[i].key.ptr,
+					    ops[i].key.len));
+			CHECK(ks_buf_append(&raw, ops[i].value.ptr,
+					    ops[i].value.len));
+		}
+		put(bt, "m4-values-parts", 4, true, raw.data, raw.len);
+		raw.data[0] = 1, raw.data[1] = 43; /* 300 */
+		put(bt, "m4-values-one", 4, true, raw.data, raw.len);
+		ks_buf_free(&raw);
+	}
+
 	/* Mode 3: chunk-size byte, then [key len u8][key][value len u16]
 	 * [value] records for the snapshot writer. */
 	{

@@ -259,6 +259,79 @@ static void test_values_split(void **state)
 	free(vals);
 }
 
+/* The rewind's and the repair's values in parts (PROTOCOL.md §3.9,
+ * §3.12) at every split point: for each part size from one op's to the
+ * whole, the parts proto_batch_fit cuts are maximal (the next op would
+ * not fit), at most that size raw (or one op), each a VALUES blob that
+ * opens to its run of ops with the answer's seqs, and together the ops in
+ * order. */
+static void test_values_parts_split_points(void **state)
+{
+	fixture_t *fx = *state;
+	enum {
+		N = 9
+	};
+	static const size_t vlen[N] = { 0, 1, 50, 3, 200, 0, 17, 120, 9 };
+	proto_op_t ops[N];
+	char keys[N][16];
+	uint8_t vals[256];
+	size_t raw[N], total = 0;
+	proto_batch_hdr_t h = { .kind = PROTO_BLOB_VALUES,
+				.first_seq = 20,
+				.last_seq = 31 };
+
+	memcpy(h.history, HIST, 16);
+	for (size_t i = 0; i < sizeof(vals); i++)
+		vals[i] = (uint8_t)(i * 37 + 11);
+	for (int i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "Pkey%d@R", i * 7);
+		ops[i] = (proto_op_t){
+			.type = vlen[i] ? PROTO_OP_PUT : PROTO_OP_DEL,
+			.key = { (const uint8_t *)keys[i], strlen(keys[i]) },
+			.value = { vlen[i] ? vals : NULL, vlen[i] },
+		};
+		raw[i] = 7 + ops[i].key.len + vlen[i]; /* op header 7 */
+		total += raw[i];
+	}
+	for (size_t part = 1; part <= total + 1; part++) {
+		size_t done = 0, parts = 0;
+		while (done < N) {
+			size_t k = proto_batch_fit(ops + done, N - done, part,
+						   PROTO_LIMIT_OPS_DEFAULT);
+			size_t sum = 0;
+			assert_true(k >= 1 && k <= N - done);
+			for (size_t i = done; i < done + k; i++)
+				sum += raw[i];
+			assert_true(sum <= part || k == 1);
+			if (done + k < N) /* maximal */
+				assert_true(sum + raw[done + k] > part);
+			ks_buf_t b = KS_BUF_INIT;
+			proto_batch_t got = { 0 };
+			assert_ks_ok(proto_batch_encode(&h, ops + done, k,
+							fx->key, 0, &b));
+			assert_ks_ok(proto_batch_open(view(&b),
+						      PROTO_BLOB_VALUES,
+						      fx->trust, NULL, &got));
+			assert_int_equal(got.hdr.op_count, k);
+			assert_int_equal(got.hdr.first_seq, 20);
+			assert_int_equal(got.hdr.last_seq, 31);
+			assert_int_equal(got.hdr.raw_size, sum);
+			assert_ops_eq(got.ops, ops + done, k);
+			proto_batch_deinit(&got);
+			ks_buf_free(&b);
+			done += k;
+			parts++;
+		}
+		if (part >= total)
+			assert_int_equal(parts, 1);
+	}
+	/* a values part is never empty: an op count of 0 is refused */
+	ks_buf_t b = KS_BUF_INIT;
+	assert_int_equal(proto_batch_encode(&h, ops, 0, fx->key, 0, &b),
+			 KS_EINVAL);
+	assert_int_equal(b.len, 0);
+}
+
 static void test_roundtrip_chunk_and_snapshot(void **state)
 {
 	fixture_t *fx = *state;
@@ -955,6 +1028,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_batch),
 		cmocka_unit_test(test_values_blob),
 		cmocka_unit_test(test_values_split),
+		cmocka_unit_test(test_values_parts_split_points),
 		cmocka_unit_test(test_roundtrip_chunk_and_snapshot),
 		cmocka_unit_test(test_snap_rx_rejects),
 		cmocka_unit_test(test_tampered),

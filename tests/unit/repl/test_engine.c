@@ -869,6 +869,136 @@ static void test_role_mismatch(void **state)
 	assert_int_equal(meta(other).applied_seq, 0);
 }
 
+/* --- rewind in parts (PROTOCOL.md §3.9) ---------------------------------- */
+
+enum {
+	BIG_N = 300,
+	BIG_TL = 60000
+};
+
+/* BIG_N principals in the primary's KDB, each with a string attribute of
+ * BIG_TL - 5 random bytes (no NUL; hex in the dump: ~120 KB of record
+ * each, ~36 MB in all, about half of it left by compression): made with
+ * kadmin.local, then dumped, given the attribute (tl-data 11,
+ * KRB5_TL_STRING_ATTRS: "big", NUL, the value, NUL) and loaded back with
+ * -update. */
+static void big_principals(void)
+{
+	add_principals("big", BIG_N);
+	sh("cd %s && KRB5_CONFIG=%s/krb5.conf KRB5_KDC_PROFILE=%s "
+	   "kdb5_util -r %s dump big.all && python3 -c '"
+	   "import os, sys\n"
+	   "out = [\"kdb5_util load_dump version 7\"]\n"
+	   "for l in open(\"big.all\").read().split(\"\\n\")[1:]:\n"
+	   "    f = l.split(\"\\t\")\n"
+	   "    if f[0] != \"princ\" or not f[6].startswith(\"big-\"): continue\n"
+	   "    f[3] = str(int(f[3]) + 1)\n"
+	   "    v = b\"big\\0\" + bytes(b %% 255 + 1 for b in os.urandom(%d))"
+	   " + b\"\\0\"\n"
+	   "    f[15:15] = [\"11\", str(len(v)), v.hex()]\n"
+	   "    out.append(\"\\t\".join(f))\n"
+	   "assert len(out) == %d + 1, len(out)\n"
+	   "open(\"big.load\", \"w\").write(\"\\n\".join(out) + \"\\n\")\n"
+	   "' && KRB5_CONFIG=%s/krb5.conf KRB5_KDC_PROFILE=%s kdb5_util -r %s "
+	   "load -update big.load",
+	   F->p.kdb, F->p.kdb, F->p.profile, REALM, BIG_TL - 5, BIG_N, F->p.kdb,
+	   F->p.profile, REALM);
+}
+
+typedef struct values_seen {
+	unsigned frames;
+	size_t largest;
+} values_seen_t;
+
+static bool count_values(memlink_t *ml, int from, ks_buf_t *f, void *arg)
+{
+	values_seen_t *v = arg;
+
+	(void)ml;
+	/* one send: u32 length prefix, type, payload */
+	if (from == 1 && f->len > 5 && f->data[4] == PROTO_MSG_VALUES) {
+		v->frames++;
+		if (f->len > v->largest)
+			v->largest = f->len;
+	}
+	return true;
+}
+
+/* An old primary whose own changes after the fork hold more than the
+ * frame limit of the new primary's values follows it: the new primary
+ * answers the FETCH with several VALUES parts, each under 16 MiB, and the
+ * old primary rewinds (no full copy) and converges. */
+static void test_rewind_values_in_parts(void **state)
+{
+	values_seen_t seen = { 0 };
+	store_opts_t so = { .nosync = true };
+	store_t *st = NULL;
+	char why[200], path[700];
+	ks_buf_t q = KS_BUF_INIT;
+
+	(void)state;
+	big_principals();
+	pair_in_sync(1u << 20, 0);
+	assert_converged();
+	uint64_t fork = meta(&F->p).last_seq;
+
+	/* the primary changes every big record while the replica is away */
+	memlink_drop(F->ml, 0, KS_EOK, "replica leaves");
+	settle();
+	for (int i = 0; i < BIG_N; i++) {
+		char line[80];
+		int len = snprintf(line, sizeof(line),
+				   "modprinc -maxlife 3h big-%d\\n", i);
+		assert_ks_ok(ks_buf_append(&q, line, (size_t)len));
+	}
+	assert_ks_ok(ks_buf_append(&q, "", 1));
+	kadmin((const char *)q.data);
+	ks_buf_free(&q);
+	scan_only();
+	assert_int_equal(meta(&F->p).last_seq, fork + BIG_N);
+
+	/* the replica is promoted; the old primary follows it */
+	node_stop(&F->r);
+	node_stop(&F->p);
+	assert_ks_ok(store_open(F->r.dir, &so, &st));
+	assert_ks_ok(node_repl_promote_store(st, NULL, NULL, why, sizeof(why)));
+	store_close(st);
+	node_start(&F->r, REPL_ROLE_PRIMARY, NULL, 0);
+	node_start(&F->p, REPL_ROLE_REPLICA, F->pub, 0);
+	memlink_free(F->ml);
+	F->ml = memlink_up(F->p.r, PNAME, F->r.r, RNAME, 1u << 20);
+	assert_non_null(F->ml);
+	F->ml->mangle = count_values;
+	F->ml->mangle_arg = &seen;
+	settle();
+
+	/* rewound from parts, each frame under the limit, then streaming */
+	print_message("VALUES: %u frames, the largest %zu bytes\n", seen.frames,
+		      seen.largest);
+	assert_true(seen.frames >= 3);
+	assert_true(seen.largest <= 4 + PROTO_FRAME_MAX_DEFAULT);
+	node_repl_link_t *pl = F->ml->end[0].link, *rl = F->ml->end[1].link;
+	assert_non_null(pl);
+	assert_non_null(rl);
+	assert_int_equal(pl->sm.state, REPL_ST_STREAM);
+	assert_int_equal(rl->sm.state, REPL_ST_STREAM);
+	repl_peer_t *pp = peer_of(&F->p, PNAME);
+	assert_non_null(strstr(pp->last_session, "rewound to seq"));
+	node_status_repl_peer_t s;
+	assert_ks_ok(node_repl_peer_status(F->p.r, PNAME, &s));
+	assert_int_equal(s.full_transfers, 0);
+	store_meta_t pm = meta(&F->p), rm = meta(&F->r);
+	assert_memory_equal(pm.applied_history, rm.history, 16);
+	assert_int_equal(pm.applied_seq, rm.last_seq);
+	assert_converged();
+	/* what the old primary had for those keys is kept */
+	char hist[33];
+	ks_hex_encode(meta(&F->r).prev_history, 16, hist);
+	snprintf(path, sizeof(path), "%s/diverged-%s-%" PRIu64 ".dump",
+		 F->p.dir, hist, fork);
+	sh("test $(grep -c '^princ.*big-' %s) = %d", path, BIG_N);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -895,8 +1025,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stop_during_snapshot_slice,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rewind_values_in_parts,
+						setup, teardown),
 	};
 
-	alarm(300); /* a hang fails instead of waiting for ctest */
+	alarm(600); /* a hang fails instead of waiting for ctest */
 	return test_run_group(tests, NULL, NULL);
 }

@@ -1390,6 +1390,89 @@ static void test_rewind_replica(void **state)
 	assert_string_equal(act.reason, "rewind exchange timed out");
 }
 
+/* One VALUES part with \p ops ops, last_seq \p last, at time \p now. */
+static int values_part(repl_sm_t *sm, uint32_t ops, uint64_t last, uint64_t now,
+		       repl_sm_action_t *act)
+{
+	proto_msg_t v = { .type = PROTO_MSG_VALUES };
+	proto_batch_hdr_t hd = { .kind = PROTO_BLOB_VALUES,
+				 .first_seq = 20,
+				 .last_seq = last,
+				 .op_count = ops };
+
+	memcpy(hd.history, H2, 16);
+	return step(sm,
+		    (repl_sm_event_t){ .type = REPL_EV_MSG,
+				       .msg = &v,
+				       .hdr = &hd,
+				       .now_ms = now },
+		    act);
+}
+
+/* The rewind's VALUES in parts (PROTOCOL.md §3.9): kept until their ops
+ * add up to the keys fetched; more ops than that, or parts of different
+ * reads (last_seq), reset with KS_EMALF; each part restarts the timeout;
+ * without the FETCH's key count (repl_sm_rewind_fetched not called) one
+ * VALUES ends the rewind, as before parts. */
+static void test_rewind_replica_parts(void **state)
+{
+	repl_sm_t sm, copy;
+	repl_sm_action_t act;
+	(void)state;
+	replica_hello(&sm, H1, 23);
+	proto_msg_t a = answer(PROTO_ANSWER_REWIND, H2, 21);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_SEND_FETCH);
+	repl_sm_rewind_fetched(&sm, 10);
+	assert_int_equal(values_part(&sm, 4, 30, 2, &act),
+			 REPL_ACT_REWIND_PART);
+	assert_int_equal(sm.state, REPL_ST_REWIND_RECV);
+	/* too many ops: 4 + 7 > 10 */
+	copy = sm;
+	assert_int_equal(values_part(&copy, 7, 30, 3, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EMALF);
+	/* another read of the primary's */
+	copy = sm;
+	assert_int_equal(values_part(&copy, 3, 31, 3, &act), REPL_ACT_RESET);
+	assert_int_equal(act.code, KS_EMALF);
+	/* each part restarts the handshake timeout */
+	uint64_t t = 2 + REPL_SM_HANDSHAKE_MS_DEFAULT - 1;
+	assert_int_equal(values_part(&sm, 3, 30, t, &act),
+			 REPL_ACT_REWIND_PART);
+	assert_int_equal(
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_TICK, .now_ms = t + 2 },
+		     &act),
+		REPL_ACT_NONE);
+	copy = sm;
+	assert_int_equal(
+		step(&copy,
+		     (repl_sm_event_t){
+			     .type = REPL_EV_TICK,
+			     .now_ms = t + REPL_SM_HANDSHAKE_MS_DEFAULT + 1 },
+		     &act),
+		REPL_ACT_RESET);
+	/* the last part: 4 + 3 + 3 = 10 */
+	assert_int_equal(values_part(&sm, 3, 30, t + 3, &act), REPL_ACT_REWIND);
+	assert_int_equal(act.seq, 20);
+	assert_memory_equal(act.history, H2, 16);
+	assert_int_equal(sm.state, REPL_ST_REWIND_APPLY);
+	/* a part after the last one is not valid any more */
+	assert_int_equal(values_part(&sm, 1, 30, t + 4, &act), REPL_ACT_RESET);
+	/* a new rewind starts counting again; the count is only taken
+	 * before the first part */
+	replica_hello(&sm, H1, 23);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_SEND_FETCH);
+	repl_sm_rewind_fetched(&sm, 2);
+	assert_int_equal(values_part(&sm, 1, 30, 2, &act),
+			 REPL_ACT_REWIND_PART);
+	repl_sm_rewind_fetched(&sm, 9);
+	assert_int_equal(values_part(&sm, 1, 30, 3, &act), REPL_ACT_REWIND);
+	/* no count: one VALUES of any op count ends it */
+	replica_hello(&sm, H1, 23);
+	assert_int_equal(msg(&sm, &a, &act), REPL_ACT_SEND_FETCH);
+	assert_int_equal(values_part(&sm, 5, 30, 2, &act), REPL_ACT_REWIND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1404,6 +1487,7 @@ int main(void)
 		cmocka_unit_test(test_decide_rewind),
 		cmocka_unit_test(test_rewind_primary),
 		cmocka_unit_test(test_rewind_replica),
+		cmocka_unit_test(test_rewind_replica_parts),
 		cmocka_unit_test(test_replica_hello_identity),
 		cmocka_unit_test(test_primary_hello_previous_history),
 		cmocka_unit_test(test_primary_hello_wrong_role_resets),
