@@ -20,8 +20,10 @@
 #        N, default 1: the table shows the fastest, the JSON each one),
 #        STOCK=0 / SCAN=0 skip the stock cycle / the scan measurement
 #        (quicker runs while working on the copy), PERF_DIR (record each
-#        node during each copy with `perf record -g` into this directory:
-#        primary.N.I.data, replica.N.I.data)
+#        the machine during each copy with `perf record -g -a` into this
+#        directory: all.N.I.data, and each node's pid in pids.N.I; read one
+#        node with `perf report -i all.N.I.data --pid PID`), LOG_DIR (keep
+#        both nodes' logs after each copy: primary.N.I.log, replica.N.I.log)
 #
 # For each N:
 #   full copy   the replica's node is stopped, its state directory emptied
@@ -172,10 +174,11 @@ measure_copy() {
 	PERF_PIDS=()
 	if [ -n "${PERF_DIR:-}" ]; then
 		mkdir -p "$PERF_DIR"
-		for role in primary replica; do
-			perf record -q -g -o "$PERF_DIR/$role.$N.$1.data" -p "$(node_pid $role)" 2>/dev/null &
-			PERF_PIDS+=($!)
-		done
+		# system-wide: `perf record -p` misses threads started later
+		# (the replica's side-KDB writer); pid of each node in pids.N.I
+		echo "primary $(node_pid primary) replica $(node_pid replica)" >"$PERF_DIR/pids.$N.$1"
+		perf record -q -g -a -o "$PERF_DIR/all.$N.$1.data" 2>/dev/null &
+		PERF_PIDS+=($!)
 	fi
 	copy_ok=true
 	"$SRC/deploy/pair.sh" wait "$W/pair" "$COPY_TIMEOUT" 2>/dev/null || copy_ok=false
@@ -195,6 +198,11 @@ measure_copy() {
 	after_r=$(awk '/^RssAnon:/ { print $2 }' "/proc/$(node_pid replica)/status")
 	# phases: the replica's last transfer_phases line (node.log lives
 	# beside the state dir), the primary's first one since this copy
+	if [ -n "${LOG_DIR:-}" ]; then
+		mkdir -p "$LOG_DIR"
+		cp "$PRIMARY_DIR/node.log" "$LOG_DIR/primary.$N.$1.log"
+		cp "$REPLICA_DIR/node.log" "$LOG_DIR/replica.$N.$1.log"
+	fi
 	PH_R=$(grep 'transfer_phases' "$REPLICA_DIR/node.log" | tail -n 1 || true)
 	PH_P=$(grep 'transfer_phases' "$PRIMARY_DIR/node.log" | tail -n +$((lp0 + 1)) | head -n 1 || true)
 	PH_JSON=$(printf '%s\n%s\n' "$PH_P" "$PH_R" | python3 -c '

@@ -238,11 +238,13 @@ static int load_begin(bridge_t *b, bool merge, bridge_load_t **out)
 	bridge_load_t *l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return KS_ENOMEM;
+	size_t na = 0;
 	l->b = b;
-	l->args[0] = arg_temporary;
-	l->args[1] = merge ? arg_merge_nra : NULL;
+	l->args[na++] = arg_temporary;
 	if (b->quiet)
-		l->args[l->args[1] ? 2 : 1] = bridge__arg_quiet;
+		l->args[na++] = bridge__arg_quiet;
+	if (merge)
+		l->args[na++] = arg_merge_nra; /* last: bridge_load_no_merge */
 	int ret = bridge__make_context(b->kdc_profile, b->realm, &l->ctx);
 	if (ret != KS_EOK) {
 		free(l);
@@ -264,9 +266,11 @@ int bridge_load_begin(bridge_t *b, bridge_load_t **out)
 	return load_begin(b, !b->lockout, out);
 }
 
-int bridge_load_begin_fresh(bridge_t *b, bridge_load_t **out)
+void bridge_load_no_merge(bridge_load_t *l)
 {
-	return load_begin(b, false, out);
+	for (size_t i = 0; l->args[i] != NULL; i++)
+		if (l->args[i] == arg_merge_nra)
+			l->args[i] = NULL;
 }
 
 int bridge_load_put(bridge_load_t *l, ks_view_t key, ks_view_t value)

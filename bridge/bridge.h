@@ -360,10 +360,10 @@ typedef struct bridge_load bridge_load_t;
 /** \param out must point to NULL; ends with commit or abort. */
 int bridge_load_begin(bridge_t *b, bridge_load_t **out);
 
-/** \brief The same without the merge of the live DB's lockout fields at
- *         commit: for a live KDB known to be damaged (its records must not
- *         be read). */
-int bridge_load_begin_fresh(bridge_t *b, bridge_load_t **out);
+/** \brief No merge of the live DB's lockout fields at commit: for a live
+ *         KDB known to be damaged (its records must not be read).  Before
+ *         commit, on the thread that owns the load. */
+void bridge_load_no_merge(bridge_load_t *l);
 
 /** \brief Add one record (key and value borrowed). KS_EMALF, KS_EMKEY:
  *         see apply. */

@@ -33,6 +33,7 @@
 	XX(EPIPE, "broken pipe")                                               \
 	XX(EINTR, "interrupted")                                               \
 	XX(ECANCELED, "cancelled")                                             \
+	XX(EINPROGRESS, "in progress")                                         \
 	XX(EADDRINUSE, "address in use")                                       \
 	XX(ENAMETOOLONG, "name too long")
 

@@ -28,6 +28,11 @@ void node_kdb_check_set_exe(const char *path)
 	snprintf(check_exe, sizeof(check_exe), "%s", path ? path : "");
 }
 
+bool node_kdb_check_isolated(void)
+{
+	return check_exe[0] != '\0';
+}
+
 int node_kdb_check_main(const char *kdc_profile)
 {
 	bridge_opts_t o = { .kdc_profile = kdc_profile };

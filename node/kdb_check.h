@@ -24,6 +24,10 @@
 /** \brief The kdcsyncd executable to run the check with (copied). */
 void node_kdb_check_set_exe(const char *path);
 
+/** \brief Whether node_kdb_check() runs in a child process (an executable
+ *         was set), so that its caller touches no KDB while it waits. */
+bool node_kdb_check_isolated(void);
+
 /**
  * \brief Check the KDB of \p kdc_profile (NULL: the default) for damage.
  * \return 0 sound (counts in \p out), KS_EKDBDAMAGED (out->why says

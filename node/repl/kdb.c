@@ -12,6 +12,15 @@
  * the worker; while it does, the worker's own KDB handle is closed and
  * r->kdb_bad (worker) keeps every later job away from the live KDB until
  * it is sound again.  The loop keeps the state shown by status.
+ *
+ * The child reads the whole KDB (seconds at a million principals), so the
+ * job is a background one (worker.h): a thread of its own waits for the
+ * child, and meanwhile the worker stages a full copy (side-only jobs: they
+ * touch no live KDB), which would otherwise wait for the verdict; every
+ * other job waits for it, the install of that copy too (its merge of the
+ * live lockout fields reads the live KDB only once it is known sound).
+ * Without a child (a program other than kdcsyncd checks in its own
+ * process) the check runs on the worker itself, as a plain job.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,6 +48,11 @@ typedef struct kdb_job {
 	int outcome; /* enum kdb_outcome */
 	char why[300];
 	uint64_t records, ms;
+	uint64_t t0;   /* ks_mono_ns() at the start */
+	bool threaded; /* the child is waited for by thread */
+	uv_thread_t thread;
+	int check_ret;	  /* node_kdb_check()'s result ... */
+	bridge_check_t c; /* ... and verdict (thread, then worker) */
 } kdb_job_t;
 
 bool node_repl__kdb_usable(const node_repl_t *r)
@@ -82,6 +96,13 @@ static void rebuild(kdb_job_t *j, const char *damage)
 		j->outcome = KDB_AWAIT_COPY;
 		return;
 	}
+	if (r->load != NULL) {
+		/* one side database at a time: the copy starts again */
+		ks_log_warn(KDB, "the full copy being received is abandoned: "
+				 "the damaged KDB is rebuilt from the store "
+				 "first");
+		node_repl__load_abort(r);
+	}
 	atomic_store(&r->kdb_phase, REPL_KDB_PHASE_REBUILD);
 	ks_log_warn(
 		KDB,
@@ -120,18 +141,26 @@ static void rebuild(kdb_job_t *j, const char *damage)
 	j->outcome = KDB_REBUILT;
 }
 
-static int kdb_run(node_repl_job_t *job)
+/* The background check's thread: it only waits for the child. */
+static void check_main(void *arg)
+{
+	kdb_job_t *j = arg;
+
+	j->check_ret = node_kdb_check(j->r->kdc_profile, &j->c);
+}
+
+/* The verdict: the bridge's handle opened again, or the KDB rebuilt. */
+static int kdb_finish(node_repl_job_t *job)
 {
 	kdb_job_t *j = (kdb_job_t *)job;
 	node_repl_t *r = j->r;
 	bridge_check_t c;
-	uint64_t t0 = ks_mono_ns();
 	int ret;
 
-	atomic_store(&r->kdb_phase, REPL_KDB_PHASE_CHECK);
-	r->kdb_bad = true; /* until the verdict */
-	bridge_db_close(r->bridge);
-	ret = node_kdb_check(r->kdc_profile, &c);
+	if (j->threaded)
+		uv_thread_join(&j->thread); /* the child's verdict */
+	ret = j->check_ret;
+	c = j->c;
 	if (ret == KS_EOK) {
 		ret = bridge_db_open(r->bridge);
 		if (ret == KS_EOK) {
@@ -157,8 +186,27 @@ static int kdb_run(node_repl_job_t *job)
 	r->kdb_bad = j->outcome != KDB_SOUND && j->outcome != KDB_REBUILT &&
 		     j->outcome != KDB_UNCHECKED;
 	atomic_store(&r->kdb_phase, REPL_KDB_PHASE_IDLE);
-	j->ms = (ks_mono_ns() - t0) / 1000000u;
+	j->ms = (ks_mono_ns() - j->t0) / 1000000u;
 	return KS_EOK;
+}
+
+static int kdb_run(node_repl_job_t *job)
+{
+	kdb_job_t *j = (kdb_job_t *)job;
+	node_repl_t *r = j->r;
+
+	atomic_store(&r->kdb_phase, REPL_KDB_PHASE_CHECK);
+	j->t0 = ks_mono_ns();
+	r->kdb_bad = true; /* until the verdict */
+	bridge_db_close(r->bridge);
+	if (node_kdb_check_isolated() &&
+	    uv_thread_create(&j->thread, check_main, j) == 0) {
+		j->threaded = true;
+		return KS_EINPROGRESS; /* kdb_finish before the next job
+					  that is not side-only */
+	}
+	j->check_ret = node_kdb_check(r->kdc_profile, &j->c);
+	return kdb_finish(job);
 }
 
 static void kdb_done(node_repl_job_t *job, int ret)
@@ -214,7 +262,10 @@ void node_repl__kdb_check(node_repl_t *r, const char *reason)
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return;
-	*j = (kdb_job_t){ .job = { .run = kdb_run, .done = kdb_done }, .r = r };
+	*j = (kdb_job_t){ .job = { .run = kdb_run,
+				   .done = kdb_done,
+				   .finish = kdb_finish },
+			  .r = r };
 	snprintf(j->reason, sizeof(j->reason), "%s", reason);
 	if (!node_repl__job(r, &j->job)) {
 		free(j);

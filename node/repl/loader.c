@@ -25,6 +25,7 @@ struct node_repl_loader {
 	uv_cond_t cond; /* worker -> thread: a part, or stop */
 	uv_cond_t room; /* thread -> worker: a part done */
 	part_t *head, *tail;
+	part_t *done;	 /* written parts, for the worker to free */
 	unsigned queued; /* parts in the queue */
 	bool writing;	 /* the thread holds a part */
 	bool stopping;
@@ -38,6 +39,22 @@ static void part_free(bridge_load_t *load, part_t *p)
 		bridge_load_rec_free(load, p->recs[i]);
 	free(p->recs);
 	free(p);
+}
+
+/* The parts the thread has written, freed here on the worker: the records
+ * were allocated on the worker, and the writer, the copy's critical path,
+ * spends its time in the side DB only. */
+static void free_done(node_repl_loader_t *ld)
+{
+	uv_mutex_lock(&ld->mu);
+	part_t *p = ld->done;
+	ld->done = NULL;
+	uv_mutex_unlock(&ld->mu);
+	while (p != NULL) {
+		part_t *next = p->next;
+		part_free(ld->load, p);
+		p = next;
+	}
 }
 
 static void loader_main(void *arg)
@@ -62,10 +79,11 @@ static void loader_main(void *arg)
 		uint64_t t0 = ks_mono_ns();
 		for (uint32_t i = 0; err == KS_EOK && i < p->n; i++)
 			err = bridge_load_put_parsed(ld->load, p->recs[i]);
-		part_free(ld->load, p);
 		uint64_t took = ks_mono_ns() - t0;
 
 		uv_mutex_lock(&ld->mu);
+		p->next = ld->done;
+		ld->done = p;
 		ld->put_ns += took;
 		if (ld->err == KS_EOK)
 			ld->err = err;
@@ -108,9 +126,11 @@ fail_mu:
 int node_repl_loader_put(node_repl_loader_t *ld, bridge_load_rec_t **recs,
 			 uint32_t n)
 {
-	part_t *p = calloc(1, sizeof(*p));
+	part_t *p;
 	int err;
 
+	free_done(ld);
+	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		for (uint32_t i = 0; i < n; i++)
 			bridge_load_rec_free(ld->load, recs[i]);
@@ -148,6 +168,7 @@ int node_repl_loader_drain(node_repl_loader_t *ld)
 		uv_cond_wait(&ld->room, &ld->mu);
 	err = ld->err;
 	uv_mutex_unlock(&ld->mu);
+	free_done(ld);
 	return err;
 }
 
@@ -164,6 +185,7 @@ int node_repl_loader_stop(node_repl_loader_t *ld, bool cancel, uint64_t *put_us)
 	uv_cond_signal(&ld->cond);
 	uv_mutex_unlock(&ld->mu);
 	uv_thread_join(&ld->thread); /* at most the part it is writing */
+	free_done(ld);
 	err = ld->err;
 	if (put_us != NULL)
 		*put_us = ld->put_ns / 1000;

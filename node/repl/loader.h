@@ -11,8 +11,11 @@
  * load's side-DB context is the loader thread's: the worker only parses
  * (bridge_load_parse, the bridge's own context), hands parts over, and
  * waits (_drain) before anything else touches the load (commit, abort, a
- * master key record).  A part handed over belongs to the loader, which
- * frees it.  At most LOADER_DEPTH parts wait: _put blocks the worker
+ * master key record).  A part handed over belongs to the loader until
+ * it is written; the thread then hands it back and the worker frees it at
+ * its next call (_put, _drain, _stop), so the writer, the copy's critical
+ * path, spends its time in the side DB only.  At most LOADER_DEPTH parts
+ * wait, and at most LOADER_DEPTH + 1 written ones: _put blocks the worker
  * beyond that (bounded memory, and the worker cannot outrun the writer).
  * Errors are sticky: after the first, parts are freed unput and every
  * call returns it.  Worker-thread calls only; no other thread may call.

@@ -360,7 +360,6 @@ struct node_repl {
 	bridge_load_t *load;
 	node_repl_observer_t observer; /* the daemon (follow), may be unset */
 	char realm[256];	       /* of the KDB, "" until known */
-	bool load_fresh; /* worker: r->load merges nothing from the live KDB */
 	/* worker: the side KDB's writer thread while r->load is filled
 	 * (loader.h); NULL when the worker writes itself */
 	struct node_repl_loader *loader;

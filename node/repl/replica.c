@@ -227,11 +227,13 @@ static int install(node_repl_t *r, const char *peer, const proto_snap_end_t *e,
 			   peer);
 		return KS_EDIGEST;
 	}
-	if (r->kdb_bad && !r->load_fresh) {
+	if (r->kdb_bad) {
 		/* the merge of lockout fields would read a damaged KDB */
-		bridge_load_abort(r->load);
-		r->load = NULL;
-		return KS_EKDBDAMAGED;
+		ks_log_warn(KDB,
+			    "'%s': the live KDB is damaged: the full copy "
+			    "replaces it without its lockout fields",
+			    peer);
+		bridge_load_no_merge(r->load);
 	}
 	t0 = ks_mono_ns();
 	ret = bridge_load_commit(r->load);
@@ -385,6 +387,9 @@ static bool blob_opened(node_repl_link_t *l, blob_job_t *j)
 	case REPL_ACT_INSTALL:
 		j->step = BLOB_ACT;
 		j->act = act.type;
+		/* a chunk goes to the store's stage and the side KDB only;
+		 * a batch or the install needs the live KDB */
+		j->job.side_only = act.type == REPL_ACT_STAGE_CHUNK;
 		node_repl__link_job(l, &j->job);
 		return true;
 	default:
@@ -575,7 +580,10 @@ int node_repl__on_blob(node_repl_link_t *l, ks_view_t frame,
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return KS_ENOMEM;
-	*j = (blob_job_t){ .job = { .run = blob_run, .done = blob_done },
+	/* opening reads only the frame (worker.h: side only) */
+	*j = (blob_job_t){ .job = { .run = blob_run,
+				    .done = blob_done,
+				    .side_only = true },
 			   .l = l,
 			   .r = r,
 			   .step = BLOB_OPEN,
@@ -618,13 +626,11 @@ static int stage_run(node_repl_job_t *job)
 	case STAGE_BEGIN:
 		node_repl__load_abort(r); /* an earlier attempt's */
 		ret = store_stage_begin(r->store);
-		/* a damaged live KDB must not be read by the merge */
-		r->load_fresh = r->kdb_bad;
+		/* side only (the KDB check may still be running): whether
+		 * the live KDB is sound enough to merge from is decided at
+		 * the install */
 		if (ret == KS_EOK)
-			ret = r->load_fresh
-				      ? bridge_load_begin_fresh(r->bridge,
-								&r->load)
-				      : bridge_load_begin(r->bridge, &r->load);
+			ret = bridge_load_begin(r->bridge, &r->load);
 		/* no writer thread: the worker puts the records itself */
 		if (ret == KS_EOK &&
 		    node_repl_loader_start(r->load, &r->loader) != KS_EOK)
@@ -682,7 +688,10 @@ static void stage_job(node_repl_link_t *l, node_repl_t *r, int kind,
 			node_repl__local_error(l, KS_ENOMEM);
 		return;
 	}
-	*j = (stage_job_t){ .job = { .run = stage_run, .done = stage_done },
+	/* staging touches only the store and the side KDB (worker.h) */
+	*j = (stage_job_t){ .job = { .run = stage_run,
+				     .done = stage_done,
+				     .side_only = kind != ADOPT },
 			    .l = l,
 			    .r = r,
 			    .kind = kind,

@@ -16,6 +16,7 @@ struct node_repl_worker {
 	uv_cond_t cond;	  /* loop -> worker: a job, or stop */
 	node_repl_job_t *head, *tail;
 	node_repl_job_t *done_head, *done_tail;
+	node_repl_job_t *open; /* worker thread only: a background job */
 	bool stopping, exited;
 	/* loop thread only */
 	size_t pending;
@@ -35,6 +36,29 @@ static void push(node_repl_job_t **head, node_repl_job_t **tail,
 	*tail = j;
 }
 
+/* Run a job's step under the KDB lock (the KDB has one user at a time). */
+static int run_locked(node_repl_job_run_cb fn, node_repl_job_t *j)
+{
+	node_kdb_lock();
+	int ret = fn(j);
+	node_kdb_unlock();
+	return ret;
+}
+
+/* Called with w->mu held, returns with it held. */
+static void finish_open(node_repl_worker_t *w)
+{
+	node_repl_job_t *j = w->open;
+
+	w->open = NULL;
+	uv_mutex_unlock(&w->mu);
+	int ret = run_locked(j->finish, j);
+	uv_mutex_lock(&w->mu);
+	j->ret = ret;
+	push(&w->done_head, &w->done_tail, j);
+	uv_async_send(&w->async);
+}
+
 static void worker_main(void *arg)
 {
 	node_repl_worker_t *w = arg;
@@ -46,18 +70,26 @@ static void worker_main(void *arg)
 		if (w->stopping)
 			break;
 		node_repl_job_t *j = w->head;
+		if (w->open != NULL && !j->side_only) {
+			finish_open(w); /* its verdict before this job */
+			continue;
+		}
 		w->head = j->next;
 		if (w->head == NULL)
 			w->tail = NULL;
 		uv_mutex_unlock(&w->mu);
-		node_kdb_lock(); /* the KDB has one user at a time */
-		int ret = j->run(j);
-		node_kdb_unlock();
+		int ret = run_locked(j->run, j);
 		uv_mutex_lock(&w->mu);
+		if (ret == KS_EINPROGRESS && j->finish != NULL) {
+			w->open = j;
+			continue;
+		}
 		j->ret = ret;
 		push(&w->done_head, &w->done_tail, j);
 		uv_async_send(&w->async);
 	}
+	if (w->open != NULL)
+		finish_open(w);
 	/* not started: cancelled */
 	while (w->head != NULL) {
 		node_repl_job_t *j = w->head;

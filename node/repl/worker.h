@@ -21,6 +21,15 @@
  * Each job runs holding the process-wide KDB lock (node/kdb_lock.h), so
  * the kprop listener's loads and the worker's jobs take turns.
  *
+ * Background jobs: a run that returns KS_EINPROGRESS has started work that
+ * goes on without the worker (the KDB check's child process, repl/kdb.c);
+ * the job stays open.  The worker goes on with the jobs marked side_only
+ * (they touch neither the live KDB nor the bridge's handle of it: the
+ * staging of a full copy); before the first other job, and before it
+ * exits, it calls the open job's finish (which may wait), and only then
+ * is the open job done.  One job at most is open at a time (a second
+ * background run waits for the first to finish).
+ *
  * Stop: node_repl_worker_stop() never blocks the loop.  Jobs not yet
  * started are not run (their done callback gets KS_ECANCELED); the job that
  * is running finishes; then the thread exits, the loop joins it (it has
@@ -49,6 +58,10 @@ struct node_repl_job {
 	/* set by the caller */
 	node_repl_job_run_cb run;
 	node_repl_job_done_cb done;
+	node_repl_job_run_cb finish; /* completes a run that returned
+					KS_EINPROGRESS (NULL: run never
+					does); worker thread */
+	bool side_only;		     /* may run while a job is open */
 	/* private */
 	node_repl_job_t *next;
 	int ret;

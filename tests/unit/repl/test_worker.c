@@ -8,6 +8,7 @@
  * after stop is cancelled, its done deferred to the loop.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -223,12 +224,127 @@ static void test_stop(void **state)
 	pthread_mutex_destroy(&c.mu);
 }
 
+/* Background jobs: what ran, in which order, on the worker thread. */
+static char bg_log[16][16];
+static int bg_n;
+
+static void bg_note(tctx_t *c, const char *what, int id)
+{
+	pthread_mutex_lock(&c->mu);
+	snprintf(bg_log[bg_n++], sizeof(bg_log[0]), "%s%d", what, id);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static int bg_run(node_repl_job_t *job)
+{
+	tjob_t *j = (tjob_t *)job;
+
+	bg_note(j->ctx, "run", j->id);
+	return j->job.finish != NULL ? KS_EINPROGRESS : KS_EOK;
+}
+
+static int bg_finish(node_repl_job_t *job)
+{
+	tjob_t *j = (tjob_t *)job;
+
+	sleep_ms(j->sleep_ms);
+	bg_note(j->ctx, "finish", j->id);
+	return KS_EIO; /* finish's result is what done gets */
+}
+
+static void bg_init(tjob_t *j, tctx_t *c, int id, bool background,
+		    bool side_only)
+{
+	job_init(j, c, id, 30);
+	j->job.run = bg_run;
+	j->job.finish = background ? bg_finish : NULL;
+	j->job.side_only = side_only;
+}
+
+static void bg_expect(const char *const *want, int n)
+{
+	assert_int_equal(bg_n, n);
+	for (int i = 0; i < n; i++)
+		assert_string_equal(bg_log[i], want[i]);
+}
+
+static void test_background(void **state)
+{
+	tctx_t c;
+	tjob_t j[5];
+	static const char *const want[] = { "run0",    "run1", "run2",
+					    "finish0", "run3", "run4" };
+
+	(void)state;
+	bg_n = 0;
+	ctx_init(&c);
+	bg_init(&j[0], &c, 0, true, false); /* the background one */
+	bg_init(&j[1], &c, 1, false, true); /* side only: while it runs */
+	bg_init(&j[2], &c, 2, false, true);
+	bg_init(&j[3], &c, 3, false, false); /* waits for its finish */
+	bg_init(&j[4], &c, 4, false, true);
+	for (int i = 0; i < 5; i++)
+		node_repl_worker_submit(c.w, &j[i].job);
+	run_until(&c, 5);
+	bg_expect(want, 6);
+	/* done in completion order: the background job once finished */
+	assert_int_equal(c.order[0], 1);
+	assert_int_equal(c.order[1], 2);
+	assert_int_equal(c.order[2], 0);
+	assert_int_equal(c.order[3], 3);
+	assert_int_equal(c.order[4], 4);
+	assert_int_equal(j[0].ret, KS_EIO);
+	assert_int_equal(j[1].ret, KS_EOK);
+	assert_true(c.done_on_loop);
+	ctx_deinit(&c);
+}
+
+/* Stop with a background job open: it is finished before the thread
+ * exits, its done gets finish's result; queued jobs are cancelled. */
+static void test_background_stop(void **state)
+{
+	tctx_t c;
+	tjob_t j[2];
+	static const char *const want[] = { "run0", "finish0" };
+
+	(void)state;
+	bg_n = 0;
+	ctx_init(&c);
+	bg_init(&j[0], &c, 0, true, false);
+	j[0].sleep_ms = 200;
+	node_repl_worker_submit(c.w, &j[0].job);
+	for (;;) { /* it ran and is open */
+		pthread_mutex_lock(&c.mu);
+		int n = bg_n;
+		pthread_mutex_unlock(&c.mu);
+		if (n > 0)
+			break;
+		sleep_ms(1);
+	}
+	bg_init(&j[1], &c, 1, false, false);
+	node_repl_worker_submit(c.w, &j[1].job);
+	node_repl_worker_stop(c.w, on_stopped, &c);
+	assert_int_equal(uv_run(&c.loop, UV_RUN_DEFAULT), 0);
+	assert_true(c.stopped);
+	assert_int_equal(c.n_done, 2);
+	/* job 1 may have been waiting for the finish or cancelled before
+	 * it: never run */
+	bg_expect(want, 2);
+	assert_int_equal(j[0].ret, KS_EIO);
+	assert_int_equal(j[1].ret, KS_ECANCELED);
+	node_repl_worker_free(c.w);
+	assert_int_equal(uv_loop_close(&c.loop), 0);
+	pthread_mutex_destroy(&c.mu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_and_threads),
 		cmocka_unit_test(test_loop_free_while_busy),
 		cmocka_unit_test(test_stop),
+		cmocka_unit_test(test_background),
+		cmocka_unit_test(test_background_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
