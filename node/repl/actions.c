@@ -322,7 +322,11 @@ void node_repl__answered(node_repl_link_t *l, const proto_answer_t *a)
 		node_repl__local_error(l, KS_ENOMEM);
 		return;
 	}
-	*j = (align_job_t){ .job = { .run = align_run, .done = align_done },
+	/* the store only (worker.h: side only, so a full copy the answer
+	 * leads to is not held up by the KDB check) */
+	*j = (align_job_t){ .job = { .run = align_run,
+				     .done = align_done,
+				     .side_only = true },
 			    .l = l,
 			    .r = r };
 	node_repl__link_job(l, &j->job);
