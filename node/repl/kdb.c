@@ -16,9 +16,10 @@
  * The child reads the whole KDB (seconds at a million principals), so the
  * job is a background one (worker.h): a thread of its own waits for the
  * child, and meanwhile the worker stages a full copy (side-only jobs: they
- * touch no live KDB), which would otherwise wait for the verdict; every
- * other job waits for it, the install of that copy too (its merge of the
- * live lockout fields reads the live KDB only once it is known sound).
+ * touch no live KDB), which would otherwise wait for the verdict; the
+ * verdict is taken as soon as the child answers, and every other job waits
+ * for it, the install of that copy too (its merge of the live lockout
+ * fields reads the live KDB only once it is known sound).
  * Without a child (a program other than kdcsyncd checks in its own
  * process) the check runs on the worker itself, as a plain job.
  */
@@ -48,8 +49,9 @@ typedef struct kdb_job {
 	int outcome; /* enum kdb_outcome */
 	char why[300];
 	uint64_t records, ms;
-	uint64_t t0;   /* ks_mono_ns() at the start */
-	bool threaded; /* the child is waited for by thread */
+	uint64_t t0;		    /* ks_mono_ns() at the start */
+	bool threaded;		    /* the child is waited for by thread */
+	node_repl_worker_t *worker; /* told when the verdict is in */
 	uv_thread_t thread;
 	int check_ret;	  /* node_kdb_check()'s result ... */
 	bridge_check_t c; /* ... and verdict (thread, then worker) */
@@ -147,6 +149,7 @@ static void check_main(void *arg)
 	kdb_job_t *j = arg;
 
 	j->check_ret = node_kdb_check(j->r->kdc_profile, &j->c);
+	node_repl_worker_ready(j->worker); /* the verdict is in */
 }
 
 /* The verdict: the bridge's handle opened again, or the KDB rebuilt. */
@@ -265,7 +268,8 @@ void node_repl__kdb_check(node_repl_t *r, const char *reason)
 	*j = (kdb_job_t){ .job = { .run = kdb_run,
 				   .done = kdb_done,
 				   .finish = kdb_finish },
-			  .r = r };
+			  .r = r,
+			  .worker = r->worker };
 	snprintf(j->reason, sizeof(j->reason), "%s", reason);
 	if (!node_repl__job(r, &j->job)) {
 		free(j);

@@ -17,6 +17,7 @@ struct node_repl_worker {
 	node_repl_job_t *head, *tail;
 	node_repl_job_t *done_head, *done_tail;
 	node_repl_job_t *open; /* worker thread only: a background job */
+	bool open_ready;       /* its work ended: finish it now */
 	bool stopping, exited;
 	/* loop thread only */
 	size_t pending;
@@ -54,6 +55,7 @@ static void finish_open(node_repl_worker_t *w)
 	uv_mutex_unlock(&w->mu);
 	int ret = run_locked(j->finish, j);
 	uv_mutex_lock(&w->mu);
+	w->open_ready = false; /* its work's thread has said so, and ended */
 	j->ret = ret;
 	push(&w->done_head, &w->done_tail, j);
 	uv_async_send(&w->async);
@@ -65,13 +67,14 @@ static void worker_main(void *arg)
 
 	uv_mutex_lock(&w->mu);
 	for (;;) {
-		while (w->head == NULL && !w->stopping)
+		while (w->head == NULL && !w->stopping &&
+		       !(w->open != NULL && w->open_ready))
 			uv_cond_wait(&w->cond, &w->mu);
 		if (w->stopping)
 			break;
 		node_repl_job_t *j = w->head;
-		if (w->open != NULL && !j->side_only) {
-			finish_open(w); /* its verdict before this job */
+		if (w->open != NULL && (w->open_ready || !j->side_only)) {
+			finish_open(w); /* ended, or needed before j */
 			continue;
 		}
 		w->head = j->next;
@@ -186,6 +189,14 @@ void node_repl_worker_submit(node_repl_worker_t *w, node_repl_job_t *j)
 		push(&w->head, &w->tail, j);
 		uv_cond_signal(&w->cond);
 	}
+	uv_mutex_unlock(&w->mu);
+}
+
+void node_repl_worker_ready(node_repl_worker_t *w)
+{
+	uv_mutex_lock(&w->mu);
+	w->open_ready = true;
+	uv_cond_signal(&w->cond);
 	uv_mutex_unlock(&w->mu);
 }
 

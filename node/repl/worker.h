@@ -25,10 +25,12 @@
  * goes on without the worker (the KDB check's child process, repl/kdb.c);
  * the job stays open.  The worker goes on with the jobs marked side_only
  * (they touch neither the live KDB nor the bridge's handle of it: the
- * staging of a full copy); before the first other job, and before it
- * exits, it calls the open job's finish (which may wait), and only then
- * is the open job done.  One job at most is open at a time (a second
- * background run waits for the first to finish).
+ * staging of a full copy); it calls the open job's finish (which may
+ * wait) as soon as the background work reports its end
+ * (node_repl_worker_ready, from any thread), or before the first other
+ * job, or before it exits, whichever comes first; only then is the open
+ * job done.  One job at most is open at a time (a second background run
+ * waits for the first to finish).
  *
  * Stop: node_repl_worker_stop() never blocks the loop.  Jobs not yet
  * started are not run (their done callback gets KS_ECANCELED); the job that
@@ -76,6 +78,13 @@ int node_repl_worker_new(uv_loop_t *loop, node_repl_worker_t **out);
  *        (deferred to the loop, never inside this call).
  */
 void node_repl_worker_submit(node_repl_worker_t *w, node_repl_job_t *j);
+
+/**
+ * \brief The open background job's work has ended (any thread; before
+ *        the work's thread exits, so that finish, which joins it, comes
+ *        after): the worker finishes the job when it is next between jobs.
+ */
+void node_repl_worker_ready(node_repl_worker_t *w);
 
 /** \brief Jobs queued or running (loop thread). */
 size_t node_repl_worker_pending(const node_repl_worker_t *w);

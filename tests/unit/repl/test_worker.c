@@ -337,6 +337,60 @@ static void test_background_stop(void **state)
 	pthread_mutex_destroy(&c.mu);
 }
 
+/* A background job whose work says it ended is finished at once, with
+ * no other job to wait for. */
+typedef struct rjob {
+	tjob_t t;
+	pthread_t thread;
+} rjob_t;
+
+static void *ready_main(void *arg)
+{
+	rjob_t *j = arg;
+
+	sleep_ms(20);
+	bg_note(j->t.ctx, "work", j->t.id);
+	node_repl_worker_ready(j->t.ctx->w);
+	return NULL;
+}
+
+static int ready_run(node_repl_job_t *job)
+{
+	rjob_t *j = (rjob_t *)job;
+
+	bg_note(j->t.ctx, "run", j->t.id);
+	assert_int_equal(pthread_create(&j->thread, NULL, ready_main, j), 0);
+	return KS_EINPROGRESS;
+}
+
+static int ready_finish(node_repl_job_t *job)
+{
+	rjob_t *j = (rjob_t *)job;
+
+	pthread_join(j->thread, NULL);
+	bg_note(j->t.ctx, "finish", j->t.id);
+	return KS_EOK;
+}
+
+static void test_background_ready(void **state)
+{
+	tctx_t c;
+	rjob_t j;
+	static const char *const want[] = { "run0", "work0", "finish0" };
+
+	(void)state;
+	bg_n = 0;
+	ctx_init(&c);
+	job_init(&j.t, &c, 0, 0);
+	j.t.job.run = ready_run;
+	j.t.job.finish = ready_finish;
+	node_repl_worker_submit(c.w, &j.t.job);
+	run_until(&c, 1); /* hangs (test timeout) if it waited for a job */
+	bg_expect(want, 3);
+	assert_int_equal(j.t.ret, KS_EOK);
+	ctx_deinit(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +399,7 @@ int main(void)
 		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_background),
 		cmocka_unit_test(test_background_stop),
+		cmocka_unit_test(test_background_ready),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
