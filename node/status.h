@@ -117,7 +117,8 @@ typedef struct node_status_repl {
 	/* primary: replicas' LOCKOUT messages merged into the KDB */
 	uint64_t lockout_received, lockout_merged, lockout_unchanged;
 	uint64_t lockout_rejected, lockout_dropped, lockout_failed;
-	uint64_t lockout_gone; /* either: named no existing principal */
+	uint64_t lockout_gone;	    /* either: named no existing principal */
+	uint64_t lockout_forwarded; /* relay: merged reports sent upstream */
 } node_status_repl_t;
 
 /* One peer link (node/daemon.c) with its replication. */

@@ -175,7 +175,8 @@ static int repl_json(const node_status_repl_t *r, ks_buf_t *out)
 			",\"ignored_reports\":%" PRIu64 ",\"received\":%" PRIu64
 			",\"merged\":%" PRIu64 ",\"unchanged\":%" PRIu64
 			",\"rejected\":%" PRIu64 ",\"dropped\":%" PRIu64
-			",\"failed\":%" PRIu64 ",\"gone\":%" PRIu64 "}",
+			",\"failed\":%" PRIu64 ",\"gone\":%" PRIu64
+			",\"forwarded\":%" PRIu64 "}",
 			r->lockout_on ? "true" : "false", r->lockout_reports,
 			r->lockout_coalesced, r->lockout_pending,
 			r->lockout_overflow, r->lockout_flushes,
@@ -183,7 +184,8 @@ static int repl_json(const node_status_repl_t *r, ks_buf_t *out)
 			r->lockout_ignored_reports, r->lockout_received,
 			r->lockout_merged, r->lockout_unchanged,
 			r->lockout_rejected, r->lockout_dropped,
-			r->lockout_failed, r->lockout_gone);
+			r->lockout_failed, r->lockout_gone,
+			r->lockout_forwarded);
 	return ret;
 }
 

@@ -43,7 +43,7 @@ static int send_hello(node_repl_link_t *l)
 		.role = (uint8_t)l->sm.role,
 		.caps = PROTO_CAP_ZSTD | PROTO_CAP_DIGEST |
 			PROTO_CAP_KDB_DIGEST |
-			(r->role == REPL_ROLE_PRIMARY ? PROTO_CAP_REFETCH : 0) |
+			(node_repl__refetch_serves(l) ? PROTO_CAP_REFETCH : 0) |
 			(l->sm.role == REPL_ROLE_REPLICA && !r->no_rewind
 				 ? PROTO_CAP_REWIND | PROTO_CAP_VALUES_PARTS
 				 : 0) |

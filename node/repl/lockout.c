@@ -19,6 +19,15 @@
  * of an existing principal change, written through the bridge's quiet
  * handle) and captures the changed principals into the log in one commit,
  * which replicates them like any change.
+ *
+ * Relay (a replica serving replicas, PROTOCOL.md §3.13): it takes
+ * LOCKOUT from its downstream links as a primary does and merges them into
+ * its own KDB the same way, but does not log them (its log is the
+ * primary's history); the names the merge changed join its own KDC's
+ * pending names and go upstream at the next flush, re-read and coalesced.
+ * So lockout flows the whole chain up, one LOCKOUT per principal per
+ * window on each hop, and comes back down as the primary's batches
+ * (lockout_route.h: why nothing loops).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,6 +38,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "node/repl/repl_int.h"
+#include "node/repl/lockout_route.h"
 
 #define LK_IN_MAX 65536u /* primary: reports waiting for the merge job */
 #define LK_FUTURE_MAX                                                          \
@@ -53,13 +63,11 @@ void node_repl__lockout_free(node_repl_t *r)
 
 bool node_repl__lockout_cap(const node_repl_link_t *l)
 {
-	const node_repl_t *r = l->r;
-
-	/* a primary takes LOCKOUT on every link; a replica sends it on the
-	 * link to its primary (where it is the replica side), and takes
-	 * none from a replica of its own (relaying is not done) */
-	return r->replicate_lockout && (r->role == REPL_ROLE_PRIMARY ||
-					l->sm.role == REPL_ROLE_REPLICA);
+	/* a primary takes LOCKOUT on every link, a relay on its downstream
+	 * links; a replica sends it on the link to its upstream
+	 * (lockout_route.h) */
+	return repl_lockout_link(l->r->replicate_lockout, l->sm.role) &
+	       REPL_LK_ANNOUNCE;
 }
 
 /* The link to the primary, once its HELLO is in (NULL if none). */
@@ -114,6 +122,7 @@ static int read_run(node_repl_job_t *job)
 }
 
 static void lockout_schedule(node_repl_t *r);
+static void merge_submit(node_repl_t *r);
 
 /* Put a set's names back (the link went away meanwhile). */
 static void set_requeue(node_repl_t *r, const repl_coalesce_set_t *s)
@@ -168,11 +177,11 @@ static void read_done(node_repl_job_t *job, int ret)
 	free(j->f);
 	free(j->found);
 	free(j);
-	if (!r->stopping)
+	if (!r->stopping) {
+		merge_submit(r); /* a relay's downstream reports that came */
 		lockout_schedule(r);
+	}
 }
-
-static void merge_submit(node_repl_t *r);
 
 /* A flush: take the pending names and read them on the worker (replica),
  * or capture them into the log (primary). */
@@ -181,7 +190,9 @@ static void lockout_flush(node_repl_t *r)
 	node_repl_link_t *l = upstream(r);
 	read_job_t *j;
 
-	if (r->role == REPL_ROLE_PRIMARY) {
+	if (r->role == REPL_ROLE_PRIMARY || r->lk_in.names.n > 0) {
+		/* a primary; or a relay with its downstream's reports to
+		 * merge first (its done callback schedules the flush) */
 		merge_submit(r);
 		return;
 	}
@@ -249,8 +260,9 @@ void node_repl__lockout_kick(node_repl_t *r)
 
 bool node_repl__lockout_accepts(const node_repl_link_t *l)
 {
-	return l->r->role == REPL_ROLE_PRIMARY && l->r->replicate_lockout &&
-	       l->hello_seen && (l->peer_caps & PROTO_CAP_LOCKOUT);
+	return repl_lockout_takes(
+		repl_lockout_link(l->r->replicate_lockout, l->sm.role),
+		l->hello_seen, l->peer_caps);
 }
 
 typedef struct merge_job {
@@ -259,6 +271,8 @@ typedef struct merge_job {
 	repl_coalesce_set_t names; /* one entry per report, in order */
 	ks_lockout_t *fields;
 	repl_coalesce_set_t own; /* this node's KDC wrote these: capture */
+	bool *changed;		 /* per name: the merge changed the KDB */
+	int role;		 /* the node's role when submitted */
 	uint64_t merged, unchanged, gone, refused, failed;
 	uint64_t first, last; /* the log's seqs of the capture */
 } merge_job_t;
@@ -296,10 +310,14 @@ static int merge_run(node_repl_job_t *job)
 				       name);
 		} else if (ret != KS_EOK) {
 			j->failed++;
-		} else if (changed) {
+		} else if (repl_lockout_after(j->role, changed) ==
+			   REPL_LK_CAPTURE) {
 			j->merged++;
 			refs[n++] = (bridge_ref_t){ .type = STORE_KEY_PRINCIPAL,
 						    .name = name };
+		} else if (changed) {
+			j->merged++; /* a relay: forwarded by the loop */
+			j->changed[i] = true;
 		} else {
 			j->unchanged++;
 		}
@@ -324,6 +342,17 @@ static void merge_done(node_repl_job_t *job, int ret)
 	r->lk.gone += j->gone;
 	r->lk.rejected += j->refused;
 	r->lk.failed += j->failed;
+	/* a relay: what changed its KDB goes upstream, re-read at the next
+	 * flush and coalesced with its own KDC's reports (lockout_route.h);
+	 * never back down, where it came from (a node promoted meanwhile
+	 * captures these names as its own KDC's writes instead) */
+	for (size_t i = 0; j->changed != NULL && i < j->names.n; i++)
+		if (j->changed[i]) {
+			const char *name = repl_coalesce_name(&j->names, i);
+			if (repl_coalesce_add(&r->lk_pending, name,
+					      strlen(name)) == KS_EOK)
+				r->lk.forwarded++;
+		}
 	if (ret == KS_EOK && j->last >= j->first && j->last != 0) {
 		r->cap_changes += j->last - j->first + 1;
 		node_repl__all_log_grew(r);
@@ -338,6 +367,7 @@ static void merge_done(node_repl_job_t *job, int ret)
 	repl_coalesce_set_free(&j->names);
 	repl_coalesce_set_free(&j->own);
 	free(j->fields);
+	free(j->changed);
 	free(j);
 	if (!r->stopping) {
 		merge_submit(r);
@@ -346,14 +376,17 @@ static void merge_done(node_repl_job_t *job, int ret)
 }
 
 /*
- * One job at a time: the replicas' reports queued so far, and this node's
+ * One job at a time: the replicas' reports queued so far, and a primary's
  * own KDC's lockout writes when their window allows (coalesced like a
  * replica's, so a busy KDC costs the log at most one change per principal
- * per window).
+ * per window).  A relay merges its downstream's reports only (its own
+ * KDC's go upstream through the read job).
  */
 static void merge_submit(node_repl_t *r)
 {
-	bool own = repl_coalesce_due_in(&r->lk_pending, node_repl__now(r)) == 0;
+	bool primary = r->role == REPL_ROLE_PRIMARY;
+	bool own = primary &&
+		   repl_coalesce_due_in(&r->lk_pending, node_repl__now(r)) == 0;
 	merge_job_t *j;
 
 	if (r->lk_job || r->stopping || (r->lk_in.names.n == 0 && !own))
@@ -363,6 +396,12 @@ static void merge_submit(node_repl_t *r)
 		return; /* the next report tries again */
 	j->job = (node_repl_job_t){ .run = merge_run, .done = merge_done };
 	j->r = r;
+	j->role = r->role;
+	if (!primary && (j->changed = calloc(r->lk_in.names.n,
+					     sizeof(*j->changed))) == NULL) {
+		free(j);
+		return; /* the next report or tick tries again */
+	}
 	if (own) {
 		repl_coalesce_take(&r->lk_pending, node_repl__now(r), &j->own);
 		r->lk.flushes++;
@@ -378,6 +417,7 @@ static void merge_submit(node_repl_t *r)
 		repl_coalesce_set_free(&j->names);
 		repl_coalesce_set_free(&j->own);
 		free(j->fields);
+		free(j->changed);
 		free(j);
 	}
 }

@@ -14,7 +14,11 @@
  * Primary: on REFETCH it signs the current value or absence of each named
  * key into a values blob (rewind.c's node_repl__send_values), whatever
  * the session state; the replica checks the signature, its history and
- * that it has not applied past the values' position.
+ * that it has not applied past the values' position.  A relay with a
+ * signing_key answers its downstream the same way from its own store, at
+ * its applied position and signed with its own key (PROTOCOL.md §3.13):
+ * its store holds the primary's records up to that position, which the
+ * downstream already trusts it for (full copies).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -334,12 +338,25 @@ void node_repl__refetch_link_down(node_repl_link_t *l)
 
 /* --- primary: REFETCH ----------------------------------------------------- */
 
+bool node_repl__refetch_serves(const node_repl_link_t *l)
+{
+	/* a relay answers from its own store, signed with its own key, as
+	 * it sends a full copy (§3.13); without a key it cannot */
+	return l->r->role == REPL_ROLE_PRIMARY ||
+	       (l->relay && l->r->key != NULL);
+}
+
 int node_repl__on_refetch(node_repl_link_t *l, const proto_msg_t *m)
 {
 	node_repl_t *r = l->r;
 	int ret;
 
-	if (r->role != REPL_ROLE_PRIMARY || !l->hello_seen || r->key == NULL) {
+	if (l->relay && r->key == NULL) {
+		snprintf(l->peer->last_error, sizeof(l->peer->last_error),
+			 "repair request to a relay without a signing_key");
+		return KS_ENOTSUP;
+	}
+	if (!node_repl__refetch_serves(l) || !l->hello_seen || r->key == NULL) {
 		snprintf(l->peer->last_error, sizeof(l->peer->last_error),
 			 "repair request to a node that is not its primary");
 		return KS_ESTATE;

@@ -236,18 +236,21 @@ typedef struct repl_lockout_stats {
 	uint64_t sent;		  /* LOCKOUT messages sent upstream */
 	uint64_t unsent; /* names not sent (primary without the capability,
 			    KDB unreadable, send failed) */
-	/* primary */
+	/* primary, and a relay for its downstream */
 	uint64_t received;  /* LOCKOUT messages from replicas */
-	uint64_t merged;    /* that changed the KDB (then logged) */
+	uint64_t merged;    /* that changed the KDB (then logged; a relay:
+			       forwarded upstream) */
 	uint64_t unchanged; /* that the merge left as they were */
 	uint64_t rejected;  /* refused: master key principal, future date */
 	uint64_t overflow;  /* dropped: the merge queue was full */
 	uint64_t failed;    /* a KDB error while merging */
 	/* both */
 	uint64_t gone; /* named a principal that does not exist */
+	/* relay */
+	uint64_t forwarded; /* merged downstream reports queued upstream */
 } repl_lockout_stats_t;
 
-/* Primary: LOCKOUT reports waiting for the merge job (lockout.c). */
+/* Primary or relay: LOCKOUT reports waiting for the merge job (lockout.c). */
 typedef struct repl_lockout_in {
 	repl_coalesce_set_t names; /* one per report, in arrival order */
 	ks_lockout_t *fields;	   /* per name */
@@ -295,7 +298,7 @@ struct node_repl {
 	/* lockout on every KDC (lockout.c) */
 	repl_coalesce_t lk_pending; /* replica: principals to report */
 	uv_timer_t lk_timer;	    /* replica: the next flush */
-	repl_lockout_in_t lk_in;    /* primary: reports to merge */
+	repl_lockout_in_t lk_in;    /* primary, relay: reports to merge */
 	bool lk_job;		    /* a read or merge job is in flight */
 	repl_lockout_stats_t lk;
 	/* synchronous mode (syncmode.c) */
@@ -729,15 +732,17 @@ void node_repl__lockout_kick(node_repl_t *r);
 
 /** \brief Does this node announce PROTO_CAP_LOCKOUT on link \p l (its
  *         HELLO)?  With replicate_lockout: a primary on every link, a
- *         replica on the link to its primary. */
+ *         relay on its downstream links, a replica on the link to its
+ *         upstream (lockout_route.h). */
 bool node_repl__lockout_cap(const node_repl_link_t *l);
 
-/** \brief Primary: does this link take LOCKOUT (both sides announced
- *         PROTO_CAP_LOCKOUT)?  If not, the message is not valid. */
+/** \brief Primary or relay: does this link take LOCKOUT (this node plays
+ *         the primary on it, both sides announced PROTO_CAP_LOCKOUT)?  If
+ *         not, the message is not valid. */
 bool node_repl__lockout_accepts(const node_repl_link_t *l);
 
-/** \brief Primary: a LOCKOUT from link \p l (accepted): queued for the
- *         merge job.  Always KS_EOK (refusals are counted and logged). */
+/** \brief Primary or relay: a LOCKOUT from link \p l (accepted): queued
+ *         for the merge job.  Always KS_EOK (refusals are counted and logged). */
 int node_repl__on_lockout(node_repl_link_t *l, const proto_lockout_t *lk);
 
 /* --- syncmode.c ---------------------------------------------------------- */
@@ -836,7 +841,14 @@ void node_repl__refetch_compared(node_repl_t *r, node_repl_link_t *l, int err);
 /** \brief Replica: REVALUES from the primary. */
 int node_repl__on_revalues(node_repl_link_t *l, const proto_msg_t *m);
 
-/** \brief Primary: REFETCH from a replica. */
+/** \brief Does this node answer REFETCH on link \p l (announce
+ *         PROTO_CAP_REFETCH)?  A primary; a relay with a signing_key on
+ *         its downstream links (PROTOCOL.md §3.13). */
+bool node_repl__refetch_serves(const node_repl_link_t *l);
+
+/** \brief Primary or relay: REFETCH from a replica.
+ *  \retval KS_ENOTSUP a relay without a signing_key
+ *  \retval KS_ESTATE not a node that serves this link */
 int node_repl__on_refetch(node_repl_link_t *l, const proto_msg_t *m);
 
 /** \brief The link went down (while the values are awaited). */

@@ -463,15 +463,21 @@ int node_repl__send_values(node_repl_link_t *l, const proto_fetch_t *f,
 	/* the values point into the read transaction: every part is encoded
 	 * and queued (copied) before it ends */
 	for (size_t done = 0, k; ret == KS_EOK && done < n; done += k) {
+		/* a relay's values are of its applied position (§3.13) */
 		proto_batch_hdr_t h = { .kind = PROTO_BLOB_VALUES,
 					.first_seq = seq,
-					.last_seq = m.last_seq,
+					.last_seq = l->relay ? m.applied_seq
+							     : m.last_seq,
 					.commit_time_us = ks_real_us() };
 		k = part_raw > 0
 			    ? proto_batch_fit(ops + done, n - done, part_raw,
 					      PROTO_LIMIT_OPS_DEFAULT)
 			    : n - done;
-		memcpy(h.history, history ? history : m.history, 16);
+		memcpy(h.history,
+		       history	  ? history
+		       : l->relay ? m.applied_history
+				  : m.history,
+		       16);
 		ks_buf_reset(&blob);
 		ret = proto_batch_encode(&h, ops + done, k, r->key, 0, &blob);
 		if (ret == KS_EOK) {

@@ -71,6 +71,7 @@ int node_repl_status(node_repl_t *r, node_status_repl_t *out)
 	out->lockout_dropped = r->lk.overflow;
 	out->lockout_failed = r->lk.failed;
 	out->lockout_gone = r->lk.gone;
+	out->lockout_forwarded = r->lk.forwarded;
 	return KS_EOK;
 }
 
