@@ -8,7 +8,9 @@
 # lists them against the relay; `kdcsync repair` there asks the relay
 # (REFETCH), which answers from its own store at its applied position,
 # signed with its own key (the third trusts it, as for full copies);
-# after it the three KDBs are equal and verify exits 0.
+# after it the three KDBs are equal and verify exits 0.  Restarted without
+# its signing_key, the relay no longer offers repair (capability bit 5):
+# the third's repair is then local only.
 . "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
 POKE=$KS_BUILD_DIR/tests/integration/store_poke
@@ -61,6 +63,24 @@ pkq "addprinc -pw Repair-pw3 after-repair"
 "$PAIR" wait "$P" 60 || fail "chain not in sync after the repair"
 kinit_at third after-repair Repair-pw3 || fail "kinit at the third after the repair"
 wait_equal 30 "" primary replica third
+echo "PASS: a change after the repair reaches the third"
+
+# nothing differs now: the repair compares with the relay and says so
+"$KDCSYNC" -c "$THIRD_NODE_CONF" repair >"$T/r2" 2>&1 || { cat "$T/r2"; fail "second repair"; }
+grep -q "^the store holds what 'replica' holds" "$T/r2" ||
+	fail "the second repair did not compare with the relay: $(cat "$T/r2")"
+
+# a relay without a signing_key answers no REFETCH (it could not sign the
+# values): the third's repair is local only
+"$PAIR" node-stop "$P" replica || fail "replica stop"
+sed -i '/^[[:space:]]*signing_key = /d' "$REPLICA_NODE_CONF"
+"$PAIR" node-start "$P" replica || fail "replica start"
+"$PAIR" wait "$P" 60 || fail "chain not in sync after the relay's restart"
+"$KDCSYNC" -c "$THIRD_NODE_CONF" repair >"$T/r3" 2>&1 || { cat "$T/r3"; fail "local repair"; }
+cat "$T/r3"
+grep -q "^the store holds what 'replica' holds" "$T/r3" &&
+	fail "the third compared with a relay that cannot answer REFETCH"
+grep -q '^ok: the KDB and the store hold the same' "$T/r3" || fail "the local repair's report: $(cat "$T/r3")"
 "$PAIR" down "$P"
 ! grep -q 'ERROR: AddressSanitizer\|runtime error' "$P"/*/node.log || fail "sanitizer report"
-echo "PASS: a change after the repair reaches the third"
+echo "PASS: without a signing_key the relay answers no repair request"
