@@ -32,15 +32,22 @@ static repl_peer_t *peer_get(node_repl_t *r, const char *name)
 	return p;
 }
 
-static void link_unref(node_repl_link_t *l)
+/* Drop \p n references at once; the last frees the link. */
+static void link_release(node_repl_link_t *l, int n)
 {
-	if (--l->refs > 0)
+	l->refs -= n;
+	if (l->refs > 0)
 		return;
 	ks_buf_free(&l->out);
 	ks_buf_free(&l->inbox);
 	ks_buf_free(&l->snap);
 	node_repl__values_parts_free(l);
 	free(l);
+}
+
+static void link_unref(node_repl_link_t *l)
+{
+	link_release(l, 1);
 }
 
 /* --- frames --------------------------------------------------------------- */
@@ -202,10 +209,13 @@ static void handle_frame(node_repl_link_t *l, ks_view_t frame)
 		node_repl__fail(l, ret, why);
 }
 
-/* Handle waiting frames until the inbox is empty or the link busy. */
+/*
+ * Handle waiting frames until the inbox is empty or the link busy.  A frame
+ * may close the link: the caller holds a reference across the call (and
+ * drops it after), so that \p l outlives it.
+ */
 static void inbox_run(node_repl_link_t *l)
 {
-	l->refs++; /* a frame may close the link */
 	while (!l->down && !l->r->stopping && l->jobs == 0 &&
 	       l->sm.state != REPL_ST_NOT_READY &&
 	       l->inbox_off < l->inbox.len) {
@@ -227,7 +237,6 @@ static void inbox_run(node_repl_link_t *l)
 		l->paused = false;
 		node_repl__io_pause(l, false);
 	}
-	link_unref(l);
 }
 
 int node_repl_link_frame(node_repl_link_t *l, ks_view_t frame)
@@ -256,7 +265,7 @@ void node_repl__link_job_end(node_repl_link_t *l)
 {
 	l->jobs--;
 	if (l->jobs == 0 && !l->down)
-		inbox_run(l);
+		inbox_run(l); /* the job's reference covers it */
 	link_unref(l);
 }
 
@@ -318,8 +327,11 @@ void node_repl__links_ready(node_repl_t *r)
 		repl_sm_event_t ev = { .type = REPL_EV_READY,
 				       .now_ms = node_repl__now(r) };
 		node_repl__feed(l, &ev);
-		if (!l->down && l->jobs == 0)
+		if (!l->down && l->jobs == 0) {
+			l->refs++; /* for inbox_run */
 			inbox_run(l);
+			link_unref(l);
+		}
 	}
 }
 
@@ -355,6 +367,6 @@ void node_repl_link_down(node_repl_link_t *l, int err, const char *reason)
 	l->inbox_off = 0;
 	l->refs++; /* the held batch's job may hold the last reference */
 	node_repl__held_drop(l);
-	link_unref(l);
-	link_unref(l); /* jobs in flight keep it until their done */
+	/* ours and the link's own; jobs in flight keep it until their done */
+	link_release(l, 2);
 }
