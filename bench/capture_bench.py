@@ -24,13 +24,14 @@ include the scan the load report asks for (it grows with the realm).
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(SRC, "tests", "integration", "lib"))
+import ks_status  # noqa: E402
 PAIR = os.path.join(SRC, "deploy", "pair.sh")
 REALM = os.environ.get("PAIR_REALM", "PAIR.TEST")
 MASTER_PW = os.environ.get("PAIR_MASTER_PW", "pair-master-password-1")
@@ -46,17 +47,10 @@ def sh(cmd, env=None, inp=None, check=True):
 
 
 def status(sock_path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sock_path)
-    s.sendall(b"status json\n")
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    s.close()
-    return json.loads(out)
+    try:
+        return ks_status.status_json(sock_path)[1]
+    except ks_status.StatusError as e:
+        sys.exit("failed: status of the node: %s" % e)
 
 
 def applied(sock_path):

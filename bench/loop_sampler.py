@@ -23,37 +23,23 @@ failed.
 """
 import json
 import os
-import socket
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "tests", "integration", "lib"))
+import ks_status  # noqa: E402
+
 
 def ask(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    t0 = time.monotonic()
+    """(ms, doc); (None, None): not there (yet), not counted; (ms, False):
+    no whole answer, counted as failed."""
     try:
-        s.connect(path)
-    except OSError:
-        s.close()
-        return None, None  # not there (yet): not counted
-    try:
-        s.sendall(b"status json\n")
-        got = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            got += b
-    except OSError:
-        return (time.monotonic() - t0) * 1000.0, False
-    finally:
-        s.close()
-    ms = (time.monotonic() - t0) * 1000.0
-    try:
-        return ms, json.loads(got.decode())
-    except ValueError:
-        return ms, False
+        return ks_status.status_json(path)
+    except ks_status.Unreachable:
+        return None, None
+    except ks_status.NoAnswer as e:
+        return e.ms, False
 
 
 def pct(v, p):

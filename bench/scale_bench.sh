@@ -105,30 +105,27 @@ status_field() {
 # lat_sampler STATE_DIR OUT: `status json` answer time on the node's
 # control socket (ms, one per line; the request the CLI sends, without the
 # CLI's process start-up) until OUT.stop; while the socket is absent or
-# refuses (node restarting) nothing is recorded.
+# refuses (node restarting) nothing is recorded; a request that gets no
+# whole answer is recorded with the time it failed after (10 s for a
+# wedged loop), so a stall shows in the maximum instead of vanishing.
 lat_sampler() {
-	python3 - "$1/kdcsyncd.sock" "$2" "$SAMPLE_MS" <<'PY'
-import os, socket, sys, time
+	python3 - "$1/kdcsyncd.sock" "$2" "$SAMPLE_MS" "$SRC/tests/integration/lib" <<'PY'
+import os, sys, time
 path, out, every = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, sys.argv[4])
+import ks_status
 with open(out, "w") as f:
     while not os.path.exists(out + ".stop"):
         t0 = time.monotonic()
         try:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
-            s.sendall(b"status json\n")
-            n = 0
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                n += len(b)
-            s.close()
-            if n:
-                f.write("%.2f\n" % ((time.monotonic() - t0) * 1000))
-                f.flush()
-        except OSError:
-            pass
+            ms = ks_status.request(path, "status json")[0]
+        except ks_status.Unreachable:
+            ms = None
+        except ks_status.NoAnswer as e:
+            ms = e.ms
+        if ms is not None:
+            f.write("%.2f\n" % ms)
+            f.flush()
         time.sleep(max(0, every / 1000 - (time.monotonic() - t0)))
 PY
 }
