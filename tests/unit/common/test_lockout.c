@@ -3,92 +3,90 @@
 #include "common/lockout.h"
 #include "helpers/test.h"
 
-static ks_lockout_t lo(uint32_t s, uint32_t f, int32_t c)
-{
-	return (ks_lockout_t){ .last_success = s,
-			       .last_failed = f,
-			       .fail_auth_count = c };
-}
+#define LO(s, f, c)                                                            \
+	{                                                                      \
+		.last_success = (s), .last_failed = (f),                       \
+		.fail_auth_count = (c)                                         \
+	}
 
-static void check(ks_lockout_t base, ks_lockout_t other, ks_lockout_t want)
-{
-	ks_lockout_t got;
-	ks_lockout_merge(&base, &other, &got);
-	assert_int_equal(got.last_success, want.last_success);
-	assert_int_equal(got.last_failed, want.last_failed);
-	assert_int_equal(got.fail_auth_count, want.fail_auth_count);
-	assert_true(ks_lockout_equal(&got, &want));
-}
+/* One merge: base (the record here) merged with other (the peer's) gives
+ * want. */
+typedef struct merge_case {
+	const char *what;
+	ks_lockout_t base, other, want;
+} merge_case_t;
 
-static void test_newer_failure_wins(void **state)
+static const merge_case_t cases[] = {
+	/* a newer failure wins */
+	{ "the replica locked the account after the primary's last failure",
+	  LO(100, 200, 1), LO(100, 300, 3), LO(100, 300, 3) },
+	{ "and the other way round: base's newer failures stand",
+	  LO(100, 300, 3), LO(100, 200, 1), LO(100, 300, 3) },
+	/* a newer success resets */
+	{ "a login after every failure anywhere unlocks", LO(100, 300, 3),
+	  LO(400, 250, 0), LO(400, 300, 0) },
+	{ "a login after every failure anywhere unlocks (other side)",
+	  LO(400, 250, 0), LO(100, 300, 3), LO(400, 300, 0) },
+	{ "a success older than the other side's failures does not unlock",
+	  LO(250, 200, 0), LO(100, 300, 2), LO(250, 300, 2) },
+	/* an unlock wins ties */
+	{ "kadmin -unlock on the primary (count 0, last_failed unchanged) "
+	  "beats the replica's report of the same older failures; applied "
+	  "on a replica the primary's record is base: unlocked",
+	  LO(0, 300, 0), LO(0, 300, 5), LO(0, 300, 0) },
+	{ "a failure after the unlock counts again", LO(0, 300, 0),
+	  LO(0, 301, 1), LO(0, 301, 1) },
+	{ "a success in the same second as the failures reset the count",
+	  LO(300, 300, 0), LO(0, 300, 2), LO(300, 300, 0) },
+	/* failures in the same second count on */
+	{ "one failure reported, then two more in the same second: the "
+	  "primary (base) holds 1, the report says 3; the same back on the "
+	  "replica, which counted 3, is not rolled back",
+	  LO(0, 300, 1), LO(0, 300, 3), LO(0, 300, 3) },
+	{ "the higher count of the same second stands", LO(0, 300, 4),
+	  LO(0, 300, 2), LO(0, 300, 4) },
+	{ "the other side's zero at a tie (its own local unlock) is not "
+	  "authoritative",
+	  LO(0, 300, 2), LO(0, 300, 0), LO(0, 300, 2) },
+	/* identity */
+	{ "merging with itself changes nothing", LO(5, 6, 1), LO(5, 6, 1),
+	  LO(5, 6, 1) },
+	{ "all zero stays zero", LO(0, 0, 0), LO(0, 0, 0), LO(0, 0, 0) },
+	{ "timestamps past 2038 compare unsigned, as MIT's ts_after does",
+	  LO(0, 0x80000010u, 2), LO(0, 0x7ffffff0u, 4), LO(0, 0x80000010u, 2) },
+};
+
+static void test_merge_cases(void **state)
 {
 	(void)state;
-	/* the replica locked the account after the primary's last failure */
-	check(lo(100, 200, 1), lo(100, 300, 3), lo(100, 300, 3));
-	/* and the other way round: base's newer failures stand */
-	check(lo(100, 300, 3), lo(100, 200, 1), lo(100, 300, 3));
-}
-
-static void test_newer_success_resets(void **state)
-{
-	(void)state;
-	/* a login after every failure anywhere unlocks */
-	check(lo(100, 300, 3), lo(400, 250, 0), lo(400, 300, 0));
-	check(lo(400, 250, 0), lo(100, 300, 3), lo(400, 300, 0));
-	/* a success older than the other side's failures does not */
-	check(lo(250, 200, 0), lo(100, 300, 2), lo(250, 300, 2));
-}
-
-static void test_unlock_wins_ties(void **state)
-{
-	(void)state;
-	/* kadmin -unlock on the primary: count 0, last_failed unchanged;
-	 * the replica's report of the same (older) failures loses */
-	check(lo(0, 300, 0), lo(0, 300, 5), lo(0, 300, 0));
-	/* applied on a replica, the primary's record is base: unlocked */
-	check(lo(0, 300, 0), lo(0, 300, 5), lo(0, 300, 0));
-	/* a failure after the unlock counts again */
-	check(lo(0, 300, 0), lo(0, 301, 1), lo(0, 301, 1));
-	/* a success in the same second as the failures reset the count */
-	check(lo(300, 300, 0), lo(0, 300, 2), lo(300, 300, 0));
-}
-
-static void test_same_second_counts_on(void **state)
-{
-	(void)state;
-	/* the replica reported one failure, then two more in the same
-	 * second: the primary (base) holds 1, the report says 3 */
-	check(lo(0, 300, 1), lo(0, 300, 3), lo(0, 300, 3));
-	/* the primary's record of 1 back on the replica, which counted 3:
-	 * not rolled back */
-	check(lo(0, 300, 1), lo(0, 300, 3), lo(0, 300, 3));
-	check(lo(0, 300, 4), lo(0, 300, 2), lo(0, 300, 4));
-	/* the other side's zero at a tie (its own local unlock) is not
-	 * authoritative */
-	check(lo(0, 300, 2), lo(0, 300, 0), lo(0, 300, 2));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const merge_case_t *c = &cases[i];
+		ks_lockout_t got;
+		ks_lockout_merge(&c->base, &c->other, &got);
+		if (got.last_success != c->want.last_success ||
+		    got.last_failed != c->want.last_failed ||
+		    got.fail_auth_count != c->want.fail_auth_count ||
+		    !ks_lockout_equal(&got, &c->want))
+			fail_msg("case %zu (%s): got %u/%u/%d, want %u/%u/%d",
+				 i, c->what, got.last_success, got.last_failed,
+				 got.fail_auth_count, c->want.last_success,
+				 c->want.last_failed, c->want.fail_auth_count);
+	}
 }
 
 static void test_alias_and_identity(void **state)
 {
 	(void)state;
-	ks_lockout_t a = lo(7, 9, 2), b = lo(8, 3, 0);
+	ks_lockout_t a = LO(7, 9, 2), b = LO(8, 3, 0);
+	/* the result may be one of the inputs */
 	ks_lockout_merge(&a, &b, &a);
 	assert_true(ks_lockout_equal(&a, &(ks_lockout_t){ 8, 9, 2 }));
-	/* merging with itself changes nothing; all zero stays zero */
-	check(lo(5, 6, 1), lo(5, 6, 1), lo(5, 6, 1));
-	check(lo(0, 0, 0), lo(0, 0, 0), lo(0, 0, 0));
-	/* timestamps past 2038 compare unsigned, as MIT's ts_after does */
-	check(lo(0, 0x80000010u, 2), lo(0, 0x7ffffff0u, 4),
-	      lo(0, 0x80000010u, 2));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_newer_failure_wins),
-		cmocka_unit_test(test_newer_success_resets),
-		cmocka_unit_test(test_unlock_wins_ties),
-		cmocka_unit_test(test_same_second_counts_on),
+		cmocka_unit_test(test_merge_cases),
 		cmocka_unit_test(test_alias_and_identity),
 	};
 	return test_run_group(tests, NULL, NULL);

@@ -53,6 +53,36 @@ static void ents_free(ents_t *x)
 		free(x->mem[i]);
 }
 
+/* Apply \p from's log entries from \p seq on to \p to, as one batch under
+ * \p from's history (what a replica receives). */
+static void copy_log(store_t *from, uint64_t seq, store_t *to)
+{
+	store_meta_t m;
+	store_txn_t *t;
+	ents_t x = { .n = 0 };
+
+	model_meta(from, &m);
+	assert_ks_ok(store_read_begin(from, &t));
+	assert_ks_ok(store_log_foreach(t, seq, ent_cb, &x));
+	store_read_end(t);
+	store_batch_t batch = { .first_seq = seq, .ch = x.ch, .n = x.n };
+	memcpy(batch.history, m.history, 16);
+	assert_ks_ok(store_apply(to, &batch));
+	ents_free(&x);
+}
+
+/* \p b, empty, becomes \p a's replica: a's history staged, a's log applied. */
+static void replica_of(store_t *a, store_t *b)
+{
+	store_meta_t m;
+	uint8_t zero[32] = { 0 };
+
+	model_meta(a, &m);
+	assert_ks_ok(store_stage_begin(b));
+	assert_ks_ok(store_stage_install(b, m.history, 0, zero));
+	copy_log(a, 1, b);
+}
+
 /*
  * a (old primary) and b (its replica) share seqs 1..3; b is promoted and
  * logs 4..5 under a new history; a logs 4..6 of its own.  a rewinds to 3
@@ -65,23 +95,11 @@ static void test_rewind_and_follow(void **state)
 	char *da = test_mkdtemp("a"), *db = test_mkdtemp("b");
 	store_t *a = open_store(da), *b = open_store(db);
 	store_meta_t am, bm;
-	uint8_t zero[32] = { 0 };
 
 	commit1(a, model_put("Pone", "1"));
 	commit1(a, model_put("Ptwo", "2"));
 	commit1(a, model_put("Pthree", "3"));
-	model_meta(a, &am);
-	assert_ks_ok(store_stage_begin(b));
-	assert_ks_ok(store_stage_install(b, am.history, 0, zero));
-	ents_t x = { .n = 0 };
-	store_txn_t *t;
-	assert_ks_ok(store_read_begin(a, &t));
-	assert_ks_ok(store_log_foreach(t, 1, ent_cb, &x));
-	store_read_end(t);
-	store_batch_t batch = { .first_seq = 1, .ch = x.ch, .n = x.n };
-	memcpy(batch.history, am.history, 16);
-	assert_ks_ok(store_apply(b, &batch));
-	ents_free(&x);
+	replica_of(a, b);
 	/* b promoted: its own changes under a new history */
 	assert_ks_ok(store_new_history(b));
 	commit1(b, model_put("Ptwo", "2b"));
@@ -115,14 +133,7 @@ static void test_rewind_and_follow(void **state)
 
 	model_meta(b, &bm);
 	assert_ks_ok(store_adopt_history(a, bm.history, bm.prev_history, 3));
-	x = (ents_t){ .n = 0 };
-	assert_ks_ok(store_read_begin(b, &t));
-	assert_ks_ok(store_log_foreach(t, 4, ent_cb, &x));
-	store_read_end(t);
-	batch = (store_batch_t){ .first_seq = 4, .ch = x.ch, .n = x.n };
-	memcpy(batch.history, bm.history, 16);
-	assert_ks_ok(store_apply(a, &batch));
-	ents_free(&x);
+	copy_log(b, 4, a);
 	assert_ks_ok(store_check(a));
 	model_meta(a, &am);
 	assert_memory_equal(am.digest, bm.digest, 32);
@@ -148,22 +159,11 @@ static void test_fix(void **state)
 	char *da = test_mkdtemp("a"), *db = test_mkdtemp("b");
 	store_t *a = open_store(da), *b = open_store(db);
 	store_meta_t am, bm, bm2;
-	uint8_t zero[32] = { 0 };
-	store_txn_t *t;
 
 	commit1(a, model_put("Pone", "1"));
 	commit1(a, model_put("Ptwo", "2"));
 	model_meta(a, &am);
-	assert_ks_ok(store_stage_begin(b));
-	assert_ks_ok(store_stage_install(b, am.history, 0, zero));
-	ents_t x = { .n = 0 };
-	assert_ks_ok(store_read_begin(a, &t));
-	assert_ks_ok(store_log_foreach(t, 1, ent_cb, &x));
-	store_read_end(t);
-	store_batch_t batch = { .first_seq = 1, .ch = x.ch, .n = x.n };
-	memcpy(batch.history, am.history, 16);
-	assert_ks_ok(store_apply(b, &batch));
-	ents_free(&x);
+	replica_of(a, b);
 	model_meta(b, &bm);
 
 	store_change_t damage[] = { model_put("Pone", "damaged"),
