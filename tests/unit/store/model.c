@@ -329,3 +329,14 @@ void model_assert_value(store_t *s, const char *k, const char *want)
 	}
 	store_read_end(t);
 }
+
+void model_replica_init(store_t *r, store_t *p)
+{
+	store_meta_t pm;
+	uint8_t empty[32] = { 0 };
+
+	model_meta(p, &pm);
+	assert_ks_ok(store_stage_begin(r));
+	assert_ks_ok(store_stage_install(r, pm.history, 0, empty));
+	assert_ks_ok(store_check(r));
+}

@@ -92,5 +92,9 @@ store_change_t model_del(const char *k);
 /** \brief The store's metadata through a read transaction (asserts). */
 void model_meta(store_t *s, store_meta_t *m);
 
+/** \brief \p r, an empty store, becomes \p p's replica: p's history staged
+ *         with an empty digest (no records yet, no seq applied). */
+void model_replica_init(store_t *r, store_t *p);
+
 /** \brief Assert that \p k holds \p want (NULL: that \p k is absent). */
 void model_assert_value(store_t *s, const char *k, const char *want);

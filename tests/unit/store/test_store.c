@@ -475,16 +475,6 @@ static void test_readers_full(void **state)
 
 /* --- replica apply ------------------------------------------------------------ */
 
-static void replica_init(store_t *r, store_t *p)
-{
-	store_meta_t pm;
-	uint8_t empty[32] = { 0 };
-	model_meta(p, &pm);
-	assert_ks_ok(store_stage_begin(r));
-	assert_ks_ok(store_stage_install(r, pm.history, 0, empty));
-	assert_ks_ok(store_check(r));
-}
-
 /* Copy everything after the replica's position, \p step entries a batch. */
 static void replicate(store_t *r, store_t *p, size_t step)
 {
@@ -529,7 +519,7 @@ static void test_apply(void **state)
 	read_batch(p, 1, 3, &cb, &b);
 	/* a fresh replica has no position: any history is foreign */
 	assert_ks_err(store_apply(r, &b), KS_EHISTORY);
-	replica_init(r, p);
+	model_replica_init(r, p);
 	model_meta(r, &rm);
 	assert_memory_equal(rm.applied_history, pm.history, 16);
 	assert_memory_equal(rm.history, pm.history, 16);
@@ -1107,7 +1097,7 @@ static void test_history(void **state)
 	char *dp = test_mkdtemp("p"), *dr = test_mkdtemp("r");
 	store_t *p = open_store(dp, NULL), *r = open_store(dr, NULL);
 	commit_n(p, 5, 20);
-	replica_init(r, p);
+	model_replica_init(r, p);
 	replicate(r, p, 2);
 	store_meta_t pm, pm2, rm;
 	model_meta(p, &pm);

@@ -74,12 +74,7 @@ static void copy_log(store_t *from, uint64_t seq, store_t *to)
 /* \p b, empty, becomes \p a's replica: a's history staged, a's log applied. */
 static void replica_of(store_t *a, store_t *b)
 {
-	store_meta_t m;
-	uint8_t zero[32] = { 0 };
-
-	model_meta(a, &m);
-	assert_ks_ok(store_stage_begin(b));
-	assert_ks_ok(store_stage_install(b, m.history, 0, zero));
+	model_replica_init(b, a);
 	copy_log(a, 1, b);
 }
 
