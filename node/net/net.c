@@ -12,6 +12,19 @@
 /* Addresses that authenticated as a peer, remembered (least recent out). */
 #define LEARNED_MAX 32
 
+/*
+ * The listen backlog: the kernel's queue of connections that completed the
+ * TCP handshake and wait for accept().  Admission (admit.h) can favour a
+ * configured peer only once its connection is accepted; while the queue is
+ * full the kernel drops new SYNs, the peer's included, and the peer's TCP
+ * retries after 1 s, 3 s, 7 s.  A flood of idle connections that reconnect
+ * as they are evicted keeps a small queue full: with 128, 500 such
+ * connections delayed 5 % of a known peer's connects by a second or more.
+ * So ask for a deep queue (Linux caps it at net.core.somaxconn, 4096 by
+ * default): accepting is cheap, and what is accepted is judged at once.
+ */
+#define LISTEN_BACKLOG 4096
+
 typedef struct entry {
 	struct entry *prev, *next;
 	node_net_t *net;
@@ -378,7 +391,8 @@ int node_net_listen(node_net_t *n, const char *host, uint16_t port)
 	n->listener_open = true;
 	rc = uv_tcp_bind(&n->listener, (struct sockaddr *)&ss, 0);
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&n->listener, 128, on_connection);
+		rc = uv_listen((uv_stream_t *)&n->listener, LISTEN_BACKLOG,
+			       on_connection);
 	if (rc == 0)
 		rc = uv_tcp_getsockname(&n->listener, (struct sockaddr *)&ss,
 					&len);
