@@ -9,7 +9,7 @@
  *   node_status_prom()   Prometheus text exposition: `kdcsync metrics` and
  *                        the [metrics] listen endpoint (node/metrics.h)
  *
- * Who fills what: the daemon (node/daemon.c) the node part and each peer's
+ * Who fills what: the daemon (node/daemon_status.c) the node part and each peer's
  * link; the replication engine (node/repl/) its capture counters and each
  * peer's replication; the kprop service (node/kprop/svc.c) its pushers and
  * listener.  Filling reads only memory and the store's metadata page (one
@@ -121,7 +121,7 @@ typedef struct node_status_repl {
 	uint64_t lockout_forwarded; /* relay: merged reports sent upstream */
 } node_status_repl_t;
 
-/* One peer link (node/daemon.c) with its replication. */
+/* One peer link (node/daemon_status.c) with its replication. */
 typedef struct node_status_peer {
 	char name[256];
 	const char *mode;      /* static: "native" / "kprop" */
