@@ -129,11 +129,13 @@ static int hist(ks_buf_t *out, const char *name, const char *peer,
 
 static const char GAUGE[] = "gauge", COUNTER[] = "counter";
 
+#define FAMILY_SERIES_MAX 8 /* label values of one family_t */
+
 /*
  * A node-wide metric with its header and series: one unlabelled value, or
  * (key set) one series per entry of by[] up to the first without a label
- * value.  Tables of these replace a head() and series() call pair per
- * metric.
+ * value.  One row per metric, so a name, its help and its value are read
+ * (and reviewed) together.
  */
 typedef struct family {
 	const char *name, *type, *help;
@@ -142,7 +144,7 @@ typedef struct family {
 	struct {
 		const char *val;
 		uint64_t v;
-	} by[8];
+	} by[FAMILY_SERIES_MAX];
 } family_t;
 
 static int families(ks_buf_t *out, const family_t *f, size_t n)
@@ -153,7 +155,9 @@ static int families(ks_buf_t *out, const family_t *f, size_t n)
 		ret |= head(out, f->name, f->type, f->help);
 		if (f->key == NULL)
 			ret |= series(out, f->name, NULL, f->v);
-		for (size_t i = 0; f->key != NULL && i < 8 && f->by[i].val; i++)
+		for (size_t i = 0;
+		     f->key != NULL && i < FAMILY_SERIES_MAX && f->by[i].val;
+		     i++)
 			ret |= series2(out, f->name, NULL, f->key, f->by[i].val,
 				       f->by[i].v);
 	}
