@@ -25,8 +25,11 @@
  *        database opened in the process decides; the environment variable
  *        wins over every profile).  \p path borrowed; NULL = the default.
  *        A path too long for sockaddr_un disables reporting.
+ * \param mkey_wait_ms how long a master key change (KS_REPORT_MKEY) waits
+ *        for the node to confirm its capture; 0 = no wait, < 0 = the
+ *        default (30 s).
  */
-void kdbmod_send_configure(const char *path);
+void kdbmod_send_configure(const char *path, long mkey_wait_ms);
 
 /**
  * \brief Report one change (kind from bridge/report.h).  Non-blocking:
@@ -38,7 +41,10 @@ void kdbmod_send_configure(const char *path);
  *        becomes a KS_REPORT_LOST report.  Synchronous mode (the node's
  *        marker file exists; kinds other than lockout): the report asks
  *        for an answer and this waits for it, at most the node's
- *        sync_timeout plus a second.
+ *        sync_timeout plus a second.  A KS_REPORT_MKEY always asks and
+ *        waits (at least the configured mkey wait) unless this process
+ *        holds the DB lock; one no node confirmed is said on stderr and
+ *        to syslog.
  * \param name borrowed; may be NULL for kinds without a name.
  */
 void kdbmod_send(uint8_t kind, const char *name, size_t len);

@@ -9,6 +9,8 @@
  *           db_library = kdcsync
  *           kdcsync_backend = db2          # default db2
  *           kdcsync_socket = /var/lib/kdcsync/capture.sock
+ *           kdcsync_mkey_wait = 30         # seconds a master key change
+ *                                          # waits for the node (send.c)
  *           database_name = ...            # read by the back end as usual
  *       }
  *       db_module_dir = /usr/lib/kdcsync   # only if kdcsync.so is not in
@@ -181,6 +183,31 @@ static char *profile_str(krb5_context ctx, const char *section, const char *key)
 	return out;
 }
 
+/* kdcsync_mkey_wait in milliseconds; -1 (the default) when unset or not
+ * a number of seconds. */
+static long profile_mkey_wait(krb5_context ctx, const char *section)
+{
+	char *v = profile_str(ctx, section, "kdcsync_mkey_wait");
+	long ms = -1;
+
+	if (v != NULL) {
+		char *end = NULL;
+		errno = 0;
+		long secs = strtol(v, &end, 10);
+		if (errno == 0 && end != v && *end == '\0' && secs >= 0 &&
+		    secs <= 600)
+			ms = secs * 1000;
+		else
+			fprintf(stderr,
+				"kdcsync: [dbmodules] kdcsync_mkey_wait '%s' "
+				"is not a number of seconds (0..600); using "
+				"the default\n",
+				v);
+	}
+	free(v);
+	return ms;
+}
+
 /* Load the back end named in conf_section (once per process). */
 static krb5_error_code load_backend(krb5_context ctx, const char *section)
 {
@@ -189,7 +216,7 @@ static krb5_error_code load_backend(krb5_context ctx, const char *section)
 	const char *want = name ? name : "db2";
 	char *sock = profile_str(ctx, section, "kdcsync_socket");
 
-	kdbmod_send_configure(sock);
+	kdbmod_send_configure(sock, profile_mkey_wait(ctx, section));
 	free(sock);
 	pthread_mutex_lock(&mu);
 	if (be != NULL) {

@@ -25,6 +25,19 @@
  * node answers at sync_timeout itself; the margin only covers a node that
  * stopped answering).  No marker, no connection, a failed send: no wait.
  *
+ * Master key changes (KS_REPORT_MKEY) wait whatever the mode: the node
+ * re-reads K/M when it captures the report, so a kdb5_util chain (add_mkey,
+ * use_mkey, update_princ_encryption, purge_mkeys) that ran on while the
+ * node was busy would leave only the final K/M in its log, and a replica
+ * whose stash holds only the old key could not follow it.  Each MKEY
+ * report therefore asks for an answer, which the node sends once that K/M
+ * is logged (or, in synchronous mode, acknowledged), and the write waits
+ * for it at most the profile's kdcsync_mkey_wait (seconds, default
+ * MKEY_WAIT_DEFAULT_MS).  A K/M change that no node confirms (none
+ * listens, it does not answer in time, the connection broke) is said on
+ * stderr and to syslog, with what the operator must do; the write itself
+ * never fails.  Under the DB lock nothing waits (the node could not read).
+ *
  * fork(): a child (krb5kdc -w workers) does not share its parent's
  * connection; it notices the pid change and connects on its own.
  */
@@ -35,19 +48,22 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bridge/report.h"
 #include "common/errors.h"
 
-#define FLUSH_WAIT_MS	 100
-#define SYNC_MARGIN_MS	 1000
-#define SYNC_WAIT_MAX_MS (600 * 1000 + SYNC_MARGIN_MS)
+#define FLUSH_WAIT_MS	     100
+#define SYNC_MARGIN_MS	     1000
+#define SYNC_WAIT_MAX_MS     (600 * 1000 + SYNC_MARGIN_MS)
+#define MKEY_WAIT_DEFAULT_MS (30 * 1000)
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sender {
@@ -60,12 +76,14 @@ static struct sender {
 	int fd;	   /* connected socket, -1 if none */
 	pid_t pid; /* process that made fd */
 	uint64_t id;
-	uint32_t dropped; /* reports not sent since the last one that was */
-	int locked;	  /* DB locks held by this process: no waiting */
+	uint32_t dropped;  /* reports not sent since the last one that was */
+	int locked;	   /* DB locks held by this process: no waiting */
+	long mkey_wait_ms; /* how long a K/M change waits for the node */
+	const char *why;   /* static text: why the last send failed */
 	uint8_t msg[KS_REPORT_MAX_LEN];
 } s = { .fd = -1 };
 
-void kdbmod_send_configure(const char *path)
+void kdbmod_send_configure(const char *path, long mkey_wait_ms)
 {
 	const char *env = getenv(KDBMOD_SOCKET_ENV);
 
@@ -77,6 +95,9 @@ void kdbmod_send_configure(const char *path)
 	if (path == NULL || *path == '\0')
 		path = KDBMOD_DEFAULT_SOCKET;
 	s.configured = true;
+	s.mkey_wait_ms = mkey_wait_ms < 0 ? MKEY_WAIT_DEFAULT_MS
+			 : mkey_wait_ms > SYNC_WAIT_MAX_MS ? SYNC_WAIT_MAX_MS
+							   : mkey_wait_ms;
 	s.addr.sun_family = AF_UNIX;
 	size_t n = strlen(path);
 	if (n < sizeof(s.addr.sun_path)) {
@@ -117,8 +138,12 @@ static bool ensure_connected(void)
 	if (connect(s.fd, (const struct sockaddr *)&s.addr, s.addrlen) != 0) {
 		/* A node whose backlog is full is alive but busy: count it.
 		 * No node (ENOENT, ECONNREFUSED): its start-up scan will. */
-		if (errno == EAGAIN)
+		if (errno == EAGAIN) {
 			s.dropped++;
+			s.why = "the node's socket backlog is full";
+		} else {
+			s.why = "no node listens there";
+		}
 		drop_fd();
 		return false;
 	}
@@ -139,9 +164,11 @@ static bool send_msg(size_t len)
 		if (errno == EAGAIN || errno == EWOULDBLOCK ||
 		    errno == ENOBUFS) {
 			s.dropped++;
+			s.why = "the node is not reading its socket";
 			return false;
 		}
 		drop_fd(); /* EPIPE, ECONNRESET: the node restarted */
+		s.why = "the connection to the node broke";
 	}
 	return false;
 }
@@ -176,9 +203,9 @@ static long elapsed_ms(const struct timespec *t0)
 	       (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* Wait for the answer to request \p id, at most \p ms.  Answers to
- * requests that stopped waiting earlier are skipped. */
-static void wait_answer(uint64_t id, long ms)
+/* Wait for the answer to request \p id, at most \p ms: true when it
+ * came.  Answers to requests that stopped waiting earlier are skipped. */
+static bool wait_answer(uint64_t id, long ms)
 {
 	uint8_t in[KS_REPORT_HDR_LEN + 1];
 	struct timespec t0;
@@ -188,24 +215,53 @@ static void wait_answer(uint64_t id, long ms)
 		long left = ms - elapsed_ms(&t0);
 		struct pollfd p = { .fd = s.fd, .events = POLLIN };
 		if (left <= 0)
-			return;
+			break;
 		int pr = poll(&p, 1, (int)left);
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr <= 0)
-			return;
+			break;
 		ssize_t n = recv(s.fd, in, sizeof(in), MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0) { /* the node went away: the write proceeds */
 			drop_fd();
-			return;
+			s.why = "the node closed the connection before "
+				"answering";
+			return false;
 		}
 		ks_report_t a;
 		if (ks_report_decode(in, (size_t)n, &a) == KS_EOK &&
 		    a.kind == KS_REPORT_ANSWER && a.id == id)
-			return;
+			return true;
 	}
+	s.why = "the node did not answer in time";
+	return false;
+}
+
+/* A K/M change the node did not confirm: the operator must know, since a
+ * further master key change before the node captures this one can leave
+ * replicas unable to follow (see the file comment).  Never the keys. */
+static void mkey_unconfirmed(const char *name, size_t len)
+{
+	int n = len > 256 ? 256 : (int)len;
+	const char *why = s.why ? s.why : "the report could not be sent";
+
+	fprintf(stderr,
+		"kdcsync: the master key principal %.*s changed, but the "
+		"node at %s did not confirm that it captured this state "
+		"(%s); before the next master key change (add_mkey, "
+		"use_mkey, purge_mkeys), start the node or wait until it "
+		"runs, then run 'kdcsync snapshot'; otherwise replicas "
+		"whose stash lacks the new key stop with KS_EMKEY until "
+		"their stash is updated by hand\n",
+		n, name ? name : "", s.addr.sun_path, why);
+	syslog(LOG_AUTH | LOG_WARNING,
+	       "kdcsync: the master key principal %.*s changed, but the node "
+	       "at %s did not confirm that it captured this state (%s); run "
+	       "'kdcsync snapshot' once it runs, before the next master key "
+	       "change",
+	       n, name ? name : "", s.addr.sun_path, why);
 }
 
 static size_t encode(uint8_t kind, uint8_t flags, const char *name, size_t len)
@@ -238,10 +294,21 @@ void kdbmod_send(uint8_t kind, const char *name, size_t len)
 		long wait = kind == KS_REPORT_LOCKOUT || s.locked > 0
 				    ? 0
 				    : sync_wait_ms();
+		if (wait > 0)
+			wait += SYNC_MARGIN_MS;
+		/* a K/M change waits in any mode (file comment) */
+		bool mkey = kind == KS_REPORT_MKEY && s.locked == 0 &&
+			    s.mkey_wait_ms > 0;
+		if (mkey && wait < s.mkey_wait_ms)
+			wait = s.mkey_wait_ms;
 		size_t n = encode(kind, wait > 0 ? KS_REPORT_F_REPLY : 0, name,
 				  len);
-		if (n > 0 && send_msg(n) && wait > 0)
-			wait_answer(s.id, wait + SYNC_MARGIN_MS);
+		s.why = NULL;
+		bool ok = n > 0 && send_msg(n);
+		if (ok && wait > 0)
+			ok = wait_answer(s.id, wait);
+		if (mkey && !ok)
+			mkey_unconfirmed(name, len);
 	}
 	pthread_mutex_unlock(&mu);
 }

@@ -277,10 +277,16 @@ void node_repl__cap_answer(node_repl_t *r, uint64_t conn, uint64_t id)
 	}
 }
 
-/* Keep a request, or answer it now when nothing waits for replicas. */
-static void req_add(node_repl_t *r, cap_reqs_t *q, uint64_t conn, uint64_t id)
+/* Keep a request, or answer it now when nothing waits for replicas.  A
+ * master key change (\p captured) is always kept: its module waits until
+ * the capture job has logged that K/M state (bridge/kdbmod/send.c), so a
+ * fast kdb5_util chain cannot get past a state before the node read it,
+ * and each K/M version a replica needs to follow the rollover is its own
+ * log entry, shipped in order. */
+static void req_add(node_repl_t *r, cap_reqs_t *q, uint64_t conn, uint64_t id,
+		    bool captured)
 {
-	if (node_repl__sync_now(r)) {
+	if (!captured && node_repl__sync_now(r)) {
 		node_repl__cap_answer(r, conn, id);
 		return;
 	}
@@ -375,7 +381,8 @@ static void client_drain(cap_client_t *c, repl_reports_t *rs, cap_reqs_t *q)
 				     &r->reports) != KS_EOK)
 			rs->scan = true; /* out of memory: scan instead */
 		if (decoded && (rep.flags & KS_REPORT_F_REPLY))
-			req_add(r, q, c->conn, rep.id);
+			req_add(r, q, c->conn, rep.id,
+				rep.kind == KS_REPORT_MKEY);
 		if (r->reports.malformed != bad)
 			ks_log_warn(KDB,
 				    "capture: ignoring a malformed report "

@@ -3,7 +3,7 @@
 # real MIT KDCs.
 # (the tests need the KDB module: bridge/CMakeLists.txt adds it)
 foreach(t initial stream restart history trust crash promote longname capture
-	metrics mkey busy follow_refuse lockout lockout_off sync chain
+	metrics mkey mkey_fast busy follow_refuse lockout lockout_off sync chain
 	chain_lockout chain_repair
 	sync_paths)
 	if(TARGET kdcsync_kdb AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/repl_${t}.sh)

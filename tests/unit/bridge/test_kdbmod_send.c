@@ -6,12 +6,17 @@
  * read makes reports count as dropped without ever blocking, and the next
  * message that gets through carries the count; kdbmod_send_flush delivers
  * a LOST report; a node restart (socket bound again) gets the next report
- * over a new connection.
+ * over a new connection.  A master key change (MKEY) asks for an answer
+ * even without the synchronous marker and waits for it, bounded by the
+ * configured wait; one that no node confirms is said on stderr.
  */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +74,51 @@ static uint64_t mono_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
+/* The node's side of one MKEY request: read it, answer after 300 ms. */
+static int answer_fd;
+static void *answer_later(void *arg)
+{
+	static uint8_t in[KS_REPORT_MAX_LEN];
+	uint8_t out[KS_REPORT_HDR_LEN];
+	ks_report_t r, a = { .kind = KS_REPORT_ANSWER };
+	size_t n = 0;
+
+	(void)arg;
+	if (!recv_report(answer_fd, &r, in, 5000))
+		return NULL;
+	usleep(300 * 1000);
+	a.id = r.id;
+	if (ks_report_encode(&a, out, sizeof(out), &n) == KS_EOK)
+		(void)send(answer_fd, out, n, MSG_NOSIGNAL);
+	return (void *)(uintptr_t)(r.kind == KS_REPORT_MKEY &&
+				   (r.flags & KS_REPORT_F_REPLY));
+}
+
+/* What the sender wrote to stderr while \p fn ran. */
+static char said[4096];
+static void capture_stderr(void (*fn)(void))
+{
+	char tmpl[200];
+	snprintf(tmpl, sizeof(tmpl), "%s/stderr", dir);
+	int fd = open(tmpl, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	int saved = dup(2);
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	fn();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	ssize_t n = pread(fd, said, sizeof(said) - 1, 0);
+	said[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
+static void send_mkey(void)
+{
+	kdbmod_send(KS_REPORT_MKEY, "K/M@R", 5);
+}
+
 static void test_sender(void **state)
 {
 	(void)state;
@@ -80,14 +130,19 @@ static void test_sender(void **state)
 	assert_true(strlen(path) < sizeof(((struct sockaddr_un *)0)->sun_path));
 	/* the environment wins over the profile's path */
 	setenv(KDBMOD_SOCKET_ENV, path, 1);
-	kdbmod_send_configure("/nonexistent/profile.sock");
-	kdbmod_send_configure("/nonexistent/second.sock"); /* first wins */
+	kdbmod_send_configure("/nonexistent/profile.sock", 1000);
+	kdbmod_send_configure("/nonexistent/second.sock", 0); /* first wins */
 
-	/* 1. nobody listens: every report returns at once */
+	/* 1. nobody listens: every report returns at once; a master key
+	 * change says so on stderr */
 	uint64_t t0 = mono_ms();
 	for (int i = 0; i < 1000; i++)
 		kdbmod_send(KS_REPORT_PRINC_PUT, "nobody@R", 8);
+	capture_stderr(send_mkey);
 	assert_true(mono_ms() - t0 < 5000); /* generous: no waiting at all */
+	assert_non_null(strstr(said, "K/M@R changed"));
+	assert_non_null(strstr(said, "no node listens there"));
+	assert_non_null(strstr(said, path));
 
 	/* 2. a node listens: the next report arrives, not counting the
 	 * reports made while nobody listened */
@@ -157,7 +212,41 @@ static void test_sender(void **state)
 	assert_int_equal(r.kind, KS_REPORT_PRINC_PUT);
 	assert_memory_equal(r.name, "again@R", 7);
 
-	/* 6. a name the format cannot carry becomes LOST */
+	/* 6. a master key change waits for the node's answer, without the
+	 * synchronous marker; other kinds do not ask */
+	pthread_t th;
+	void *asked = NULL;
+	answer_fd = cfd;
+	assert_int_equal(pthread_create(&th, NULL, answer_later, NULL), 0);
+	t0 = mono_ms();
+	capture_stderr(send_mkey);
+	uint64_t took = mono_ms() - t0;
+	assert_int_equal(pthread_join(th, &asked), 0);
+	assert_true(asked != NULL); /* it was an MKEY asking for an answer */
+	assert_true(took >= 250 && took < 5000);
+	assert_string_equal(said, ""); /* confirmed: nothing to say */
+	kdbmod_send(KS_REPORT_PRINC_PUT, "plain@R", 7);
+	assert_true(recv_report(cfd, &r, buf, 5000));
+	assert_int_equal(r.flags, 0);
+	/* no answer: the write goes on after the configured 1 s, saying so */
+	t0 = mono_ms();
+	capture_stderr(send_mkey);
+	took = mono_ms() - t0;
+	assert_true(took >= 900 && took < 5000);
+	assert_non_null(strstr(said, "did not answer in time"));
+	assert_true(recv_report(cfd, &r, buf, 5000));
+	assert_int_equal(r.kind, KS_REPORT_MKEY);
+	assert_int_equal(r.flags, KS_REPORT_F_REPLY);
+	/* under the DB lock a master key change does not wait */
+	kdbmod_send_locked(1);
+	t0 = mono_ms();
+	kdbmod_send(KS_REPORT_MKEY, "K/M@R", 5);
+	assert_true(mono_ms() - t0 < 500);
+	kdbmod_send_locked(-1);
+	assert_true(recv_report(cfd, &r, buf, 5000));
+	assert_int_equal(r.flags, 0);
+
+	/* 7. a name the format cannot carry becomes LOST */
 	size_t big = KS_REPORT_NAME_MAX + 1;
 	char *name = malloc(big);
 	memset(name, 'n', big);
