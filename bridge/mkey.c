@@ -24,6 +24,28 @@
  * Thereafter kdb5_util, kadmin.local and a restarted krb5kdc on this KDC
  * find the latest key in the stash, through add_mkey, use_mkey,
  * update_princ_encryption and purge_mkeys.  Keys are never logged.
+ *
+ * Which K/M states reach a replica.  Incrementally, every one the primary
+ * logged, in order (a batch holding several is followed record by record,
+ * bridge_apply); and the primary logs every state its kdb5_util wrote,
+ * however fast a chain runs, because the KDB module waits for the node's
+ * capture of each K/M change (bridge/report.h, repl_mkey_fast).  The log
+ * keeps each version until it is trimmed from the oldest end.
+ *
+ * A full copy (snapshot, a kprop load) carries only the final K/M, and no
+ * master key: master keys never cross the wire, only records encrypted
+ * under them.  So a replica follows a full copy only if its stash decrypts
+ * that K/M's latest key, directly or through an MKEY_AUX entry the primary
+ * has not purged yet.  A replica that needs a full copy across a finished
+ * rollover (its store lost, or away while the primary's log was trimmed
+ * past the chain: [node] log_retain counts update_princ_encryption's
+ * re-encryption of every principal too) is refused with KS_EMKEY: status
+ * and log say why, its KDB stays as it was, and once the operator installs
+ * the new key in its stash (a copy of the primary's stash, or `kdb5_util
+ * stash` with the new master password) it catches up on its own
+ * (repl_mkey, part 3).  The same holds when the primary's node was down
+ * through a whole chain (no node captured the intermediate states; the
+ * module says so on kdb5_util's stderr).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -33,9 +33,19 @@
  * at once when it is not in synchronous mode.  The module asks only while
  * the node's marker file (socket path + KS_REPORT_SYNC_SUFFIX, holding
  * sync_timeout in milliseconds as decimal text) exists, so an asynchronous
- * or stopped node costs a write no wait.  The only message the node
- * sends is the answer; the only one the module ignores is an answer to a
- * request it stopped waiting for.
+ * or stopped node costs a write no wait.
+ *
+ * Master key changes (KS_REPORT_MKEY) ask for an answer in every mode
+ * (unless the writer holds the DB lock, when the node could not read), and
+ * the node answers only after the capture job that logged that K/M state
+ * (in synchronous mode, also after the replicas): the node re-reads K/M
+ * when it captures, so a writer that went on at once could replace a K/M
+ * state (add_mkey's, which carries the new key encrypted under the old)
+ * before the node read it, and replicas would never see it.  The module
+ * waits at most its kdcsync_mkey_wait (bridge/kdbmod/send.c).
+ *
+ * The only message the node sends is the answer; the only one the module
+ * ignores is an answer to a request it stopped waiting for.
  */
 #pragma once
 
@@ -66,7 +76,8 @@ enum ks_report_kind {
 				     (last_success, last_failed,
 				     fail_auth_count) of this principal */
 	KS_REPORT_MKEY = 6,	  /* name: the master key principal was stored
-				(add_mkey, use_mkey, purge_mkeys) */
+				(add_mkey, use_mkey, purge_mkeys); asks
+				for an answer (above) */
 	KS_REPORT_LOAD = 7,	  /* no name: a whole new DB was installed
 				(kdb5_util load without -update) */
 	KS_REPORT_LOST = 8,	  /* no name: changes happened that could not be

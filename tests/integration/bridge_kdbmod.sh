@@ -7,7 +7,8 @@
 #     purgekeys, rename, each reported exactly, in order;
 #   - kdb5_util load (one "load"), load -update (every record), the
 #     master-key chain add_mkey -> use_mkey -> update_princ_encryption ->
-#     purge_mkeys (mkey reports, every re-encrypted principal);
+#     purge_mkeys (mkey reports, each waiting for the node's answer; every
+#     re-encrypted principal);
 #   - krb5kdc: failed and successful AS requests -> lockout reports;
 #   - the node's own bridge (bridge_tool apply/load): nothing reported;
 #   - a node that never reads: a 3,000-principal load -update and kadmin
@@ -155,11 +156,11 @@ echo "PASS: kdb5_util load (one load report), load -update (each record)"
 printf 'second-master-pw\nsecond-master-pw\n' | kdb5_util add_mkey -s >/dev/null 2>&1 ||
 	fail "add_mkey"
 expect "add_mkey" <<EOF
-mkey K/M@$R dropped=0
+mkey K/M@$R dropped=0 wait
 EOF
 kdb5_util use_mkey 2 >/dev/null 2>&1 || fail "use_mkey"
 expect "use_mkey" <<EOF
-mkey K/M@$R dropped=0
+mkey K/M@$R dropped=0 wait
 EOF
 kdb5_util update_princ_encryption -f >/dev/null 2>&1 || fail "update_princ_encryption"
 wait_lines 4
@@ -169,7 +170,7 @@ diff "$T/want.upe" "$T/got.s" || fail "update_princ_encryption reports"
 : >"$T/got"
 kdb5_util purge_mkeys -f >/dev/null 2>&1 || fail "purge_mkeys"
 expect "purge_mkeys" <<EOF
-mkey K/M@$R dropped=0
+mkey K/M@$R dropped=0 wait
 EOF
 echo "PASS: add_mkey, use_mkey, update_princ_encryption, purge_mkeys"
 
