@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,11 +44,18 @@ void kdbmod_send_configure(const char *path, long mkey_wait_ms);
  *        for an answer and this waits for it, at most the node's
  *        sync_timeout plus a second.  A KS_REPORT_MKEY always asks and
  *        waits (at least the configured mkey wait) unless this process
- *        holds the DB lock; one no node confirmed is said on stderr and
- *        to syslog.
+ *        holds the DB lock (kdbmod_send_mkey below).
  * \param name borrowed; may be NULL for kinds without a name.
  */
 void kdbmod_send(uint8_t kind, const char *name, size_t len);
+
+/**
+ * \brief kdbmod_send of a KS_REPORT_MKEY.  \p rollover: the K/M state holds
+ *        several master keys (a rollover under way), a state replicas must
+ *        see to follow it, so one that no node confirms is said on stderr
+ *        and to syslog.
+ */
+void kdbmod_send_mkey(const char *name, size_t len, bool rollover);
 
 /**
  * \brief At database close: if reports were dropped and none got through

@@ -361,8 +361,9 @@ static bool reporting(krb5_context ctx)
 	return ctx_flags(ctx) == 0;
 }
 
+/* \p rollover: for KS_REPORT_MKEY, K/M holds several master keys. */
 static void report_princ(krb5_context ctx, uint8_t kind,
-			 krb5_const_principal princ)
+			 krb5_const_principal princ, bool rollover)
 {
 	char *name = NULL;
 
@@ -372,7 +373,10 @@ static void report_princ(krb5_context ctx, uint8_t kind,
 		kdbmod_send(KS_REPORT_LOST, NULL, 0);
 		return;
 	}
-	kdbmod_send(kind, name, strlen(name));
+	if (kind == KS_REPORT_MKEY)
+		kdbmod_send_mkey(name, strlen(name), rollover);
+	else
+		kdbmod_send(kind, name, strlen(name));
 	krb5_free_unparsed_name(ctx, name);
 }
 
@@ -533,7 +537,7 @@ static krb5_error_code w_put_principal(krb5_context ctx, krb5_db_entry *entry,
 		report_princ(ctx,
 			     carries_mkey_list(entry) ? KS_REPORT_MKEY
 						      : KS_REPORT_PRINC_PUT,
-			     entry->princ);
+			     entry->princ, entry->n_key_data > 1);
 	return code;
 }
 
@@ -545,7 +549,7 @@ static krb5_error_code w_delete_principal(krb5_context ctx,
 		return KRB5_PLUGIN_OP_NOTSUPP;
 	krb5_error_code code = v->delete_principal(ctx, search_for);
 	if (code == 0)
-		report_princ(ctx, KS_REPORT_PRINC_DEL, search_for);
+		report_princ(ctx, KS_REPORT_PRINC_DEL, search_for, false);
 	return code;
 }
 
@@ -692,7 +696,7 @@ static void w_audit_as_req(krb5_context ctx, krb5_kdc_req *request,
 			authtime, error_code);
 	if (client->last_success != ls || client->last_failed != lf ||
 	    client->fail_auth_count != fc)
-		report_princ(ctx, KS_REPORT_LOCKOUT, client->princ);
+		report_princ(ctx, KS_REPORT_LOCKOUT, client->princ, false);
 }
 
 static void w_refresh_config(krb5_context ctx)

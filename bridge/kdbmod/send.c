@@ -33,10 +33,12 @@
  * report therefore asks for an answer, which the node sends once that K/M
  * is logged (or, in synchronous mode, acknowledged), and the write waits
  * for it at most the profile's kdcsync_mkey_wait (seconds, default
- * MKEY_WAIT_DEFAULT_MS).  A K/M change that no node confirms (none
+ * MKEY_WAIT_DEFAULT_MS).  A K/M state that holds several master keys
+ * (a rollover under way: add_mkey, use_mkey) that no node confirms (none
  * listens, it does not answer in time, the connection broke) is said on
  * stderr and to syslog, with what the operator must do; the write itself
- * never fails.  Under the DB lock nothing waits (the node could not read).
+ * never fails.  A single-key state (kdb5_util create, purge_mkeys) is the
+ * final one, which the node's next scan finds: nothing to say.  Under the DB lock nothing waits (the node could not read).
  *
  * fork(): a child (krb5kdc -w workers) does not share its parent's
  * connection; it notices the pid change and connects on its own.
@@ -286,7 +288,8 @@ static size_t encode(uint8_t kind, uint8_t flags, const char *name, size_t len)
 	return 0;
 }
 
-void kdbmod_send(uint8_t kind, const char *name, size_t len)
+static void send_report(uint8_t kind, const char *name, size_t len,
+			bool rollover)
 {
 	pthread_mutex_lock(&mu);
 	if (s.configured && s.usable) {
@@ -307,10 +310,20 @@ void kdbmod_send(uint8_t kind, const char *name, size_t len)
 		bool ok = n > 0 && send_msg(n);
 		if (ok && wait > 0)
 			ok = wait_answer(s.id, wait);
-		if (mkey && !ok)
+		if (mkey && rollover && !ok)
 			mkey_unconfirmed(name, len);
 	}
 	pthread_mutex_unlock(&mu);
+}
+
+void kdbmod_send(uint8_t kind, const char *name, size_t len)
+{
+	send_report(kind, name, len, false);
+}
+
+void kdbmod_send_mkey(const char *name, size_t len, bool rollover)
+{
+	send_report(KS_REPORT_MKEY, name, len, rollover);
 }
 
 void kdbmod_send_flush(void)

@@ -13,7 +13,7 @@
 # refused: nothing applied, status and log say why, its tools still work;
 # after the operator puts the new key in its stash, it catches up.
 . "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
-# shellcheck source=lib/mkey.sh
+# shellcheck source=SCRIPTDIR/lib/mkey.sh
 . "$KS_SOURCE_DIR/tests/integration/lib/mkey.sh"
 
 pair_up --scan-interval 1h

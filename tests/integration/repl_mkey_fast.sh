@@ -21,7 +21,7 @@
 # krb5kdc (and one made before), the sorted dumps are equal, and the
 # replica counted no KS_EMKEY.
 . "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
-# shellcheck source=lib/mkey.sh
+# shellcheck source=SCRIPTDIR/lib/mkey.sh
 . "$KS_SOURCE_DIR/tests/integration/lib/mkey.sh"
 
 # chain KVNO: the four steps of one rollover to master key KVNO, at once
