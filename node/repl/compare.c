@@ -8,10 +8,10 @@
  * (both stores, both KDBs: compare_merge.c).  Every range is compared
  * before the first bucket is listed, and the buckets are listed in
  * ascending order, so that each side reads its KDB for many listings at
- * once (kdbindex.c: our KDB's digests are read at the start, its listings
- * on the worker as they are needed; the peer reads its own at our first
- * request and at its first listings).  Either side answers; the requester
- * keeps one comparison (r->compare) with one request in flight.
+ * once (kdbindex.c: our KDB's digests are read on the worker once the
+ * first KDB request is sent, while the peer reads its own for it; the
+ * listings as they are needed).  Either side answers; the requester keeps
+ * one comparison (r->compare) with one request in flight.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -126,28 +126,6 @@ static int compare_next(node_repl_link_t *l)
 	return node_repl__send_msg(l, &m);
 }
 
-typedef struct list_ctx {
-	ks_buf_t *b;
-	uint32_t count;
-} list_ctx_t;
-
-/* A bucket listing in the LIST body layout. */
-static int list_cb(uint32_t bucket, ks_view_t key, ks_view_t value,
-		   const uint8_t hash[32], void *arg)
-{
-	list_ctx_t *c = arg;
-	(void)bucket;
-	(void)value;
-	if (key.len == 0 || key.len > PROTO_DIGEST_KEY_MAX)
-		return KS_ELIMIT;
-	if (ks_buf_append_u16(c->b, (uint16_t)key.len) != KS_EOK ||
-	    ks_buf_append(c->b, key.ptr, key.len) != KS_EOK ||
-	    ks_buf_append(c->b, hash, PROTO_DIGEST_HASH_LEN) != KS_EOK)
-		return KS_ENOMEM;
-	c->count++;
-	return 0;
-}
-
 /* Digests of [lo, hi) split in parts, as a RANGES body. */
 static int ranges_body(store_txn_t *t, uint16_t lo, uint16_t hi, uint16_t parts,
 		       ks_buf_t *b)
@@ -174,18 +152,20 @@ typedef struct list_job {
 	node_repl_job_t job;
 	node_repl_link_t *l;
 	node_repl_t *r;
-	bool answer;	      /* true: answer a request; false: compare */
-	proto_digest_req_t q; /* answer: the request */
-	proto_digest_rsp_t a; /* compare: the peer's response (body is
+	bool answer;		  /* true: answer a request; false: compare */
+	proto_digest_req_t q;	  /* answer: the request */
+	proto_digest_rsp_t a;	  /* compare: the peer's response (body is
 				     theirs, copied) */
-	ks_buf_t theirs;      /* compare: their body */
-	ks_buf_t their_kdb;   /* compare with KDBs: their KDB's body */
-	ks_buf_t mine_kdb;    /* compare with KDBs: our KDB's listing */
-	bool kdb;	      /* answer: from our KDB (kdbindex) */
-	repl_kdbindex_t *x;   /* compare with KDBs: v->mine_kdb, lent */
-	uint64_t gen;	      /* compare: of the comparison */
-	ks_buf_t body;	      /* our listing */
-	uint8_t history[16];  /* answer: our position */
+	ks_buf_t theirs;	  /* compare: their body */
+	ks_buf_t their_kdb;	  /* compare with KDBs: their KDB's body */
+	ks_buf_t mine_kdb;	  /* compare with KDBs: our KDB's listing */
+	bool kdb;		  /* answer: from our KDB (kdbindex) */
+	repl_kdbindex_t *x;	  /* compare with KDBs: v->mine_kdb, lent */
+	repl_kdbindex_t *sx;	  /* compare: v->mine_store, lent */
+	bool want[STORE_BUCKETS]; /* answer from the store: r->store_want */
+	uint64_t gen;		  /* compare: of the comparison */
+	ks_buf_t body;		  /* our listing */
+	uint8_t history[16];	  /* answer: our position */
 	uint64_t seq, count;
 } list_job_t;
 
@@ -194,8 +174,6 @@ static int list_run(node_repl_job_t *job)
 {
 	list_job_t *j = (list_job_t *)job;
 	uint16_t lo = j->answer ? j->q.lo : j->a.lo;
-	uint16_t hi = j->answer ? j->q.hi : j->a.hi;
-	list_ctx_t c = { .b = &j->body };
 	store_txn_t *t = NULL;
 	store_meta_t meta;
 	int ret = store_read_begin(j->r->store, &t);
@@ -205,10 +183,18 @@ static int list_run(node_repl_job_t *job)
 	ret = store_meta_get(t, &meta);
 	if (ret == KS_EOK && j->answer)
 		own_position(j->r, &meta, j->history, &j->seq);
-	if (ret == KS_EOK && !j->kdb)
-		ret = store_bucket_foreach(t, lo, hi, list_cb, &c);
 	store_read_end(t);
-	j->count = c.count;
+	/* a store listing: from our comparison's index, or for an answer
+	 * from r->store_answer (one scan for many buckets either way) */
+	if (ret == KS_EOK && !j->kdb) {
+		uint32_t n = 0;
+		ret = j->answer ? node_repl__kdbindex_store_answer(j->r, j->gen,
+								   j->want, lo,
+								   &j->body, &n)
+				: node_repl__kdbindex_list(j->r, j->sx, lo,
+							   &j->body, &n);
+		j->count = n;
+	}
 	if (ret == KS_EOK && j->kdb) {
 		uint32_t n = 0;
 		ret = node_repl__kdbindex_answer(j->r, &j->q, &j->body, &n);
@@ -257,6 +243,13 @@ static void list_done(node_repl_job_t *job, int ret)
 	}
 	node_repl__kdbindex_free(j->x);
 	j->x = NULL;
+	if (j->sx != NULL && v->running && v->gen == j->gen &&
+	    v->mine_store == NULL) {
+		v->mine_store = j->sx;
+		j->sx = NULL;
+	}
+	node_repl__kdbindex_free(j->sx);
+	j->sx = NULL;
 	if (!j->answer && ret != KS_EOK && ret != KS_ECANCELED && !l->down &&
 	    v->running && v->gen == j->gen) {
 		/* our own listing failed: the comparison, not the link */
@@ -278,7 +271,7 @@ static void list_done(node_repl_job_t *job, int ret)
 					"cannot answer a digest request");
 		}
 	}
-	if (j->answer && j->kdb) {
+	if (j->answer) { /* r->kdb_answer or r->store_answer */
 		j->r->kdb_answer_ms = node_repl__now(j->r);
 		j->r->kdb_answer_held = true;
 	}
@@ -327,8 +320,22 @@ int node_repl__digest_req(node_repl_link_t *l, const proto_digest_req_t *q)
 		if (j == NULL)
 			return KS_ENOMEM;
 		j->q = *q;
+		j->gen = r->store_want_gen;
+		memcpy(j->want, r->store_want, sizeof(j->want));
 		node_repl__link_job(l, &j->job);
 		return KS_EOK;
+	}
+	/* the buckets a LIST may follow for (compare.c lists each bucket
+	 * that a part of one bucket showed different) */
+	if (q->lo == 0 && q->hi == PROTO_DIGEST_BUCKETS) {
+		r->store_want_gen++;
+		memset(r->store_want, 0, sizeof(r->store_want));
+	}
+	for (uint16_t i = 0; i < q->parts; i++) {
+		uint16_t a, z;
+		proto_digest_part(q->lo, q->hi, q->parts, i, &a, &z);
+		if (z == a + 1)
+			r->store_want[a] = true;
 	}
 	ret = store_read_begin(r->store, &t);
 	if (ret != KS_EOK)
@@ -468,15 +475,17 @@ static int step_list(node_repl_link_t *l, const proto_digest_rsp_t *st,
 	if (kd != NULL &&
 	    ks_buf_append(&j->their_kdb, kd->body.ptr, kd->body.len) != KS_EOK)
 		goto fail;
+	/* our listings are read on the worker: lend it the indexes */
+	if (v->mine_store == NULL || (kd != NULL && v->mine_kdb == NULL)) {
+		ret = KS_EINTERNAL;
+		goto fail;
+	}
 	if (kd != NULL) {
-		/* our KDB's listing is read on the worker: lend it the index */
-		if (v->mine_kdb == NULL) {
-			ret = KS_EINTERNAL;
-			goto fail;
-		}
 		j->x = v->mine_kdb;
 		v->mine_kdb = NULL;
 	}
+	j->sx = v->mine_store;
+	v->mine_store = NULL;
 	j->gen = v->gen;
 	node_repl__link_job(l, &j->job);
 	return KS_EOK;
@@ -548,6 +557,8 @@ static int step(node_repl_link_t *l, const proto_digest_rsp_t *st,
 		v->lists_sorted = false;
 		if (v->mine_kdb != NULL)
 			node_repl__kdbindex_want(v->mine_kdb, lo);
+		if (v->mine_store != NULL)
+			node_repl__kdbindex_want(v->mine_store, lo);
 	}
 	store_read_end(t);
 	if (ret != KS_EOK)
@@ -555,11 +566,25 @@ static int step(node_repl_link_t *l, const proto_digest_rsp_t *st,
 	return compare_next(l);
 }
 
+static int index_start(node_repl_link_t *l);
+
+/* The answer to the request in flight when our side of the comparison
+ * failed meanwhile (reading our KDB): dropped, the link is fine. */
+static bool late_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
+{
+	repl_compare_t *v = &l->r->compare;
+
+	return !v->running && v->done && v->err != KS_EOK &&
+	       a->id == v->wait_id && strcmp(v->peer, l->peer->name) == 0;
+}
+
 int node_repl__digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
 {
 	repl_compare_t *v = &l->r->compare;
 	proto_msg_t m = { .type = PROTO_MSG_KDB_DIGEST_REQ };
 
+	if (late_rsp(l, a))
+		return KS_EOK;
 	if (!rsp_expected(l, a, 0))
 		return KS_ESTATE;
 	if (!v->have_pos) {
@@ -582,7 +607,16 @@ int node_repl__digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
 	if (a->kind == PROTO_DIGEST_RANGES)
 		m.u.digest_req.parts = (uint16_t)a->count;
 	v->requests++;
-	return node_repl__send_msg(l, &m);
+	int ret = node_repl__send_msg(l, &m);
+	/* the first: our KDB is read while the peer reads its own; its
+	 * answer waits (the link is busy with our job) until ours is done */
+	if (ret == KS_EOK && v->mine_kdb == NULL && !v->indexing) {
+		v->indexing = true;
+		ret = index_start(l);
+		if (ret != KS_EOK)
+			return step_failed(v, ret);
+	}
+	return ret;
 }
 
 int node_repl__kdb_digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
@@ -590,8 +624,12 @@ int node_repl__kdb_digest_rsp(node_repl_link_t *l, const proto_digest_rsp_t *a)
 	repl_compare_t *v = &l->r->compare;
 	proto_digest_rsp_t st;
 
+	if (late_rsp(l, a))
+		return KS_EOK;
 	if (!rsp_expected(l, a, 1))
 		return KS_ESTATE;
+	if (v->mine_kdb == NULL) /* our KDB could not be read: failed */
+		return step_failed(v, KS_EINTERNAL);
 	st = *a;
 	st.body = ks_buf_view(&v->their_store);
 	st.count = v->their_store_count;
@@ -625,6 +663,8 @@ static void compare_reset(repl_compare_t *v)
 	v->n = v->cap = 0;
 	node_repl__kdbindex_free(v->mine_kdb);
 	v->mine_kdb = NULL;
+	node_repl__kdbindex_free(v->mine_store);
+	v->mine_store = NULL;
 }
 
 /* Our KDB read on the worker before the first request. */
@@ -649,12 +689,10 @@ static void index_done(node_repl_job_t *job, int ret)
 	repl_compare_t *v = &l->r->compare;
 
 	if (v->running && v->gen == j->gen && ret == KS_EOK && !l->down) {
+		/* the peer's answer for its KDB follows (the inbox) */
 		v->mine_kdb = j->x;
 		j->x = NULL;
 		v->our_kdb_records = node_repl__kdbindex_records(v->mine_kdb);
-		ret = compare_next(l);
-		if (ret != KS_EOK)
-			compare_fail(v, ret, "cannot send the first request");
 	} else if (v->running && v->gen == j->gen) {
 		compare_fail(v, ret == KS_EOK ? KS_ECLOSED : ret,
 			     ret == KS_EOK ? "the link to the peer went down"
@@ -729,9 +767,10 @@ int node_repl__compare_begin(node_repl_t *r, node_repl_link_t *l, bool collect)
 	v->kdb = !collect && (l->peer_caps & PROTO_CAP_KDB_DIGEST) != 0 &&
 		 node_repl__kdb_usable(r);
 	int ret = compare_push(v, PROTO_DIGEST_RANGES, 0, PROTO_DIGEST_BUCKETS);
-	if (ret == KS_EOK && v->kdb)
-		ret = index_start(l);
-	else if (ret == KS_EOK)
+	if (ret == KS_EOK)
+		ret = node_repl__kdbindex_store_new(r, &v->mine_store);
+	/* with KDBs, our KDB is read once the first KDB request is sent */
+	if (ret == KS_EOK)
 		ret = compare_next(l);
 	if (ret != KS_EOK) {
 		v->collect = false; /* the caller hears it from us */
@@ -825,4 +864,6 @@ void node_repl__compare_free(node_repl_t *r)
 	node_repl__refetch_free(r);
 	node_repl__kdbindex_free(r->kdb_answer); /* the worker is gone */
 	r->kdb_answer = NULL;
+	node_repl__kdbindex_free(r->store_answer);
+	r->store_answer = NULL;
 }

@@ -16,6 +16,12 @@
  * verify_memory worth of listings.  A later read may see changes made
  * since the first; they show as differences, as changes in flight do.
  *
+ * The same listings of the node's store (node_repl__kdbindex_store_new)
+ * come from one scan of the store's records per verify_memory worth of
+ * buckets, instead of one scan per bucket (the store keeps per-bucket
+ * digests and counts, not per-bucket key lists): the comparing side's and
+ * the answering side's (r->store_answer) listings.
+ *
  * Threads: an index is used by one thread at a time (the worker reads the
  * KDB; the loop may read the digests of an index the worker has handed
  * back).  The index a node keeps for answering its peers' KDB_DIGEST_REQs
@@ -35,12 +41,15 @@ typedef struct kdbi_ent {
 } kdbi_ent_t;
 
 struct repl_kdbindex {
-	uint64_t n;    /* records */
-	size_t budget; /* listing bytes one read may collect */
+	bool from_store; /* the store's records, not the KDB's */
+	uint64_t gen;	 /* store answers: of the comparison */
+	uint64_t n;	 /* records */
+	size_t budget;	 /* listing bytes one read may collect */
 	uint8_t digest[STORE_BUCKETS][32];
 	uint64_t count[STORE_BUCKETS];
 	uint64_t bytes[STORE_BUCKETS]; /* LIST body bytes of each bucket */
 	bool want[STORE_BUCKETS];      /* will be listed, not yet */
+	bool done[STORE_BUCKETS];      /* listed (store answers: not again) */
 	/* the listings held: buckets with held[b], entries [first, end) */
 	bool held[STORE_BUCKETS];
 	uint32_t first[STORE_BUCKETS], end[STORE_BUCKETS];
@@ -69,6 +78,39 @@ static int digest_cb(ks_view_t key, ks_view_t value, void *arg)
 	x->bytes[b] += list_entry_len(key);
 	x->n++;
 	return 0;
+}
+
+/* A store listing's entry size, for choosing how many buckets one scan
+ * lists (the store counts records per bucket, not key bytes): a record
+ * key of 46 bytes, more than most principal names with their realm. */
+#define STORE_ENTRY_GUESS (2 + 46 + PROTO_DIGEST_HASH_LEN)
+
+int node_repl__kdbindex_store_new(node_repl_t *r, repl_kdbindex_t **out)
+{
+	repl_kdbindex_t *x;
+	store_txn_t *t = NULL;
+	int ret;
+
+	*out = NULL;
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return KS_ENOMEM;
+	x->from_store = true;
+	x->budget = r->verify_memory;
+	ret = store_read_begin(r->store, &t);
+	for (uint32_t b = 0; ret == KS_EOK && b < STORE_BUCKETS; b++) {
+		ret = store_range_digest(t, b, b + 1, x->digest[b],
+					 &x->count[b]);
+		x->bytes[b] = x->count[b] * STORE_ENTRY_GUESS;
+		x->n += x->count[b];
+	}
+	if (t != NULL)
+		store_read_end(t);
+	if (ret != KS_EOK) {
+		node_repl__kdbindex_free(x);
+		return ret;
+	}
+	*out = x;
+	return KS_EOK;
 }
 
 int node_repl__kdbindex_build(node_repl_t *r, repl_kdbindex_t **out)
@@ -197,21 +239,31 @@ static void choose(const repl_kdbindex_t *x, uint32_t bucket, bool in[])
 	}
 }
 
-/* Read the KDB once for the listings of \p bucket and the wanted buckets
- * that fit beside it; the previous listings are dropped. */
+/* Read the KDB (or the store) once for the listings of \p bucket and the
+ * wanted buckets that fit beside it; the previous listings are dropped. */
 static int collect(node_repl_t *r, repl_kdbindex_t *x, uint32_t bucket)
 {
 	bool in[STORE_BUCKETS];
 	collect_ctx_t c = { .x = x, .in = in };
+	store_txn_t *t = NULL;
 	int ret;
 
-	if (!node_repl__kdb_usable(r))
+	if (!x->from_store && !node_repl__kdb_usable(r))
 		return KS_EKDBDAMAGED;
 	choose(x, bucket, in);
 	memset(x->held, 0, sizeof(x->held));
 	ks_buf_reset(&x->arena);
 	x->ne = 0;
-	ret = bridge_foreach_record(r->bridge, collect_cb, &c);
+	if (x->from_store) {
+		ret = store_read_begin(r->store, &t);
+		if (ret == KS_EOK)
+			ret = store_records_foreach(t, (ks_view_t){ 0 },
+						    collect_cb, &c);
+		if (t != NULL)
+			store_read_end(t);
+	} else {
+		ret = bridge_foreach_record(r->bridge, collect_cb, &c);
+	}
 	x->reads++;
 	if (ret != KS_EOK) {
 		ks_buf_reset(&x->arena);
@@ -249,6 +301,7 @@ int node_repl__kdbindex_list(node_repl_t *r, repl_kdbindex_t *x,
 		(*count)++;
 	}
 	x->want[bucket] = false;
+	x->done[bucket] = true;
 	return KS_EOK;
 }
 
@@ -290,7 +343,35 @@ int node_repl__kdbindex_answer(node_repl_t *r, const proto_digest_req_t *q,
 	return ret;
 }
 
-/* Free the answer index on the worker (it is the worker's). */
+/* Worker: a DIGEST_REQ LIST answered from our store, with the listings
+ * of the buckets the comparison's RANGES requests named (\p want, the
+ * loop's record of them, copied) taken along; a new comparison (\p gen)
+ * starts afresh. */
+int node_repl__kdbindex_store_answer(node_repl_t *r, uint64_t gen,
+				     const bool want[STORE_BUCKETS],
+				     uint32_t bucket, ks_buf_t *body,
+				     uint32_t *count)
+{
+	repl_kdbindex_t *x = r->store_answer;
+	int ret;
+
+	*count = 0;
+	if (x == NULL || x->gen != gen) {
+		node_repl__kdbindex_free(x);
+		r->store_answer = NULL;
+		ret = node_repl__kdbindex_store_new(r, &r->store_answer);
+		if (ret != KS_EOK)
+			return ret;
+		x = r->store_answer;
+		x->gen = gen;
+	}
+	for (uint32_t b = 0; b < STORE_BUCKETS; b++)
+		if (want[b] && !x->done[b])
+			x->want[b] = true;
+	return node_repl__kdbindex_list(r, x, bucket, body, count);
+}
+
+/* Free the answer indexes on the worker (they are the worker's). */
 typedef struct unindex_job {
 	node_repl_job_t job;
 	node_repl_t *r;
@@ -302,6 +383,8 @@ static int unindex_run(node_repl_job_t *job)
 
 	node_repl__kdbindex_free(r->kdb_answer);
 	r->kdb_answer = NULL;
+	node_repl__kdbindex_free(r->store_answer);
+	r->store_answer = NULL;
 	return KS_EOK;
 }
 

@@ -188,8 +188,10 @@ typedef struct repl_compare {
 	bool collect; /* for a repair: stores only, differing keys to
 			 refetch.c (node_repl__refetch_key) */
 	struct node_repl *r;
-	uint64_t gen;			/* of this comparison (jobs check) */
-	struct repl_kdbindex *mine_kdb; /* our KDB's digests, read at the
+	uint64_t gen;			  /* of this comparison (jobs check) */
+	struct repl_kdbindex *mine_store; /* our store's listings (NULL
+					     while a list job holds it) */
+	struct repl_kdbindex *mine_kdb;	  /* our KDB's digests, read at the
 					   start (NULL while a list job on
 					   the worker holds it) */
 	/* single buckets to list, after every range was compared (so that
@@ -197,6 +199,7 @@ typedef struct repl_compare {
 	uint16_t lists_todo[STORE_BUCKETS];
 	size_t n_lists;
 	bool lists_sorted;
+	bool indexing;	      /* our KDB's digests are being read (or were) */
 	uint8_t phase;	      /* 0: store request, 1: KDB request */
 	ks_buf_t their_store; /* phase 1: the store response's body */
 	uint32_t their_store_count;
@@ -336,18 +339,24 @@ struct node_repl {
 	char last_scan_reason[32];   /* start, audit, snapshot, report:... */
 	bool scan_due;		     /* a capture failed: the audit must run */
 	bool have_scan_stamp;
-	bridge_kdb_stamp_t scan_stamp; /* KDB files when the last scan began */
-	ks_hist_t scan_hist;	       /* full scan durations */
-	repl_compare_t compare;	       /* kdcsync verify PEER: one at a time */
-	repl_refetch_t refetch;	       /* kdcsync repair from the primary */
-	repl_kdbindex_t *kdb_answer;   /* worker: our KDB for the peer's
+	bridge_kdb_stamp_t scan_stamp;	/* KDB files when the last scan began */
+	ks_hist_t scan_hist;		/* full scan durations */
+	repl_compare_t compare;		/* kdcsync verify PEER: one at a time */
+	repl_refetch_t refetch;		/* kdcsync repair from the primary */
+	repl_kdbindex_t *kdb_answer;	/* worker: our KDB for the peer's
 					  KDB_DIGEST_REQs (rebuilt at each
 					  comparison's first request) */
-	uint64_t kdb_answer_ms;	       /* when it last answered (loop) */
-	bool kdb_answer_held;	       /* it may hold an index (loop) */
-	node_repl_worker_t *worker;    /* NULL until started */
-	unsigned scans_pending;	       /* scan jobs queued or running */
-	struct scan_job *scan_queued;  /* the last one queued, until done */
+	repl_kdbindex_t *store_answer;	/* worker: our store's listings for
+					  the peer's DIGEST_REQ LISTs */
+	bool store_want[STORE_BUCKETS]; /* loop: buckets the peer's RANGES
+					   named alone (may be listed) */
+	uint64_t store_want_gen;	/* loop: its comparison, counted at
+					   each RANGES over every bucket */
+	uint64_t kdb_answer_ms;		/* when it last answered (loop) */
+	bool kdb_answer_held;		/* it may hold an index (loop) */
+	node_repl_worker_t *worker;	/* NULL until started */
+	unsigned scans_pending;		/* scan jobs queued or running */
+	struct scan_job *scan_queued;	/* the last one queued, until done */
 	bool trim_pending;
 	/* primary: the start-up scan (capture.c).  Replicas are served only
 	 * once a scan succeeded since start (ready): a link that comes up
@@ -793,6 +802,19 @@ void node_repl__kdbindex_want(repl_kdbindex_t *x, uint32_t bucket);
  *         buckets that fit [node] verify_memory). */
 int node_repl__kdbindex_list(node_repl_t *r, repl_kdbindex_t *x,
 			     uint32_t bucket, ks_buf_t *body, uint32_t *count);
+
+/** \brief An index of the node's store for its bucket listings (not
+ *         the KDB's): per-bucket digests and counts from the store, the
+ *         listings read as for the KDB, from the store's records. */
+int node_repl__kdbindex_store_new(node_repl_t *r, repl_kdbindex_t **out);
+
+/** \brief Worker: answer a DIGEST_REQ LIST of \p bucket from
+ *         r->store_answer (new for comparison \p gen), taking along the
+ *         buckets in \p want. */
+int node_repl__kdbindex_store_answer(node_repl_t *r, uint64_t gen,
+				     const bool want[STORE_BUCKETS],
+				     uint32_t bucket, ks_buf_t *body,
+				     uint32_t *count);
 
 /** \brief Worker: answer a KDB_DIGEST_REQ from r->kdb_answer (read
  *         again for a comparison's first request); \p body and \p count
