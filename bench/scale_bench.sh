@@ -42,6 +42,10 @@
 #               over the live one, with the merge of the lockout fields),
 #               store (staged store switched in); total_ms is the
 #               replica's wall time from the snapshot's start to installed.
+#   cpu         CPU seconds (user + system) each kdcsyncd used during the
+#               copy: the primary's increase, the replica's total since
+#               its start (with the KDB check child it waited for);
+#               JSON cpu_s
 #   memory      peak RssAnon of each kdcsyncd during the copy (sampled
 #               every 0.1 s from /proc/PID/status), and after it.
 #   status      `kdcsync status --json`'s request ("status json") answered
@@ -146,6 +150,11 @@ as_stop() { # sets AS_N AS_FAIL
 	grep '^fail' "$AS_OUT" | head -n 3 >&2 || true
 }
 
+# cpu_ticks PID: CPU time (user + system, with the children it waited for,
+# e.g. the replica's KDB check) of a process so far, in clock ticks
+cpu_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TICKS=$(getconf CLK_TCK)
+
 # measure_copy I: one full copy into an empty replica state directory
 # (the pair in $W/pair is up and in sync); sets copy_ms copy_ok resets
 # copy_bytes rss_p rss_r after_p after_r as_n as_fail, PH_SUM (the phase
@@ -161,6 +170,7 @@ measure_copy() {
 	lat_sampler "$PRIMARY_DIR/node" "$W/lat_p" &
 	BG+=($!)
 	as_start "$REPLICA_KRB5_CONFIG" probe1
+	cpu_p0=$(cpu_ticks "$(node_pid primary)")
 	"$SRC/deploy/pair.sh" node-stop "$W/pair" replica
 	cp "$REPLICA_DIR/node.log" "$W/replica.log.$1" 2>/dev/null || true
 	rm -rf "${REPLICA_DIR:?}/node/"*
@@ -180,6 +190,8 @@ measure_copy() {
 	copy_ok=true
 	"$SRC/deploy/pair.sh" wait "$W/pair" "$COPY_TIMEOUT" 2>/dev/null || copy_ok=false
 	copy_ms=$(($(now_ms) - t0))
+	cpu_p=$(awk -v a="$cpu_p0" -v b="$(cpu_ticks "$(node_pid primary)")" -v t="$TICKS" 'BEGIN { printf "%.2f", (b - a) / t }')
+	cpu_r=$(awk -v b="$(cpu_ticks "$(node_pid replica)")" -v t="$TICKS" 'BEGIN { printf "%.2f", b / t }')
 	for pid in "${PERF_PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
 	resets=$(($(grep -c 'idle timeout' "$PRIMARY_DIR/node.log" || true) - resets0))
 	as_stop
@@ -216,15 +228,15 @@ print(json.dumps(out, separators=(",", ":")))')
 import json, sys
 d = json.loads(sys.argv[1]); p = d.get("primary", {}); r = d.get("replica", {})
 f = lambda x: "%.1f" % (x / 1000) if isinstance(x, int) else "-"
-print("/".join(f(v) for v in (p.get("encode_ms"), r.get("open_ms"), r.get("stage_ms"), r.get("parse_ms"), r.get("wait_ms"), r.get("load_ms"), r.get("seal_ms"), r.get("kdb_ms"), r.get("store_ms"), r.get("total_ms"))))' "$PH_JSON")
+print("/".join(f(v) for v in (p.get("encode_ms"), r.get("open_ms"), r.get("stage_ms"), r.get("parse_ms"), r.get("wait_ms"), r.get("load_ms"), r.get("seal_ms"), r.get("kdb_ms"), r.get("store_ms"), r.get("total_ms"))) + "/" + sys.argv[2] + "/" + sys.argv[3])' "$PH_JSON" "$cpu_p" "$cpu_r")
 	lp="$(pct "$W/lat_p" 50) $(pct "$W/lat_p" 99) $(pct "$W/lat_p" 100)"
 	lr="$(pct "$W/lat_r" 50) $(pct "$W/lat_r" 99) $(pct "$W/lat_r" 100)"
 	read -r lp50 lp99 lpmax <<<"$lp"
 	read -r lr50 lr99 lrmax <<<"$lr"
-	CJ=$(printf '{"full_copy_ms":%s,"full_copy_completed":%s,"idle_timeout_resets":%s,"wire_bytes":%s,"peak_rss_anon_kb":{"primary":%s,"replica":%s},"rss_anon_after_kb":{"primary":%s,"replica":%s},"status_ms_during_copy":{"primary":{"p50":"%s","p99":"%s","max":"%s","samples":%s},"replica":{"p50":"%s","p99":"%s","max":"%s","samples":%s}},"as_requests":%s,"as_failures":%s,"phases":%s}' \
+	CJ=$(printf '{"full_copy_ms":%s,"full_copy_completed":%s,"idle_timeout_resets":%s,"wire_bytes":%s,"peak_rss_anon_kb":{"primary":%s,"replica":%s},"rss_anon_after_kb":{"primary":%s,"replica":%s},"status_ms_during_copy":{"primary":{"p50":"%s","p99":"%s","max":"%s","samples":%s},"replica":{"p50":"%s","p99":"%s","max":"%s","samples":%s}},"as_requests":%s,"as_failures":%s,"phases":%s,"cpu_s":{"primary":%s,"replica":%s}}' \
 		"$copy_ms" "$copy_ok" "$resets" "$copy_bytes" "$rss_p" "$rss_r" "$after_p" "$after_r" \
 		"$lp50" "$lp99" "$lpmax" "$(wc -l <"$W/lat_p")" "$lr50" "$lr99" "$lrmax" "$(wc -l <"$W/lat_r")" \
-		"$as_n" "$as_fail" "$PH_JSON")
+		"$as_n" "$as_fail" "$PH_JSON" "$cpu_p" "$cpu_r")
 	# the status latency columns of the table: this copy's samples
 	cp "$W/lat_p" "$W/lat_p.$1"
 	cp "$W/lat_r" "$W/lat_r.$1"
@@ -378,14 +390,16 @@ done
 echo
 echo "full copy phases, seconds (primary: encode on its pool thread; replica: worker time per phase,"
 echo " load on the side-KDB writer thread, total = the replica's snapshot start to installed)"
-printf '%-9s | %7s | %7s %7s %7s %7s %7s %7s %7s %7s %7s\n' principals encode open stage parse wait load seal kdb store total
+printf '%-9s | %7s | %7s %7s %7s %7s %7s %7s %7s %7s %7s | %6s %6s\n' principals encode open stage parse wait load seal kdb store total cpu_P cpu_R
 for r in "${RESULTS[@]}"; do
 	read -r n _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ ph <<<"$r"
-	IFS=/ read -r e o st pa wa ld se kd sto tot <<<"$ph"
-	printf '%-9s | %7s | %7s %7s %7s %7s %7s %7s %7s %7s %7s\n' "$n" "$e" "$o" "$st" "$pa" "$wa" "$ld" "$se" "$kd" "$sto" "$tot"
+	IFS=/ read -r e o st pa wa ld se kd sto tot cp cr <<<"$ph"
+	printf '%-9s | %7s | %7s %7s %7s %7s %7s %7s %7s %7s %7s | %6s %6s\n' "$n" "$e" "$o" "$st" "$pa" "$wa" "$ld" "$se" "$kd" "$sto" "$tot" "$cp" "$cr"
 done
 echo "(idle_timeout $IDLE_TIMEOUT; copy_s: seconds, '(Nr)' = N link resets by idle timeout meanwhile;"
 echo " pk_*: peak RssAnon during the copy; aft_*: RssAnon after it; AS_f/n: failed/total AS requests"
 echo " (kinit with password every 10 ms) at the replica's KDC during the copy; status: control-socket"
 echo " answer time of 'status json'; stock dumpRSS: peak RSS (MB) of kdb5_util dump;"
-echo " with COPIES > 1 the fastest copy is shown, every copy is in the JSON)"
+echo " with COPIES > 1 the fastest copy is shown, every copy is in the JSON;"
+echo " cpu_P, cpu_R: CPU seconds (user + system) during the copy of the primary's kdcsyncd and of the"
+echo " replica's (from its start, with its KDB check child): a measure that a busy machine disturbs less)"

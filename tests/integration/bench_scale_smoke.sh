@@ -27,6 +27,8 @@ checks = {
     "copy phases": all(c["phases"].get("replica", {}).get("chunks", 0) > 0
                        and "encode_ms" in c["phases"].get("primary", {})
                        for c in r["copies"]),
+    "copy CPU time": all(set(c.get("cpu_s", {})) == {"primary", "replica"}
+                         for c in r["copies"]),
 }
 bad = [c for c, ok in checks.items() if not ok]
 if bad:
