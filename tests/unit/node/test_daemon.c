@@ -2,9 +2,10 @@
 /*
  * The daemon in-process: start from a configuration file, reload a broken
  * file (by call and by SIGHUP) and keep the running configuration, reload a
- * good one, status text and JSON, a peer connects and shows up, then SIGTERM
- * runs the loop dry with every handle and descriptor released (ASan checks
- * memory).
+ * good one, then one whose KDC profile names a KDB that cannot be opened
+ * (rejected after its check off the loop, the running one kept); status
+ * text and JSON, a peer connects and shows up, then SIGTERM runs the loop
+ * dry with every handle and descriptor released (ASan checks memory).
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include "helpers/test.h"
 
 static char *dir, *conf_path;
+static const char *kdc_profile = "kdc.conf"; /* in dir, for write_conf */
 static test_ca_t *ca;
 static uint16_t port;
 
@@ -46,11 +48,11 @@ static void write_conf(const char *extra_tls, const char *extra)
 	fprintf(f,
 		"[node]\n\tname = alpha.test\n\trole = primary\n"
 		"\tstate_dir = %s/state\n\tlisten = 127.0.0.1:%u\n"
-		"\tkdc_profile = %s/kdc.conf\n"
+		"\tkdc_profile = %s/%s\n"
 		"[tls]\n\tca = %s\n\tcert = %s/alpha.crt\n\tkey = %s/alpha.key\n"
 		"\tkeepalive_interval = 200ms\n\tidle_timeout = 2s\n%s"
 		"[peers]\n\tbeta.test = {\n\t\tmode = native\n\t}\n%s",
-		dir, port, dir, test_ca_file(ca), dir, dir,
+		dir, port, dir, kdc_profile, test_ca_file(ca), dir, dir,
 		extra_tls ? extra_tls : "", extra ? extra : "");
 	fclose(f);
 }
@@ -179,6 +181,36 @@ static void test_reload_and_shutdown(void **st)
 	assert_non_null(strstr(status(d, true), "\"last_reload_error\":null"));
 	assert_int_equal(node_daemon_conf(d)->max_connections, 7);
 	/* the link survived the reload */
+	assert_non_null(
+		strstr(status(d, false), "beta.test (native): established"));
+
+	/* a KDC profile whose KDB cannot be opened: the file passes, its KDB
+	 * is checked off the loop (one reload at a time), then the reload is
+	 * rejected and the running configuration kept */
+	running = node_daemon_conf(d);
+	char nodb[600];
+	snprintf(nodb, sizeof(nodb), "%s/nodb.kdc.conf", dir);
+	FILE *f = fopen(nodb, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"[realms]\n\tDAEMON.TEST = {\n\t\tdatabase_name = "
+		"%s/gone/principal\n\t\tkey_stash_file = %s/stash\n\t}\n",
+		dir, dir);
+	fclose(f);
+	kdc_profile = "nodb.kdc.conf";
+	write_conf("\tmax_connections = 9\n", NULL);
+	kdc_profile = "kdc.conf";
+	assert_ks_ok(node_daemon_reload(d, err, sizeof(err)));
+	assert_ks_err(node_daemon_reload(d, err, sizeof(err)), KS_EBUSY);
+	for (int i = 0;
+	     i < 250 && !strstr(status(d, true), "\"reloads_rejected\":4"); i++)
+		run_for(20);
+	assert_non_null(strstr(status(d, true), "\"reloads_rejected\":4"));
+	assert_non_null(strstr(status(d, true), "\"reloads\":1,"));
+	assert_non_null(strstr(status(d, false), "REJECTED: "));
+	assert_non_null(strstr(status(d, false), "gone/principal"));
+	assert_ptr_equal(node_daemon_conf(d), running);
+	assert_int_equal(node_daemon_conf(d)->max_connections, 7);
 	assert_non_null(
 		strstr(status(d, false), "beta.test (native): established"));
 
