@@ -104,6 +104,11 @@ typedef struct node_status_repl {
 	bool scan_running;	/* a scan runs on the worker now */
 	uint64_t scan_progress; /* objects it read so far (or the last) */
 	uint64_t scans_pending; /* scans queued or running */
+
+	/* primary: failed start-up scans since start; while "failed", ms
+	 * until the retry (0: due or running), -1 otherwise */
+	uint64_t startup_failures;
+	int64_t startup_retry_ms;
 	/* synchronous mode ([node] synchronous; primary) */
 	uint64_t sync_wanted, sync_timeout_ms;
 	char sync_state[16]; /* "off", "sync", "degraded" */

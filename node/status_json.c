@@ -156,6 +156,11 @@ static int repl_json(const node_status_repl_t *r, ks_buf_t *out)
 	if (ret == KS_EOK)
 		ret = str_or_null(out, r->startup_error);
 	if (ret == KS_EOK)
+		ret = ks_buf_appendf(out,
+				     ",\"startup_failures\":%" PRIu64
+				     ",\"startup_retry_ms\":%" PRId64,
+				     r->startup_failures, r->startup_retry_ms);
+	if (ret == KS_EOK)
 		ret = ks_buf_appendf(
 			out,
 			"},\"sync\":{\"wanted\":%" PRIu64

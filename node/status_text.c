@@ -92,6 +92,11 @@ static int repl_text(const node_status_repl_t *r, ks_buf_t *out)
 				  r->startup_error[0] ? "; " : "",
 				  r->startup_error)) != KS_EOK)
 		return ret;
+	if (strcmp(r->startup, "failed") == 0 && r->startup_retry_ms >= 0 &&
+	    (ret = ks_buf_appendf(
+		     out, "           retry %" PRIu64 " in %" PRId64 " ms\n",
+		     r->startup_failures, r->startup_retry_ms)) != KS_EOK)
+		return ret;
 	if (r->scan_running && r->startup[0] &&
 	    strcmp(r->startup, "ready") == 0 &&
 	    (ret = ks_buf_appendf(

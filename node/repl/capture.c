@@ -123,6 +123,7 @@ static void scan_ready(node_repl_t *r)
 {
 	r->ready = true;
 	r->startup_error[0] = '\0';
+	r->startup_retry_at = 0;
 	ks_log_notice(KDB,
 		      "start-up scan done %" PRIu64
 		      " ms after start: serving replicas",
@@ -160,17 +161,11 @@ static void scan_done(node_repl_job_t *job, int ret)
 	} else if (ret != KS_ECANCELED) {
 		snprintf(r->last_scan_reason, sizeof(r->last_scan_reason), "%s",
 			 j->reason);
-		ks_log_err(KDB, "scan of the KDB failed (%s)%s",
-			   ks_strerror(ret),
-			   r->ready ? ""
-				    : "; replicas wait, the scan is retried "
-				      "at the next [node] scan_interval");
-		if (!r->ready) {
-			snprintf(r->startup_error, sizeof(r->startup_error),
-				 "scan of the KDB failed (%s)",
-				 ks_strerror(ret));
-			r->scan_due = true; /* the audit must not skip it */
-		}
+		if (r->ready)
+			ks_log_err(KDB, "scan of the KDB failed (%s)",
+				   ks_strerror(ret));
+		else
+			node_repl__startup_failed(r, ret); /* retried soon */
 	}
 	for (unsigned i = 0; i < j->n_wait; i++)
 		node_ctl_answer(j->wait[i], ret, ks_buf_view(&out));
@@ -669,7 +664,8 @@ int node_repl__capture_start(node_repl_t *r)
 	 * The start-up scan is the worker's first job: the loop answers
 	 * status meanwhile (it says "scanning", with a count), captures
 	 * queue behind it, and replicas wait until it succeeded (r->ready).
-	 * A failure keeps them waiting: the audit timer tries again.
+	 * A failure keeps them waiting: the tick retries it after a
+	 * back-off (node_repl__startup_failed), as does the audit timer.
 	 */
 	r->start_ms = node_repl__now(r);
 	node_repl__scan(r, "start", false, NULL);

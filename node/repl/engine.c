@@ -97,6 +97,33 @@ bool node_repl__job(node_repl_t *r, node_repl_job_t *j)
 	return true;
 }
 
+/* --- the start-up scan's retries ---------------------------------------------- */
+
+void node_repl__startup_failed(node_repl_t *r, int err)
+{
+	uint64_t wait = repl_sm_startup_retry_ms(++r->startup_failures);
+
+	snprintf(r->startup_error, sizeof(r->startup_error),
+		 "scan of the KDB failed (%s)", ks_strerror(err));
+	r->scan_due = true; /* the audit must not skip it */
+	r->startup_retry_at = node_repl__now(r) + wait;
+	ks_log_err(KDB,
+		   "start-up scan of the KDB failed (%s); replicas wait, "
+		   "retry %u in %" PRIu64 " ms",
+		   ks_strerror(err), r->startup_failures, wait);
+}
+
+/* A retry that is due, unless a scan is queued already (its outcome
+ * decides: a failure sets the next retry). */
+static void startup_retry_tick(node_repl_t *r, uint64_t now)
+{
+	if (r->ready || r->startup_retry_at == 0 || now < r->startup_retry_at)
+		return;
+	r->startup_retry_at = 0;
+	if (r->scans_pending == 0)
+		node_repl__scan(r, "start (retry)", false, NULL);
+}
+
 /* --- the tick --------------------------------------------------------------- */
 
 void node_repl_tick(node_repl_t *r)
@@ -115,6 +142,8 @@ void node_repl_tick(node_repl_t *r)
 	if ((r->role == REPL_ROLE_PRIMARY || r->relay_listen) &&
 	    ++r->ticks % REPL_TRIM_EVERY_TICKS == 0)
 		node_repl__trim(r);
+	if (r->role == REPL_ROLE_PRIMARY)
+		startup_retry_tick(r, now);
 	if (r->role == REPL_ROLE_REPLICA) {
 		node_repl__kdb_tick(r, now);
 		node_repl__drift_tick(r, now);

@@ -367,6 +367,10 @@ struct node_repl {
 	char startup_error[200]; /* why the start-up scan failed, "" */
 	int scan_active;	 /* a scan runs on the worker now (__atomic: the
 			    worker writes it, status reads it) */
+	/* failed start-up scans so far, and when the next retry is due
+	 * (node_repl__now; 0: none): node_repl__startup_failed() */
+	unsigned startup_failures;
+	uint64_t startup_retry_at;
 	/* worker: the side KDB of the snapshot being received (one primary,
 	 * so one staging area; the store's stage has the same owner) */
 	bridge_load_t *load;
@@ -546,6 +550,11 @@ void node_repl__link_job_end(node_repl_link_t *l);
 /** \brief Primary: the first scan since start succeeded: the links that
  *         came up meanwhile start (HELLO, their waiting frames). */
 void node_repl__links_ready(node_repl_t *r);
+
+/** \brief The start-up scan failed with \p err (primary, not ready):
+ *         say why and retry it from the tick after a back-off
+ *         (repl_sm_startup_retry_ms).  Loop thread. */
+void node_repl__startup_failed(node_repl_t *r, int err);
 
 /* --- primary.c ----------------------------------------------------------- */
 

@@ -91,6 +91,16 @@ bool repl_sm_history_zero(const uint8_t h[PROTO_HISTORY_LEN])
 	return true;
 }
 
+uint64_t repl_sm_startup_retry_ms(unsigned failures)
+{
+	uint64_t ms = REPL_STARTUP_RETRY_MIN_MS;
+
+	for (unsigned i = 1; i < failures && ms < REPL_STARTUP_RETRY_MAX_MS;
+	     i++)
+		ms *= 2;
+	return ms < REPL_STARTUP_RETRY_MAX_MS ? ms : REPL_STARTUP_RETRY_MAX_MS;
+}
+
 static bool hist_eq(const uint8_t *a, const uint8_t *b)
 {
 	return memcmp(a, b, PROTO_HISTORY_LEN) == 0;

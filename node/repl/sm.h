@@ -289,3 +289,15 @@ bool repl_sm_history_zero(const uint8_t h[PROTO_HISTORY_LEN]);
  *         VALUES parts end when their ops add up to that (PROTOCOL.md
  *         §3.9). */
 void repl_sm_rewind_fetched(repl_sm_t *sm, uint32_t keys);
+
+#define REPL_STARTUP_RETRY_MIN_MS 1000u
+#define REPL_STARTUP_RETRY_MAX_MS 30000u
+
+/**
+ * \brief The primary's wait before retrying a failed start-up scan, after
+ *        \p failures consecutive failures (>= 1): REPL_STARTUP_RETRY_MIN_MS
+ *        doubling to at most REPL_STARTUP_RETRY_MAX_MS.  Replicas wait
+ *        for that scan (REPL_ST_NOT_READY), so the first retries come
+ *        soon; a KDB that stays unreadable is not read in a tight loop.
+ */
+uint64_t repl_sm_startup_retry_ms(unsigned failures);

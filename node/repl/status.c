@@ -42,6 +42,15 @@ int node_repl_status(node_repl_t *r, node_status_repl_t *out)
 					       : "scanning");
 	snprintf(out->startup_error, sizeof(out->startup_error), "%s",
 		 r->startup_error);
+	out->startup_failures = r->startup_failures;
+	out->startup_retry_ms = -1;
+	if (out->primary && !r->ready && r->startup_error[0]) {
+		uint64_t now = node_repl__now(r);
+		out->startup_retry_ms =
+			r->startup_retry_at > now
+				? (int64_t)(r->startup_retry_at - now)
+				: 0;
+	}
 	out->scan_running = __atomic_load_n(&r->scan_active, __ATOMIC_RELAXED);
 	out->scan_progress = bridge_scan_progress(r->bridge);
 	out->scans_pending = r->scans_pending;

@@ -28,6 +28,7 @@ static void fill(node_status_t *s, node_status_peer_t *peers)
 	strcpy(s->history, "00112233445566778899aabbccddeeff");
 	s->repl.present = true;
 	strcpy(s->repl.startup, "scanning");
+	s->repl.startup_retry_ms = -1;
 	s->repl.scan_running = true;
 	s->repl.scan_progress = 5000;
 	s->loop = (node_status_loop_t){ .present = true,
@@ -148,7 +149,8 @@ static void test_json_contract(void **st)
 		"\"busy_max_us\":12345,\"busy_max_60s_us\":2345,",
 		"\"over_10ms\":2,\"over_100ms\":0,\"cpu_max_us\":0,",
 		"\"scan_running\":true,\"scan_progress\":5000,",
-		"\"startup\":\"scanning\",\"startup_error\":null",
+		"\"startup\":\"scanning\",\"startup_error\":null,"
+		"\"startup_failures\":0,\"startup_retry_ms\":-1",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (strstr(j, want[i]) == NULL)
@@ -225,6 +227,18 @@ static void test_text_startup(void **st)
 	char *t = render(node_status_text, &s);
 	found = strstr(t, "start-up:  scanning: replicas wait until the KDB "
 			  "was scanned (5000 objects read so far)\n") != NULL;
+	free(t);
+	assert_true(found);
+	/* a failed one says when it tries again */
+	strcpy(s.repl.startup, "failed");
+	strcpy(s.repl.startup_error, "scan of the KDB failed (x)");
+	s.repl.startup_failures = 2;
+	s.repl.startup_retry_ms = 1500;
+	t = render(node_status_text, &s);
+	found = strstr(t, "start-up:  failed: replicas wait until the KDB was "
+			  "scanned (5000 objects read so far); scan of the "
+			  "KDB failed (x)\n           retry 2 in 1500 ms\n") !=
+		NULL;
 	free(t);
 	assert_true(found);
 	strcpy(s.repl.startup, "ready");

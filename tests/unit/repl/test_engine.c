@@ -11,7 +11,8 @@
  * lost batch (a gap), a malformed frame and an untrusted signer refused,
  * back-pressure, the handshake and ack
  * timeouts, a replica connecting during the primary's start-up scan, and a
- * peer in the wrong role.  Convergence is checked on the
+ * peer in the wrong role, a failed start-up scan retried after its
+ * back-off.  Convergence is checked on the
  * stores and on `kdb5_util dump` of both KDBs.
  */
 #define _GNU_SOURCE
@@ -26,6 +27,7 @@
 
 #include "common/log.h"
 #include "memlink.h"
+#include "node/kdb_lock.h"
 #include "node/repl/repl_int.h"
 #include "helpers/test.h"
 
@@ -764,6 +766,76 @@ static void test_connect_during_startup_scan(void **state)
 	assert_converged();
 }
 
+/* The primary's start-up scan fails for real (its KDB's database file is
+ * away), is retried after 1 s, then 2 s (the back-off, on the test's
+ * clock), and once the file is back the retry succeeds and the replica
+ * that waited meanwhile is served. */
+static void test_startup_scan_retry(void **state)
+{
+	(void)state;
+	node_status_repl_t st;
+	char db[600];
+
+	add_principals("retry", 10);
+	snprintf(db, sizeof(db), "%s/principal", F->p.kdb);
+	node_start(&F->r, REPL_ROLE_REPLICA, F->pub, 0);
+	/* the file goes away after the engine opened the KDB, before its
+	 * start-up scan (the worker's first job) can read it: the job waits
+	 * for the process's KDB lock (node/kdb_lock.h), held here */
+	node_kdb_lock();
+	node_launch(&F->p, REPL_ROLE_PRIMARY, NULL, 0);
+	sh("mv %s %s.away", db, db);
+	node_kdb_unlock();
+	while (busy(&F->p))
+		uv_run(&F->loop, UV_RUN_ONCE);
+	assert_false(F->p.r->ready);
+	assert_int_equal(F->p.r->startup_failures, 1);
+	assert_ks_ok(node_repl_status(F->p.r, &st));
+	assert_string_equal(st.startup, "failed");
+	assert_non_null(strstr(st.startup_error, "scan of the KDB failed"));
+	assert_int_equal(st.startup_retry_ms, 1000);
+
+	/* the replica connects meanwhile and waits */
+	connect_pair(1u << 20);
+	memlink_pump(F->ml, 0);
+	assert_int_equal(F->ml->end[1].link->sm.state, REPL_ST_NOT_READY);
+
+	/* not yet due; then due: the retry fails again, the next in 2 s */
+	uint64_t scans = F->p.r->scans;
+	advance(999);
+	assert_int_equal(F->p.r->scans_pending, 0);
+	advance(1);
+	assert_int_equal(F->p.r->scans_pending, 1);
+	while (busy(&F->p))
+		uv_run(&F->loop, UV_RUN_ONCE);
+	assert_int_equal(F->p.r->startup_failures, 2);
+	assert_ks_ok(node_repl_status(F->p.r, &st));
+	assert_int_equal(st.startup_retry_ms, 2000);
+	assert_string_equal(st.startup, "failed");
+
+	/* the file is back: the retry 2 s later succeeds, the replica is
+	 * served (before its 5 s wait for the start-up scan ran out) */
+	sh("mv %s.away %s", db, db);
+	advance(1999);
+	assert_int_equal(F->p.r->scans_pending, 0);
+	advance(1);
+	assert_int_equal(F->p.r->scans_pending, 1);
+	settle();
+	assert_true(F->p.r->ready);
+	assert_int_equal(F->p.r->scans, scans + 1);
+	assert_ks_ok(node_repl_status(F->p.r, &st));
+	assert_string_equal(st.startup, "ready");
+	assert_string_equal(st.startup_error, "");
+	assert_int_equal(st.startup_retry_ms, -1);
+	assert_int_equal(st.startup_failures, 2);
+	assert_false(F->ml->down);
+	assert_streaming();
+	assert_converged();
+	/* ready: no more retries */
+	advance(60000);
+	assert_int_equal(F->p.r->scans_pending, 0);
+}
+
 /* A replica linked to another replica: neither follows the other. */
 /* Holds every thread of libuv's pool until released (pool_release). */
 typedef struct pool_block {
@@ -1022,6 +1094,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_connect_during_startup_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_role_mismatch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_startup_scan_retry, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stop_during_snapshot_slice,
 						setup, teardown),

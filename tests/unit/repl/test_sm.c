@@ -1230,6 +1230,24 @@ static void test_replica_adopts_promoted_history(void **state)
 	assert_memory_equal(sm.history, H2, 16);
 }
 
+/* A failed start-up scan is retried after 1 s, 2 s, 4 s ... at most
+ * 30 s (the engine resets the count when a scan succeeds). */
+static void test_startup_retry_backoff(void **state)
+{
+	(void)state;
+	assert_int_equal(repl_sm_startup_retry_ms(0), 1000);
+	assert_int_equal(repl_sm_startup_retry_ms(1), 1000);
+	assert_int_equal(repl_sm_startup_retry_ms(2), 2000);
+	assert_int_equal(repl_sm_startup_retry_ms(3), 4000);
+	assert_int_equal(repl_sm_startup_retry_ms(5), 16000);
+	assert_int_equal(repl_sm_startup_retry_ms(6), 30000);
+	assert_int_equal(repl_sm_startup_retry_ms(7), 30000);
+	assert_int_equal(repl_sm_startup_retry_ms(1000000), 30000);
+	for (unsigned f = 1; f < 40; f++)
+		assert_true(repl_sm_startup_retry_ms(f + 1) >=
+			    repl_sm_startup_retry_ms(f));
+}
+
 static void test_state_names(void **state)
 {
 	(void)state;
@@ -1538,6 +1556,7 @@ int main(void)
 		cmocka_unit_test(test_decide_previous_history),
 		cmocka_unit_test(test_replica_adopts_promoted_history),
 		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_startup_retry_backoff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
