@@ -427,14 +427,16 @@ struct node_repl_link {
 	} snap_phase;
 	/* the session (this link) for its key=value log line */
 	uint64_t sess_t0_ns, sess_seq0, sess_batches0, sess_ops0;
-	ks_buf_t out;	  /* scratch for encoding */
-	int refs;	  /* the connection's, plus one per job in flight */
-	unsigned jobs;	  /* link jobs in flight: busy when nonzero */
-	bool down;	  /* the connection is gone (conn is NULL) */
-	ks_buf_t inbox;	  /* frames waiting while busy: u32 length, bytes */
-	bool paused;	  /* reading stopped: the inbox is full (dispatch.c) */
-	uint64_t pauses;  /* times reading was stopped for it */
-	size_t inbox_off; /* next frame in inbox */
+	ks_buf_t out;	 /* scratch for encoding */
+	int refs;	 /* the connection's, plus one per job in flight */
+	unsigned jobs;	 /* link jobs in flight: busy when nonzero */
+	bool down;	 /* the connection is gone (conn is NULL) */
+	bool paused;	 /* reading stopped: the inbox is full (dispatch.c) */
+	uint64_t pauses; /* times reading was stopped for it */
+	/* frames waiting while busy, oldest first, each its own allocation
+	 * (dispatch.c); inbox_bytes: their total length */
+	struct inbox_frame *inbox_head, *inbox_tail;
+	size_t inbox_bytes;
 	struct snap_src *snap_src; /* primary: the snapshot being sent */
 	ks_buf_t snap;		   /* primary: snapshot frames still to send */
 	size_t snap_off;   /* bytes of snap already queued on the link */

@@ -9,11 +9,11 @@
  * copy for a replica behind the retained log, a link dropped in the middle
  * of a copy and of a batch (then resumed), a batch with a bad signature, a
  * lost batch (a gap), a malformed frame and an untrusted signer refused,
- * back-pressure, the handshake and ack
- * timeouts, a replica connecting during the primary's start-up scan, and a
- * peer in the wrong role, a failed start-up scan retried after its
- * back-off.  Convergence is checked on the
- * stores and on `kdb5_util dump` of both KDBs.
+ * back-pressure, the handshake and ack timeouts, a replica connecting
+ * during the primary's start-up scan, a peer in the wrong role, a failed
+ * start-up scan retried after its back-off, and the replica's 16 MiB read
+ * pause while its worker is held.  Convergence is checked on the stores
+ * and on `kdb5_util dump` of both KDBs.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -59,6 +59,7 @@ typedef struct fix {
 	node_t p, r;
 	char pub[600], other_pub[600], key[600];
 	memlink_t *ml;
+	uv_sem_t *held; /* a worker held (worker_hold): released at the end */
 } fix_t;
 
 static fix_t *F;
@@ -241,6 +242,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	if (F->held != NULL) /* a failed test's held worker */
+		uv_sem_post(F->held);
 	if (F->ml != NULL && !F->ml->down) { /* the daemon closes links */
 		memlink_drop(F->ml, 0, KS_EOK, "test ends");
 		memlink_pump(F->ml, 0);
@@ -879,6 +882,146 @@ static void pool_release(pool_block_t *b)
 	uv_sem_destroy(&b->go);
 }
 
+/* Holds an engine's database worker until released (worker_release): a
+ * job that waits on the block's semaphore, as pool_hold's do. */
+typedef struct worker_block {
+	node_repl_job_t job;
+	pool_block_t *b;
+} worker_block_t;
+
+static int worker_block_run(node_repl_job_t *job)
+{
+	uv_sem_wait(&((worker_block_t *)job)->b->go);
+	return KS_EOK;
+}
+
+static void worker_block_done(node_repl_job_t *job, int ret)
+{
+	(void)ret;
+	((worker_block_t *)job)->b->done++;
+	free(job);
+}
+
+static void worker_hold(node_repl_t *r, pool_block_t *b)
+{
+	worker_block_t *j = calloc(1, sizeof(*j));
+
+	assert_non_null(j);
+	b->n = 1;
+	assert_int_equal(uv_sem_init(&b->go, 0), 0);
+	j->job = (node_repl_job_t){ .run = worker_block_run,
+				    .done = worker_block_done };
+	j->b = b;
+	node_repl_worker_submit(r->worker, &j->job);
+	F->held = &b->go;
+}
+
+/* \p n principals PREFIX-i, each with a string attribute of \p size
+ * random bytes (incompressible: the full copy is about n * size bytes on
+ * the wire), loaded into the primary's KDB at once (kdb5_util load
+ * -update of a dump made from a template principal). */
+static void add_big_principals(const char *prefix, int n, int size)
+{
+	char d[600];
+
+	snprintf(d, sizeof(d), "%s/big.dump", F->dir);
+	kadmin("addprinc -randkey big-template\\nsetstr big-template k v");
+	sh("KRB5_CONFIG=%s/krb5.conf KRB5_KDC_PROFILE=%s kdb5_util -r %s "
+	   "dump %s.all",
+	   F->p.kdb, F->p.profile, REALM, d);
+	/* princ lines (load_dump version 7): name length in field 3, the
+	 * count of tl_data in 4, the name in 7, tl_data triples from 16
+	 * (type, length, hex); type 11 holds the string attributes */
+	sh("python3 - %s.all %s %s %d %d <<'PY'\n"
+	   "import os, sys\n"
+	   "src, out, prefix, n, size = sys.argv[1], sys.argv[2], "
+	   "sys.argv[3], int(sys.argv[4]), int(sys.argv[5])\n"
+	   "lines = open(src).read().split('\\n')\n"
+	   "tpl = [l for l in lines if l.startswith('princ\\t') and "
+	   "'\\tbig-template@' in l][0].split('\\t')\n"
+	   "ntl = int(tpl[3])\n"
+	   "with open(out, 'w') as f:\n"
+	   "    f.write(lines[0] + '\\n')\n"
+	   "    for i in range(n):\n"
+	   "        p = list(tpl)\n"
+	   "        name = '%%s-%%d@%%s' %% (prefix, i, p[6].split('@')[1])\n"
+	   "        p[2], p[6] = str(len(name)), name\n"
+	   "        for t in range(ntl):\n"
+	   "            if p[15 + 3 * t] == '11':\n"
+	   "                v = bytes(b %% 255 + 1 for b in os.urandom(size))\n"
+	   "                a = b'k\\0' + v + b'\\0'\n"
+	   "                p[16 + 3 * t], p[17 + 3 * t] = str(len(a)), a.hex()\n"
+	   "        f.write('\\t'.join(p) + '\\n')\n"
+	   "PY",
+	   d, d, prefix, n, size);
+	sh("KRB5_CONFIG=%s/krb5.conf KRB5_KDC_PROFILE=%s kdb5_util -r %s "
+	   "load -update %s",
+	   F->p.kdb, F->p.profile, REALM, d);
+}
+
+/* The replica's 16 MiB read pause: while its worker is held, a full copy
+ * of more than 16 MiB arrives; the replica stops reading past 16 MiB
+ * waiting (the rest stays with the primary), resumes once the worker has
+ * drained half of it, and applies everything exactly once, in order (any
+ * chunk lost, repeated or out of order resets the link). */
+static void test_read_pause(void **state)
+{
+	(void)state;
+	static pool_block_t b; /* teardown releases it if a check fails */
+
+	b = (pool_block_t){ 0 };
+	add_big_principals("big", 440, 50000); /* ~22 MB */
+	node_start(&F->p, REPL_ROLE_PRIMARY, NULL, 0);
+	node_start(&F->r, REPL_ROLE_REPLICA, F->pub, 0);
+	worker_hold(F->r.r, &b);
+	connect_pair(64u << 20); /* the primary sends as fast as it encodes */
+	memlink_end_t *re = &F->ml->end[0];
+	node_repl_link_t *rl = re->link;
+	for (unsigned i = 0; i < 1000000 && !rl->paused; i++) {
+		size_t moved = memlink_pump(F->ml, 1);
+		if (moved == 0 && busy(&F->p))
+			uv_run(&F->loop, UV_RUN_ONCE); /* a slice encoded */
+		else
+			uv_run(&F->loop, UV_RUN_NOWAIT);
+		assert_false(F->ml->down);
+	}
+	assert_true(rl->paused);
+	assert_true(re->paused);
+	assert_int_equal(re->pauses, 1);
+	assert_int_equal(rl->pauses, 1);
+	assert_true(rl->inbox_bytes > 16u << 20);
+	assert_true(rl->inbox_bytes < (16u << 20) + (4u << 20));
+	/* held: nothing more is read, nothing applied */
+	for (unsigned i = 0; i < 50; i++) {
+		memlink_pump(F->ml, 0);
+		uv_run(&F->loop, UV_RUN_NOWAIT);
+	}
+	size_t held = rl->inbox_bytes;
+	assert_true(memlink_waiting(F->ml, 1) > 0);
+	assert_int_equal(meta(&F->r).applied_seq, 0);
+	assert_true(rl->sm.state == REPL_ST_SNAP_WAIT ||
+		    rl->sm.state == REPL_ST_SNAP_RECV);
+
+	/* released: the inbox drains to half, reading resumes */
+	F->held = NULL;
+	pool_release(&b);
+	bool resumed = false;
+	for (unsigned i = 0; i < 1000000 && !resumed; i++) {
+		if (!step(0) && !busy(&F->r) && !busy(&F->p))
+			break;
+		resumed = !re->paused;
+	}
+	assert_true(resumed);
+	assert_true(rl->inbox_bytes <= 8u << 20);
+	assert_true(rl->inbox_bytes < held);
+	settle();
+	assert_false(F->ml->down);
+	assert_streaming();
+	assert_int_equal(replica_status().full_transfers, 1);
+	assert_true(re->in > 16u << 20);
+	assert_converged();
+}
+
 /* Stop while a snapshot slice waits for the pool: the stop is not done
  * (the engine and its store stay) until the slice has ended, since the
  * slice reads the store and key the engine owns. */
@@ -1096,6 +1239,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_role_mismatch, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_startup_scan_retry, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_read_pause, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stop_during_snapshot_slice,
 						setup, teardown),
