@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "common/errors.h"
+#include "common/thread.h"
 #include "common/time.h"
 
 #define LOADER_DEPTH 2u /* parts waiting, besides the one being written */
@@ -61,6 +62,7 @@ static void loader_main(void *arg)
 {
 	node_repl_loader_t *ld = arg;
 
+	ks_thread_background(); /* the loop comes first (common/thread.h) */
 	uv_mutex_lock(&ld->mu);
 	for (;;) {
 		while (ld->head == NULL && !ld->stopping)

@@ -6,6 +6,7 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "node/kdb_lock.h"
 
 struct node_repl_worker {
@@ -65,6 +66,7 @@ static void worker_main(void *arg)
 {
 	node_repl_worker_t *w = arg;
 
+	ks_thread_background(); /* the loop comes first (common/thread.h) */
 	uv_mutex_lock(&w->mu);
 	for (;;) {
 		while (w->head == NULL && !w->stopping &&
