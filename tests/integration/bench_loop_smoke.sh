@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Smoke run of the loop benchmark (bench/loop_bench.sh) at 500 principals,
-# so that its phases, the sampler and the nodes' "loop" status keep
+# so that its phases (the kprop ones with their third node and stock
+# kpropd included), the sampler and the nodes' "loop" status keep
 # working.  Checks that each phase produced samples from both nodes and
 # loop figures; never asserts on a time.
 set -euo pipefail
@@ -30,6 +31,12 @@ for p in ("start-up", "scan", "stream", "copy"):
             bad.append("%s: %s not sampled: %s" % (p, n, json.dumps(x)))
     if r["idle_timeout_resets_so_far"] != 0:
         bad.append(p + ": a link reset by idle timeout")
+for p in ("kprop-in", "kprop-out"):
+    x = phases.get(p, {}).get("nodes", {}).get("kprop", {})
+    if not x.get("samples") or "loop_busy_max_ms" not in x:
+        bad.append("%s: the kprop node not sampled: %s" % (p, json.dumps(x)))
+if not phases.get("kprop-out", {}).get("push_bytes"):
+    bad.append("kprop-out: no push measured")
 if phases.get("stream", {}).get("changes") != 200:
     bad.append("stream: not 200 changes")
 if bad:
