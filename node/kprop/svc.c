@@ -13,6 +13,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/logfmt.h"
+#include "common/thread.h"
 #include "node/kprop/io.h"
 #include "node/kprop/push.h"
 #include "node/kprop/serve.h"
@@ -128,6 +129,8 @@ static void *pusher_main(void *arg)
 	uint64_t last_attempt = 0, backoff = 0;
 	bool attempted = false;
 
+	ks_thread_background(); /* whole dumps: the loop comes first */
+
 	while (!__atomic_load_n(&svc->stop, __ATOMIC_ACQUIRE)) {
 		uint8_t now_digest[32];
 		uint64_t now = mono_ms();
@@ -219,6 +222,8 @@ static void *listener_main(void *arg)
 			    .replicate_lockout = svc->replicate_lockout },
 		.cancel = &svc->stop,
 	};
+
+	ks_thread_background(); /* whole loads: the loop comes first */
 	while (!__atomic_load_n(&svc->stop, __ATOMIC_ACQUIRE)) {
 		int c = kprop_io_accept(svc->listen_fd, 200);
 		if (c < 0)

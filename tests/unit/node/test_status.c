@@ -149,7 +149,7 @@ static void test_json_contract(void **st)
 		"\"busy_max_us\":12345,\"busy_max_60s_us\":2345,",
 		"\"over_10ms\":2,\"over_100ms\":0,\"cpu_max_us\":0,",
 		"\"scan_running\":true,\"scan_progress\":5000,",
-		"\"startup\":\"scanning\",\"startup_error\":null,"
+		"\"startup\":\"scanning\",\"startup_error\":null",
 		"\"startup_failures\":0,\"startup_retry_ms\":-1",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
