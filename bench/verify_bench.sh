@@ -47,6 +47,25 @@ cleanup() {
 trap cleanup EXIT
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 log() { echo "== $*" >&2; }
+# timed_verify_peer: `kdcsync verify primary` on the replica, its answer in
+# $W/verify.out; "ms exit peak_rss_primary_kb peak_rss_replica_kb" in
+# $W/verify.res
+timed_verify_peer() {
+	local t0 rc=0 ms rss_p rss_r
+	rm -f "$W/rss.stop"
+	rss_sampler "$W/rss" &
+	SAMPLER=$!
+	t0=$(now_ms)
+	"$KDCSYNC" -c "$REPLICA_NODE_CONF" verify primary --timeout "$VERIFY_TIMEOUT" \
+		>"$W/verify.out" 2>&1 || rc=$?
+	ms=$(($(now_ms) - t0))
+	touch "$W/rss.stop"
+	wait "$SAMPLER" || true
+	SAMPLER=
+	read -r rss_p rss_r <"$W/rss"
+	log "  rc=$rc ${ms} ms: $(head -n 1 "$W/verify.out" | cut -c1-100)"
+	echo "$ms $rc $rss_p $rss_r" >"$W/verify.res"
+}
 
 ROWS=()
 JSON=()
@@ -60,20 +79,8 @@ for N in "${SIZES[@]}"; do
 	run_json=()
 	for run in 1 2; do
 		log "N = $N: kdcsync verify primary (run $run)"
-		rm -f "$W/rss.stop"
-		rss_sampler "$W/rss" &
-		SAMPLER=$!
-		t0=$(now_ms)
-		rc=0
-		"$KDCSYNC" -c "$REPLICA_NODE_CONF" verify primary --timeout "$VERIFY_TIMEOUT" \
-			>"$W/verify.out" 2>&1 || rc=$?
-		peer_ms=$(($(now_ms) - t0))
-		touch "$W/rss.stop"
-		wait "$SAMPLER" || true
-		SAMPLER=
-		read -r rss_p rss_r <"$W/rss"
-		first=$(head -n 1 "$W/verify.out" | cut -c1-100)
-		log "  rc=$rc ${peer_ms} ms: $first"
+		timed_verify_peer
+		read -r peer_ms rc rss_p rss_r <"$W/verify.res"
 		run_json+=("{\"run\":$run,\"verify_peer_ms\":$peer_ms,\"exit\":$rc,\"rss_primary_kb\":$rss_p,\"rss_replica_kb\":$rss_r}")
 		ROWS+=("$N $run $peer_ms $rc $rss_p $rss_r")
 	done
@@ -116,20 +123,9 @@ for N in "${SIZES[@]}"; do
 		sleep 1
 	done
 	grep 'kdb: ' "$rlog" | tail -n 1 >&2
-	rm -f "$W/rss.stop"
-	rss_sampler "$W/rss" &
-	SAMPLER=$!
-	t0=$(now_ms)
-	arc=0
-	"$KDCSYNC" -c "$REPLICA_NODE_CONF" verify primary --timeout "$VERIFY_TIMEOUT" \
-		>"$W/verify.out" 2>&1 || arc=$?
-	all_ms=$(($(now_ms) - t0))
-	touch "$W/rss.stop"
-	wait "$SAMPLER" || true
-	SAMPLER=
-	read -r arss_p arss_r <"$W/rss"
+	timed_verify_peer
+	read -r all_ms arc arss_p arss_r <"$W/verify.res"
 	adiff=$(head -n 1 "$W/verify.out" | awk '$1 == "differ:" { print $2 }')
-	log "  rc=$arc ${all_ms} ms: $(head -n 1 "$W/verify.out" | cut -c1-100)"
 	ROWS+=("$N all $all_ms $arc $arss_p $arss_r - - -")
 	run_json+=("{\"run\":\"all\",\"verify_peer_ms\":$all_ms,\"exit\":$arc,\"keys_differ\":${adiff:-null},\"rss_primary_kb\":$arss_p,\"rss_replica_kb\":$arss_r}")
 	JSON+=("{\"bench\":\"verify\",\"principals\":$N,\"verify_peer\":[$(

@@ -18,29 +18,7 @@
 #      the relay sent.
 . "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
-# wait_field WHICH PRINC N VALUE WHAT: wait (20 s) for dump field N.
-wait_field() {
-	local t0=$SECONDS deadline=$((SECONDS + 20)) v
-	while :; do
-		dump_of "$1" "$T/$1.dump" keep
-		v=$(field_of "$T/$1.dump" "$2" "$3")
-		if [ "$v" = "$4" ]; then
-			echo "  ($5: on the $1 after ~$((SECONDS - t0)) s)"
-			return 0
-		fi
-		[ $SECONDS -ge $deadline ] && fail "$5: field $3 of $2 on the $1 is '$v', expected $4"
-		sleep 0.05
-	done
-}
 tf() { status_field "$@" || fail "no $* in the status"; }
-# fail3 HOST NAME: three failed kinits of NAME at HOST's KDC
-fail3() {
-	local i
-	for i in 1 2 3; do
-		kinit_at "$1" "$2" "wrong-$i" && fail "bad password accepted at $1"
-	done
-	return 0
-}
 
 pair_up --chain --replicate-lockout --scan-interval 1h
 [ "$(tf replica relay)" = true ] || fail "the middle does not relay"

@@ -13,8 +13,6 @@
 # the third's repair is then local only.
 . "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
-POKE=$KS_BUILD_DIR/tests/integration/store_poke
-[ -x "$POKE" ] || fail "no $POKE"
 tf() { status_field "$@" || fail "no $* in the status"; }
 
 pair_up --chain
@@ -24,16 +22,12 @@ pkq "addprinc -pw Repair-pw1 alice" "addprinc -pw Repair-pw2 bob" \
 wait_equal 60 "" primary replica third
 
 "$PAIR" node-stop "$P" third || fail "third stop"
-"$POKE" "$THIRD_DIR/node/store" --fix \
-	put "Palice@$REALM" "a damaged record" \
-	del "Pcarol@$REALM" \
-	put "Pstray@$REALM" "a record the primary never had" >/dev/null || fail "store_poke"
+damage_store "$THIRD_DIR/node/store"
 "$PAIR" node-start "$P" third || fail "third start"
 "$PAIR" wait "$P" 60 || fail "third did not resume"
 # (status counters start again with the node)
 [ "$(tf third peers/replica/repl/full_transfers)" = 0 ] || fail "the third took a full copy"
 
-keys() { grep '^  ' "$1" | grep -v ': *history [0-9a-f]* seq ' | sed 's/  */ /g; s/^ //' | sort; }
 rc=0
 "$KDCSYNC" -c "$THIRD_NODE_CONF" verify replica >"$T/v" 2>&1 || rc=$?
 cat "$T/v"
@@ -43,14 +37,14 @@ printf '%s\n' \
 	"only in replica's store: Pcarol@$REALM" "third: only in its KDB: Pcarol@$REALM" \
 	"only in third's store: Pstray@$REALM" "third: only in its store: Pstray@$REALM" |
 	sort >"$T/want"
-diff "$T/want" <(keys "$T/v") || fail "verify replica's list"
+diff "$T/want" <(listed_keys "$T/v") || fail "verify replica's list"
 
 "$KDCSYNC" -c "$THIRD_NODE_CONF" repair >"$T/r" 2>&1 || { cat "$T/r"; fail "repair"; }
 cat "$T/r"
 grep -q "^refetched 3 records from 'replica'" "$T/r" || fail "repair did not refetch 3 records from the relay"
 printf '%s\n' "refetched: Palice@$REALM" "refetched: Pcarol@$REALM" "deleted: Pstray@$REALM" |
 	sort >"$T/rwant"
-diff "$T/rwant" <(keys "$T/r" | grep -v '^after') || fail "repair's list"
+diff "$T/rwant" <(listed_keys "$T/r" | grep -v '^after') || fail "repair's list"
 grep -q "'third': sent the current values of 3 records (repair)" "$REPLICA_DIR/node.log" ||
 	fail "the relay's log does not show its answer"
 "$KDCSYNC" -c "$THIRD_NODE_CONF" verify replica >"$T/v2" 2>&1 || { cat "$T/v2"; fail "verify replica after the repair"; }

@@ -12,8 +12,6 @@
 # it the sorted dumps are equal and verify exits 0 from both ends.
 . "$KS_SOURCE_DIR/tests/integration/lib/pair.sh"
 
-POKE=$KS_BUILD_DIR/tests/integration/store_poke
-[ -x "$POKE" ] || fail "no $POKE"
 
 pair_up
 rk() { # kadmin.local on the replica's KDB, behind the node's back
@@ -25,17 +23,13 @@ pkq "addprinc -pw Repair-pw1 alice" "addprinc -pw Repair-pw2 bob" \
 converge 60
 
 "$PAIR" node-stop "$P" replica || fail "replica stop"
-"$POKE" "$REPLICA_DIR/node/store" --fix \
-	put "Palice@$REALM" "a damaged record" \
-	del "Pcarol@$REALM" \
-	put "Pstray@$REALM" "a record the primary never had" >/dev/null || fail "store_poke"
+damage_store "$REPLICA_DIR/node/store"
 rk "modprinc -maxlife 3h bob"
 rk "addprinc -randkey extra"
 "$PAIR" node-start "$P" replica || fail "replica start"
 "$PAIR" wait "$P" 60 || fail "replica did not resume"
 [ "$(full_transfers replica)" = 0 ] || fail "the replica took a full copy"
 
-keys() { grep '^  ' "$1" | grep -v ': *history [0-9a-f]* seq ' | sed 's/  */ /g; s/^ //' | sort; }
 rc=0
 "$KDCSYNC" -c "$REPLICA_NODE_CONF" verify primary >"$T/v" 2>&1 || rc=$?
 cat "$T/v"
@@ -47,7 +41,7 @@ printf '%s\n' \
 	"KDBs differ (replica, primary): Pbob@$REALM" "replica: KDB differs from store: Pbob@$REALM" \
 	"only in replica's KDB: Pextra@$REALM" "replica: only in its KDB: Pextra@$REALM" |
 	sort >"$T/want"
-diff "$T/want" <(keys "$T/v") || fail "verify primary's list"
+diff "$T/want" <(listed_keys "$T/v") || fail "verify primary's list"
 
 # repair: the primary's values for the store, then the store's for the KDB
 "$KDCSYNC" -c "$REPLICA_NODE_CONF" verify --repair >"$T/r" 2>&1 || { cat "$T/r"; fail "repair"; }
@@ -55,7 +49,7 @@ cat "$T/r"
 grep -q "^refetched 3 records from 'primary'" "$T/r" || fail "repair did not refetch 3 records"
 printf '%s\n' "refetched: Palice@$REALM" "refetched: Pcarol@$REALM" "deleted: Pstray@$REALM" \
 	"differs: Pbob@$REALM" "only in KDB: Pextra@$REALM" | sort >"$T/rwant"
-diff "$T/rwant" <(keys "$T/r" | grep -v '^after') || fail "repair's list"
+diff "$T/rwant" <(listed_keys "$T/r" | grep -v '^after') || fail "repair's list"
 grep -q '^after the repair: ok:' "$T/r" || fail "drift after the repair"
 dumps_equal || { diff "$T/p.dump" "$T/r.dump" | head | cut -c1-200; fail "dumps differ after the repair"; }
 "$KDCSYNC" -c "$REPLICA_NODE_CONF" verify primary >"$T/v2" 2>&1 || { cat "$T/v2"; fail "verify primary after the repair"; }

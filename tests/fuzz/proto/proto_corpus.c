@@ -57,6 +57,19 @@ static ks_view_t sv(const char *s)
 	return (ks_view_t){ (const uint8_t *)s, strlen(s) };
 }
 
+/* The body format of a batch before compression: per op its type, key
+ * length (u16), value length (u32), key and value. */
+static void append_raw_ops(ks_buf_t *raw, const proto_op_t *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		CHECK(ks_buf_append_u8(raw, ops[i].type));
+		CHECK(ks_buf_append_u16(raw, (uint16_t)ops[i].key.len));
+		CHECK(ks_buf_append_u32(raw, (uint32_t)ops[i].value.len));
+		CHECK(ks_buf_append(raw, ops[i].key.ptr, ops[i].key.len));
+		CHECK(ks_buf_append(raw, ops[i].value.ptr, ops[i].value.len));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -117,17 +130,7 @@ int main(int argc, char **argv)
 		ks_buf_t raw = KS_BUF_INIT;
 		CHECK(ks_buf_append_u8(&raw, 0)); /* batch */
 		CHECK(ks_buf_append_u32(&raw, 4));
-		for (int i = 0; i < 4; i++) {
-			CHECK(ks_buf_append_u8(&raw, ops[i].type));
-			CHECK(ks_buf_append_u16(&raw,
-						(uint16_t)ops[i].key.len));
-			CHECK(ks_buf_append_u32(&raw,
-						(uint32_t)ops[i].value.len));
-			CHECK(ks_buf_append(&raw, ops[i].key.ptr,
-					    ops[i].key.len));
-			CHECK(ks_buf_append(&raw, ops[i].value.ptr,
-					    ops[i].value.len));
-		}
+		append_raw_ops(&raw, ops, 4);
 		put(bt, "m2-raw4", 2, true, raw.data, raw.len);
 		raw.data[0] = 1; /* as a chunk (has a DEL: refused) */
 		put(bt, "m2-raw4-chunk", 2, true, raw.data, raw.len);
@@ -141,17 +144,7 @@ int main(int argc, char **argv)
 		ks_buf_t raw = KS_BUF_INIT;
 		CHECK(ks_buf_append_u16(&raw, 79));
 		CHECK(ks_buf_append_u32(&raw, 4));
-		for (int i = 0; i < 4; i++) {
-			CHECK(ks_buf_append_u8(&raw, ops[i].type));
-			CHECK(ks_buf_append_u16(&raw,
-						(uint16_t)ops[i].key.len));
-			CHECK(ks_buf_append_u32(&raw,
-						(uint32_t)ops[i].value.len));
-			CHECK(ks_buf_append(&raw, ops[i].key.ptr,
-					    ops[i].key.len));
-			CHECK(ks_buf_append(&raw, ops[i].value.ptr,
-					    ops[i].value.len));
-		}
+		append_raw_ops(&raw, ops, 4);
 		put(bt, "m4-values-parts", 4, true, raw.data, raw.len);
 		raw.data[0] = 1, raw.data[1] = 43; /* 300 */
 		put(bt, "m4-values-one", 4, true, raw.data, raw.len);

@@ -186,3 +186,48 @@ full_transfers() {
 field_of() {
 	awk -F'\t' -v name="$2@$REALM" -v n="$3" '$1 == "princ" && $7 == name { print $n }' "$1"
 }
+
+# wait_field WHICH PRINCIPAL N VALUE WHAT: wait (20 s) until field N of the
+# principal's dump line on WHICH is VALUE (fails naming WHAT otherwise);
+# prints how long it took.
+wait_field() {
+	local t0=$SECONDS deadline=$((SECONDS + 20)) v
+	while :; do
+		dump_of "$1" "$T/$1.dump" keep
+		v=$(field_of "$T/$1.dump" "$2" "$3")
+		if [ "$v" = "$4" ]; then
+			echo "  ($5: on the $1 after ~$((SECONDS - t0)) s)"
+			return 0
+		fi
+		[ $SECONDS -ge $deadline ] && fail "$5: field $3 of $2 on the $1 is '$v', expected $4"
+		sleep 0.05
+	done
+}
+
+# fail3 WHICH PRINCIPAL: three failed kinits of PRINCIPAL at WHICH's KDC
+fail3() {
+	local i
+	for i in 1 2 3; do
+		kinit_at "$1" "$2" "wrong-$i" && fail "bad password accepted at $1"
+	done
+	return 0
+}
+
+# listed_keys FILE: the keys a `kdcsync verify`/`repair` answer lists (its
+# indented lines, the history/seq lines left out), one per line, sorted.
+listed_keys() {
+	grep '^  ' "$1" | grep -v ': *history [0-9a-f]* seq ' | sed 's/  */ /g; s/^ //' | sort
+}
+
+# damage_store STORE_DIR: with the node stopped, one record damaged
+# (alice), one deleted (carol) and one the primary never had (stray),
+# without log entries (store_poke --fix), as a broken disk or a hand edit
+# would leave the store.
+damage_store() {
+	local poke=$KS_BUILD_DIR/tests/integration/store_poke
+	[ -x "$poke" ] || fail "no $poke"
+	"$poke" "$1" --fix \
+		put "Palice@$REALM" "a damaged record" \
+		del "Pcarol@$REALM" \
+		put "Pstray@$REALM" "a record the primary never had" >/dev/null || fail "store_poke"
+}
