@@ -295,7 +295,45 @@ static int repl_replica_part(const node_status_repl_t *r, ks_buf_t *out)
 	return FAMILIES(out, replica);
 }
 
-/* A primary's engine: synchronous mode, capture, lockout, scans. */
+/* Lockout on every KDC (replicate_lockout): a replica reports upstream, a
+ * primary merges, a relay does both; rendered on either role. */
+static int repl_lockout_part(const node_status_repl_t *r, ks_buf_t *out)
+{
+	const family_t lockout[] = {
+		{ "kdcsync_lockout_upstream_total", COUNTER,
+		  "Lockout writes of this KDC (a replica's, or a relay's), by "
+		  "what became of them (report: reported by the KDB module; "
+		  "coalesced: folded into a pending one; overflow: dropped, "
+		  "the pending set was full; sent: LOCKOUT sent upstream; "
+		  "unsent: not sent).",
+		  .key = "what",
+		  .by = { { "report", r->lockout_reports },
+			  { "coalesced", r->lockout_coalesced },
+			  { "overflow", r->lockout_overflow },
+			  { "sent", r->lockout_sent },
+			  { "unsent", r->lockout_unsent } } },
+		{ "kdcsync_lockout_merge_total", COUNTER,
+		  "LOCKOUT messages from replicas (a primary, or a relay), by "
+		  "outcome (merged: changed the KDB; unchanged; rejected; "
+		  "dropped: queue full; failed: KDB error; gone: no such "
+		  "principal).",
+		  .key = "outcome",
+		  .by = { { "merged", r->lockout_merged },
+			  { "unchanged", r->lockout_unchanged },
+			  { "rejected", r->lockout_rejected },
+			  { "dropped", r->lockout_dropped },
+			  { "failed", r->lockout_failed },
+			  { "gone", r->lockout_gone } } },
+		{ "kdcsync_lockout_forwarded_total", COUNTER,
+		  "Relay: LOCKOUT messages from its replicas that changed "
+		  "this KDB and went on upstream (PROTOCOL.md 3.10).",
+		  .v = r->lockout_forwarded },
+	};
+
+	return FAMILIES(out, lockout);
+}
+
+/* A primary's engine: synchronous mode, capture, scans. */
 static int repl_primary_part(const node_status_repl_t *r, ks_buf_t *out)
 {
 	int ret = 0;
@@ -333,29 +371,6 @@ static int repl_primary_part(const node_status_repl_t *r, ks_buf_t *out)
 		  "Objects a report named that could not be captured (the "
 		  "audit scan catches them).",
 		  .v = r->capture_failed },
-		{ "kdcsync_lockout_upstream_total", COUNTER,
-		  "Replica: lockout writes of this KDC, by what became of "
-		  "them (report: reported by the KDB module; coalesced: "
-		  "folded into a pending one; overflow: dropped, the pending "
-		  "set was full; sent: LOCKOUT sent upstream; unsent: not "
-		  "sent).",
-		  .key = "what",
-		  .by = { { "report", r->lockout_reports },
-			  { "coalesced", r->lockout_coalesced },
-			  { "overflow", r->lockout_overflow },
-			  { "sent", r->lockout_sent },
-			  { "unsent", r->lockout_unsent } } },
-		{ "kdcsync_lockout_merge_total", COUNTER,
-		  "Primary: LOCKOUT messages from replicas, by outcome "
-		  "(merged: changed the KDB; unchanged; rejected; dropped: "
-		  "queue full; failed: KDB error; gone: no such principal).",
-		  .key = "outcome",
-		  .by = { { "merged", r->lockout_merged },
-			  { "unchanged", r->lockout_unchanged },
-			  { "rejected", r->lockout_rejected },
-			  { "dropped", r->lockout_dropped },
-			  { "failed", r->lockout_failed },
-			  { "gone", r->lockout_gone } } },
 		{ "kdcsync_scans_skipped_total", COUNTER,
 		  "Audit scans skipped because the KDB files were unchanged.",
 		  .v = r->scans_skipped },
@@ -393,6 +408,7 @@ static int repl_part(const node_status_t *s, ks_buf_t *out)
 		      r->disabled[0] == '\0');
 	if (r->disabled[0])
 		return ret;
+	ret |= repl_lockout_part(r, out);
 	return ret | (r->primary ? repl_primary_part(r, out)
 				 : repl_replica_part(r, out));
 }

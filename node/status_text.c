@@ -62,13 +62,14 @@ static int repl_text(const node_status_repl_t *r, ks_buf_t *out)
 		     " not sent; merged: %" PRIu64 " received, %" PRIu64
 		     " merged, %" PRIu64 " unchanged, %" PRIu64
 		     " rejected, %" PRIu64 " dropped, %" PRIu64
-		     " failed, %" PRIu64 " unknown principals\n",
+		     " failed, %" PRIu64 " unknown principals; %" PRIu64
+		     " forwarded upstream\n",
 		     r->lockout_reports, r->lockout_coalesced,
 		     r->lockout_pending, r->lockout_overflow, r->lockout_sent,
 		     r->lockout_unsent, r->lockout_received, r->lockout_merged,
 		     r->lockout_unchanged, r->lockout_rejected,
-		     r->lockout_dropped, r->lockout_failed, r->lockout_gone)) !=
-		    KS_EOK)
+		     r->lockout_dropped, r->lockout_failed, r->lockout_gone,
+		     r->lockout_forwarded)) != KS_EOK)
 		return ret;
 	if (!r->primary)
 		return KS_EOK;
