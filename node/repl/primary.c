@@ -559,6 +559,7 @@ bool node_repl__snapshot_pump(node_repl_link_t *l)
 		return false;
 	if (l->snap_running)
 		return true;
+	size_t off0 = l->snap_off;
 	while (!l->down && l->snap_off < l->snap.len &&
 	       !node_repl__io_congested(l)) {
 		/* whole frames only (node_conn_send's contract): the
@@ -577,6 +578,13 @@ bool node_repl__snapshot_pump(node_repl_link_t *l)
 		}
 		l->snap_off += n;
 		src->bytes += n;
+	}
+	if (l->snap_off > off0) {
+		/* the copy moves: its timeout counts from here */
+		repl_sm_event_t ev = { .type = REPL_EV_SENT,
+				       .now_ms = node_repl__now(l->r) };
+		repl_sm_action_t act;
+		repl_sm_step(&l->sm, &ev, &act);
 	}
 	if (l->snap_off < l->snap.len)
 		return true; /* more when the link drains */

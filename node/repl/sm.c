@@ -305,7 +305,13 @@ static int timeout_check(repl_sm_t *sm, uint64_t now, repl_sm_action_t *act)
 				     "snapshot transfer stalled", act);
 		break;
 	case REPL_ST_SNAP_SEND:
-		if (to->transfer_ms && in_state > to->transfer_ms)
+		/* from the last part that went out, not from the start: a
+		 * large copy to a slow (busy) replica takes as long as it
+		 * takes while it moves; a replica that stops reading stops
+		 * it (the link congests), and the final ack must come within
+		 * transfer_ms of the last part */
+		if (to->transfer_ms && in_state > to->transfer_ms &&
+		    now - sm->snap_sent_ms > to->transfer_ms)
 			return reset(sm, now, KS_ETIMEDOUT, true,
 				     "snapshot not acknowledged in time", act);
 		break;
@@ -714,6 +720,11 @@ int repl_sm_step(repl_sm_t *sm, const repl_sm_event_t *ev,
 					   .seq = sm->sent + 1 };
 		return act->type;
 	case REPL_EV_SENT:
+		if (sm->role == REPL_ROLE_PRIMARY &&
+		    sm->state == REPL_ST_SNAP_SEND) {
+			sm->snap_sent_ms = now;
+			return act_none(act);
+		}
 		if (sm->role != REPL_ROLE_PRIMARY ||
 		    sm->state != REPL_ST_STREAM || ev->seq < sm->sent)
 			return act_none(act);

@@ -118,6 +118,9 @@ typedef struct repl_sm {
 	/* primary: highest seq queued to the peer (STREAM) */
 	uint64_t sent;
 	uint64_t sent_at_ms; /* when `sent` last moved past `pos` */
+	/* primary, SNAP_SEND: when part of the snapshot last went out
+	 * (REPL_EV_SENT); the transfer timeout counts from it */
+	uint64_t snap_sent_ms;
 	/* full transfer (either side); rewind: the fork point */
 	uint64_t snap_seq;
 	uint8_t rewind_history[PROTO_HISTORY_LEN]; /* replica: to follow */
@@ -139,7 +142,8 @@ enum repl_sm_event_type {
 	REPL_EV_MSG,	     /* a decoded message (batch/chunk: see below) */
 	REPL_EV_APPLIED,     /* replica: batch/snapshot durably applied */
 	REPL_EV_LOG_GREW,    /* primary: the log now ends at window.last_seq */
-	REPL_EV_SENT,	     /* primary: batches up to `seq` queued */
+	REPL_EV_SENT,	     /* primary: batches up to `seq` queued; in a
+				full copy: part of the snapshot queued */
 	REPL_EV_TICK,	     /* periodic: check timeouts */
 	REPL_EV_LOCAL_ERROR, /* an action failed (code) */
 	REPL_EV_CLOSED,	     /* the link went away */

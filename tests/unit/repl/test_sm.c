@@ -529,6 +529,41 @@ static void test_primary_snapshot_ack_timeout(void **state)
 		REPL_ACT_RESET);
 }
 
+/* A full copy that keeps moving is not cut at transfer_ms: the timeout
+ * counts from the last part that went out (REPL_EV_SENT); once nothing
+ * goes out (a replica that stopped reading, or no final ack) it fires. */
+static void test_primary_snapshot_progress_timeout(void **state)
+{
+	repl_sm_t sm;
+	repl_sm_action_t act;
+	(void)state;
+	primary_hello(&sm, H0, 0, &act);
+	assert_int_equal(sm.state, REPL_ST_SNAP_SEND);
+	for (uint64_t t = 20000; t <= 200000; t += 20000) {
+		step(&sm,
+		     (repl_sm_event_t){ .type = REPL_EV_SENT, .now_ms = t },
+		     &act);
+		assert_int_equal(act.type, REPL_ACT_NONE);
+		assert_int_equal(step(&sm,
+				      (repl_sm_event_t){ .type = REPL_EV_TICK,
+							 .now_ms = t + 19999 },
+				      &act),
+				 REPL_ACT_NONE);
+	}
+	assert_int_equal(sm.state, REPL_ST_SNAP_SEND);
+	assert_int_equal(sm.sent, 0); /* not a stream position */
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_TICK,
+						 .now_ms = 260000 },
+			      &act),
+			 REPL_ACT_NONE);
+	assert_int_equal(step(&sm,
+			      (repl_sm_event_t){ .type = REPL_EV_TICK,
+						 .now_ms = 260001 },
+			      &act),
+			 REPL_ACT_RESET);
+}
+
 /* --- replica ------------------------------------------------------------ */
 
 static void replica_connected(repl_sm_t *sm, const uint8_t *h, uint64_t seq)
@@ -1522,6 +1557,7 @@ int main(void)
 		cmocka_unit_test(test_primary_ack_timeout),
 		cmocka_unit_test(test_primary_repeated_ack_keeps_link),
 		cmocka_unit_test(test_primary_snapshot_ack_timeout),
+		cmocka_unit_test(test_primary_snapshot_progress_timeout),
 		cmocka_unit_test(test_replica_connect_sends_hello),
 		cmocka_unit_test(test_replica_hello_waits_answer),
 		cmocka_unit_test(test_replica_hello_from_replica_resets),
