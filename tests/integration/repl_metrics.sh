@@ -53,7 +53,8 @@ grep -q '^kdcsync_role{role="replica"} 1$' "$T/replica.prom" || fail "replica ro
 grep -q '^kdcsync_peer_up{peer="replica"} 1$' "$T/primary.prom" || fail "primary: link to replica not up"
 grep -q '^kdcsync_peer_up{peer="primary"} 1$' "$T/replica.prom" || fail "replica: link to primary not up"
 for s in kdcsync_peer_lag_changes kdcsync_peer_lag_seconds kdcsync_peer_errors_total \
-	kdcsync_replication_enabled kdcsync_peer_sessions_total kdcsync_store_used_bytes; do
+	kdcsync_replication_enabled kdcsync_peer_sessions_total kdcsync_store_used_bytes \
+	kdcsync_lockout_upstream_total kdcsync_lockout_merge_total kdcsync_lockout_forwarded_total; do
 	grep -q "^# TYPE $s " "$T/replica.prom" || fail "replica: no $s"
 done
 grep -q '^# TYPE kdcsync_propagation_seconds histogram' "$T/replica.prom" ||
