@@ -386,13 +386,16 @@ static void client_drain(cap_client_t *c, repl_reports_t *rs, cap_reqs_t *q)
 	}
 }
 
-/* One plan captured on the worker: one commit in dependency order; if it
- * fails, each object alone so that one bad name does not hold back the
- * others.  The reports (names, plan) move into the job. */
+/* The reports captured on the worker: planned there (each name once, in
+ * dependency order), one commit; if it fails, each object alone so that
+ * one bad name does not hold back the others.  The reports (names, plan)
+ * move into the job. */
 typedef struct capture_job {
 	node_repl_job_t job;
 	node_repl_t *r;
 	repl_reports_t rs;
+	bool objects;	  /* rs names objects to capture (else requests only) */
+	bool plan_failed; /* out of memory planning: a scan instead */
 	const bridge_ref_t *refs;
 	size_t n;
 	uint64_t changes, failed;
@@ -414,11 +417,16 @@ static int capture_run(node_repl_job_t *job)
 {
 	capture_job_t *j = (capture_job_t *)job;
 	node_repl_t *r = j->r;
-	const bridge_ref_t *refs = j->refs;
-	size_t n = j->n;
 	uint64_t first = 0, last = 0;
 	int ret;
 
+	if (j->objects &&
+	    repl_reports_plan(&j->rs, &j->refs, &j->n) != KS_EOK) {
+		j->plan_failed = true;
+		j->n = 0;
+	}
+	const bridge_ref_t *refs = j->refs;
+	size_t n = j->n;
 	if (n == 0) /* only requests: the changes were scanned before */
 		return capture_end(j);
 	ret = bridge_capture(r->bridge, r->store, refs, n, &first, &last);
@@ -469,7 +477,7 @@ static void capture_done(node_repl_job_t *job, int ret)
 	if (ret == KS_EOK) {
 		r->cap_changes += j->changes;
 		r->cap_failed += j->failed;
-		if (j->failed > 0)
+		if (j->failed > 0 || j->plan_failed)
 			r->scan_due = true;
 		node_repl__all_log_grew(r);
 	}
@@ -506,13 +514,12 @@ static void capture_now(node_repl_t *r)
 {
 	repl_reports_t *rs = &r->cap_rs;
 	cap_reqs_t *q = &r->cap_reqs;
-	const bridge_ref_t *refs = NULL;
-	size_t n = 0;
 	capture_job_t *j;
 
 	if (r->cap_busy || (rs->n == 0 && !rs->scan && q->n == 0))
 		return;
 
+	bool objects = !rs->scan && rs->n > 0; /* planned on the worker */
 	if (rs->scan) {
 		const char *why =
 			rs->scan_why ? rs->scan_why : "report:out-of-memory";
@@ -521,18 +528,14 @@ static void capture_now(node_repl_t *r)
 			    why);
 		node_repl__scan(r, why, false, NULL);
 		/* requests: a job with no object, after the scan */
-	} else if (repl_reports_plan(rs, &refs, &n) != KS_EOK) {
-		r->scan_due = true;
-		refs = NULL;
-		n = 0;
 	}
-	if (n == 0 && q->n == 0) {
+	if (!objects && q->n == 0) {
 		reports_reset(rs);
 		return;
 	}
 	j = calloc(1, sizeof(*j));
 	if (j == NULL) {
-		r->scan_due = r->scan_due || n > 0;
+		r->scan_due = r->scan_due || objects;
 		reqs_answer_all(r, q);
 		reports_reset(rs);
 		return;
@@ -543,8 +546,7 @@ static void capture_now(node_repl_t *r)
 				       .done = capture_done },
 			      .r = r,
 			      .rs = *rs,
-			      .refs = refs,
-			      .n = n,
+			      .objects = objects,
 			      .reqs = *q };
 	repl_reports_init(rs);
 	*q = (cap_reqs_t){ 0 };

@@ -18,7 +18,10 @@
  * on the same socket costs a scan at worst, never a crash.
  *
  * Ownership: a repl_reports_t is the caller's (init .. deinit); names are
- * copied in.  Loop thread only (like everything of the engine).
+ * copied in.  The loop fills it; the capture job it then moves into plans
+ * it on the worker (repl_reports_plan sorts every name: a large burst,
+ * such as a kdb5_util load -update, would otherwise hold the loop), so
+ * one thread at a time, handed over through the job queue.
  */
 #pragma once
 
