@@ -47,6 +47,16 @@ cleanup() {
 trap cleanup EXIT
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 log() { echo "== $*" >&2; }
+# size_done: this size's JSON line (runs so far, local verify, dump), the
+# pair stopped
+size_done() {
+	JSON+=("{\"bench\":\"verify\",\"principals\":$N,\"verify_peer\":[$(
+		IFS=,
+		echo "${run_json[*]}"
+	)],\"verify_local_ms\":$local_ms,\"verify_local_exit\":$lrc,\"kdb5_util_dump_ms\":$dump_ms}")
+	echo "${JSON[-1]}"
+	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
+}
 # timed_verify_peer: `kdcsync verify primary` on the replica, its answer in
 # $W/verify.out; "ms exit peak_rss_primary_kb peak_rss_replica_kb" in
 # $W/verify.res
@@ -98,12 +108,7 @@ for N in "${SIZES[@]}"; do
 	ROWS[-2]+=" - - -"
 
 	if [ "${VERIFY_ALL:-1}" = 0 ]; then
-		JSON+=("{\"bench\":\"verify\",\"principals\":$N,\"verify_peer\":[$(
-			IFS=,
-			echo "${run_json[*]}"
-		)],\"verify_local_ms\":$local_ms,\"verify_local_exit\":$lrc,\"kdb5_util_dump_ms\":$dump_ms}")
-		echo "${JSON[-1]}"
-		"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
+		size_done
 		continue
 	fi
 	log "N = $N: every record different: the replica's KDB replaced"
@@ -128,12 +133,7 @@ for N in "${SIZES[@]}"; do
 	adiff=$(head -n 1 "$W/verify.out" | awk '$1 == "differ:" { print $2 }')
 	ROWS+=("$N all $all_ms $arc $arss_p $arss_r - - -")
 	run_json+=("{\"run\":\"all\",\"verify_peer_ms\":$all_ms,\"exit\":$arc,\"keys_differ\":${adiff:-null},\"rss_primary_kb\":$arss_p,\"rss_replica_kb\":$arss_r}")
-	JSON+=("{\"bench\":\"verify\",\"principals\":$N,\"verify_peer\":[$(
-		IFS=,
-		echo "${run_json[*]}"
-	)],\"verify_local_ms\":$local_ms,\"verify_local_exit\":$lrc,\"kdb5_util_dump_ms\":$dump_ms}")
-	echo "${JSON[-1]}"
-	"$SRC/deploy/pair.sh" down "$W/pair" >/dev/null 2>&1 || true
+	size_done
 done
 
 echo
