@@ -28,8 +28,8 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 : "${KS_BUILD_DIR:?path to a (Release) build with bench/repl_probe}"
 export KS_BUILD_DIR
-PROBE=$KS_BUILD_DIR/bench/repl_probe
-[ -x "$PROBE" ] || { echo "no $PROBE: build the bench targets" >&2; exit 1; }
+# shellcheck source=probe_lib.sh
+. "$SRC/bench/probe_lib.sh"
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(10000 100000)
 LAT_N=${LAT_N:-100}
@@ -43,9 +43,6 @@ cleanup() {
 trap cleanup EXIT
 now_us() { echo $(($(date +%s%N) / 1000)); }
 
-# pct FILE P: the P-th percentile (nearest rank) of the numbers in FILE.
-pct() { sort -n "$1" | awk -v p="$2" '{ a[NR] = $1 } END { i = int((p / 100) * NR + 0.999999); if (i < 1) i = 1; print a[i] }'; }
-ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 
 peer_bytes() { # primary's bytes_out towards the replica
 	"$KDCSYNC" -c "$PRIMARY_NODE_CONF" status --json |
